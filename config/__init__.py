@@ -1,0 +1,1 @@
+"""The plugin's EPyMARL config presets (algs/, envs/), shipped as package data."""

@@ -1,0 +1,58 @@
+"""`epymarl-sn setup [DIR]`: EPyMARL, SMAC, SMAClite and their dependencies."""
+import subprocess
+import sys
+from pathlib import Path
+
+from . import packages
+from .epymarl_checkout import ensure_checkout
+from .upstreams import SMAC, SMACLITE, SetupError, cache_dir, source_tree
+
+
+def _wheel(upstream, log):
+    """A wheel of the upstream at its pinned commit, built once into the cache."""
+    wheel_dir = cache_dir() / "wheels" / f"{upstream.name}-{upstream.commit[:12]}"
+    wheels = sorted(wheel_dir.glob("*.whl"))
+    if wheels:
+        return wheels[0]
+    tree = source_tree(upstream, log)
+    log(f"building a wheel of {upstream.name} at {upstream.commit[:12]}")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+         "--no-build-isolation", "--wheel-dir", str(wheel_dir), str(tree)],
+        capture_output=True, text=True, check=False,
+    )
+    wheels = sorted(wheel_dir.glob("*.whl"))
+    if proc.returncode != 0 or not wheels:
+        raise SetupError(f"cannot build {upstream.name} from {tree}: "
+                         f"{(proc.stderr.strip().splitlines() or ['no wheel'])[-1]}")
+    return wheels[0]
+
+
+def ensure_pinned_package(upstream, dist_name, log=print):
+    """Install the upstream from its pinned commit unless it already is.
+
+    Its dependencies come from packages.RUNTIME_REQUIREMENTS, hence --no-deps.
+    """
+    wheel = _wheel(upstream, log)
+    if packages.installed_url(dist_name) == wheel.as_uri():
+        return False
+    packages.pip_install("--no-deps", "--force-reinstall", str(wheel), log=log)
+    return True
+
+
+def check_no_smac3():
+    if packages.smac_flavour() == "smac3":
+        raise SetupError(
+            "PyPI's `smac` (SMAC3, a hyper-parameter optimiser) is installed and owns the "
+            "`smac` module that StarCraft's SMAC needs; run `pip uninstall smac` "
+            "(or use a separate virtual environment) and run setup again"
+        )
+
+
+def setup(target="epymarl", log=print):
+    """Everything a run needs; idempotent. Returns the EPyMARL checkout's path."""
+    check_no_smac3()
+    packages.ensure_requirements(log)
+    ensure_pinned_package(SMAC, "smac", log)
+    ensure_pinned_package(SMACLITE, "smaclite", log)
+    return ensure_checkout(Path(target), log)

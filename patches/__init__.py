@@ -1,0 +1,1 @@
+"""The patch for EPyMARL's src/main.py, shipped as package data."""
