@@ -1,49 +1,23 @@
-"""The `epymarl-sn` command."""
+"""The `epymarl-sn` command: each subcommand lives in its own module, which
+provides `add_parser(subparsers)` setting `func(args) -> exit code`."""
 import argparse
 import sys
 
+from . import doctor, setup_command
 from .upstreams import SetupError
 
-
-def _log(msg):
-    print(f"epymarl-sn: {msg}", file=sys.stderr, flush=True)
-
-
-def cmd_setup(args):
-    from .setup_command import setup
-
-    # progress goes to stderr so that `cd "$(epymarl-sn setup)"` works
-    print(setup(args.dir, log=_log))
-    return 0
-
-
-def cmd_doctor(args):
-    from .doctor import diagnose, report
-
-    try:
-        checks = diagnose(args.dir, args.env_config)
-    except ValueError as err:
-        raise SetupError(str(err))
-    print(report(checks))
-    return 1 if any(c.needed and not c.ok for c in checks) else 0
+COMMANDS = (setup_command, doctor)
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="epymarl-sn", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="epymarl-sn",
+        description="Spectral normalisation for MAPPO's critic, sparse-reward SMAC and "
+        "run tracking, as an EPyMARL plugin.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("setup", help="a patched EPyMARL checkout with SMAC, SMAClite "
-                       "and the rest installed (idempotent)")
-    p.add_argument("dir", nargs="?", default="epymarl",
-                   help="where the EPyMARL checkout goes (default: ./epymarl)")
-    p.set_defaults(func=cmd_setup)
-
-    p = sub.add_parser("doctor", help="what is there and what is missing, with fixes")
-    p.add_argument("dir", nargs="?", default="epymarl",
-                   help="the EPyMARL checkout (default: ./epymarl)")
-    p.add_argument("--env-config", help="the work you plan (e.g. sc2, gymma): exit "
-                   "non-zero only if something it needs is missing")
-    p.set_defaults(func=cmd_doctor)
+    for command in COMMANDS:
+        command.add_parser(sub)
     return parser
 
 

@@ -9,7 +9,7 @@ import yaml
 from . import mongo, packages, starcraft
 from .epymarl_checkout import head_commit, patch_state
 from .resources import config_dir
-from .upstreams import EPYMARL
+from .upstreams import EPYMARL, SetupError
 
 # env keys that run on the StarCraft II binary
 SC2_ENVS = {"sc2", "sc2v2", "sc2_sparse"}
@@ -129,3 +129,21 @@ def report(checks):
                 line += " (not needed for the requested work)"
         lines.append(line)
     return "\n".join(lines)
+
+
+def run_command(args):
+    try:
+        checks = diagnose(args.dir, args.env_config)
+    except ValueError as err:
+        raise SetupError(str(err))
+    print(report(checks))
+    return 1 if any(c.needed and not c.ok for c in checks) else 0
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser("doctor", help="what is there and what is missing, with fixes")
+    p.add_argument("dir", nargs="?", default="epymarl",
+                   help="the EPyMARL checkout (default: ./epymarl)")
+    p.add_argument("--env-config", help="the env config you plan to run (e.g. sc2, gymma): "
+                   "exit non-zero only if something it needs is missing")
+    p.set_defaults(func=run_command)

@@ -56,3 +56,24 @@ def setup(target="epymarl", log=print):
     ensure_pinned_package(SMAC, "smac", log)
     ensure_pinned_package(SMACLITE, "smaclite", log)
     return ensure_checkout(Path(target), log)
+
+
+def _log(msg):
+    print(f"epymarl-sn: {msg}", file=sys.stderr, flush=True)
+
+
+def run_command(args):
+    # progress goes to stderr so that `cd "$(epymarl-sn setup)"` works
+    print(setup(args.dir, log=_log))
+    return 0
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser(
+        "setup",
+        help="a patched EPyMARL checkout with SMAC, SMAClite and the rest installed "
+        "(idempotent); prints the checkout's path last",
+    )
+    p.add_argument("dir", nargs="?", default="epymarl",
+                   help="where the EPyMARL checkout goes (default: ./epymarl)")
+    p.set_defaults(func=run_command)
