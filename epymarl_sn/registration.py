@@ -1,6 +1,7 @@
 """What the `epymarl.plugins` entry point runs inside EPyMARL."""
 from .config_checks import check_config
 from .resources import config_dir
+from .sn_registration import register_sn
 
 
 def register():
@@ -10,4 +11,5 @@ def register():
     the config is read. Returns the plugin's config directory (algs/, envs/) and the
     check that stops a run with bad plugin config values before it starts.
     """
+    register_sn()
     return {"config_dir": str(config_dir()), "check_config": check_config}
