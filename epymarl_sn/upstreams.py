@@ -67,7 +67,7 @@ def git(*args, cwd=None):
     )
     if proc.returncode != 0:
         msg = (proc.stderr.strip() or proc.stdout.strip()).splitlines()
-        raise SetupError(f"git {args[0]} failed: {msg[-1] if msg else proc.returncode}")
+        raise SetupError(msg[-1] if msg else f"git exited with {proc.returncode}")
     return proc.stdout.strip()
 
 

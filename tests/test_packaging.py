@@ -1,0 +1,25 @@
+"""A non-editable install ships the presets, the patch and the entry points."""
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_wheel_ships_presets_patch_and_entry_points(tmp_path):
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+         "--no-build-isolation", "--wheel-dir", str(tmp_path), str(REPO)],
+        check=True,
+    )
+    (wheel,) = tmp_path.glob("epymarl_sn-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+
+    for preset in (REPO / "config").rglob("*.yaml"):
+        assert f"epymarl_sn/presets/{preset.relative_to(REPO / 'config')}" in names
+    assert "epymarl_sn/patches/epymarl_plugins.patch" in names
+    (entry_points,) = [n for n in names if n.endswith("entry_points.txt")]
+    text = zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "[epymarl.plugins]\nsn = epymarl_sn:register" in text
+    assert "epymarl-sn = epymarl_sn.cli:main" in text
