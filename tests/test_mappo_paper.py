@@ -1,21 +1,35 @@
 """The plugin's baseline preset runs through the patched EPyMARL end to end."""
-import importlib.metadata
+import json
+import subprocess
+import sys
+from pathlib import Path
 
 import yaml
 
 from conftest import RWARE_TINY
-from epymarl_sn import register
 
 
-def test_entry_point_registers_plugin_config_dir():
-    (ep,) = [e for e in importlib.metadata.entry_points(group="epymarl.plugins")
-             if e.name == "sn"]
-    assert ep.value == "epymarl_sn:register"
-    plugin = ep.load()()
-    assert plugin == register()
-    assert (plugin["config_dir"] + "/algs/mappo_paper.yaml").endswith("mappo_paper.yaml")
-    with open(plugin["config_dir"] + "/algs/mappo_paper.yaml") as f:
+def test_entry_point_registers_into_epymarl(epymarl_dir):
+    # the patched main.py calls the entry point with EPyMARL's src/ importable
+    code = """
+import importlib.metadata, json, sys
+(ep,) = [e for e in importlib.metadata.entry_points(group="epymarl.plugins") if e.name == "sn"]
+plugin = ep.load()()
+from modules.critics import REGISTRY as critics
+from learners import REGISTRY as learners
+from envs import REGISTRY as envs
+print(json.dumps({"ep": ep.value, "config_dir": plugin["config_dir"],
+                  "checks": callable(plugin["check_config"]),
+                  "registries": sorted(critics) + sorted(learners) + sorted(envs)}))
+"""
+    proc = subprocess.run([sys.executable, "-c", code], cwd=epymarl_dir / "src",
+                          capture_output=True, text=True, check=True)
+    plugin = json.loads(proc.stdout.splitlines()[-1])
+    assert plugin["ep"] == "epymarl_sn:register"
+    assert plugin["checks"] is True
+    with open(Path(plugin["config_dir"]) / "algs" / "mappo_paper.yaml") as f:
         assert yaml.safe_load(f)["name"] == "mappo_paper"
+    assert {"cv_critic", "ppo_learner", "gymma"} <= set(plugin["registries"])
 
 
 def test_mappo_paper_trains_and_leaves_sacred_run(run_main):
