@@ -1,0 +1,185 @@
+"""SNLinear against torch.linalg and against the paper's gradient analysis (§IV, eq. 18)."""
+import copy
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from epymarl_sn.spectral_norm import SNLinear
+
+
+def top_sigma(weight):
+    return torch.linalg.matrix_norm(weight.detach(), ord=2).item()
+
+
+def randomise_state(layer, seed):
+    """Start the power iteration from random vectors instead of the exact SVD ones."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        layer.u.copy_(F.normalize(torch.randn(layer.u.shape, generator=g, dtype=layer.u.dtype), dim=0))
+        layer.v.copy_(F.normalize(torch.randn(layer.v.shape, generator=g, dtype=layer.v.dtype), dim=0))
+
+
+def test_same_initialisation_and_rng_stream_as_nn_linear():
+    torch.manual_seed(5)
+    plain = nn.Linear(32, 64)
+    after_plain = torch.get_rng_state()
+    torch.manual_seed(5)
+    sn = SNLinear(32, 64)
+    assert torch.equal(sn.weight, plain.weight) and torch.equal(sn.bias, plain.bias)
+    assert torch.equal(torch.get_rng_state(), after_plain)
+    # the power iteration starts at the exact top singular value
+    assert sn.sigma().item() == pytest.approx(top_sigma(plain.weight), rel=1e-5)
+
+
+@pytest.mark.parametrize("k", [0.5, 1.0, 3.0])
+def test_unclamped_norm_is_exactly_k(k):
+    torch.manual_seed(0)
+    layer = SNLinear(32, 64, k=k)
+    randomise_state(layer, seed=1)
+    x = torch.randn(8, 32)
+    for _ in range(30):
+        layer(x)
+    assert top_sigma(layer.effective_weight()) == pytest.approx(k, rel=1e-3)
+    # the forward uses the normalised weight
+    assert torch.allclose(layer(x), x @ layer.effective_weight().t() + layer.bias, atol=1e-6)
+
+
+def test_clamped_norm_is_bounded_by_k_and_leaves_small_weights_alone():
+    torch.manual_seed(0)
+    layer = SNLinear(32, 64, clamp=True)
+    sigma = top_sigma(layer.weight)
+    x = torch.randn(8, 32)
+
+    layer.k = 2 * sigma  # sigma <= k: W untouched
+    layer(x)
+    assert torch.equal(layer.effective_weight(), layer.weight)
+
+    layer.k = 0.5 * sigma  # sigma > k: scaled down to norm k
+    layer(x)
+    assert top_sigma(layer.effective_weight()) == pytest.approx(0.5 * sigma, rel=1e-4)
+
+
+def test_power_iterations_per_forward():
+    torch.manual_seed(0)
+    one, five = SNLinear(32, 64, power_iterations=1), SNLinear(32, 64, power_iterations=5)
+    five.load_state_dict(one.state_dict())
+    randomise_state(one, seed=2)
+    five.load_state_dict(one.state_dict())
+    start = one.u.clone()
+    x = torch.randn(4, 32)
+    five(x)
+    assert not torch.allclose(five.u, start, atol=1e-3)
+    for _ in range(5):
+        one(x)
+    assert torch.allclose(one.u, five.u, atol=1e-6) and torch.allclose(one.v, five.v, atol=1e-6)
+
+
+def test_eval_mode_does_no_power_iteration():
+    torch.manual_seed(0)
+    layer = SNLinear(32, 64)
+    randomise_state(layer, seed=3)
+    u, v = layer.u.clone(), layer.v.clone()
+    layer.eval()
+    layer(torch.randn(4, 32))
+    assert torch.equal(layer.u, u) and torch.equal(layer.v, v)
+    layer.train()
+    layer(torch.randn(4, 32))
+    assert not torch.equal(layer.u, u)
+
+
+def test_state_dict_and_deepcopy_carry_the_power_iteration_state():
+    torch.manual_seed(0)
+    layer = SNLinear(32, 64)
+    randomise_state(layer, seed=4)
+    x = torch.randn(4, 32)
+    layer(x)
+    assert {"weight", "bias", "u", "v"} == set(layer.state_dict())
+    assert {name for name, _ in layer.named_parameters()} == {"weight", "bias"}
+
+    clone = copy.deepcopy(layer)
+    assert clone.u.data_ptr() != layer.u.data_ptr()
+    torch.manual_seed(1)
+    fresh = SNLinear(32, 64)
+    fresh.load_state_dict(layer.state_dict())
+    expected = [layer(x) for _ in range(3)]  # each training forward steps u, v on
+    for other in (clone, fresh):
+        assert all(torch.equal(other(x), out) for out in expected)
+
+
+def bias_free_mlps(widths, normalised, k, clamp, stop_grad):
+    """A bias-free ReLU MLP with SN on `normalised` (1-based) and its plain twin."""
+    torch.manual_seed(0)
+    sn_layers, plain_layers = [], []
+    for i, (n_in, n_out) in enumerate(zip(widths, widths[1:]), start=1):
+        if i in normalised:
+            layer = SNLinear(n_in, n_out, bias=False, k=k, clamp=clamp, stop_grad=stop_grad)
+            randomise_state(layer, seed=i)  # the estimate need not be exact for eq. 18
+        else:
+            layer = nn.Linear(n_in, n_out, bias=False)
+        twin = nn.Linear(n_in, n_out, bias=False)
+        twin.weight.data.copy_(layer.weight.data)
+        sn_layers.append(layer)
+        plain_layers.append(twin)
+
+    def relu_between(layers):
+        mods = []
+        for layer in layers:
+            mods += [layer, nn.ReLU()]
+        return nn.Sequential(*mods[:-1]).double()
+
+    return relu_between(sn_layers), relu_between(plain_layers)
+
+
+WIDTHS = [6, 16, 16, 16, 1]
+
+
+@pytest.mark.parametrize("normalised", [{1, 2, 3, 4}, {2, 3}, {4}, {1, 3}])
+@pytest.mark.parametrize("k,clamp", [(1.0, False), (2.5, False), (0.4, True)])
+def test_stop_grad_gradients_are_the_plain_gradients_scaled_eq18(normalised, k, clamp):
+    sn, plain = bias_free_mlps(WIDTHS, normalised, k, clamp, stop_grad=True)
+    x = torch.randn(32, WIDTHS[0], dtype=torch.float64)
+    upstream = torch.randn(32, 1, dtype=torch.float64)
+
+    sn_out = sn(x)
+    sn_out.backward(upstream)
+    plain_out = plain(x)
+    plain_out.backward(upstream)
+
+    sn_linears = [m for m in sn if isinstance(m, nn.Linear)]
+    scale = 1.0
+    for layer in sn_linears:
+        if isinstance(layer, SNLinear):
+            scale *= layer.weight_scale().item()
+    assert scale != pytest.approx(1.0, abs=1e-3)  # the case tests something
+    # eq. 15: the SN network is the plain one scaled by k^-1; eq. 18: so is every gradient
+    assert torch.allclose(sn_out, scale * plain_out, rtol=1e-10, atol=0)
+    plain_linears = [m for m in plain if isinstance(m, nn.Linear)]
+    for layer, twin in zip(sn_linears, plain_linears):
+        assert torch.allclose(layer.weight.grad, scale * twin.weight.grad, rtol=1e-9, atol=1e-14)
+
+
+@pytest.mark.parametrize("normalised", [{1, 2, 3, 4}, {2, 3}, {4}])
+def test_gradient_through_sigma_adds_miyatos_term(normalised):
+    """With stop_grad False, each normalised W gets the extra term through sigma = u^T W v:
+    dL/dW = s (G - <G, W> / sigma * u v^T), G = dL/dW_hat, s = k / sigma (Miyato et al.)."""
+    k = 1.5
+    stopped, _ = bias_free_mlps(WIDTHS, normalised, k, clamp=False, stop_grad=True)
+    through, _ = bias_free_mlps(WIDTHS, normalised, k, clamp=False, stop_grad=False)
+    x = torch.randn(32, WIDTHS[0], dtype=torch.float64)
+    upstream = torch.randn(32, 1, dtype=torch.float64)
+    stopped(x).backward(upstream)
+    through(x).backward(upstream)
+
+    pairs = [(a, b) for a, b in zip(stopped, through) if isinstance(a, nn.Linear)]
+    for a, b in pairs:
+        if not isinstance(a, SNLinear):
+            assert torch.allclose(a.weight.grad, b.weight.grad, rtol=1e-12)
+            continue
+        sigma = a.sigma().detach()
+        G = a.weight.grad / (k / sigma)  # stopped gradient is s * G
+        term = -(k / sigma) * (G * a.weight).sum() / sigma * torch.outer(a.u, a.v)
+        difference = b.weight.grad - a.weight.grad
+        assert difference.norm() > 1e-3 * a.weight.grad.norm()
+        assert torch.allclose(difference, term, rtol=1e-8, atol=1e-14)
