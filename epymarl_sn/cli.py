@@ -3,10 +3,10 @@ provides `add_parser(subparsers)` setting `func(args) -> exit code`."""
 import argparse
 import sys
 
-from . import doctor, setup_command
+from . import doctor, runs_command, setup_command
 from .upstreams import SetupError
 
-COMMANDS = (setup_command, doctor)
+COMMANDS = (setup_command, doctor, runs_command)
 
 
 def build_parser():
