@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from . import mongo, packages, starcraft
+from . import mongo, packages, rvo2_build, starcraft
 from .epymarl_checkout import head_commit, patch_state
 from .resources import config_dir
 from .upstreams import EPYMARL, SetupError
@@ -80,7 +80,7 @@ def check_mongo():
     url = os.environ.get("SACRED_MONGO_URL")
     if not url:
         return Check("MongoDB", True, "not used (SACRED_MONGO_URL unset): file storage only")
-    problem = mongo.ping(url)
+    problem = mongo.ping(url, os.environ.get("SACRED_MONGO_DB", "epymarl"))
     if problem:
         return Check("MongoDB", False, problem,
                      "start it (docker compose -f docker/docker-compose.yml up -d mongo) "
@@ -115,7 +115,9 @@ def diagnose(checkout, env_config=None):
     optional = [check_smac(), *check_starcraft(checkout)]
     for check in optional:
         check.needed = needs_sc2
-    return checks + optional + [check_mongo()]
+    rvo2 = Check("SMAClite C++ RVO2", rvo2_build.installed(), rvo2_build.state(),
+                 rvo2_build.INSTALL_HINT, needed=False)
+    return checks + optional + [check_mongo(), rvo2]
 
 
 def report(checks):

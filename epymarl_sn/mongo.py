@@ -1,6 +1,6 @@
 """MongoDB connection helpers that never reveal the credentials of a URL."""
-from pymongo import MongoClient
-from pymongo.errors import PyMongoError
+import pymongo
+from pymongo.errors import OperationFailure, PyMongoError
 from pymongo.uri_parser import parse_uri
 
 
@@ -9,17 +9,45 @@ def hosts(url):
     return ",".join(f"{host}:{port}" for host, port in parse_uri(url)["nodelist"])
 
 
-def ping(url, timeout_s=3.0):
-    """None if the server answers, else a one-line reason naming only host:port."""
+def connect(url, timeout_s=5.0):
+    """A client that gives up on an unreachable server after `timeout_s`.
+
+    pymongo's default is 30 s per operation and no limit on a stalled socket;
+    a training run should neither wait that long at start nor hang on a dead server.
+    """
+    return pymongo.MongoClient(
+        url,
+        serverSelectionTimeoutMS=int(timeout_s * 1000),
+        connectTimeoutMS=int(timeout_s * 1000),
+        socketTimeoutMS=60_000,
+    )
+
+
+def check_access(client, where, db_name, timeout_s):
+    """None if the database can be read, else a one-line reason naming only host:port.
+
+    A read rather than a `ping`: ping needs no login, so it would pass with wrong
+    credentials and the run would fail later, at its first write.
+    """
     try:
-        where = hosts(url)
-    except (PyMongoError, ValueError) as err:
-        return f"SACRED_MONGO_URL is not a valid MongoDB URL ({type(err).__name__})"
-    client = MongoClient(url, serverSelectionTimeoutMS=int(timeout_s * 1000))
-    try:
-        client.admin.command("ping")
+        client[db_name].runs.find_one({}, {"_id": 1})
+    except OperationFailure as err:
+        reason = (err.details or {}).get("codeName", "OperationFailure")
+        return (f"MongoDB at {where} refused to let us read database '{db_name}' "
+                f"({reason}): check the user and password in SACRED_MONGO_URL")
     except PyMongoError as err:
         return f"MongoDB at {where} did not answer within {timeout_s:g}s ({type(err).__name__})"
+    return None
+
+
+def ping(url, db_name="epymarl", timeout_s=3.0):
+    """None if the server answers and lets us read `db_name`, else a one-line reason."""
+    try:
+        where = hosts(url)
+        client = connect(url, timeout_s)
+    except (PyMongoError, ValueError) as err:
+        return f"SACRED_MONGO_URL is not a valid MongoDB URL ({type(err).__name__})"
+    try:
+        return check_access(client, where, db_name, timeout_s)
     finally:
         client.close()
-    return None

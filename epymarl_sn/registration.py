@@ -1,7 +1,9 @@
 """What the `epymarl.plugins` entry point runs inside EPyMARL."""
 from .config_checks import check_config
+from .mongo_observer import TrackingMongoObserver
 from .resources import config_dir
 from .sn_registration import register_sn
+from .sparse_envs import register_sparse
 
 
 def register():
@@ -9,7 +11,10 @@ def register():
 
     Called by EPyMARL's patched src/main.py, with EPyMARL's src/ importable, before
     the config is read. Returns the plugin's config directory (algs/, envs/) and the
-    check that stops a run with bad plugin config values before it starts.
+    check that stops a run with bad plugin config values before it starts, and the
+    MongoObserver used when SACRED_MONGO_URL is set.
     """
     register_sn()
-    return {"config_dir": str(config_dir()), "check_config": check_config}
+    register_sparse()
+    return {"config_dir": str(config_dir()), "check_config": check_config,
+            "mongo_observer": TrackingMongoObserver}

@@ -7,8 +7,8 @@ each install.
 In a `src/main.py` subprocess: `sitecustomize_dir(tmp)` writes a sitecustomize
 that calls `install_from_env()`, driven by
 - MONGO_FAKE_DUMP: file the databases are written to (extended JSON) at exit;
-- MONGO_FAKE_OUTAGE: `FIRST:LAST`, the numbers of the database operations that
-  fail as if the server were down (counted from 1 across the process);
+- MONGO_FAKE_OUTAGE: `COLLECTION:COUNT`, the server goes down at the first
+  operation on COLLECTION and is back after COUNT failed operations;
 - MONGO_FAKE_BEAT: Sacred's heartbeat interval in seconds (more heartbeats in a
   short run).
 """
@@ -42,18 +42,20 @@ class FakeMongoClient(mongomock.MongoClient):
 
 
 class Outage:
-    """Counts database operations; those numbered FIRST..LAST raise as if down."""
+    """Down from the first operation on `trigger` for `length` operations."""
 
     def __init__(self):
-        self.first = self.last = None
-        self.count = 0
-        self.failed = []  # (operation number, collection or database name)
+        self.trigger = None
+        self.length = 0
+        self.failed = []  # the collection or database of each failed operation
 
     def check(self, where):
-        self.count += 1
-        if self.first is not None and self.first <= self.count <= self.last:
-            self.failed.append((self.count, where))
-            raise ServerSelectionTimeoutError("db.test:27017: [Errno 111] Connection refused")
+        if self.trigger is not None and where == self.trigger:
+            self.trigger = None  # down from now on
+        elif self.trigger is not None or len(self.failed) >= self.length:
+            return
+        self.failed.append(where)
+        raise ServerSelectionTimeoutError("db.test:27017: [Errno 111] Connection refused")
 
 
 OUTAGE = Outage()
@@ -96,7 +98,8 @@ def install_from_env():
         return
     install()
     if os.environ.get("MONGO_FAKE_OUTAGE"):
-        OUTAGE.first, OUTAGE.last = map(int, os.environ["MONGO_FAKE_OUTAGE"].split(":"))
+        trigger, length = os.environ["MONGO_FAKE_OUTAGE"].split(":")
+        OUTAGE.trigger, OUTAGE.length = trigger, int(length)
     if os.environ.get("MONGO_FAKE_BEAT"):
         from sacred import SETTINGS
         SETTINGS.DEFAULT_BEAT_INTERVAL = float(os.environ["MONGO_FAKE_BEAT"])
@@ -104,7 +107,7 @@ def install_from_env():
 
 
 def _dump_unguarded(path):
-    OUTAGE.first = None  # the dump reads the data even if the outage is still on
+    OUTAGE.trigger, OUTAGE.length = None, 0  # the dump reads, even if still down
     dump(path)
 
 
