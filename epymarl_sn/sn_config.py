@@ -54,14 +54,15 @@ def _normalised(choice, layers):
         )
     for i in choice:
         if not 1 <= i <= layers:
+            deeper = f" or critic_layers={i}" if i > layers else ""
             raise ValueError(
                 f"critic_sn: layer index {i} is out of range for critic_layers={layers}; "
-                f"allowed: 1-based indices from 1 to {layers}; fix the list or change critic_layers"
+                f"allowed: 1-based indices from 1 to {layers}; set e.g. critic_sn=[{layers}]{deeper}"
             )
     if len(set(choice)) != len(choice):
         raise ValueError(
             f"critic_sn: {list(choice)} repeats a layer; allowed: each index once; "
-            "remove the repeated index"
+            f"set e.g. critic_sn={sorted(set(choice))}"
         )
     return tuple(sorted(choice))
 
