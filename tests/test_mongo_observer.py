@@ -9,6 +9,7 @@ from sacred import SETTINGS, Experiment
 from sacred.observers import FileStorageObserver, MongoObserver
 
 import mongo_fake
+from epymarl_sn import mongo
 from epymarl_sn.mongo_observer import TrackingMongoObserver
 
 PASSWORD = "s3cr3t-Pw"
@@ -103,3 +104,13 @@ def test_invalid_url_is_one_line_without_credentials(url):
     message = str(exit_.value.code)
     assert message.startswith("error: SACRED_MONGO_URL is not a valid MongoDB URL")
     assert PASSWORD not in message and "\n" not in message
+
+
+def test_ping_for_doctor_names_host_and_port_only():
+    assert mongo.ping(URL) is None
+    mongo_fake.OUTAGE.trigger, mongo_fake.OUTAGE.length = "runs", 1
+    problem = mongo.ping(URL)
+    assert problem == ("MongoDB at db.test:27017 did not answer within 3s "
+                       "(ServerSelectionTimeoutError)")
+    assert mongo.ping(f"mongodb://trainer:{PASSWORD}@db.test:port").startswith(
+        "SACRED_MONGO_URL is not a valid MongoDB URL")
