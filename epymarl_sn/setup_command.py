@@ -5,6 +5,7 @@ from pathlib import Path
 
 from . import packages
 from .epymarl_checkout import ensure_checkout
+from .rvo2_build import ensure_rvo2
 from .upstreams import SMAC, SMACLITE, SetupError, cache_dir, source_tree
 
 
@@ -55,6 +56,7 @@ def setup(target="epymarl", log=print):
     packages.ensure_requirements(log)
     ensure_pinned_package(SMAC, "smac", log)
     ensure_pinned_package(SMACLITE, "smaclite", log)
+    ensure_rvo2(log)
     return ensure_checkout(Path(target), log)
 
 

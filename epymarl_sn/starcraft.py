@@ -25,3 +25,8 @@ def smac_maps_dir(path):
 
 def has_smac_maps(path):
     return any(smac_maps_dir(path).glob("*.SC2Map"))
+
+
+def smac_map_file(path, map_name):
+    """Where pysc2 looks for a SMAC map: SMAC's maps live in Maps/SMAC_Maps/."""
+    return smac_maps_dir(path) / f"{map_name}.SC2Map"

@@ -1,0 +1,47 @@
+"""The `sc2_sparse` and `smaclite_sparse` entries of EPyMARL's env registry.
+
+EPyMARL calls them with env_args plus `common_reward`, `reward_scalarisation` and
+`seed`; the parallel runner calls them in its env subprocesses, where a failure
+would hang the run, so every user-facing check is in sparse_checks, before the run.
+"""
+from .config_checks import CHECKS
+from .sparse_checks import check_sparse_config
+from .sparse_reward import SparseReward
+
+
+def _prepare(kwargs):
+    # EPyMARL's own SMAC kwargs handling: one common reward, map_name required.
+    # Module-level, so its leading "__" is no name mangling; a plain import works.
+    from envs import __check_and_prepare_smac_kwargs as prepare_smac_kwargs
+
+    kwargs = prepare_smac_kwargs(dict(kwargs))
+    return SparseReward.pop_from(kwargs), kwargs
+
+
+def smaclite_sparse_fn(**kwargs):
+    from .sparse_smaclite import SparseSMACliteWrapper
+
+    reward, kwargs = _prepare(kwargs)
+    return SparseSMACliteWrapper(reward, **kwargs)
+
+
+def sc2_sparse_fn(**kwargs):
+    # smac is imported only here, in a run that uses StarCraft II
+    from .sparse_sc2 import SparseSMACWrapper
+
+    reward, kwargs = _prepare(kwargs)
+    return SparseSMACWrapper(reward, **kwargs)
+
+
+def register_sparse():
+    if check_sparse_config not in CHECKS:
+        CHECKS.append(check_sparse_config)
+    # EPyMARL's modules are importable only with its src/ on sys.path, as in src/main.py
+    try:
+        from envs import REGISTRY as envs
+    except ModuleNotFoundError as err:
+        if err.name != "envs":
+            raise
+        return  # called outside EPyMARL (e.g. for the config dir): no registry to fill
+    envs["smaclite_sparse"] = smaclite_sparse_fn
+    envs["sc2_sparse"] = sc2_sparse_fn

@@ -1,0 +1,91 @@
+"""The paper's sparse SMAC reward (§VI-B), shared by the StarCraft II and SMAClite envs.
+
+    r_t = reward_death_value * (enemies killed at t) - reward_death_value * (allies lost at t)
+        + reward_win * [battle won at t] + reward_defeat * [battle lost at t]
+
+No health or damage terms; a draw (both teams wiped out) or a time-out gets no
+terminal term. With `reward_scale: True` every r_t is divided by
+
+    (n_enemies * reward_death_value + reward_win) / reward_scale_rate
+
+so that killing every enemy and winning without a loss sums to `reward_scale_rate`
+(SMAC's scaling, without its health term, which this reward does not have).
+"""
+import enum
+from dataclasses import dataclass
+
+# env_args keys of the sparse envs that belong to the reward, with their defaults
+REWARD_DEFAULTS = {
+    "reward_death_value": 10.0,
+    "reward_win": 200.0,
+    "reward_defeat": -200.0,
+    "reward_scale": False,
+    "reward_scale_rate": 20.0,
+}
+
+
+class Outcome(enum.Enum):
+    ONGOING = "ongoing"
+    WON = "won"
+    LOST = "lost"
+    DRAW = "draw"
+    TIMEOUT = "timeout"
+
+
+def outcome_from_survivors(allies_alive, enemies_alive, time_up):
+    """SMAC's rule: a team wins when the other is wiped out and it is not."""
+    if enemies_alive == 0:
+        return Outcome.DRAW if allies_alive == 0 else Outcome.WON
+    if allies_alive == 0:
+        return Outcome.LOST
+    return Outcome.TIMEOUT if time_up else Outcome.ONGOING
+
+
+@dataclass(frozen=True)
+class SparseReward:
+    reward_death_value: float = REWARD_DEFAULTS["reward_death_value"]
+    reward_win: float = REWARD_DEFAULTS["reward_win"]
+    reward_defeat: float = REWARD_DEFAULTS["reward_defeat"]
+    reward_scale: bool = REWARD_DEFAULTS["reward_scale"]
+    reward_scale_rate: float = REWARD_DEFAULTS["reward_scale_rate"]
+
+    @classmethod
+    def pop_from(cls, env_args):
+        """Take the reward keys out of env_args (the rest goes to the simulator)."""
+        return cls(**{k: env_args.pop(k) for k in REWARD_DEFAULTS if k in env_args})
+
+    def unscaled(self, enemies_killed, allies_lost, outcome):
+        terminal = {Outcome.WON: self.reward_win, Outcome.LOST: self.reward_defeat}
+        return (self.reward_death_value * (enemies_killed - allies_lost)
+                + terminal.get(outcome, 0.0))
+
+    def divisor(self, n_enemies):
+        if not self.reward_scale:
+            return 1.0
+        return (n_enemies * self.reward_death_value + self.reward_win) / self.reward_scale_rate
+
+
+class SparseRewardTracker:
+    """Turns a simulator's running death counts and outcome into r_t and step info.
+
+    The simulators report how many units are dead so far; the reward needs the
+    deaths at this step, hence the counts remembered from the previous step.
+    """
+
+    def __init__(self, reward, n_enemies):
+        self.reward = reward
+        self.divisor = reward.divisor(n_enemies)
+        self.reset()
+
+    def reset(self):
+        self.dead_allies = 0
+        self.dead_enemies = 0
+
+    def step(self, dead_allies, dead_enemies, outcome):
+        """Returns (r_t, info) with info's `battle_won`, `dead_allies`, `dead_enemies`."""
+        r = self.reward.unscaled(dead_enemies - self.dead_enemies,
+                                 dead_allies - self.dead_allies, outcome)
+        self.dead_allies, self.dead_enemies = dead_allies, dead_enemies
+        info = {"battle_won": outcome is Outcome.WON,
+                "dead_allies": dead_allies, "dead_enemies": dead_enemies}
+        return r / self.divisor, info

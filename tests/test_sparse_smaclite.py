@@ -1,0 +1,139 @@
+"""smaclite_sparse's reward on real SMAClite battles, checked against the
+simulator's own unit state (each unit's hp) at every step."""
+import sys
+
+import numpy as np
+import pytest
+
+from epymarl_sn import rvo2_build
+
+
+@pytest.fixture(scope="module")
+def smaclite_sparse(epymarl_dir):
+    """The `smaclite_sparse` function of EPyMARL's registry, as src/main.py sees it."""
+    sys.path.insert(0, str(epymarl_dir / "src"))
+    from envs import REGISTRY
+
+    from epymarl_sn.sparse_envs import register_sparse
+
+    register_sparse()
+    return REGISTRY["smaclite_sparse"]
+
+
+def make_env(env_fn, map_name, seed=1, **env_args):
+    return env_fn(map_name=map_name, seed=seed, common_reward=True,
+                  reward_scalarisation="sum", **env_args)
+
+
+def random_policy(rng):
+    return lambda avail: int(rng.choice(np.flatnonzero(avail)))
+
+
+def stop_policy(avail):
+    return 0 if avail[0] else 1  # no-op is the only action of a dead agent
+
+
+def play(env, policy, weaken_enemies=False):
+    """One episode. Returns the rewards, the infos and, per step, what the units'
+    hp says: (allies dead, enemies dead, won, lost)."""
+    env.reset()
+    game = env.env.unwrapped
+    # SMAClite drops dead units from its dicts: keep the unit objects to see their hp
+    allies, enemies = list(game.agents.values()), list(game.enemies.values())
+    if weaken_enemies:  # random play never wins: start the enemies at 1 hp, no shields
+        for unit in enemies:
+            unit.hp, unit.shield = 1, 0
+    rewards, infos, truth = [], [], []
+    while True:
+        actions = [policy(avail) for avail in env.get_avail_actions()]
+        _, reward, terminated, truncated, info = env.step(actions)
+        dead_allies = sum(u.hp == 0 for u in allies)
+        dead_enemies = sum(u.hp == 0 for u in enemies)
+        won = dead_enemies == len(enemies) and dead_allies < len(allies)
+        lost = dead_allies == len(allies) and dead_enemies < len(enemies)
+        rewards.append(reward)
+        infos.append(info)
+        truth.append((dead_allies, dead_enemies, won, lost))
+        if terminated or truncated:
+            return rewards, infos, truth, (terminated, truncated)
+
+
+def assert_paper_reward(rewards, infos, truth):
+    previous = (0, 0)
+    for reward, info, (dead_allies, dead_enemies, won, lost) in zip(rewards, infos, truth):
+        expected = (10 * (dead_enemies - previous[1]) - 10 * (dead_allies - previous[0])
+                    + 200 * won - 200 * lost)
+        assert reward == expected
+        assert (info["dead_allies"], info["dead_enemies"], info["battle_won"]) == (
+            dead_allies, dead_enemies, won)
+        previous = (dead_allies, dead_enemies)
+    dead_allies, dead_enemies, won, lost = truth[-1]
+    assert sum(rewards) == 10 * dead_enemies - 10 * dead_allies + 200 * won - 200 * lost
+
+
+@pytest.mark.parametrize("map_name, episodes", [
+    ("2s3z", 3), ("3s5z_vs_3s6z", 2), ("corridor", 2), ("MMM", 1), ("27m_vs_30m", 1),
+])
+def test_random_battles_get_the_paper_reward(smaclite_sparse, map_name, episodes):
+    env = make_env(smaclite_sparse, map_name)
+    rng = np.random.default_rng(0)
+    for _ in range(episodes):
+        rewards, infos, truth, _ = play(env, random_policy(rng))
+        assert_paper_reward(rewards, infos, truth)
+        # random play ends in a defeat here, killing a few enemies at most
+        assert truth[-1][3] and rewards[-1] <= -200 + 10 * truth[-1][1]
+
+
+def test_a_win(smaclite_sparse):
+    env = make_env(smaclite_sparse, "3s5z_vs_3s6z")
+    rewards, infos, truth, _ = play(env, random_policy(np.random.default_rng(0)),
+                                    weaken_enemies=True)
+    assert_paper_reward(rewards, infos, truth)
+    assert infos[-1]["battle_won"] is True and infos[-1]["dead_enemies"] == 9
+    assert sum(rewards) == 90 - 10 * infos[-1]["dead_allies"] + 200
+
+
+def test_a_timeout_gets_no_terminal_reward(smaclite_sparse):
+    # 2s_vs_1sc: the enemy is a static spine crawler, so stalkers that never move or
+    # attack survive until the time limit, by default SMAC's for the map
+    env = make_env(smaclite_sparse, "2s_vs_1sc", time_limit=None)
+    rewards, infos, truth, (terminated, truncated) = play(env, stop_policy)
+    assert len(rewards) == env.episode_limit == 300
+    assert truncated and set(rewards) == {0}
+    assert infos[-1] == {**infos[-1], "battle_won": False, "dead_allies": 0, "dead_enemies": 0}
+
+
+def test_scaling_divides_every_reward(smaclite_sparse):
+    def episode(**reward_args):
+        env = make_env(smaclite_sparse, "2s3z", seed=5, **reward_args)
+        return play(env, random_policy(np.random.default_rng(3)))[0]
+
+    unscaled = episode()
+    scaled = episode(reward_scale=True, reward_scale_rate=20)
+    assert any(unscaled)
+    divisor = (5 * 10 + 200) / 20  # (n_enemies * reward_death_value + reward_win) / rate
+    assert scaled == pytest.approx([r / divisor for r in unscaled])
+
+
+def test_seed_makes_battles_reproducible(smaclite_sparse):
+    def returns(seed):
+        env = make_env(smaclite_sparse, "2s3z", seed=seed)
+        rng = np.random.default_rng(0)
+        return [sum(play(env, random_policy(rng))[0]) for _ in range(2)], env
+
+    (first, _), (again, _) = returns(7), returns(7)
+    assert first == again
+
+
+def test_cpp_collision_avoidance_is_used_when_installed(smaclite_sparse, capfd):
+    env = make_env(smaclite_sparse, "2s3z", use_cpp_rvo2="auto")
+    updater = type(env.env.unwrapped.velocity_updater).__name__
+    if rvo2_build.installed():
+        assert updater == "CPPVelocityUpdater"
+        assert "Using the C++ RVO2 library" in capfd.readouterr().out
+        rewards, infos, truth, _ = play(env, random_policy(np.random.default_rng(0)))
+        assert_paper_reward(rewards, infos, truth)
+    else:
+        assert updater == "NumpyVelocityUpdater"
+    numpy_env = make_env(smaclite_sparse, "2s3z", use_cpp_rvo2=False)
+    assert type(numpy_env.env.unwrapped.velocity_updater).__name__ == "NumpyVelocityUpdater"
