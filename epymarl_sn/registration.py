@@ -1,6 +1,5 @@
 """What the `epymarl.plugins` entry point runs inside EPyMARL."""
 from .config_checks import check_config
-from .mongo_observer import TrackingMongoObserver
 from .resources import config_dir
 from .sn_registration import register_sn
 from .sparse_envs import register_sparse
@@ -14,6 +13,9 @@ def register():
     check that stops a run with bad plugin config values before it starts, and the
     MongoObserver used when SACRED_MONGO_URL is set.
     """
+    # imported here: it loads Sacred, which the `epymarl-sn` commands do not need
+    from .mongo_observer import TrackingMongoObserver
+
     register_sn()
     register_sparse()
     return {"config_dir": str(config_dir()), "check_config": check_config,
