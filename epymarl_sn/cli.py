@@ -3,10 +3,10 @@ provides `add_parser(subparsers)` setting `func(args) -> exit code`."""
 import argparse
 import sys
 
-from . import doctor, runs_command, setup_command
+from . import doctor, plot_command, runs_command, setup_command, sweep_command
 from .upstreams import SetupError
 
-COMMANDS = (setup_command, doctor, runs_command)
+COMMANDS = (setup_command, doctor, runs_command, sweep_command, plot_command)
 
 
 def build_parser():

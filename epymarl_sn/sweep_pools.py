@@ -1,0 +1,85 @@
+"""Where a sweep's runs execute: N local processes, or a Ray cluster.
+
+Both pools run the same function, `execute`, and hand back a concurrent.futures
+Future per run, so the sweep's loop (retries, progress) is the same for both.
+"""
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+TAIL_BYTES = 64 * 1024
+
+
+class PoolError(RuntimeError):
+    """A pool cannot start; the message says why and how to fix it."""
+
+
+def execute(argv, checkout, env, log_path, tail_lines=15):
+    """Run `python src/main.py ARGV` in the checkout, its output into log_path.
+
+    Returns (exit code, the output's last lines). On a Ray node, `checkout` and
+    `log_path` are paths on that node.
+    """
+    log_path = Path(log_path)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "wb") as log:
+        proc = subprocess.run([sys.executable, "src/main.py", *argv], cwd=checkout,
+                              stdout=log, stderr=subprocess.STDOUT,
+                              env={**os.environ, **env}, check=False)
+    with open(log_path, "rb") as log:
+        # a long run's log is large; its end is what explains a failure
+        log.seek(max(0, log_path.stat().st_size - TAIL_BYTES))
+        lines = log.read().decode(errors="replace").splitlines()
+    return proc.returncode, [ln for ln in lines if ln.strip()][-tail_lines:]
+
+
+class LocalPool:
+    """`workers` runs at a time on this machine, each its own `src/main.py` process
+    (the threads only wait on them)."""
+
+    def __init__(self, workers):
+        self.slots = workers
+        self.where = f"{workers} local worker{'s' if workers > 1 else ''}"
+        self._executor = ThreadPoolExecutor(workers)
+
+    def submit(self, *args):
+        return self._executor.submit(execute, *args)
+
+    def close(self):
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+class RayPool:
+    """One Ray task per run, one CPU each; as many in flight as the cluster has CPUs.
+
+    With no address, a local Ray instance is started with `num_cpus` CPUs (all
+    cores when None) and stopped by close().
+    """
+
+    def __init__(self, address=None, num_cpus=None):
+        try:
+            import ray
+        except ImportError:
+            raise PoolError("--ray needs Ray: pip install 'ray[default]'") from None
+        self._ray = ray
+        try:
+            if address:
+                ray.init(address=address, log_to_driver=False)
+            else:
+                ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+        except (ConnectionError, RuntimeError, ValueError) as err:
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise PoolError(f"cannot connect to the Ray cluster at {address!r}: {first} "
+                            "(is `ray start --head` running there?)") from None
+        self.slots = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        self.where = (f"Ray cluster {address}" if address else "local Ray") + \
+            f" ({self.slots} CPUs)"
+        self._execute = ray.remote(num_cpus=1)(execute)
+
+    def submit(self, *args):
+        return self._execute.remote(*args).future()
+
+    def close(self):
+        self._ray.shutdown()

@@ -1,0 +1,59 @@
+"""Which runs of a sweep the store already holds as COMPLETED, so that re-running a
+spec after a crash runs only what is missing.
+
+A stored run counts as one of the sweep's runs when its config has every value the
+run would get: the preset's `name`, the env config's `env`, `t_max`, each override
+and the seed. A run made by hand with the same arguments counts too.
+"""
+import os
+from pathlib import Path
+
+import yaml
+
+from .run_store import open_store, parse_filters
+from .sweep_spec import config_file
+
+IDENTITY_KEYS = ("name", "env", "t_max")
+
+
+def store_location(checkout):
+    """Where the runs go: MongoDB when SACRED_MONGO_URL is set (main.py adds a
+    MongoObserver then), else the checkout's file storage."""
+    return os.environ.get("SACRED_MONGO_URL") or str(Path(checkout) / "results" / "sacred")
+
+
+def expected_config(run, checkout):
+    """The config values that identify a run, as main.py will store them."""
+    values = {}
+    # main.py's precedence: default.yaml, then the env config, then the alg config
+    files = (Path(checkout) / "src" / "config" / "default.yaml",
+             config_file(checkout, "envs", run.env_config),
+             config_file(checkout, "algs", run.config))
+    for path in files:
+        data = yaml.safe_load(path.read_text()) or {}
+        values.update({k: data[k] for k in IDENTITY_KEYS if k in data})
+    return {**values, **dict(run.overrides), "seed": run.seed}
+
+
+def same(stored, wanted):
+    if isinstance(stored, bool) or isinstance(wanted, bool):
+        return stored is wanted
+    if isinstance(stored, (int, float)) and isinstance(wanted, (int, float)):
+        return float(stored) == float(wanted)
+    if isinstance(stored, (list, tuple)) and isinstance(wanted, (list, tuple)):
+        return len(stored) == len(wanted) and all(map(same, stored, wanted))
+    return stored == wanted
+
+
+def completed(runs, checkout, location):
+    """Indexes of `runs` that have a COMPLETED run in the store at `location`."""
+    if not location.startswith("mongodb") and not Path(location).is_dir():
+        return set()  # no run has been stored yet
+    stored = open_store(location).runs(parse_filters(["status=COMPLETED"]))
+    missing = object()
+    done = set()
+    for i, run in enumerate(runs):
+        wanted = expected_config(run, checkout)
+        if any(all(same(s.get(k, missing), v) for k, v in wanted.items()) for s in stored):
+            done.add(i)
+    return done
