@@ -60,9 +60,16 @@ def _build_wheel(log):
         )
     wheels = sorted(_wheel_dir().glob("*.whl"))
     if proc.returncode != 0 or not wheels:
-        lines = [ln for ln in (proc.stderr + proc.stdout).splitlines() if ln.strip()]
-        raise SetupError(f"building it failed: {lines[-1] if lines else proc.returncode}")
+        raise SetupError(f"building it failed: {_build_error(proc.stderr + proc.stdout)}")
     return wheels[0]
+
+
+def _build_error(output):
+    """The build's own last words: pip quotes them before "[end of output]"."""
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    if "[end of output]" in lines[1:]:
+        return lines[len(lines) - 1 - lines[::-1].index("[end of output]") - 1]
+    return lines[-1] if lines else "no wheel"
 
 
 def ensure_rvo2(log=print):
