@@ -4,9 +4,10 @@ What it changes in Sacred's MongoObserver:
 - At start, MongoDB must answer within seconds, or the process stops with one line
   naming host:port (never the credentials) before any training.
 - Mid-run, a MongoDB outage never stops training and never loses a metric:
-  Sacred drops an observer after its first exception, so connection errors are
-  caught here; metrics logged meanwhile are kept in memory and sent, with the run
-  document, at the first heartbeat after MongoDB is back. At the end of the run it
+  Sacred drops an observer after its first exception, so errors of the connection
+  or of the server are caught here; metrics logged meanwhile are kept in memory
+  and sent, with the run document, at the first heartbeat (every 10 s) after
+  MongoDB is back. At the end of the run it
   waits up to `final_wait_s` for MongoDB; if it is still down then, it says so and
   what MongoDB lacks (the file-storage copy of the run is always complete).
 - The models EPyMARL saves (`save_model=True`) become artifacts of the run.
@@ -18,7 +19,7 @@ import threading
 import time
 from datetime import datetime
 
-from pymongo.errors import ConnectionFailure, PyMongoError
+from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 from sacred.observers import MongoObserver
 from sacred.serializer import flatten
 
@@ -66,13 +67,13 @@ class TrackingMongoObserver(MongoObserver):
                                      meta_info, _id=None)
 
     def log_metrics(self, metrics_by_name, info):
+        # Sacred calls heartbeat_event right after this; it sends them
         with self._lock:
             for name, new in metrics_by_name.items():
                 kept = self._unsent.setdefault(name, {"steps": [], "values": [], "timestamps": []})
                 for field in kept:
                     kept[field].extend(new[field])
             self._info = info
-            self._send(finished=False)
 
     def heartbeat_event(self, info, captured_out, beat_time, result):
         with self._lock:
@@ -102,10 +103,10 @@ class TrackingMongoObserver(MongoObserver):
                 time.sleep(self.retry_interval_s)
             if self._down_since is not None:
                 points = sum(len(m["values"]) for m in self._unsent.values())
-                warn(f"MongoDB at {self.where} is still unreachable after waiting "
-                     f"{self.final_wait_s:g}s: run {self.run_entry['_id']} there lacks its "
-                     f"end, {points} metric points and its final status; the file-storage "
-                     "copy (results/sacred/) is complete")
+                warn(f"MongoDB at {self.where} still takes no writes after "
+                     f"{self.final_wait_s:g}s more: its copy of run {self.run_entry['_id']} "
+                     f"misses {points} metric points and the final status; the "
+                     "file-storage copy (results/sacred/) is complete")
 
     def _send(self, finished):
         """Send unsent metrics, new saved models and the run document; False if down."""
@@ -113,11 +114,11 @@ class TrackingMongoObserver(MongoObserver):
             self._send_metrics()
             self._send_models(finished)
             self.save()
-        except ConnectionFailure as err:
+        except (ConnectionFailure, OperationFailure) as err:
             if self._down_since is None:
                 self._down_since = datetime.now()
-                warn(f"MongoDB at {self.where} unreachable ({type(err).__name__}); training "
-                     "goes on, metrics are kept in memory and sent when it is back")
+                warn(f"cannot write to MongoDB at {self.where} ({type(err).__name__}); "
+                     "training goes on, metrics are kept in memory and sent when it is back")
             return False
         if self._down_since is not None:
             warn(f"MongoDB at {self.where} is back (down since "
