@@ -21,6 +21,10 @@ def describe(run, key):
     return "" if value is None else value
 
 
+def plural(n, noun):
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def columns(filters):
     return [*COLUMNS, *dict.fromkeys(f.key for f in filters if f.key != "status")]
 
@@ -70,10 +74,10 @@ def run_command(args):
                                     "nothing exported")
             metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
             export_csv(runs, keys, metrics, args.export_csv)
-            print(f"{len(runs)} runs, metrics {', '.join(metrics)} -> {args.export_csv}")
+            print(f"{plural(len(runs), 'run')}, metrics {', '.join(metrics)} -> {args.export_csv}")
         else:
             list_runs(runs, keys, sys.stdout)
-            print(f"{len(runs)} runs in {store}", file=sys.stderr)
+            print(f"{plural(len(runs), 'run')} in {store}", file=sys.stderr)
     except (RunStoreError, OSError) as err:
         print(f"epymarl-sn runs: error: {err}", file=sys.stderr)
         return 1
