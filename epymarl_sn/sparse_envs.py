@@ -14,7 +14,7 @@ def _prepare(kwargs):
     # Module-level, so its leading "__" is no name mangling; a plain import works.
     from envs import __check_and_prepare_smac_kwargs as prepare_smac_kwargs
 
-    kwargs = prepare_smac_kwargs(dict(kwargs))
+    kwargs = prepare_smac_kwargs(kwargs)
     return SparseReward.pop_from(kwargs), kwargs
 
 
