@@ -45,15 +45,18 @@ def test_mappo_sn_trains_on_smaclite_sparse(run_main, runner):
         assert any(v > 0 for v in metrics[prefix + "dead_allies_mean"]["values"])
 
 
-def test_sc2_sparse_without_starcraft_stops_before_the_run(run_main):
-    result = run_main("--config=mappo_sn", "--env-config=sc2_sparse", timeout=120)
+def test_sc2_sparse_without_starcraft_stops_before_the_run(run_main, tmp_path):
+    # as on a machine without StarCraft II, even where this one has it
+    nowhere = tmp_path / "StarCraftII"
+    result = run_main("--config=mappo_sn", "--env-config=sc2_sparse",
+                      env={"SC2PATH": str(nowhere)}, timeout=120)
 
     assert result.proc.returncode != 0
     assert "Traceback" not in result.output
     (line,) = [ln for ln in result.proc.stderr.splitlines() if ln.startswith("error:")]
-    assert "StarCraft II not found in" in line
-    assert "3rdparty/StarCraftII" in line  # where EPyMARL looks when SC2PATH is unset
-    assert "SC2PATH" in line and "smaclite_sparse" in line
+    assert f"StarCraft II not found in {nowhere}" in line
+    assert f"SC2PATH={nowhere}" in line
+    assert "docker" in line and "smaclite_sparse" in line
     assert not result.runs
 
 
