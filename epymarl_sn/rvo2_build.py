@@ -36,7 +36,7 @@ def missing_tools():
     return [tool for tool in ("g++", "cmake") if shutil.which(tool) is None]
 
 
-def _wheel_dir():
+def wheel_dir():
     # the wheel is a compiled extension: one per Python version
     return cache_dir() / "wheels" / f"{RVO2.name}-{RVO2.commit[:12]}-{sys.implementation.cache_tag}"
 
@@ -53,12 +53,12 @@ def _build_wheel(log):
         shutil.copytree(tree, work)
         proc = subprocess.run(
             [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
-             "--no-build-isolation", "--wheel-dir", str(_wheel_dir()), str(work)],
+             "--no-build-isolation", "--wheel-dir", str(wheel_dir()), str(work)],
             capture_output=True, text=True, check=False,
             # its CMakeLists asks for cmake 2.8, which cmake >= 4 refuses without this
             env={**os.environ, "CMAKE_POLICY_VERSION_MINIMUM": "3.5"},
         )
-    wheels = sorted(_wheel_dir().glob("*.whl"))
+    wheels = sorted(wheel_dir().glob("*.whl"))
     if proc.returncode != 0 or not wheels:
         raise SetupError(f"building it failed: {_build_error(proc.stderr + proc.stdout)}")
     return wheels[0]
@@ -83,7 +83,7 @@ def ensure_rvo2(log=print):
         log(f"skipping SMAClite's C++ RVO2: no {' or '.join(tools)} found; {fallback}")
         return False
     try:
-        wheels = sorted(_wheel_dir().glob("*.whl"))
+        wheels = sorted(wheel_dir().glob("*.whl"))
         wheel = wheels[0] if wheels else _build_wheel(log)
         if installed() and packages.installed_url(DIST_NAME) == wheel.as_uri():
             return False

@@ -11,7 +11,7 @@ def test_built_and_installed_where_a_compiler_and_cmake_exist():
     logs = []
     rvo2_build.ensure_rvo2(log=logs.append)
     assert rvo2_build.installed(), logs
-    (wheel,) = rvo2_build._wheel_dir().glob("pyrvo2-*.whl")
+    (wheel,) = rvo2_build.wheel_dir().glob("pyrvo2-*.whl")
     assert packages.installed_url(rvo2_build.DIST_NAME) == wheel.as_uri()
     # idempotent: nothing is built or installed again, nothing is logged
     logs.clear()
@@ -37,4 +37,4 @@ def test_failed_build_skips_with_one_line_and_leaves_no_wheel(tmp_path, monkeypa
     assert rvo2_build.ensure_rvo2(log=logs.append) is False
     assert logs[-1].startswith("skipping SMAClite's C++ RVO2 (building it failed: no RVO2 here)")
     assert "numpy port" in logs[-1]
-    assert not list(rvo2_build._wheel_dir().glob("*.whl"))
+    assert not list(rvo2_build.wheel_dir().glob("*.whl"))
