@@ -47,9 +47,10 @@ def mongo_env():
     return {k: os.environ[k] for k in ("SACRED_MONGO_URL", "SACRED_MONGO_DB") if k in os.environ}
 
 
-def log_path(checkout, spec, run):
+def log_path(checkout, spec, index, run):
+    """A run's output; the grid index keeps apart variants of one config."""
     name = re.sub(r"[^A-Za-z0-9_.=-]+", "_", f"{run.config}_{run.task}_seed{run.seed}")
-    return checkout / "results" / "sweep_logs" / spec.stem / f"{name}.log"
+    return checkout / "results" / "sweep_logs" / spec.stem / f"{index:03d}_{name}.log"
 
 
 def check_flags(args):
@@ -57,6 +58,9 @@ def check_flags(args):
         raise SweepError(f"--workers must be at least 1, got {args.workers}")
     if args.retries < 0:
         raise SweepError(f"--retries must be 0 or more, got {args.retries}")
+    if args.timeout is not None and args.timeout <= 0:
+        raise SweepError(f"--timeout must be a positive number of seconds, "
+                         f"got {args.timeout:g}")
     if args.ray and args.workers:
         raise SweepError("--workers sets the size of a local pool or local Ray; a Ray "
                          "cluster runs as many runs as it has CPUs: drop --workers")
@@ -72,14 +76,15 @@ def make_pool(args):
     return RayPool(args.ray or None, args.workers)
 
 
-def run_all(pool, runs, checkout, spec, retries):
-    """Run every run, retrying failures up to `retries` times. -> {index: (code, tail)}"""
-    pending = deque(range(len(runs)))
+def run_all(pool, jobs, checkout, retries, timeout):
+    """Run every job ({index: (RunSpec, log path)}), retrying failures up to `retries`
+    times. -> {index: (exit code, output tail, attempts)} of the runs that failed."""
+    pending = deque(jobs)
     in_flight = {}
     attempts = Counter()
     failed = {}
     done = 0
-    bar = tqdm(total=len(runs), unit="run", desc="sweep", file=sys.stderr, dynamic_ncols=True)
+    bar = tqdm(total=len(jobs), unit="run", desc="sweep", file=sys.stderr, dynamic_ncols=True)
 
     def show(refresh=True):
         bar.set_postfix_str(f"done {done}, failed {len(failed)}, running {len(in_flight)}",
@@ -89,9 +94,9 @@ def run_all(pool, runs, checkout, spec, retries):
         while pending or in_flight:
             while pending and len(in_flight) < pool.slots:
                 i = pending.popleft()
-                future = pool.submit(runs[i].argv(), str(checkout), mongo_env(),
-                                     str(log_path(checkout, spec, runs[i])))
-                in_flight[future] = i
+                run, log = jobs[i]
+                in_flight[pool.submit(run.argv(), str(checkout), mongo_env(), str(log),
+                                      timeout)] = i
             show()
             finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
             for future in finished:
@@ -122,8 +127,10 @@ def summary(runs, failed, skipped, checkout, spec, location, where):
              f"in {location})"]
     for i, (code, tail, attempts) in sorted(failed.items()):
         run = runs[i]
-        lines.append(f"FAILED {run.label}: exit code {code} after {attempts} "
-                     f"attempt{'s' if attempts > 1 else ''}; log {log_path(checkout, spec, run)}")
+        ended = "its worker was lost" if code is None else f"exit code {code}"
+        lines.append(f"FAILED {run.label}: {ended} after {attempts} "
+                     f"attempt{'s' if attempts > 1 else ''}; log "
+                     f"{log_path(checkout, spec, i, run)}")
         lines.append(f"  {run.command()}")
         lines.extend(f"  | {line}" for line in tail)
     return "\n".join(lines)
@@ -150,10 +157,10 @@ def sweep(args):
         return 0
     pool = make_pool(args)
     try:
-        failed = run_all(pool, [runs[i] for i in todo], checkout, spec, args.retries)
+        jobs = {i: (runs[i], log_path(checkout, spec, i, runs[i])) for i in todo}
+        failed = run_all(pool, jobs, checkout, args.retries, args.timeout)
     finally:
         pool.close()
-    failed = {todo[i]: result for i, result in failed.items()}
     print(summary(runs, failed, skipped, checkout, spec, location, pool.where))
     return 1 if failed else 0
 
@@ -191,6 +198,9 @@ def add_parser(subparsers):
                        "commented out) and run nothing")
     p.add_argument("--retries", type=int, default=1, metavar="N",
                    help="run a failed run up to N more times (default: 1)")
+    p.add_argument("--timeout", type=float, metavar="SECONDS",
+                   help="stop an attempt that runs longer and count it as failed "
+                   "(default: no limit); guards against runs that hang")
     p.add_argument("--epymarl", default="epymarl", metavar="DIR",
                    help="the patched EPyMARL checkout from `epymarl-sn setup` "
                    "(default: ./epymarl)")

@@ -4,35 +4,52 @@ Both pools run the same function, `execute`, and hand back a concurrent.futures
 Future per run, so the sweep's loop (retries, progress) is the same for both.
 """
 import os
+import signal
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 TAIL_BYTES = 64 * 1024
+GRACE_S = 30  # for Sacred to record an interrupted run before it is killed
 
 
 class PoolError(RuntimeError):
     """A pool cannot start; the message says why and how to fix it."""
 
 
-def execute(argv, checkout, env, log_path, tail_lines=15):
-    """Run `python src/main.py ARGV` in the checkout, its output into log_path.
+def execute(argv, checkout, env, log_path, timeout=None, tail_lines=15):
+    """Run `python src/main.py ARGV` in the checkout, its output into log_path,
+    stopping it after `timeout` seconds (None: no limit).
 
     Returns (exit code, the output's last lines). On a Ray node, `checkout` and
     `log_path` are paths on that node.
     """
     log_path = Path(log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    timed_out = []
     with open(log_path, "wb") as log:
-        proc = subprocess.run([sys.executable, "src/main.py", *argv], cwd=checkout,
-                              stdout=log, stderr=subprocess.STDOUT,
-                              env={**os.environ, **env}, check=False)
+        proc = subprocess.Popen([sys.executable, "src/main.py", *argv], cwd=checkout,
+                                stdout=log, stderr=subprocess.STDOUT,
+                                env={**os.environ, **env})
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            # e.g. EPyMARL's parallel runner waits forever on an env that failed to start
+            timed_out = [f"epymarl-sn sweep: stopped after the --timeout of {timeout:g} s"]
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=GRACE_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
     with open(log_path, "rb") as log:
         # a long run's log is large; its end is what explains a failure
         log.seek(max(0, log_path.stat().st_size - TAIL_BYTES))
         lines = log.read().decode(errors="replace").splitlines()
-    return proc.returncode, [ln for ln in lines if ln.strip()][-tail_lines:]
+    tail = [ln for ln in lines if ln.strip()][-tail_lines:] + timed_out
+    # a run stopped early has failed, whatever it exited with
+    return (proc.returncode or 1) if timed_out else proc.returncode, tail
 
 
 class LocalPool:

@@ -1,0 +1,162 @@
+"""`epymarl-sn plot` on the runs of the shared tiny sweep: the files, the matplotlib
+objects, and the final table against a computation straight from the stored
+metric series (metrics.json, not run_store)."""
+import csv
+import json
+
+import numpy as np
+import pytest
+import scipy.stats
+from rliable import library
+
+from epymarl_sn.cli import build_parser, main
+from epymarl_sn.plot_command import plot
+from sweep_helpers import SEEDS, TASK, VARIANTS, epymarl_sn, run_dirs
+from sweep_helpers import tiny_sweep  # noqa: F401  (the shared session fixture)
+
+
+def store_of(sweep):
+    return sweep.checkout / "results" / "sacred"
+
+
+def completed_series(sweep, metric):
+    """{name: [(steps, values)]} of the COMPLETED runs, read from Sacred's files."""
+    series = {}
+    for d in run_dirs(sweep.checkout):
+        if json.loads((d / "run.json").read_text())["status"] != "COMPLETED":
+            continue
+        name = json.loads((d / "config.json").read_text())["name"]
+        m = json.loads((d / "metrics.json").read_text())[metric]
+        series.setdefault(name, []).append((np.array(m["steps"], float),
+                                            np.array(m["values"], float)))
+    return series
+
+
+def expected_grid(series):
+    """The documented grid: from the latest first step to the earliest last step of
+    the task's runs, as many points as the densest run has in that span."""
+    runs = [s for group in series.values() for s in group]
+    start = max(steps[0] for steps, _ in runs)
+    stop = min(steps[-1] for steps, _ in runs)
+    points = max(int(((steps >= start) & (steps <= stop)).sum()) for steps, _ in runs)
+    return np.linspace(start, stop, points)
+
+
+def run_plot(*argv):
+    return plot(build_parser().parse_args(["plot", *map(str, argv)]))
+
+
+@pytest.fixture(scope="module")
+def fig5(tiny_sweep, tmp_path_factory):
+    out = tmp_path_factory.mktemp("fig5")
+    fig, rows = run_plot("--store", store_of(tiny_sweep), "--preset", "fig5", "--out", out)
+    return out, fig, rows
+
+
+def test_fig5_files_are_written(fig5):
+    out, _, _ = fig5
+    png, pdf = out / "fig5.png", out / "fig5.pdf"
+    assert png.read_bytes().startswith(b"\x89PNG") and png.stat().st_size > 10_000
+    assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 5_000
+    assert (out / "fig5_final.md").read_text().count(f"| {TASK} |") == len(VARIANTS)
+
+
+def test_fig5_axes_labels_and_legend_match_the_request(fig5, tiny_sweep):
+    _, fig, _ = fig5
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(axes) == 1  # one task
+    ax = axes[0]
+    assert ax.get_title() == TASK
+    assert ax.get_xlabel() == "env steps"
+    assert ax.get_ylabel() == "critic gradient norm (before clipping)"
+    assert ax.get_yscale() == "log"
+    assert fig.get_suptitle().startswith("Fig. 5: critic gradient norm\nIQM over seeds")
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == VARIANTS
+    # each line is the IQM over seeds of the runs interpolated onto the common grid,
+    # with its CI band around it
+    series = completed_series(tiny_sweep, "critic_grad_norm")
+    grid = expected_grid(series)
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert sorted(lines) == VARIANTS
+    for name in VARIANTS:
+        assert len(series[name]) == len(SEEDS)
+        aligned = np.stack([np.interp(grid, s, v) for s, v in series[name]])
+        np.testing.assert_allclose(lines[name].get_xdata(), grid)
+        np.testing.assert_allclose(lines[name].get_ydata(),
+                                   scipy.stats.trim_mean(aligned, 0.25, axis=0))
+    assert len(ax.collections) == len(VARIANTS)  # the bands
+
+
+def test_final_table_equals_an_independent_computation(fig5, tiny_sweep):
+    out, _, _ = fig5
+    with open(out / "fig5_final.csv") as f:
+        table = {row["group"]: row for row in csv.DictReader(f)}
+    assert sorted(table) == VARIANTS
+    series = completed_series(tiny_sweep, "critic_grad_norm")
+    last = min(steps[-1] for group in series.values() for steps, _ in group)
+    for name in VARIANTS:
+        finals = np.array([np.interp(last, s, v) for s, v in series[name]])
+        row = table[name]
+        assert row["task"] == TASK and int(row["runs"]) == len(SEEDS)
+        assert float(row["step"]) == last
+        assert float(row["iqm"]) == pytest.approx(scipy.stats.trim_mean(finals, 0.25))
+        assert float(row["mean"]) == pytest.approx(finals.mean())
+        for aggregate, func in (("iqm", lambda x: np.array([scipy.stats.trim_mean(x, 0.25,
+                                                                                  axis=None)])),
+                                ("mean", lambda x: np.array([x.mean()]))):
+            _, ci = library.get_interval_estimates(
+                {"x": finals[:, None]}, func, reps=2000,
+                random_state=np.random.RandomState(0))
+            assert float(row[f"{aggregate}_low"]) == pytest.approx(ci["x"][0][0])
+            assert float(row[f"{aggregate}_high"]) == pytest.approx(ci["x"][1][0])
+            assert finals.min() <= float(row[f"{aggregate}_low"]) <= float(row[aggregate])
+            assert float(row[aggregate]) <= float(row[f"{aggregate}_high"]) <= finals.max()
+
+
+def test_group_by_another_key_with_mean_and_linear_scale(tiny_sweep, tmp_path):
+    fig, rows = run_plot("--store", store_of(tiny_sweep), "--metric", "return_mean",
+                         "--group-by", "seed", "--aggregate", "mean",
+                         f"name={VARIANTS[0]}", "--out", tmp_path)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == [str(s) for s in SEEDS]
+    assert ax.get_ylabel() == "return_mean" and ax.get_yscale() == "linear"
+    assert fig.get_suptitle() == "return_mean\nMean over seeds, 95% stratified-bootstrap CI"
+    assert [(r.group, r.runs) for r in rows] == [(str(s), 1) for s in SEEDS]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "return_mean.pdf", "return_mean.png", "return_mean_final.csv", "return_mean_final.md"]
+
+
+def test_failed_runs_are_left_out_unless_selected(tiny_sweep, tmp_path):
+    _, rows = run_plot("--store", store_of(tiny_sweep), "--metric", "critic_grad_norm",
+                       "--out", tmp_path)
+    assert {r.group for r in rows} == set(VARIANTS)  # not the FAILED "broken" runs
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--metric", "no_such_metric"],
+     "no selected run logged metric 'no_such_metric'; they have: "),
+    (["--preset", "fig3"], "no selected run logged metric 'test_battle_won_mean'"),
+    (["--metric", "return_mean", "name=nosuch"], "matches name=nosuch status=COMPLETED"),
+    (["--metric", "return_mean", "--group-by", "critic_sn"],
+     "2 of 4 selected runs have no config key 'critic_sn'"),
+    (["--preset", "fig5", "--metric", "return_mean"], "--preset fig5 plots critic_grad_norm"),
+    ([], "give --metric M"),
+])
+def test_bad_request_is_one_clear_line_and_writes_nothing(tiny_sweep, tmp_path, capsys,
+                                                          args, message):
+    out = tmp_path / "figures"
+    code = main(["plot", "--store", str(store_of(tiny_sweep)), *args, "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("epymarl-sn plot: error: ") and err.count("\n") == 1
+    assert message in err
+    assert not out.exists()
+
+
+def test_plot_command_line_end_to_end(tiny_sweep, tmp_path):
+    proc = epymarl_sn("plot", "--store", store_of(tiny_sweep), "--preset", "fig2",
+                      "--out", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "fig2.png").stat().st_size > 0
+    assert (tmp_path / "fig2.pdf").stat().st_size > 0
+    assert "4 runs from" in proc.stderr

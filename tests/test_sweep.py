@@ -1,0 +1,194 @@
+"""`epymarl-sn sweep` end to end: real `src/main.py` runs on local workers and on
+local Ray, resume from the store, failure summary, and bad input caught before
+anything runs."""
+import ast
+import shlex
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from epymarl_sn.sweep_spec import RunSpec, sacred_literal
+from sweep_helpers import (SEEDS, TASK, VARIANTS, copy_checkout, epymarl_sn, run_dirs,
+                           stored, tiny_spec, write_spec)
+from sweep_helpers import tiny_sweep  # noqa: F401  (the shared session fixture)
+
+
+def completed_grid(checkout):
+    return Counter((r.config["name"], r.config["seed"], r.config["env_args"]["key"])
+                   for r in stored(checkout) if r.status == "COMPLETED")
+
+
+def test_sweep_runs_the_grid_with_local_workers(tiny_sweep):
+    assert completed_grid(tiny_sweep.checkout) == Counter(
+        {(v, s, TASK): 1 for v in VARIANTS for s in SEEDS})
+    assert "(2 local workers)" in tiny_sweep.proc.stdout
+    assert "4 COMPLETED, 2 FAILED, 0 skipped" in tiny_sweep.proc.stdout
+
+
+def test_failed_run_is_retried_and_reported_without_stopping_the_others(tiny_sweep):
+    proc = tiny_sweep.proc
+    assert proc.returncode == 1
+    broken = [r for r in stored(tiny_sweep.checkout) if r.config["name"] == "broken"]
+    # each broken run: the first attempt and one retry, both FAILED in the store
+    assert sorted(r.config["seed"] for r in broken) == [1, 1, 2, 2]
+    assert {r.status for r in broken} == {"FAILED"}
+    for seed in SEEDS:
+        assert f"FAILED mappo_paper {TASK} seed={seed}: exit code 1 after 2 attempts" \
+            in proc.stdout
+    # the command to rerun it and the tail of its error
+    assert "name=broken lr=-0.1" in proc.stdout
+    assert proc.stdout.count("ValueError: Invalid learning rate: -0.1") == 2
+
+
+def test_rerunning_the_spec_starts_no_run(tiny_sweep):
+    before = run_dirs(tiny_sweep.checkout)
+    proc = epymarl_sn("sweep", tiny_sweep.good_spec, "--epymarl", tiny_sweep.checkout,
+                      "--workers", 2)
+    assert proc.returncode == 0, proc.stderr
+    assert "4 runs, 4 already COMPLETED" in proc.stderr
+    assert "0 COMPLETED, 0 FAILED, 4 skipped" in proc.stdout
+    assert run_dirs(tiny_sweep.checkout) == before
+
+
+def test_dry_run_prints_the_commands_and_marks_completed_ones(tiny_sweep, tmp_path):
+    spec = write_spec(tmp_path / "three_seeds.yaml", tiny_spec(seeds=[1, 2, 3]))
+    before = run_dirs(tiny_sweep.checkout)
+    proc = epymarl_sn("sweep", spec, "--epymarl", tiny_sweep.checkout, "--dry-run")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("# 6 runs in ") and "4 already COMPLETED" in lines[0]
+    commands = lines[1:]
+    assert len(commands) == 6
+    done = [c for c in commands if c.startswith("# COMPLETED: ")]
+    todo = [c for c in commands if not c.startswith("#")]
+    assert len(done) == 4 and len(todo) == 2
+    assert all(c.endswith("seed=3") for c in todo)
+    argv = shlex.split(todo[0])
+    assert argv[:5] == ["python", "src/main.py", "--config=mappo_paper",
+                        "--env-config=gymma", "with"]
+    assert f"env_args.key={TASK}" in argv and "t_max=1000" in argv
+    assert run_dirs(tiny_sweep.checkout) == before
+
+
+def test_same_grid_through_local_ray(epymarl_dir, tmp_path):
+    checkout = copy_checkout(epymarl_dir, tmp_path / "epymarl")
+    spec = write_spec(tmp_path / "tiny.yaml", tiny_spec())
+    # local Ray limited to the 2 CPUs of the test machine; the command shuts it down
+    proc = epymarl_sn("sweep", spec, "--epymarl", checkout, "--ray", "--workers", 2)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "(local Ray (2 CPUs))" in proc.stdout
+    assert completed_grid(checkout) == Counter(
+        {(v, s, TASK): 1 for v in VARIANTS for s in SEEDS})
+
+
+def test_sacred_literals_read_back_as_the_spec_values():
+    for value in ("rware:rware-tiny-2ag-v2", "3s5z_vs_3s6z", "7", "True", 5e-4, 10,
+                  True, None, [1, 2], "a b"):
+        text = sacred_literal(value)
+        try:
+            read = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            read = text  # what Sacred does with text that is not a literal
+        assert read == value and type(read) is type(value)
+    run = RunSpec("mappo_paper", "gymma", (("env_args.key", TASK),), 3)
+    assert run.argv() == ["--config=mappo_paper", "--env-config=gymma", "with",
+                          f"env_args.key={TASK}", "seed=3"]
+
+
+BAD_SPECS = [
+    ({**tiny_spec(), "seed": [1]},
+     "unknown key(s) seed; allowed: configs, env_configs, seeds, t_max, with"),
+    (tiny_spec(configs=["mappo_paper", "mappo_nosuch"]),
+     "configs[2]: unknown config 'mappo_nosuch'. Available: "),
+    ({**tiny_spec(), "env_configs": ["gymmaa"]},
+     "env_configs[1]: unknown env_config 'gymmaa'. Available: "),
+    (tiny_spec(configs=[{"config": "mappo_paper", "overrides": {"lr": 1}}]),
+     "configs[1]: unknown key(s) overrides; allowed: config, with"),
+    (tiny_spec(configs=[{"config": "mappo_paper", "with": {"seed": 3}}]),
+     "configs[1]: `seed` is set by the spec's `seeds` list"),
+    (tiny_spec(configs=[{"config": "mappo_paper", "with": {"env_args": {"key": "x"}}}]),
+     "override env_args is a mapping; give each entry as a dotted key"),
+    (tiny_spec(seeds=[]), "`seeds` must be a non-empty list of integers"),
+    ({**tiny_spec(), "t_max": "1e6"}, "`t_max` must be a positive integer"),
+    (tiny_spec(configs=["mappo_paper", "mappo_paper"]), "the grid has the run"),
+]
+
+
+@pytest.mark.parametrize("spec,message", BAD_SPECS, ids=[m[:30] for _, m in BAD_SPECS])
+def test_bad_spec_is_one_clear_line_before_anything_runs(epymarl_dir, tmp_path, spec,
+                                                          message):
+    checkout = copy_checkout(epymarl_dir, tmp_path / "epymarl")
+    path = write_spec(tmp_path / "bad.yaml", spec)
+    proc = epymarl_sn("sweep", path, "--epymarl", checkout, "--workers", 1)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("epymarl-sn sweep")]
+    assert len(errors) == 1 and "Traceback" not in proc.stderr
+    assert errors[0].startswith(f"epymarl-sn sweep: error: sweep spec {path}: ")
+    assert message in errors[0]
+    assert not (checkout / "results").exists()
+
+
+def test_unknown_config_lists_plugin_and_epymarl_names(epymarl_dir, tmp_path):
+    path = write_spec(tmp_path / "bad.yaml", tiny_spec(configs=["mappo_nosuch"]))
+    proc = epymarl_sn("sweep", path, "--epymarl", copy_checkout(epymarl_dir, tmp_path / "e"))
+    available = proc.stderr.split("Available: ")[1].split(", ")
+    assert {"mappo", "qmix", "mappo_paper", "mappo_sn", "mappo_lastsn"} <= set(available)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--workers", "0"], "--workers must be at least 1"),
+    (["--retries", "-1"], "--retries must be 0 or more"),
+    (["--ray", "ray://nowhere:10001", "--workers", "2"], "drop --workers"),
+    (["--epymarl", "{tmp}/nothing"], "is not a patched EPyMARL checkout: run "
+                                     "`epymarl-sn setup"),
+])
+def test_bad_flags_are_one_clear_line(tiny_sweep, tmp_path, args, message):
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    if "--epymarl" not in args:
+        args += ["--epymarl", str(tiny_sweep.checkout)]
+    proc = epymarl_sn("sweep", tiny_sweep.good_spec, *args)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip().splitlines()[-1].startswith("epymarl-sn sweep: error: ")
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_shipped_paper_specs_expand_to_the_paper_grids(epymarl_dir):
+    for name, env_config, tasks in [
+        ("paper_rware", "gymma", ["rware:rware-tiny-2ag-v2", "rware:rware-tiny-4ag-v2",
+                                  "rware:rware-small-2ag-v2"]),
+        ("paper_smaclite", "smaclite_sparse", ["3s5z_vs_3s6z", "27m_vs_30m", "corridor"]),
+        ("paper_sc2", "sc2_sparse", ["3s5z_vs_3s6z", "27m_vs_30m", "corridor"]),
+    ]:
+        proc = epymarl_sn("sweep", name, "--epymarl", epymarl_dir, "--dry-run")
+        assert proc.returncode == 0, proc.stderr
+        commands = [shlex.split(c) for c in proc.stdout.splitlines()[1:]]
+        grid = Counter((c[2], c[3], next(a.split("=", 1)[1] for a in c
+                                        if a.startswith(("env_args.map_name=",
+                                                         "env_args.key="))), c[-1])
+                       for c in commands)
+        assert grid == Counter({(f"--config={v}", f"--env-config={env_config}", t,
+                                 f"seed={s}"): 1
+                                for v in ("mappo_paper", "mappo_fullsn", "mappo_midsn",
+                                          "mappo_lastsn")
+                                for t in tasks for s in (1, 2, 3, 4)})
+
+
+def test_a_hanging_run_is_stopped_by_the_timeout(epymarl_dir, tmp_path):
+    # EPyMARL's parallel runner waits forever when an env fails to start in its worker
+    checkout = copy_checkout(epymarl_dir, tmp_path / "epymarl")
+    spec = tiny_spec(configs=["mappo_paper"], seeds=[1])
+    spec["env_configs"][0]["with"]["env_args.key"] = "rware:rware-nosuch-v2"
+    path = write_spec(tmp_path / "hang.yaml", spec)
+    proc = epymarl_sn("sweep", path, "--epymarl", checkout, "--workers", 1,
+                      "--retries", 0, "--timeout", 20, timeout=120)
+    assert proc.returncode == 1
+    assert "0 COMPLETED, 1 FAILED" in proc.stdout
+    assert proc.stdout.rstrip().endswith("| epymarl-sn sweep: stopped after the --timeout of 20 s")
+    # the tail shows how it was stopped; the log named in the summary, why it hung
+    log = Path(proc.stdout.split("; log ")[1].splitlines()[0])
+    assert log.parent == checkout / "results" / "sweep_logs" / "hang"
+    assert "Environment `rware-nosuch` doesn't exist" in log.read_text()
+    # SIGINT first, so Sacred records the run as interrupted rather than running forever
+    assert [r.status for r in stored(checkout)] == ["INTERRUPTED"]
