@@ -116,8 +116,17 @@ def real_batch(src):
     return batch[:, :batch.max_t_filled()], info
 
 
-def learner_update_times(src, presets, updates, seed):
-    """Per preset: CPU seconds per learner.train, and per diagnostics call."""
+def cpu_seconds(fn):
+    # CPU time of this (single-threaded) process: other load on the machine barely
+    # moves it, unlike wall-clock time
+    start = time.process_time()
+    fn()
+    return time.process_time() - start
+
+
+def learner_timings(src, presets, updates, seed):
+    """Per preset, CPU seconds of: learner.train, one critic forward + backward on the
+    batch (where SN adds its work), and one SN diagnostics call."""
     from controllers import REGISTRY as macs
     from learners import REGISTRY as learners
     from utils.logging import Logger
@@ -133,20 +142,15 @@ def learner_update_times(src, presets, updates, seed):
         mac = macs[args.mac](batch.scheme, {"agents": args.n_agents}, args)
         built[preset] = learners[args.learner](mac, batch.scheme, Logger(logging.getLogger("bench")), args)
 
-    times = {preset: [] for preset in presets}
-    diagnostics = {preset: [] for preset in presets}
+    timings = {key: {preset: [] for preset in presets} for key in ("update", "critic", "diagnostics")}
     for i in range(updates):
         for preset in presets:
             learner = built[preset]
-            # CPU time of this (single-threaded) process: other load on the machine
-            # barely moves it, unlike wall-clock time
-            start = time.process_time()
-            learner.train(batch, 1000 * i, 10 * i)  # 1000 env steps per batch, as in a run
-            times[preset].append(time.process_time() - start)
-            start = time.process_time()
-            critic_diagnostics(learner.critic)
-            diagnostics[preset].append(time.process_time() - start)
-    return times, diagnostics
+            # 1000 env steps per batch, as in a run, so logging happens as often as in one
+            timings["update"][preset].append(cpu_seconds(lambda: learner.train(batch, 1000 * i, 10 * i)))
+            timings["critic"][preset].append(cpu_seconds(lambda: learner.critic(batch).sum().backward()))
+            timings["diagnostics"][preset].append(cpu_seconds(lambda: critic_diagnostics(learner.critic)))
+    return timings
 
 
 def machine():
@@ -206,13 +210,16 @@ def main():
     sys.path.insert(0, str(src))
     from epymarl_sn.sn_registration import register_sn
     register_sn()
-    times, diagnostics = learner_update_times(src, presets, opts.updates, opts.seed)
-    print(f"\nLearner update time (learner.train on one batch of 10 RWARE episodes), "
+    timings = learner_timings(src, presets, opts.updates, opts.seed)
+    medians = {key: {p: 1000 * statistics.median(t) for p, t in by_preset.items()}
+               for key, by_preset in timings.items()}
+    print(f"\nLearner update alone (learner.train on one batch of 10 RWARE episodes), "
           f"median of {opts.updates}:\n")
-    print(table("update CPU time (ms)", {p: 1000 * statistics.median(t) for p, t in times.items()},
-                presets[0]))
+    print(table("update CPU time (ms)", medians["update"], presets[0]))
+    print("\nOne critic forward + backward on that batch (SN's added work):\n")
+    print(table("CPU time (ms)", medians["critic"], presets[0]))
     print("\nSN diagnostics (critic_diagnostics, once per learner_log_interval): median "
-          + ", ".join(f"{p} {1e6 * statistics.median(d):.0f} us" for p, d in diagnostics.items()))
+          + ", ".join(f"{p} {t:.2f} ms" for p, t in medians["diagnostics"].items()))
 
 
 if __name__ == "__main__":
