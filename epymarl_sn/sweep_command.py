@@ -1,6 +1,7 @@
 """`epymarl-sn sweep SPEC.yaml`: run a grid of ordinary `src/main.py` runs on local
 workers or a Ray cluster, skipping those already COMPLETED in the store, retrying
 failed ones, with a progress bar and a summary of the failures."""
+import argparse
 import os
 import re
 import sys
@@ -16,6 +17,27 @@ from .run_store import RunStoreError
 from .sweep_pools import LocalPool, PoolError, RayPool
 from .sweep_resume import completed, store_location
 from .sweep_spec import SpecError, load_spec
+
+
+SWEEP_DESCRIPTION = """\
+Run every (config, env config, seed) of a sweep spec as `python src/main.py ...`
+in an EPyMARL checkout. Runs already COMPLETED in the store (MongoDB when
+SACRED_MONGO_URL is set, else the checkout's results/sacred) are skipped, so
+re-running a spec resumes it. Each run's output goes to
+<checkout>/results/sweep_logs/<spec name>/.
+
+A spec (keys other than these are an error):
+
+  configs: [mappo_paper, {config: mappo_midsn, with: {critic_sn_k: 2.0}}]
+  env_configs:
+    - env_config: gymma
+      with: {env_args.key: "rware:rware-tiny-2ag-v2", env_args.time_limit: 500}
+  seeds: [1, 2, 3, 4]
+  t_max: 40050000             # optional
+  with: {test_nepisode: 100}  # optional, for every run
+
+`with` overrides are Sacred's dotted config keys; later ones win: t_max, the
+spec's, the env config's, the config's."""
 
 
 class SweepError(ValueError):
@@ -171,6 +193,11 @@ def run_command(args):
     except (SweepError, SpecError, RunStoreError, PoolError) as err:
         print(f"epymarl-sn sweep: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # the runs got the Ctrl-C too; Sacred marks them INTERRUPTED
+        print("epymarl-sn sweep: interrupted; run the same command again to resume",
+              file=sys.stderr)
+        return 130
 
 
 def add_parser(subparsers):
@@ -178,10 +205,8 @@ def add_parser(subparsers):
         "sweep",
         help="run a grid of src/main.py runs from a YAML spec on local workers or Ray; "
         "resumable, with retries and a failure summary",
-        description="Run every (config, env config, seed) of a sweep spec as "
-        "`python src/main.py ...` in an EPyMARL checkout. Runs already COMPLETED in the "
-        "store (MongoDB when SACRED_MONGO_URL is set, else the checkout's "
-        "results/sacred) are skipped, so re-running a spec resumes it.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=SWEEP_DESCRIPTION,
     )
     p.add_argument("spec", help="the sweep spec (YAML), or the name of a shipped one: "
                    "paper_rware, paper_smaclite, paper_sc2")

@@ -5,6 +5,7 @@ Future per run, so the sweep's loop (retries, progress) is the same for both.
 """
 import os
 import signal
+import socket
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -68,6 +69,19 @@ class LocalPool:
         self._executor.shutdown(wait=True, cancel_futures=True)
 
 
+def check_reachable(address, timeout_s=5):
+    """Fail fast on a host:port nobody listens on: ray.init would retry for minutes."""
+    host, sep, port = address.split("://")[-1].rpartition(":")
+    if not sep or not port.isdigit():
+        return  # e.g. `auto`: Ray finds the local cluster itself and fails fast
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as err:
+        raise PoolError(f"nothing answers at the Ray address {address} "
+                        f"({err.strerror or type(err).__name__}): start the cluster "
+                        "(`ray start --head`) or fix the address") from None
+
+
 class RayPool:
     """One Ray task per run, one CPU each; as many in flight as the cluster has CPUs.
 
@@ -81,6 +95,8 @@ class RayPool:
         except ImportError:
             raise PoolError("--ray needs Ray: pip install 'ray[default]'") from None
         self._ray = ray
+        if address:
+            check_reachable(address)
         try:
             if address:
                 ray.init(address=address, log_to_driver=False)

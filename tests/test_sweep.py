@@ -192,3 +192,15 @@ def test_a_hanging_run_is_stopped_by_the_timeout(epymarl_dir, tmp_path):
     assert "Environment `rware-nosuch` doesn't exist" in log.read_text()
     # SIGINT first, so Sacred records the run as interrupted rather than running forever
     assert [r.status for r in stored(checkout)] == ["INTERRUPTED"]
+
+
+def test_an_unreachable_ray_cluster_is_one_clear_line(tiny_sweep, tmp_path):
+    spec = write_spec(tmp_path / "seed9.yaml", tiny_spec(seeds=[9]))
+    before = run_dirs(tiny_sweep.checkout)
+    proc = epymarl_sn("sweep", spec, "--epymarl", tiny_sweep.checkout, "--ray",
+                      "127.0.0.1:1", timeout=60)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "epymarl-sn sweep: error: nothing answers at the Ray address 127.0.0.1:1 "
+        "(Connection refused): start the cluster (`ray start --head`) or fix the address")
+    assert run_dirs(tiny_sweep.checkout) == before
