@@ -15,7 +15,7 @@ from .epymarl_checkout import patch_state
 from .resources import config_dir
 from .run_store import RunStoreError
 from .sweep_pools import LocalPool, PoolError, RayPool
-from .sweep_resume import completed, store_location
+from .sweep_resume import completed, store_location, store_name
 from .sweep_spec import SpecError, load_spec
 
 
@@ -143,10 +143,10 @@ def run_all(pool, jobs, checkout, retries, timeout):
     return failed
 
 
-def summary(runs, failed, skipped, checkout, spec, location, where):
+def summary(runs, failed, skipped, checkout, spec, store, where):
     lines = [f"sweep {spec.name} ({where}): {len(runs) - len(skipped) - len(failed)} "
              f"COMPLETED, {len(failed)} FAILED, {len(skipped)} skipped (already COMPLETED "
-             f"in {location})"]
+             f"in {store})"]
     for i, (code, tail, attempts) in sorted(failed.items()):
         run = runs[i]
         ended = "its worker was lost" if code is None else f"exit code {code}"
@@ -165,17 +165,18 @@ def sweep(args):
     runs = load_spec(spec, checkout)
     location = store_location(checkout)
     skipped = completed(runs, checkout, location)
+    store = store_name(location)
     if args.dry_run:
         print(f"# {len(runs)} runs in {checkout}, {len(skipped)} already COMPLETED in "
-              f"{location}")
+              f"{store}")
         for i, run in enumerate(runs):
             print(("# COMPLETED: " if i in skipped else "") + run.command())
         return 0
     todo = [i for i in range(len(runs)) if i not in skipped]
     print(f"sweep {spec.name}: {len(runs)} runs, {len(skipped)} already COMPLETED in "
-          f"{location}, {len(todo)} to run", file=sys.stderr)
+          f"{store}, {len(todo)} to run", file=sys.stderr)
     if not todo:
-        print(summary(runs, {}, skipped, checkout, spec, location, "nothing to run"))
+        print(summary(runs, {}, skipped, checkout, spec, store, "nothing to run"))
         return 0
     pool = make_pool(args)
     try:
@@ -183,7 +184,7 @@ def sweep(args):
         failed = run_all(pool, jobs, checkout, args.retries, args.timeout)
     finally:
         pool.close()
-    print(summary(runs, failed, skipped, checkout, spec, location, pool.where))
+    print(summary(runs, failed, skipped, checkout, spec, store, pool.where))
     return 1 if failed else 0
 
 

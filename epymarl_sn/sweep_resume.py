@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from .run_store import open_store, parse_filters
+from .run_store import MONGO_SCHEMES, open_store, parse_filters
 from .sweep_spec import config_file
 
 IDENTITY_KEYS = ("name", "env", "t_max")
@@ -20,6 +20,11 @@ def store_location(checkout):
     """Where the runs go: MongoDB when SACRED_MONGO_URL is set (main.py adds a
     MongoObserver then), else the checkout's file storage."""
     return os.environ.get("SACRED_MONGO_URL") or str(Path(checkout) / "results" / "sacred")
+
+
+def store_name(location):
+    """The store as the output names it: a MongoDB URL without its credentials."""
+    return str(open_store(location)) if location.startswith(MONGO_SCHEMES) else location
 
 
 def expected_config(run, checkout):
@@ -47,7 +52,7 @@ def same(stored, wanted):
 
 def completed(runs, checkout, location):
     """Indexes of `runs` that have a COMPLETED run in the store at `location`."""
-    if not location.startswith("mongodb") and not Path(location).is_dir():
+    if not location.startswith(MONGO_SCHEMES) and not Path(location).is_dir():
         return set()  # no run has been stored yet
     stored = open_store(location).runs(parse_filters(["status=COMPLETED"]))
     missing = object()

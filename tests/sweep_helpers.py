@@ -9,7 +9,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 import yaml
 
 from epymarl_sn.run_store import open_store
@@ -78,9 +77,8 @@ class SweepResult:
 _cache = {}
 
 
-@pytest.fixture(scope="session")
-def tiny_sweep(epymarl_dir, tmp_path_factory):
-    """The sweep, run once per session even when several test modules use it."""
+def shared_tiny_sweep(epymarl_dir, tmp_path_factory):
+    """The sweep, run once per session however many test modules ask for it."""
     if "result" not in _cache:
         root = tmp_path_factory.mktemp("tiny_sweep")
         checkout = copy_checkout(epymarl_dir, root / "epymarl")

@@ -11,8 +11,13 @@ from rliable import library
 
 from epymarl_sn.cli import build_parser, main
 from epymarl_sn.plot_command import plot
-from sweep_helpers import SEEDS, TASK, VARIANTS, epymarl_sn, run_dirs
-from sweep_helpers import tiny_sweep  # noqa: F401  (the shared session fixture)
+from sweep_helpers import SEEDS, TASK, VARIANTS, epymarl_sn, run_dirs, shared_tiny_sweep
+
+
+@pytest.fixture(scope="module")
+def tiny_sweep(epymarl_dir, tmp_path_factory):
+    """The real sweep of sweep_helpers, shared with test_sweep.py."""
+    return shared_tiny_sweep(epymarl_dir, tmp_path_factory)
 
 
 def store_of(sweep):
@@ -87,6 +92,7 @@ def test_fig5_axes_labels_and_legend_match_the_request(fig5, tiny_sweep):
     assert len(ax.collections) == len(VARIANTS)  # the bands
 
 
+@pytest.mark.filterwarnings("ignore:random_state is deprecated:FutureWarning")  # arch 7
 def test_final_table_equals_an_independent_computation(fig5, tiny_sweep):
     out, _, _ = fig5
     with open(out / "fig5_final.csv") as f:

@@ -10,8 +10,13 @@ import pytest
 
 from epymarl_sn.sweep_spec import RunSpec, sacred_literal
 from sweep_helpers import (SEEDS, TASK, VARIANTS, copy_checkout, epymarl_sn, run_dirs,
-                           stored, tiny_spec, write_spec)
-from sweep_helpers import tiny_sweep  # noqa: F401  (the shared session fixture)
+                           shared_tiny_sweep, stored, tiny_spec, write_spec)
+
+
+@pytest.fixture(scope="module")
+def tiny_sweep(epymarl_dir, tmp_path_factory):
+    """The real sweep of sweep_helpers, shared with test_plot.py."""
+    return shared_tiny_sweep(epymarl_dir, tmp_path_factory)
 
 
 def completed_grid(checkout):
