@@ -116,6 +116,12 @@ def real_batch(src):
     return batch[:, :batch.max_t_filled()], info
 
 
+def rotated(presets, i):
+    """A different order each round, so drift in machine load hits every preset alike."""
+    i %= len(presets)
+    return presets[i:] + presets[:i]
+
+
 def cpu_seconds(fn):
     # CPU time of this (single-threaded) process: other load on the machine barely
     # moves it, unlike wall-clock time
@@ -144,7 +150,7 @@ def learner_timings(src, presets, updates, seed):
 
     timings = {key: {preset: [] for preset in presets} for key in ("update", "critic", "diagnostics")}
     for i in range(updates):
-        for preset in presets:
+        for preset in rotated(presets, i):
             learner = built[preset]
             # 1000 env steps per batch, as in a run, so logging happens as often as in one
             timings["update"][preset].append(cpu_seconds(lambda: learner.train(batch, 1000 * i, 10 * i)))
@@ -191,8 +197,7 @@ def main():
         rates = {preset: [] for preset in presets}
         cpu = {preset: [] for preset in presets}
         for repeat in range(opts.repeats):
-            # rotate the order so that drift in machine load hits every preset alike
-            for preset in presets[repeat % len(presets):] + presets[:repeat % len(presets)]:
+            for preset in rotated(presets, repeat):
                 rate, cpu_per_1000 = run_rates(work, preset, opts.seed, opts.t_max)
                 rates[preset].append(rate)
                 cpu[preset].append(cpu_per_1000)
