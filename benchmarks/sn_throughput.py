@@ -11,7 +11,7 @@
    collected by EPyMARL's parallel runner), per preset, interleaved, logging at the
    presets' learner_log_interval as in a real run; plus the cost of the SN diagnostics.
 
-Prints markdown tables of medians and ratios to mappo_paper.
+Prints markdown tables: medians, and ratios to mappo_paper paired by round.
 """
 import argparse
 import json
@@ -167,10 +167,14 @@ def machine():
             f"Python {platform.python_version()}, load average {load}")
 
 
-def table(column, medians, base):
-    lines = [f"| preset | {column} | ratio to {base} |", "|---|---|---|"]
-    for preset, value in medians.items():
-        lines.append(f"| {preset} | {value:.4g} | {value / medians[base]:.3f} |")
+def table(column, samples, base, scale=1.0):
+    """Medians, and the median over rounds of each preset's ratio to `base` in the same
+    round (samples[p][j] and samples[base][j] were measured close in time), which
+    cancels slow drift in machine load."""
+    lines = [f"| preset | {column}, median | ratio to {base}, median of paired |", "|---|---|---|"]
+    for preset, values in samples.items():
+        ratio = statistics.median(v / b for v, b in zip(values, samples[base]))
+        lines.append(f"| {preset} | {scale * statistics.median(values):.4g} | {ratio:.3f} |")
     return "\n".join(lines)
 
 
@@ -205,26 +209,23 @@ def main():
                       f"{cpu_per_1000:.2f} CPU s / 1000 steps", file=sys.stderr)
         shutil.rmtree(work)
         print(f"\nTraining throughput, RWARE tiny-2ag, seed {opts.seed}, t_max {opts.t_max}, "
-              f"median of {opts.repeats} runs:\n")
-        print(table("env steps/s (wall clock)", {p: statistics.median(r) for p, r in rates.items()},
-                    presets[0]))
+              f"{opts.repeats} runs each:\n")
+        print(table("env steps/s (wall clock)", rates, presets[0]))
         print()
-        print(table("CPU s per 1000 env steps (whole run)",
-                    {p: statistics.median(c) for p, c in cpu.items()}, presets[0]))
+        print(table("CPU s per 1000 env steps (whole run)", cpu, presets[0]))
 
     sys.path.insert(0, str(src))
     from epymarl_sn.sn_registration import register_sn
     register_sn()
     timings = learner_timings(src, presets, opts.updates, opts.seed)
-    medians = {key: {p: 1000 * statistics.median(t) for p, t in by_preset.items()}
-               for key, by_preset in timings.items()}
     print(f"\nLearner update alone (learner.train on one batch of 10 RWARE episodes), "
-          f"median of {opts.updates}:\n")
-    print(table("update CPU time (ms)", medians["update"], presets[0]))
+          f"{opts.updates} updates:\n")
+    print(table("update CPU time (ms)", timings["update"], presets[0], scale=1000))
     print("\nOne critic forward + backward on that batch (SN's added work):\n")
-    print(table("CPU time (ms)", medians["critic"], presets[0]))
+    print(table("CPU time (ms)", timings["critic"], presets[0], scale=1000))
     print("\nSN diagnostics (critic_diagnostics, once per learner_log_interval): median "
-          + ", ".join(f"{p} {t:.2f} ms" for p, t in medians["diagnostics"].items()))
+          + ", ".join(f"{p} {1000 * statistics.median(t):.2f} ms"
+                      for p, t in timings["diagnostics"].items()))
 
 
 if __name__ == "__main__":
