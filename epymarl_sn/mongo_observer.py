@@ -14,6 +14,7 @@ What it changes in Sacred's MongoObserver:
 - Its run ids are MongoDB's own, taken after the FileStorageObserver has picked
   its directory: ids in a database shared by several machines are no file names.
 """
+import logging
 import sys
 import threading
 import time
@@ -40,6 +41,9 @@ class TrackingMongoObserver(MongoObserver):
     retry_interval_s = 5.0
 
     def __init__(self, url, db_name="epymarl", **kwargs):
+        # EPyMARL sets the root logger to DEBUG: pymongo would log every command and
+        # server check into the run's output
+        logging.getLogger("pymongo").setLevel(logging.WARNING)
         try:
             self.where = mongo.hosts(url)
             client = mongo.connect(url, CONNECT_TIMEOUT_S)
