@@ -93,7 +93,7 @@ class RayPool:
         try:
             import ray
         except ImportError:
-            raise PoolError("--ray needs Ray: pip install 'epymarl-sn[ray]'") from None
+            raise PoolError("--ray needs Ray: pip install ray") from None
         self._ray = ray
         if address:
             check_reachable(address)
