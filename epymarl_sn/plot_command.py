@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .plot_errors import PlotError
 from .run_store import RunStoreError, open_store, parse_filters
-from .runs_command import default_store
+from .runs_command import add_store_option, default_store
 
 
 @dataclass(frozen=True)
@@ -117,10 +117,7 @@ def add_parser(subparsers):
                    help="keep runs whose config has this value at this dotted key "
                    "(env_args.map_name=corridor, t_max=40050000) or this status; "
                    "without a status filter only COMPLETED runs are used")
-    p.add_argument("--store", metavar="URL_OR_DIR",
-                   help="a mongodb:// URL (database $SACRED_MONGO_DB, default epymarl) or a "
-                   "Sacred file-storage directory (default: $SACRED_MONGO_URL if set, "
-                   "else ./results/sacred)")
+    add_store_option(p)
     p.add_argument("--metric", metavar="M", help="the metric to plot (e.g. return_mean)")
     p.add_argument("--preset", choices=sorted(PRESETS),
                    help="the paper's figure: fig2 test_return_mean (RWARE), fig3 "

@@ -84,6 +84,14 @@ def run_command(args):
     return 0
 
 
+def add_store_option(parser):
+    """--store, shared by the commands that read runs."""
+    parser.add_argument("--store", metavar="URL_OR_DIR",
+                        help="a mongodb:// URL (database $SACRED_MONGO_DB, default epymarl) "
+                        "or a Sacred file-storage directory (default: $SACRED_MONGO_URL if "
+                        "set, else ./results/sacred)")
+
+
 def add_parser(subparsers):
     p = subparsers.add_parser(
         "runs", help="list runs and export their metrics to CSV (read-only)",
@@ -93,10 +101,7 @@ def add_parser(subparsers):
                    help="keep runs whose config has this value at this dotted key "
                    "(critic_sn=last, env_args.map_name=corridor, seed=1) or this status "
                    "(status=COMPLETED); all must hold")
-    p.add_argument("--store", metavar="URL_OR_DIR",
-                   help="a mongodb:// URL (database $SACRED_MONGO_DB, default epymarl) or a "
-                   "Sacred file-storage directory (default: $SACRED_MONGO_URL if set, "
-                   "else ./results/sacred)")
+    add_store_option(p)
     p.add_argument("--export-csv", metavar="FILE",
                    help="write one row per run, metric and step to FILE")
     p.add_argument("--metrics", metavar="M,...",

@@ -1,19 +1,10 @@
-"""Adds the SN critic, its learner and its config check to EPyMARL."""
-from .config_checks import CHECKS
-from .sn_config import check_sn_config
+"""Adds the SN critic and its learner to EPyMARL's registries."""
 
 
 def register_sn():
-    if check_sn_config not in CHECKS:
-        CHECKS.append(check_sn_config)
     # EPyMARL's modules are importable only with its src/ on sys.path, as in src/main.py
-    try:
-        from learners import REGISTRY as learners
-        from modules.critics import REGISTRY as critics
-    except ModuleNotFoundError as err:
-        if err.name not in ("learners", "modules"):
-            raise
-        return  # called outside EPyMARL (e.g. for the config dir): no registries to fill
+    from learners import REGISTRY as learners
+    from modules.critics import REGISTRY as critics
 
     from .sn_critic import SNCentralVCritic
     from .sn_learner import PPOSNLearner

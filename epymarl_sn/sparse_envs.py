@@ -4,8 +4,6 @@ EPyMARL calls them with env_args plus `common_reward`, `reward_scalarisation` an
 `seed`; the parallel runner calls them in its env subprocesses, where a failure
 would hang the run, so every user-facing check is in sparse_checks, before the run.
 """
-from .config_checks import CHECKS
-from .sparse_checks import check_sparse_config
 from .sparse_reward import SparseReward
 
 
@@ -34,14 +32,8 @@ def sc2_sparse_fn(**kwargs):
 
 
 def register_sparse():
-    if check_sparse_config not in CHECKS:
-        CHECKS.append(check_sparse_config)
     # EPyMARL's modules are importable only with its src/ on sys.path, as in src/main.py
-    try:
-        from envs import REGISTRY as envs
-    except ModuleNotFoundError as err:
-        if err.name != "envs":
-            raise
-        return  # called outside EPyMARL (e.g. for the config dir): no registry to fill
+    from envs import REGISTRY as envs
+
     envs["smaclite_sparse"] = smaclite_sparse_fn
     envs["sc2_sparse"] = sc2_sparse_fn

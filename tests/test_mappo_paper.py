@@ -29,7 +29,9 @@ print(json.dumps({"ep": ep.value, "config_dir": plugin["config_dir"],
     assert plugin["checks"] is True
     with open(Path(plugin["config_dir"]) / "algs" / "mappo_paper.yaml") as f:
         assert yaml.safe_load(f)["name"] == "mappo_paper"
-    assert {"cv_critic", "ppo_learner", "gymma"} <= set(plugin["registries"])
+    assert {"cv_critic", "ppo_learner", "gymma",  # EPyMARL's own, kept
+            "cv_critic_sn", "ppo_sn_learner", "sc2_sparse", "smaclite_sparse",
+            } <= set(plugin["registries"])
 
 
 def test_mappo_paper_trains_and_leaves_sacred_run(run_main):

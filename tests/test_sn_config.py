@@ -2,7 +2,6 @@
 import pytest
 
 from epymarl_sn import config_checks
-from epymarl_sn.registration import register
 from epymarl_sn.sn_config import check_sn_config, sn_settings
 
 SN = {"critic_type": "cv_critic_sn"}
@@ -55,8 +54,7 @@ def test_checked_when_the_keys_are_set_even_without_the_sn_critic():
         check_sn_config({"critic_type": "cv_critic", "critic_sn_k": 0})
 
 
-def test_register_adds_the_check_to_the_plugins_checks():
-    check_config = register()["check_config"]
+def test_the_plugins_config_check_includes_the_sn_check():
     assert check_sn_config in config_checks.CHECKS
     with pytest.raises(ValueError, match="critic_sn"):
-        check_config({**SN, "critic_sn": "middle"})
+        config_checks.check_config({**SN, "critic_sn": "middle"})
