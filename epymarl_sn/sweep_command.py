@@ -215,13 +215,13 @@ def add_parser(subparsers):
                    help="runs at a time on this machine (default: the number of cores); "
                    "with --ray and no address, the CPUs of the local Ray instance")
     p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
-                       help="run each run as a Ray task: on the cluster at ADDRESS "
-                       "(e.g. auto, ray://head:10001), or on a local Ray instance "
-                       "when no address is given; every node needs the same --epymarl "
-                       "checkout path and this plugin installed")
+                   help="run each run as a Ray task: on the cluster at ADDRESS "
+                   "(e.g. auto, ray://head:10001), or on a local Ray instance "
+                   "when no address is given; every node needs the same --epymarl "
+                   "checkout path and this plugin installed")
     p.add_argument("--dry-run", action="store_true",
-                       help="print the expanded commands (those already COMPLETED "
-                       "commented out) and run nothing")
+                   help="print the expanded commands (those already COMPLETED "
+                   "commented out) and run nothing")
     p.add_argument("--retries", type=int, default=1, metavar="N",
                    help="run a failed run up to N more times (default: 1)")
     p.add_argument("--timeout", type=float, metavar="SECONDS",
