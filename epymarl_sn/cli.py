@@ -1,6 +1,7 @@
 """The `epymarl-sn` command: each subcommand lives in its own module, which
 provides `add_parser(subparsers)` setting `func(args) -> exit code`."""
 import argparse
+import os
 import sys
 
 from . import doctor, plot_command, runs_command, setup_command, sweep_command
@@ -28,6 +29,11 @@ def main(argv=None):
     except SetupError as err:
         print(f"epymarl-sn {args.command}: error: {err}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # the reader of a listing stopped early (`... | head`): not an error of ours;
+        # stdout goes to devnull so that Python's exit flush does not fail again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
