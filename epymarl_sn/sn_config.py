@@ -27,11 +27,11 @@ def _is_int(value):
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _layers(value):
-    if not _is_int(value) or value < 2:
+def _int_at_least(key, value, minimum, example, note=""):
+    if not _is_int(value) or value < minimum:
         raise ValueError(
-            f"critic_layers: {value!r} is not allowed; allowed: an integer >= 2 "
-            "(the paper uses 3); set e.g. critic_layers=3"
+            f"{key}: {value!r} is not allowed; allowed: an integer >= {minimum}{note}; "
+            f"set e.g. {key}={example}"
         )
     return value
 
@@ -77,15 +77,6 @@ def _k(value):
     return float(value)
 
 
-def _power_iterations(value):
-    if not _is_int(value) or value < 1:
-        raise ValueError(
-            f"critic_sn_power_iterations: {value!r} is not allowed; allowed: an integer >= 1; "
-            "set e.g. critic_sn_power_iterations=1"
-        )
-    return value
-
-
 def _flag(key, value):
     if not isinstance(value, bool):
         raise ValueError(
@@ -97,13 +88,15 @@ def _flag(key, value):
 def sn_settings(config):
     """Parse the SN keys of a config dict (missing keys take DEFAULTS); ValueError if bad."""
     values = {key: config.get(key, default) for key, default in DEFAULTS.items()}
-    layers = _layers(values["critic_layers"])
+    layers = _int_at_least("critic_layers", values["critic_layers"], 2, 3,
+                           note=" (the paper uses 3)")
     return SNSettings(
         layers=layers,
         normalised=_normalised(values["critic_sn"], layers),
         k=_k(values["critic_sn_k"]),
         clamp=_flag("critic_sn_clamp", values["critic_sn_clamp"]),
-        power_iterations=_power_iterations(values["critic_sn_power_iterations"]),
+        power_iterations=_int_at_least("critic_sn_power_iterations",
+                                       values["critic_sn_power_iterations"], 1, 1),
         stop_grad=_flag("critic_sn_stop_grad", values["critic_sn_stop_grad"]),
     )
 
