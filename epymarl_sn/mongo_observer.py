@@ -15,7 +15,6 @@ What it changes in Sacred's MongoObserver:
   its directory: ids in a database shared by several machines are no file names.
 """
 import logging
-import sys
 import threading
 import time
 from datetime import datetime
@@ -25,15 +24,12 @@ from sacred.observers import MongoObserver
 from sacred.serializer import flatten
 
 from . import mongo
+from .console import say
 from .saved_models import SavedModels
 
 CONNECT_TIMEOUT_S = 5.0
 # below the FileStorageObserver's 20: Sacred starts observers highest priority first
 PRIORITY = 10
-
-
-def warn(message):
-    print(f"epymarl-sn: {message}", file=sys.stderr, flush=True)
 
 
 class TrackingMongoObserver(MongoObserver):
@@ -107,7 +103,7 @@ class TrackingMongoObserver(MongoObserver):
                 time.sleep(self.retry_interval_s)
             if self._down_since is not None:
                 points = sum(len(m["values"]) for m in self._unsent.values())
-                warn(f"MongoDB at {self.where} still takes no writes after "
+                say(f"MongoDB at {self.where} still takes no writes after "
                      f"{self.final_wait_s:g}s more: its copy of run {self.run_entry['_id']} "
                      f"misses {points} metric points and the final status; the "
                      "file-storage copy (results/sacred/) is complete")
@@ -121,11 +117,11 @@ class TrackingMongoObserver(MongoObserver):
         except (ConnectionFailure, OperationFailure) as err:
             if self._down_since is None:
                 self._down_since = datetime.now()
-                warn(f"cannot write to MongoDB at {self.where} ({type(err).__name__}); "
+                say(f"cannot write to MongoDB at {self.where} ({type(err).__name__}); "
                      "training goes on, metrics are kept in memory and sent when it is back")
             return False
         if self._down_since is not None:
-            warn(f"MongoDB at {self.where} is back (down since "
+            say(f"MongoDB at {self.where} is back (down since "
                  f"{self._down_since:%H:%M:%S}); buffered metrics sent")
             self._down_since = None
         return True

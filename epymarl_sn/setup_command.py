@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 from . import packages
+from .console import say
 from .epymarl_checkout import ensure_checkout
 from .rvo2_build import ensure_rvo2
 from .upstreams import SMAC, SMACLITE, SetupError, cache_dir, source_tree
@@ -60,13 +61,9 @@ def setup(target="epymarl", log=print):
     return ensure_checkout(Path(target), log)
 
 
-def _log(msg):
-    print(f"epymarl-sn: {msg}", file=sys.stderr, flush=True)
-
-
 def run_command(args):
     # progress goes to stderr so that `cd "$(epymarl-sn setup)"` works
-    print(setup(args.dir, log=_log))
+    print(setup(args.dir, log=say))
     return 0
 
 

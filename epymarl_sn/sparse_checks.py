@@ -6,9 +6,9 @@ error would hang the run instead of stopping it.
 """
 import inspect
 import os
-import sys
 
 from . import packages, rvo2_build, starcraft
+from .console import say
 from .sparse_reward import REWARD_DEFAULTS
 
 SPARSE_ENVS = ("sc2_sparse", "smaclite_sparse")
@@ -59,10 +59,6 @@ def _check_known_options(env, env_args, known):
                          f"{', '.join(sorted(known | set(REWARD_DEFAULTS)))}")
 
 
-def _log(message):
-    print(f"epymarl-sn: {message}", file=sys.stderr, flush=True)
-
-
 def check_smaclite(env_args):
     from smaclite.env.maps.map import MapPreset
 
@@ -88,7 +84,7 @@ def check_smaclite(env_args):
                              f"rvo2) is not installed; {rvo2_build.INSTALL_HINT}, or set "
                              "env_args.use_cpp_rvo2=auto")
         if cpp == "auto":
-            _log("SMAClite's C++ RVO2 is not installed: using its numpy port (2-3x slower); "
+            say("SMAClite's C++ RVO2 is not installed: using its numpy port (2-3x slower); "
                  f"to speed it up, {rvo2_build.INSTALL_HINT}")
 
 
