@@ -8,7 +8,7 @@ import yaml
 
 from . import mongo, packages, rvo2_build, starcraft
 from .epymarl_checkout import head_commit, patch_state
-from .resources import config_dir
+from .resources import available_configs, config_file
 from .upstreams import EPYMARL, SetupError
 
 # env keys that run on the StarCraft II binary
@@ -90,13 +90,11 @@ def check_mongo():
 
 def env_key(checkout, env_config):
     """The `env:` of an env config, looked up like the patched main.py does."""
-    dirs = [checkout / "src" / "config" / "envs", config_dir() / "envs"]
-    for d in dirs:
-        path = d / f"{env_config}.yaml"
-        if path.is_file():
-            return yaml.safe_load(path.read_text()).get("env")
-    available = sorted({p.stem for d in dirs if d.is_dir() for p in d.glob("*.yaml")})
-    raise ValueError(f"unknown --env-config '{env_config}'. Available: {', '.join(available)}")
+    path = config_file(checkout, "envs", env_config)
+    if path is None:
+        available = ", ".join(available_configs(checkout, "envs"))
+        raise ValueError(f"unknown --env-config '{env_config}'. Available: {available}")
+    return yaml.safe_load(path.read_text()).get("env")
 
 
 def diagnose(checkout, env_config=None):

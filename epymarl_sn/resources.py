@@ -1,4 +1,5 @@
-"""Paths of the data shipped with the plugin (config presets, the EPyMARL patch).
+"""Paths of the data shipped with the plugin (config presets, the EPyMARL patch),
+and config files looked up by name as the patched EPyMARL main.py does.
 
 setup.py maps `config/` and `patches/` into the package as `epymarl_sn.presets`
 and `epymarl_sn.patches`; asking the import system for their location works the
@@ -16,6 +17,21 @@ def _package_dir(name):
 def config_dir():
     """The plugin's config directory, with `algs/` and `envs/` like EPyMARL's."""
     return _package_dir("epymarl_sn.presets")
+
+
+def config_dirs(checkout):
+    """Where the patched main.py looks a config name up: EPyMARL's own, then the plugin's."""
+    return [Path(checkout) / "src" / "config", config_dir()]
+
+
+def available_configs(checkout, subfolder):
+    return sorted({p.stem for d in config_dirs(checkout) for p in (d / subfolder).glob("*.yaml")})
+
+
+def config_file(checkout, subfolder, name):
+    """The YAML file main.py would load for a config name, or None."""
+    paths = [d / subfolder / f"{name}.yaml" for d in config_dirs(checkout)]
+    return next((p for p in paths if p.is_file()), None)
 
 
 def patch_file():

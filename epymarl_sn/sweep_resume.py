@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from .run_store import MONGO_SCHEMES, open_store, parse_filters
-from .sweep_spec import config_file
+from .resources import config_file
 
 IDENTITY_KEYS = ("name", "env", "t_max")
 

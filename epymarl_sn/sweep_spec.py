@@ -27,7 +27,7 @@ from pathlib import Path
 
 import yaml
 
-from .resources import config_dir
+from .resources import available_configs, config_file
 
 SPEC_KEYS = ("configs", "env_configs", "seeds", "t_max", "with")
 KINDS = {"configs": ("config", "algs"), "env_configs": ("env_config", "envs")}
@@ -73,21 +73,6 @@ def sacred_literal(value):
         except (ValueError, SyntaxError):
             return value
     return repr(value)
-
-
-def config_dirs(checkout):
-    """Where main.py looks a config name up: EPyMARL's own, then the plugin's."""
-    return [Path(checkout) / "src" / "config", config_dir()]
-
-
-def available_configs(checkout, subfolder):
-    return sorted({p.stem for d in config_dirs(checkout) for p in (d / subfolder).glob("*.yaml")})
-
-
-def config_file(checkout, subfolder, name):
-    """The YAML file main.py would load for a config name, or None."""
-    paths = [d / subfolder / f"{name}.yaml" for d in config_dirs(checkout)]
-    return next((p for p in paths if p.is_file()), None)
 
 
 def _overrides(where, value):
