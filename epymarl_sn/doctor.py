@@ -48,7 +48,8 @@ def check_sacred():
     check = check_module("sacred", "run `epymarl-sn setup`")
     if check.ok and importlib.util.find_spec("pkg_resources") is None:
         return Check(check.name, False, "installed, but pkg_resources (setuptools < 81) "
-                     "is missing and sacred 0.8.7 imports it", "pip install 'setuptools<81'")
+                     "is missing and sacred 0.8.7 imports it",
+                     "run `epymarl-sn setup`, which installs 'setuptools<81' again")
     return check
 
 

@@ -4,33 +4,23 @@ import os
 import subprocess
 import sys
 from importlib import metadata
+from pathlib import Path
 
 from packaging.requirements import Requirement
 
 from .upstreams import SetupError
 
-# What EPyMARL at the pinned commit imports on the MAPPO/RWARE/SMAC paths, with
-# the pins that make it work on current Python.
-RUNTIME_REQUIREMENTS = (
-    "sacred==0.8.7",
-    "setuptools<81",  # sacred 0.8.7 imports pkg_resources, gone in setuptools 81
-    "pymongo",
-    "rware",
-    "gymnasium",
-    "numpy",
-    "pyyaml",
-    "cloudpickle",
-    "pygame",
-    # SMAClite's own dependencies; it pins Rtree==1.0.0, which needs the system
-    # libspatialindex, while later Rtree wheels bundle it.
-    "scikit-learn",
-    "rtree>=1.0.1",
-    # SMAC's own dependencies
-    "protobuf<3.21",
-    "pysc2>=3.0.0",
-    "s2clientprotocol>=4.10.1.75800.0",
-    "absl-py>=0.1.0",
-)
+CONSTRAINTS = Path(__file__).with_name("constraints.txt")
+
+
+def plugin_requirements():
+    """What `pip install epymarl-sn` requires (setup.py's list, read back from the
+    installed metadata), without the extras."""
+    try:
+        requires = metadata.requires("epymarl-sn") or []
+    except metadata.PackageNotFoundError:
+        return []
+    return [r for r in requires if Requirement(r).marker is None]
 
 
 def torch_requirement():
@@ -48,7 +38,8 @@ def is_satisfied(requirement):
 
 
 def pip_install(*args, log=print):
-    cmd = [sys.executable, "-m", "pip", "install", "--quiet", *args]
+    # every call holds the same pins, so that no install undoes an earlier one
+    cmd = [sys.executable, "-m", "pip", "install", "--quiet", "-c", str(CONSTRAINTS), *args]
     log("running " + " ".join(cmd[2:]))
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
@@ -58,9 +49,33 @@ def pip_install(*args, log=print):
         )
 
 
+def build_wheel(tree, wheel_dir, env=None):
+    """A wheel of a source tree, built into wheel_dir with the packages already
+    installed (no dependencies, no build isolation). A failed build raises
+    SetupError with the build's own last words."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+         "-c", str(CONSTRAINTS), "--wheel-dir", str(wheel_dir), str(tree)],
+        capture_output=True, text=True, check=False, env=env,
+    )
+    wheels = sorted(Path(wheel_dir).glob("*.whl"))
+    if proc.returncode != 0 or not wheels:
+        raise SetupError(_build_error(proc.stderr + proc.stdout))
+    return wheels[0]
+
+
+def _build_error(output):
+    """The build's own last words: pip quotes them before "[end of output]"."""
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    if "[end of output]" in lines[1:]:
+        return lines[len(lines) - 1 - lines[::-1].index("[end of output]") - 1]
+    return lines[-1] if lines else "no wheel"
+
+
 def ensure_requirements(log=print):
-    """Install what is missing; with everything present pip is not even started."""
-    wanted = list(RUNTIME_REQUIREMENTS)
+    """Install what is missing (PyTorch, or a requirement something undid since
+    `pip install epymarl-sn`); with everything present pip is not even started."""
+    wanted = plugin_requirements()
     if not is_satisfied("torch"):
         wanted.insert(0, torch_requirement())
     missing = [r for r in wanted if not is_satisfied(r)]

@@ -8,7 +8,6 @@ one line and SMAClite keeps its numpy port.
 import importlib.util
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -51,25 +50,12 @@ def _build_wheel(log):
         # that directory exists, so a failed build must not be left in the cache
         work = Path(tmp) / "src"
         shutil.copytree(tree, work)
-        proc = subprocess.run(
-            [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
-             "--no-build-isolation", "--wheel-dir", str(wheel_dir()), str(work)],
-            capture_output=True, text=True, check=False,
-            # its CMakeLists asks for cmake 2.8, which cmake >= 4 refuses without this
-            env={**os.environ, "CMAKE_POLICY_VERSION_MINIMUM": "3.5"},
-        )
-    wheels = sorted(wheel_dir().glob("*.whl"))
-    if proc.returncode != 0 or not wheels:
-        raise SetupError(f"building it failed: {_build_error(proc.stderr + proc.stdout)}")
-    return wheels[0]
-
-
-def _build_error(output):
-    """The build's own last words: pip quotes them before "[end of output]"."""
-    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
-    if "[end of output]" in lines[1:]:
-        return lines[len(lines) - 1 - lines[::-1].index("[end of output]") - 1]
-    return lines[-1] if lines else "no wheel"
+        # its CMakeLists asks for cmake 2.8, which cmake >= 4 refuses without this
+        env = {**os.environ, "CMAKE_POLICY_VERSION_MINIMUM": "3.5"}
+        try:
+            return packages.build_wheel(work, wheel_dir(), env=env)
+        except SetupError as err:
+            raise SetupError(f"building it failed: {err}") from None
 
 
 def ensure_rvo2(log=print):

@@ -1,6 +1,4 @@
 """`epymarl-sn setup [DIR]`: EPyMARL, SMAC, SMAClite and their dependencies."""
-import subprocess
-import sys
 from pathlib import Path
 
 from . import packages
@@ -18,22 +16,16 @@ def _wheel(upstream, log):
         return wheels[0]
     tree = source_tree(upstream, log)
     log(f"building a wheel of {upstream.name} at {upstream.commit[:12]}")
-    proc = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
-         "--no-build-isolation", "--wheel-dir", str(wheel_dir), str(tree)],
-        capture_output=True, text=True, check=False,
-    )
-    wheels = sorted(wheel_dir.glob("*.whl"))
-    if proc.returncode != 0 or not wheels:
-        raise SetupError(f"cannot build {upstream.name} from {tree}: "
-                         f"{(proc.stderr.strip().splitlines() or ['no wheel'])[-1]}")
-    return wheels[0]
+    try:
+        return packages.build_wheel(tree, wheel_dir)
+    except SetupError as err:
+        raise SetupError(f"cannot build {upstream.name} from {tree}: {err}") from None
 
 
 def ensure_pinned_package(upstream, dist_name, log=print):
     """Install the upstream from its pinned commit unless it already is.
 
-    Its dependencies come from packages.RUNTIME_REQUIREMENTS, hence --no-deps.
+    Its dependencies are the plugin's own requirements, hence --no-deps.
     """
     wheel = _wheel(upstream, log)
     if packages.installed_url(dist_name) == wheel.as_uri():
