@@ -16,6 +16,9 @@
   `status`, `config` (dict), `start_time` / `stop_time` (datetime, UTC, or None),
   `metrics` (name -> Series(steps, values), read on first use), `get(key)` for a
   dotted config key.
+- `settle_runs(location, comment, status, reason)`: after a run's process ended,
+  mark its stored runs (found by Sacred's `--comment`) that still say RUNNING as
+  `status`, with `stop_reason`; a run can no longer be running once its process is gone.
 - `parse_filters(["KEY=VALUE", ...])` -> filters; KEY is a dotted config key or
   `status`. VALUE is read as YAML, so `seed=1`, `critic_sn_clamp=true`,
   `critic_sn=[1,2]` compare with typed config values; numbers compare by value
@@ -23,14 +26,15 @@
 """
 import json
 import os
+import tempfile
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, NamedTuple
 
 import yaml
 
-from .mongo import hosts
+from .mongo import connect, hosts
 
 MONGO_SCHEMES = ("mongodb://", "mongodb+srv://")
 MISSING = object()
@@ -211,3 +215,47 @@ class MongoStore:
             raise RunStoreError(f"cannot read metrics from MongoDB at {self.where} "
                                 f"({type(err).__name__}): is it running?")
         return {m["name"]: Series(m.get("steps", []), m.get("values", [])) for m in docs}
+
+
+def _settled(info, status, reason, now):
+    """A stored run's info once its process is gone: RUNNING becomes `status`."""
+    changes = {}
+    if info.get("status") == "RUNNING":
+        changes["status"] = status
+        changes["stop_time"] = now
+    if info.get("status") != "COMPLETED" and not info.get("stop_reason"):
+        changes["stop_reason"] = reason
+    return changes
+
+
+def settle_runs(location, comment, status, reason):
+    """Mark the runs stored with Sacred comment `comment` whose process has ended:
+    RUNNING ones become `status` (with a stop time), and every one not COMPLETED gets
+    `stop_reason`. -> how many runs were changed. MongoDB errors are not caught."""
+    now = datetime.now(timezone.utc).replace(tzinfo=None)  # naive UTC, as Sacred writes
+    if str(location).startswith(MONGO_SCHEMES):
+        client = connect(location)
+        try:
+            runs = client[os.environ.get("SACRED_MONGO_DB", "epymarl")].runs
+            changed = 0
+            for doc in runs.find({"meta.comment": comment}, {"status": 1, "stop_reason": 1}):
+                changes = _settled(doc, status, reason, now)
+                if changes:
+                    runs.update_one({"_id": doc["_id"]}, {"$set": changes})
+                    changed += 1
+            return changed
+        finally:
+            client.close()
+    changed = 0
+    for path in Path(location).rglob("run.json"):
+        info = json.loads(path.read_text())
+        if info.get("meta", {}).get("comment") != comment:
+            continue
+        changes = _settled(info, status, reason, now.isoformat())
+        if changes:
+            # replaced in one step: a reader never sees half a file
+            with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False) as tmp:
+                json.dump({**info, **changes}, tmp, indent=2)
+            os.replace(tmp.name, path)
+            changed += 1
+    return changed

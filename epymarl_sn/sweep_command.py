@@ -182,6 +182,9 @@ def sweep(args):
     try:
         jobs = {i: (runs[i], log_path(checkout, spec, i, runs[i])) for i in todo}
         failed = run_all(pool, jobs, checkout, args.retries, args.timeout)
+    except KeyboardInterrupt:
+        pool.interrupt()  # the runs are in sessions of their own: pass the Ctrl-C on
+        raise
     finally:
         pool.close()
     print(summary(runs, failed, skipped, checkout, spec, store, pool.where))
@@ -195,7 +198,6 @@ def run_command(args):
         print(f"epymarl-sn sweep: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        # the runs got the Ctrl-C too; Sacred marks them INTERRUPTED
         print("epymarl-sn sweep: interrupted; run the same command again to resume",
               file=sys.stderr)
         return 130

@@ -45,11 +45,22 @@ def copy_checkout(epymarl_dir, dest):
     return dest
 
 
-def epymarl_sn(*args, timeout=600):
-    """Run the real `epymarl-sn` command line."""
+def _env(extra):
     env = {k: v for k, v in os.environ.items() if not k.startswith("SACRED_MONGO")}
+    return {**env, **(extra or {})}
+
+
+def epymarl_sn(*args, timeout=600, env=None):
+    """Run the real `epymarl-sn` command line."""
     return subprocess.run([sys.executable, "-m", "epymarl_sn", *map(str, args)],
-                          capture_output=True, text=True, timeout=timeout, env=env)
+                          capture_output=True, text=True, timeout=timeout, env=_env(env))
+
+
+def epymarl_sn_background(*args, env=None):
+    """Start the real `epymarl-sn` command line and return at once."""
+    return subprocess.Popen([sys.executable, "-m", "epymarl_sn", *map(str, args)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=_env(env))
 
 
 def stored(checkout):

@@ -2,14 +2,19 @@
 local Ray, resume from the store, failure summary, and bad input caught before
 anything runs."""
 import ast
+import json
+import os
 import shlex
+import signal
+import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from epymarl_sn.sweep_spec import RunSpec, sacred_literal
-from sweep_helpers import (SEEDS, TASK, VARIANTS, copy_checkout, epymarl_sn, run_dirs,
+from sweep_helpers import (SEEDS, TASK, VARIANTS, copy_checkout, epymarl_sn,
+                           epymarl_sn_background, run_dirs,
                            shared_tiny_sweep, stored, tiny_spec, write_spec)
 
 
@@ -180,23 +185,83 @@ def test_shipped_paper_specs_expand_to_the_paper_grids(epymarl_dir):
                                 for t in tasks for s in (1, 2, 3, 4)})
 
 
-def test_a_hanging_run_is_stopped_by_the_timeout(epymarl_dir, tmp_path):
-    # EPyMARL's parallel runner waits forever when an env fails to start in its worker
-    checkout = copy_checkout(epymarl_dir, tmp_path / "epymarl")
+HANGING_TASK = "hanging_env:hang-tiny-2ag-v0"
+
+
+def hanging_spec(tmp_path):
+    """One tiny run of the RWARE task of tests/hanging_env.py, in the training process."""
     spec = tiny_spec(configs=["mappo_paper"], seeds=[1])
-    spec["env_configs"][0]["with"]["env_args.key"] = "rware:rware-nosuch-v2"
-    path = write_spec(tmp_path / "hang.yaml", spec)
+    spec["env_configs"][0]["with"]["env_args.key"] = HANGING_TASK
+    spec["with"].update({"runner": "episode", "batch_size_run": 1})
+    return write_spec(tmp_path / "hang.yaml", spec)
+
+
+def hang_env(marker=None):
+    """The environment of a sweep whose runs can import hanging_env; with a marker
+    file, its env hangs."""
+    tests = str(Path(__file__).parent)
+    env = {"PYTHONPATH": os.pathsep.join(filter(None, [tests, os.environ.get("PYTHONPATH")]))}
+    return {**env, "EPYMARL_SN_TEST_HANG": str(marker)} if marker else env
+
+
+def stored_runs_json(checkout):
+    return [json.loads(p.read_text())
+            for p in (checkout / "results" / "sacred").rglob("run.json")]
+
+
+def test_a_hanging_run_is_stopped_by_the_timeout(epymarl_dir, tmp_path):
+    checkout = copy_checkout(epymarl_dir, tmp_path / "epymarl")
+    path = hanging_spec(tmp_path)
+    marker = tmp_path / "hanging.pid"
     proc = epymarl_sn("sweep", path, "--epymarl", checkout, "--workers", 1,
-                      "--retries", 0, "--timeout", 20, timeout=120)
+                      "--retries", 0, "--timeout", 20, timeout=180, env=hang_env(marker))
     assert proc.returncode == 1
     assert "0 COMPLETED, 1 FAILED" in proc.stdout
-    assert proc.stdout.rstrip().endswith("| epymarl-sn sweep: stopped after the --timeout of 20 s")
-    # the tail shows how it was stopped; the log named in the summary, why it hung
+    assert proc.stdout.rstrip().endswith(
+        "| epymarl-sn sweep: stopped by epymarl-sn sweep after the --timeout of 20 s")
     log = Path(proc.stdout.split("; log ")[1].splitlines()[0])
     assert log.parent == checkout / "results" / "sweep_logs" / "hang"
-    assert "Environment `rware-nosuch` doesn't exist" in log.read_text()
-    # SIGINT first, so Sacred records the run as interrupted rather than running forever
-    assert [r.status for r in stored(checkout)] == ["INTERRUPTED"]
+    # Sacred may not have started the run before the timeout on a slow machine; if
+    # it did (the env was made), the stored run is INTERRUPTED with the reason
+    runs = stored_runs_json(checkout)
+    assert len(runs) == 1 if marker.exists() else len(runs) <= 1
+    for run in runs:
+        assert run["status"] == "INTERRUPTED"
+        assert run["stop_reason"] == "stopped by epymarl-sn sweep after the --timeout of 20 s"
+        assert run["meta"]["comment"].startswith("epymarl-sn sweep: hang/000_mappo_paper")
+
+
+def test_a_run_whose_process_dies_is_marked_failed_and_rerun(epymarl_dir, tmp_path):
+    checkout = copy_checkout(epymarl_dir, tmp_path / "epymarl")
+    path = hanging_spec(tmp_path)
+    marker = tmp_path / "hanging.pid"
+    sweep = epymarl_sn_background("sweep", path, "--epymarl", checkout, "--workers", 1,
+                                  "--retries", 0, env=hang_env(marker))
+    try:
+        # the env is made inside Sacred's run: once the marker is there, the store
+        # holds the run as RUNNING, however slow the machine
+        deadline = time.monotonic() + 300
+        while not marker.exists():
+            assert sweep.poll() is None, sweep.communicate()
+            assert time.monotonic() < deadline, "the run never reached its env"
+            time.sleep(0.2)
+        assert [r["status"] for r in stored_runs_json(checkout)] == ["RUNNING"]
+        os.kill(int(marker.read_text()), signal.SIGKILL)
+        out, err = sweep.communicate(timeout=120)
+    finally:
+        sweep.kill()
+    assert sweep.returncode == 1, err
+    assert "0 COMPLETED, 1 FAILED" in out
+    assert "| epymarl-sn sweep:" not in out  # not stopped by the sweep: it died
+    (run,) = stored_runs_json(checkout)
+    assert run["status"] == "FAILED"
+    assert run["stop_reason"] == "its process was killed by SIGKILL"
+    assert run["stop_time"] >= run["start_time"]
+    # the next sweep runs it again, this time to the end
+    proc = epymarl_sn("sweep", path, "--epymarl", checkout, "--workers", 1, env=hang_env())
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "1 runs, 0 already COMPLETED" in proc.stderr
+    assert sorted(r["status"] for r in stored_runs_json(checkout)) == ["COMPLETED", "FAILED"]
 
 
 def test_an_unreachable_ray_cluster_is_one_clear_line(tiny_sweep, tmp_path):
