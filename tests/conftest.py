@@ -87,3 +87,13 @@ def run_main(epymarl_dir, tmp_path):
         return MainResult(proc, read_runs(work / "results"))
 
     return run
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """A skipped test is a failure here: what it needs must be installed, not assumed."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter else []
+    if skipped and exitstatus == 0:
+        print(f"\nerror: {len(skipped)} test(s) skipped; a skip counts as a failure",
+              file=sys.stderr)
+        session.exitstatus = 1

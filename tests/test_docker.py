@@ -16,7 +16,7 @@ from epymarl_sn import upstreams
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKER = ROOT / "docker"
-DESIGN = ROOT.parent / "shared" / "DESIGN.md"
+README = ROOT / "README.md"
 
 
 def compose_schema():
@@ -83,15 +83,15 @@ def test_env_example_defines_every_variable_the_stack_needs_and_env_is_not_commi
     assert "docker/.env" in (DOCKER / "Dockerfile.dockerignore").read_text().split()
 
 
-def design_pins():
-    assert DESIGN.is_file(), f"{DESIGN} (the product contract) is missing"
+def readme_pins():
+    """The README's table of pinned upstreams (copied from the product contract)."""
     rows = re.findall(r"\|\s*github\.com/([\w.-]+/[\w.-]+)\s*\|\s*([0-9a-f]{40})\s*\|",
-                      DESIGN.read_text())
+                      README.read_text())
     return {f"https://github.com/{repo}.git": commit for repo, commit in rows}
 
 
-def test_image_builds_the_upstreams_pinned_in_design_md():
-    assert design_pins() == {u.url: u.commit for u in upstreams.ALL}
+def test_image_builds_the_upstreams_pinned_in_the_readme():
+    assert readme_pins() == {u.url: u.commit for u in upstreams.ALL}
     text = dockerfile()
     # the image takes its pins from the plugin it installs, never its own copy
     assert not re.search(r"[0-9a-f]{40}", text)
