@@ -1,12 +1,12 @@
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
 HERE = Path(__file__).parent
 # One list of pins for `pip install .` and for every pip call of `epymarl-sn setup`.
 PINS = [
     line.strip()
-    for line in (HERE / "epymarl_sn" / "constraints.txt").read_text().splitlines()
+    for line in (HERE / "epymarl_sn" / "install" / "constraints.txt").read_text().splitlines()
     if line.strip() and not line.startswith("#")
 ]
 
@@ -21,11 +21,12 @@ setup(
     license_files=["LICENSE"],
     classifiers=["License :: OSI Approved :: Apache Software License"],
     python_requires=">=3.9",
-    packages=["epymarl_sn", "epymarl_sn.presets", "epymarl_sn.patches"],
+    packages=[*find_packages(include=["epymarl_sn", "epymarl_sn.*"]), "epymarl_sn.presets",
+              "epymarl_sn.patches"],
     # config/ and patches/ stay at the top of the repo and ship inside the package
     package_dir={"epymarl_sn.presets": "config", "epymarl_sn.patches": "patches"},
     package_data={
-        "epymarl_sn": ["constraints.txt"],
+        "epymarl_sn.install": ["constraints.txt"],
         "epymarl_sn.presets": ["algs/*.yaml", "envs/*.yaml", "sweeps/*.yaml"],
         "epymarl_sn.patches": ["*.patch"],
     },
@@ -63,7 +64,7 @@ setup(
         ],
     },
     entry_points={
-        "epymarl.plugins": ["sn = epymarl_sn:register"],
+        "epymarl.plugins": ["sn = epymarl_sn.plugin:register"],
         "console_scripts": ["epymarl-sn = epymarl_sn.cli:main"],
     },
 )

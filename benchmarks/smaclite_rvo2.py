@@ -13,7 +13,7 @@ import gymnasium as gym
 import numpy as np
 import smaclite  # noqa: F401  (registers the smaclite/ envs)
 
-from epymarl_sn import rvo2_build
+from epymarl_sn.envs.installed import RVO2_INSTALL_HINT, rvo2_installed
 
 
 def steps_per_second(map_name, use_cpp_rvo2, steps, seed):
@@ -35,8 +35,8 @@ def main():
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    if not rvo2_build.installed():
-        raise SystemExit(f"the C++ RVO2 is not installed; {rvo2_build.INSTALL_HINT}")
+    if not rvo2_installed():
+        raise SystemExit(f"the C++ RVO2 is not installed; {RVO2_INSTALL_HINT}")
     print(f"{'map':<14} {'numpy steps/s':>14} {'C++ steps/s':>12} {'speed-up':>9}")
     for map_name in args.maps:
         numpy_rate = steps_per_second(map_name, False, args.steps, args.seed)

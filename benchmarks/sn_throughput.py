@@ -137,7 +137,7 @@ def learner_timings(src, presets, updates, seed):
     from learners import REGISTRY as learners
     from utils.logging import Logger
 
-    from epymarl_sn.sn_diagnostics import critic_diagnostics
+    from epymarl_sn.sn.diagnostics import critic_diagnostics
 
     batch, info = real_batch(src)
     built = {}
@@ -215,8 +215,8 @@ def main():
         print(table("CPU s per 1000 env steps (whole run)", cpu, presets[0]))
 
     sys.path.insert(0, str(src))
-    from epymarl_sn.sn_registration import register_sn
-    register_sn()
+    from epymarl_sn.plugin import register
+    register()
     timings = learner_timings(src, presets, opts.updates, opts.seed)
     print(f"\nLearner update alone (learner.train on one batch of 10 RWARE episodes), "
           f"{opts.updates} updates:\n")

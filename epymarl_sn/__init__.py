@@ -1,5 +1,4 @@
-"""Spectrally normalised MAPPO critics, sparse-reward SMAC and run tracking for EPyMARL."""
-from .registration import register
+"""Spectrally normalised MAPPO critics, sparse-reward SMAC and run tracking for EPyMARL.
 
-__all__ = ["register"]
+EPyMARL loads it through the `epymarl.plugins` entry point: see `epymarl_sn.plugin`."""
 __version__ = "0.1.0"

@@ -1,5 +1,5 @@
 import sys
 
-from .cli import main
+from epymarl_sn.cli import main
 
 sys.exit(main())

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from epymarl_sn.setup_command import setup
+from epymarl_sn.install.bootstrap import setup
 
 # A few thousand steps of RWARE tiny-2ag with logging often enough to see metrics.
 RWARE_TINY = (

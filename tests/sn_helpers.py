@@ -17,8 +17,8 @@ def epymarl_src(epymarl_dir):
     src = epymarl_dir / "src"
     if str(src) not in sys.path:
         sys.path.insert(0, str(src))
-    from epymarl_sn.sn_registration import register_sn
-    register_sn()
+    from epymarl_sn.plugin import register
+    register()
     return src
 
 

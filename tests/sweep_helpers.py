@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from epymarl_sn.run_store import open_store
+from epymarl_sn.tracking.store import open_store
 
 VARIANTS = ["mappo_paper", "mappo_sn"]
 SEEDS = [1, 2]

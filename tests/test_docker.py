@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 import yaml
 
-from epymarl_sn import upstreams
+from epymarl_sn.install import upstreams
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKER = ROOT / "docker"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from epymarl_sn.upstreams import ALL, cached_git_dir
+from epymarl_sn.install.upstreams import ALL, cached_git_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 SUBCOMMANDS = ("setup", "doctor", "runs", "sweep", "plot")

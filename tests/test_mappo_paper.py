@@ -25,7 +25,7 @@ print(json.dumps({"ep": ep.value, "config_dir": plugin["config_dir"],
     proc = subprocess.run([sys.executable, "-c", code], cwd=epymarl_dir / "src",
                           capture_output=True, text=True, check=True)
     plugin = json.loads(proc.stdout.splitlines()[-1])
-    assert plugin["ep"] == "epymarl_sn:register"
+    assert plugin["ep"] == "epymarl_sn.plugin:register"
     assert plugin["checks"] is True
     with open(Path(plugin["config_dir"]) / "algs" / "mappo_paper.yaml") as f:
         assert yaml.safe_load(f)["name"] == "mappo_paper"

@@ -9,8 +9,8 @@ from sacred import SETTINGS, Experiment
 from sacred.observers import FileStorageObserver, MongoObserver
 
 import mongo_fake
-from epymarl_sn import mongo
-from epymarl_sn.mongo_observer import TrackingMongoObserver
+from epymarl_sn.tracking import mongo
+from epymarl_sn.tracking.observer import TrackingMongoObserver
 
 PASSWORD = "s3cr3t-Pw"
 URL = f"mongodb://trainer:{PASSWORD}@db.test:27017"

@@ -11,7 +11,7 @@ import pytest
 
 import mongo_fake
 from conftest import RWARE_TINY
-from epymarl_sn.mongo_observer import TrackingMongoObserver
+from epymarl_sn.tracking.observer import TrackingMongoObserver
 
 PASSWORD = "pa55-Wd_7q"
 URL = f"mongodb://trainer:{PASSWORD}@db.test:27017/?authSource=admin"

@@ -21,5 +21,5 @@ def test_wheel_ships_presets_patch_and_entry_points(tmp_path):
     assert "epymarl_sn/patches/epymarl_plugins.patch" in names
     (entry_points,) = [n for n in names if n.endswith("entry_points.txt")]
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
-    assert "[epymarl.plugins]\nsn = epymarl_sn:register" in text
+    assert "[epymarl.plugins]\nsn = epymarl_sn.plugin:register" in text
     assert "epymarl-sn = epymarl_sn.cli:main" in text

@@ -2,7 +2,7 @@
 and makes plugin configs and clear config errors available."""
 from conftest import RWARE_TINY
 from epymarl_sn.resources import patch_file
-from epymarl_sn.upstreams import EPYMARL, cached_git_dir, git
+from epymarl_sn.install.upstreams import EPYMARL, cached_git_dir, git
 
 
 def test_patch_applies_cleanly_to_pinned_commit_and_touches_only_main(tmp_path):

@@ -10,7 +10,7 @@ import scipy.stats
 from rliable import library
 
 from epymarl_sn.cli import build_parser, main
-from epymarl_sn.plot_command import plot
+from epymarl_sn.cli.plot import plot
 from sweep_helpers import SEEDS, TASK, VARIANTS, epymarl_sn, run_dirs, shared_tiny_sweep
 
 

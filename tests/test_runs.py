@@ -11,7 +11,7 @@ from sacred.observers import FileStorageObserver, MongoObserver
 
 import mongo_fake
 from epymarl_sn.cli import main
-from epymarl_sn.run_store import open_store, parse_filters
+from epymarl_sn.tracking.store import open_store, parse_filters
 
 URL = "mongodb://reader:hunter2@db.test:27017"
 

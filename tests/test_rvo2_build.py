@@ -2,7 +2,9 @@
 line and no failure where it cannot."""
 import shutil
 
-from epymarl_sn import packages, rvo2_build
+from epymarl_sn.envs.installed import rvo2_installed
+from epymarl_sn.install import packages
+from epymarl_sn.install import rvo2 as rvo2_build
 
 
 def test_built_and_installed_where_a_compiler_and_cmake_exist():
@@ -10,7 +12,7 @@ def test_built_and_installed_where_a_compiler_and_cmake_exist():
     assert rvo2_build.missing_tools() == []
     logs = []
     rvo2_build.ensure_rvo2(log=logs.append)
-    assert rvo2_build.installed(), logs
+    assert rvo2_installed(), logs
     (wheel,) = rvo2_build.wheel_dir().glob("pyrvo2-*.whl")
     assert packages.installed_url(rvo2_build.DIST_NAME) == wheel.as_uri()
     # idempotent: nothing is built or installed again, nothing is logged

@@ -5,11 +5,12 @@ import sys
 
 import pytest
 
-from epymarl_sn import packages
-from epymarl_sn.epymarl_checkout import ensure_checkout, head_commit, patch_state
-from epymarl_sn.setup_command import setup
-from epymarl_sn.upstreams import (ALL, EPYMARL, SMAC, SMACLITE, SetupError,
-                                  cached_git_dir, git)
+from epymarl_sn.errors import SetupError
+from epymarl_sn.envs.installed import smac_flavour
+from epymarl_sn.install import packages
+from epymarl_sn.install.checkout import ensure_checkout, head_commit, patch_state
+from epymarl_sn.install.bootstrap import setup
+from epymarl_sn.install.upstreams import ALL, EPYMARL, SMAC, SMACLITE, cached_git_dir, git
 
 
 @pytest.fixture
@@ -35,7 +36,7 @@ def test_pinned_smac_and_smaclite_are_installed(epymarl_dir):
     for upstream, dist in ((SMAC, "smac"), (SMACLITE, "smaclite")):
         url = packages.installed_url(dist)
         assert f"/{upstream.name}-{upstream.commit[:12]}/" in url
-    assert packages.smac_flavour() == "oxwhirl"
+    assert smac_flavour() == "oxwhirl"
     assert importlib.metadata.version("setuptools").split(".")[0] < "81"
     code = "import pkg_resources, sacred, smaclite, torch, rware; " \
            "from smac.env.starcraft2.starcraft2 import StarCraft2Env"

@@ -1,8 +1,8 @@
 """The SN critic's config keys: accepted values, and one clear line for each bad one."""
 import pytest
 
-from epymarl_sn import config_checks
-from epymarl_sn.sn_config import check_sn_config, sn_settings
+from epymarl_sn import plugin
+from epymarl_sn.sn.config import check_sn_config, sn_settings
 
 SN = {"critic_type": "cv_critic_sn"}
 
@@ -55,6 +55,6 @@ def test_checked_when_the_keys_are_set_even_without_the_sn_critic():
 
 
 def test_the_plugins_config_check_includes_the_sn_check():
-    assert check_sn_config in config_checks.CHECKS
+    assert check_sn_config in plugin.CHECKS
     with pytest.raises(ValueError, match="critic_sn"):
-        config_checks.check_config({**SN, "critic_sn": "middle"})
+        plugin.check_config({**SN, "critic_sn": "middle"})

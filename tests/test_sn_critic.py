@@ -4,7 +4,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from epymarl_sn.spectral_norm import SNLinear
+from epymarl_sn.sn.layer import SNLinear
 from sn_helpers import epymarl_src, preset_args, random_batch  # noqa: F401 (fixture)
 
 

@@ -3,8 +3,8 @@ import pytest
 import yaml
 
 from epymarl_sn.resources import config_dir
-from epymarl_sn.sn_config import DEFAULTS
-from epymarl_sn.spectral_norm import SNLinear
+from epymarl_sn.sn.config import DEFAULTS
+from epymarl_sn.sn.layer import SNLinear
 from sn_helpers import epymarl_src, preset_args, random_batch  # noqa: F401 (fixture)
 
 SN_PRESETS = {

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from conftest import RWARE_TINY
-from epymarl_sn.spectral_norm import SNLinear
+from epymarl_sn.sn.layer import SNLinear
 from sn_helpers import epymarl_src, preset_args, random_batch  # noqa: F401 (fixture)
 
 

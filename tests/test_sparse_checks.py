@@ -2,9 +2,9 @@
 import pytest
 import yaml
 
-from epymarl_sn import rvo2_build
+from epymarl_sn.envs import checks
 from epymarl_sn.resources import config_dir
-from epymarl_sn.sparse_checks import check_sparse_config
+from epymarl_sn.envs.checks import check_sparse_config
 
 
 def preset(name, **env_args):
@@ -133,7 +133,7 @@ def test_common_reward_only():
 
 
 def test_cpp_rvo2_missing(monkeypatch, capsys):
-    monkeypatch.setattr(rvo2_build, "installed", lambda: False)
+    monkeypatch.setattr(checks, "rvo2_installed", lambda: False)
     assert "use_cpp_rvo2=auto" in error(preset("smaclite_sparse", use_cpp_rvo2=True))
     check_sparse_config(preset("smaclite_sparse", use_cpp_rvo2="auto"))
     (line,) = capsys.readouterr().err.splitlines()

@@ -17,10 +17,10 @@ def sc2_sparse(epymarl_dir):
     sys.path.insert(0, str(epymarl_dir / "src"))
     from envs import REGISTRY
 
-    from epymarl_sn.sparse_envs import register_sparse
-    from epymarl_sn.sparse_sc2 import SparseStarCraft2Env
+    from epymarl_sn.plugin import register
+    from epymarl_sn.envs.sc2 import SparseStarCraft2Env
 
-    register_sparse()
+    register()
     return REGISTRY["sc2_sparse"], SparseStarCraft2Env
 
 

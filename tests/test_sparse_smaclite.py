@@ -5,7 +5,7 @@ import sys
 import numpy as np
 import pytest
 
-from epymarl_sn import rvo2_build
+from epymarl_sn.envs.installed import rvo2_installed
 
 
 @pytest.fixture(scope="module")
@@ -14,9 +14,9 @@ def smaclite_sparse(epymarl_dir):
     sys.path.insert(0, str(epymarl_dir / "src"))
     from envs import REGISTRY
 
-    from epymarl_sn.sparse_envs import register_sparse
+    from epymarl_sn.plugin import register
 
-    register_sparse()
+    register()
     return REGISTRY["smaclite_sparse"]
 
 
@@ -127,7 +127,7 @@ def test_seed_makes_battles_reproducible(smaclite_sparse):
 def test_cpp_collision_avoidance_is_used_when_installed(smaclite_sparse, capfd):
     env = make_env(smaclite_sparse, "2s3z", use_cpp_rvo2="auto")
     updater = type(env.env.unwrapped.velocity_updater).__name__
-    if rvo2_build.installed():
+    if rvo2_installed():
         assert updater == "CPPVelocityUpdater"
         assert "Using the C++ RVO2 library" in capfd.readouterr().out
         rewards, infos, truth, _ = play(env, random_policy(np.random.default_rng(0)))

@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from epymarl_sn.spectral_norm import SNLinear
+from epymarl_sn.sn.layer import SNLinear
 
 
 def top_sigma(weight):

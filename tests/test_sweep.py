@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from epymarl_sn.sweep_spec import RunSpec, sacred_literal
+from epymarl_sn.sweep.spec import RunSpec, sacred_literal
 from sweep_helpers import (SEEDS, TASK, VARIANTS, copy_checkout, epymarl_sn,
                            epymarl_sn_background, run_dirs,
                            shared_tiny_sweep, stored, tiny_spec, write_spec)

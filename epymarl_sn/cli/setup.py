@@ -1,0 +1,21 @@
+"""`epymarl-sn setup [DIR]`: EPyMARL, SMAC, SMAClite and their dependencies."""
+
+from epymarl_sn.console import say
+from epymarl_sn.install.bootstrap import setup
+
+
+def run_command(args):
+    # progress goes to stderr so that `cd "$(epymarl-sn setup)"` works
+    print(setup(args.dir, log=say))
+    return 0
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser(
+        "setup",
+        help="a patched EPyMARL checkout with SMAC, SMAClite and the rest installed "
+        "(idempotent); prints the checkout's path last",
+    )
+    p.add_argument("dir", nargs="?", default="epymarl",
+                   help="where the EPyMARL checkout goes (default: ./epymarl)")
+    p.set_defaults(func=run_command)

@@ -1,0 +1,54 @@
+"""`sc2_sparse`: SMAC on StarCraft II with the paper's sparse reward.
+
+Imports smac (and so pysc2): import this module only in a run that uses
+`sc2_sparse`; EPyMARL notes that importing both smac and smacv2 breaks pysc2.
+Needs EPyMARL's src/ on sys.path (it subclasses EPyMARL's SMAC wrapper).
+"""
+from envs.smac_wrapper import SMACWrapper
+from smac.env import StarCraft2Env
+
+from epymarl_sn.envs.reward import Outcome, SparseRewardTracker
+
+# what SMAC's update_units() returns when a battle is over
+SMAC_END_CODES = {1: Outcome.WON, -1: Outcome.LOST, 0: Outcome.DRAW}
+
+
+class SparseStarCraft2Env(StarCraft2Env):
+    """SMAC's game and rules; the reward is the sparse one, from SMAC's unit state."""
+
+    def __init__(self, reward, **kwargs):
+        super().__init__(**kwargs)
+        self.tracker = SparseRewardTracker(reward, self.n_enemies)
+        self._end_code = None
+
+    def reset(self):
+        self.tracker.reset()
+        self._end_code = None
+        return super().reset()
+
+    def update_units(self):
+        # SMAC decides the battle here, with its own rules (e.g. on the MMM maps a
+        # team left with only Medivacs has lost); keep its verdict for the reward
+        self._end_code = super().update_units()
+        return self._end_code
+
+    def step(self, actions):
+        # SMAC's own (dense) reward is dropped
+        _, terminated, smac_info = super().step(actions)
+        # No end code with terminated: the episode limit, or SMAC restarting the game
+        # after losing its connection; neither has a winner
+        outcome = SMAC_END_CODES.get(
+            self._end_code, Outcome.TIMEOUT if terminated else Outcome.ONGOING)
+        # SMAC sets a dead unit's health to 0 and keeps it in these dicts
+        dead_allies = sum(unit.health == 0 for unit in self.agents.values())
+        dead_enemies = sum(unit.health == 0 for unit in self.enemies.values())
+        reward, info = self.tracker.step(dead_allies, dead_enemies, outcome)
+        return reward, terminated, {**smac_info, **info}
+
+
+class SparseSMACWrapper(SMACWrapper):
+    def __init__(self, reward, map_name, seed, **kwargs):
+        # SMACWrapper.__init__ builds a plain StarCraft2Env; everything else it has
+        # works on this subclass unchanged
+        self.env = SparseStarCraft2Env(reward, map_name=map_name, seed=seed, **kwargs)
+        self.episode_limit = self.env.episode_limit

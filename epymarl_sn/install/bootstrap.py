@@ -1,0 +1,55 @@
+"""Everything a run needs: the pinned SMAC and SMAClite, the C++ RVO2, PyTorch and
+the plugin's requirements, and a patched EPyMARL checkout (`epymarl-sn setup`)."""
+from pathlib import Path
+
+from epymarl_sn.envs.installed import smac_flavour
+from epymarl_sn.install import packages
+from epymarl_sn.errors import SetupError
+from epymarl_sn.install.checkout import ensure_checkout
+from epymarl_sn.install.rvo2 import ensure_rvo2
+from epymarl_sn.install.upstreams import SMAC, SMACLITE, cache_dir, source_tree
+
+
+def _wheel(upstream, log):
+    """A wheel of the upstream at its pinned commit, built once into the cache."""
+    wheel_dir = cache_dir() / "wheels" / f"{upstream.name}-{upstream.commit[:12]}"
+    wheels = sorted(wheel_dir.glob("*.whl"))
+    if wheels:
+        return wheels[0]
+    tree = source_tree(upstream, log)
+    log(f"building a wheel of {upstream.name} at {upstream.commit[:12]}")
+    try:
+        return packages.build_wheel(tree, wheel_dir)
+    except SetupError as err:
+        raise SetupError(f"cannot build {upstream.name} from {tree}: {err}") from None
+
+
+def ensure_pinned_package(upstream, dist_name, log=print):
+    """Install the upstream from its pinned commit unless it already is.
+
+    Its dependencies are the plugin's own requirements, hence --no-deps.
+    """
+    wheel = _wheel(upstream, log)
+    if packages.installed_url(dist_name) == wheel.as_uri():
+        return False
+    packages.pip_install("--no-deps", "--force-reinstall", str(wheel), log=log)
+    return True
+
+
+def check_no_smac3():
+    if smac_flavour() == "smac3":
+        raise SetupError(
+            "PyPI's `smac` (SMAC3, a hyper-parameter optimiser) is installed and owns the "
+            "`smac` module that StarCraft's SMAC needs; run `pip uninstall smac` "
+            "(or use a separate virtual environment) and run setup again"
+        )
+
+
+def setup(target="epymarl", log=print):
+    """Everything a run needs; idempotent. Returns the EPyMARL checkout's path."""
+    check_no_smac3()
+    packages.ensure_requirements(log)
+    ensure_pinned_package(SMAC, "smac", log)
+    ensure_pinned_package(SMACLITE, "smaclite", log)
+    ensure_rvo2(log)
+    return ensure_checkout(Path(target), log)

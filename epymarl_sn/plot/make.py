@@ -1,0 +1,91 @@
+"""Stored runs -> a figure of a metric against env steps (IQM or mean over seeds
+with 95% stratified-bootstrap bands) and a final-performance table, for any metric
+or as the paper's Figs. 2-5."""
+from dataclasses import dataclass
+from pathlib import Path
+
+from epymarl_sn.errors import PlotError
+from epymarl_sn.tracking.store import open_store, parse_filters
+
+
+@dataclass(frozen=True)
+class Preset:
+    metric: str
+    ylabel: str
+    title: str
+    log_scale: bool = False
+
+
+AGGREGATE_NAMES = {"iqm": "IQM", "mean": "Mean"}
+
+PRESETS = {
+    "fig2": Preset("test_return_mean", "test return", "Fig. 2: RWARE, test return"),
+    "fig3": Preset("test_battle_won_mean", "test win rate",
+                   "Fig. 3: SMAC (sparse reward), test battles won"),
+    "fig4": Preset("dead_enemies_mean", "dead enemies per episode",
+                   "Fig. 4: SMAC (sparse reward), dead enemies"),
+    "fig5": Preset("critic_grad_norm", "critic gradient norm (before clipping)",
+                   "Fig. 5: critic gradient norm", log_scale=True),
+}
+
+
+def resolve(preset_name, metric, log):
+    """What to draw, from a preset name and/or a metric: a Preset."""
+    if preset_name:
+        preset = PRESETS[preset_name]
+        if metric and metric != preset.metric:
+            raise PlotError(f"--preset {preset_name} plots {preset.metric}; drop --metric "
+                            f"{metric} or --preset")
+        return Preset(preset.metric, preset.ylabel, preset.title, preset.log_scale or log)
+    if not metric:
+        raise PlotError("give --metric M (e.g. test_return_mean) or --preset "
+                        + "|".join(PRESETS))
+    return Preset(metric, metric, metric, log)
+
+
+def select(location, filter_args):
+    """The runs to plot: those matching the filters, COMPLETED unless a status is given."""
+    filters = parse_filters(filter_args)
+    if not any(f.key == "status" for f in filters):
+        # a run still going (or crashed) would cut every curve of its task short
+        filters += parse_filters(["status=COMPLETED"])
+    store = open_store(location)
+    runs = store.runs(filters)
+    if not runs:
+        raise PlotError(f"no run in {store} matches "
+                        f"{' '.join(f'{f.key}={f.text}' for f in filters)}")
+    return store, runs
+
+
+@dataclass
+class Made:
+    figure: object  # matplotlib Figure
+    rows: list  # the final-performance table
+    written: list  # the paths of the files
+    without: list  # runs that did not log the metric, left out
+    tasks: int  # panels drawn
+
+
+def make_files(runs, what, group_by, aggregate, reps, seed, out, stem, dpi):
+    """Write OUT/STEM.png, .pdf, STEM_final.md and .csv.
+
+    `reps` >= 1 bootstrap resamples per CI."""
+    # matplotlib, scipy and rliable take seconds to import: only plotting pays for them
+    from epymarl_sn.plot.figure import draw
+    from epymarl_sn.plot.panels import build_panels, group_series
+    from epymarl_sn.plot.table import final_rows, markdown, write_csv
+
+    grouped, without = group_series(runs, what.metric, group_by)
+    panels = build_panels(grouped, aggregate, reps, seed)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    fig = draw(panels, what.ylabel, f"{what.title}\n{AGGREGATE_NAMES[aggregate]} over seeds, "
+               "95% stratified-bootstrap CI", what.log_scale)
+    written = [out / f"{stem}.png", out / f"{stem}.pdf"]
+    for path in written:
+        fig.savefig(path, dpi=dpi)
+    rows = final_rows(panels, reps, seed)
+    (out / f"{stem}_final.md").write_text(markdown(rows, what.metric, group_by))
+    write_csv(rows, out / f"{stem}_final.csv")
+    written += [out / f"{stem}_final.md", out / f"{stem}_final.csv"]
+    return Made(fig, rows, written, without, len(panels))

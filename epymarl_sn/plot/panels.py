@@ -1,0 +1,70 @@
+"""Stored runs -> one panel per task: each group's curve (aggregate and 95% CI per
+grid step) and final scores, on the task's common grid (see aggregate.py)."""
+from dataclasses import dataclass
+
+import numpy as np
+
+from epymarl_sn.plot.aggregate import align, common_grid, finite_series, interval_estimates
+from epymarl_sn.errors import PlotError
+from epymarl_sn.values import task_name
+
+
+@dataclass
+class Curve:
+    runs: int
+    point: np.ndarray  # aggregate at each grid step
+    low: np.ndarray    # 95% CI
+    high: np.ndarray
+    finals: np.ndarray  # each run's value at the grid's last step
+
+
+@dataclass
+class Panel:
+    task: str
+    grid: np.ndarray
+    curves: dict  # group label -> Curve, in label order
+
+
+def task_of(run):
+    return task_name(run.config.get("env_args") or {}, run.config.get("env", "?"))
+
+
+def group_series(runs, metric, group_by):
+    """{task: {group label: [(steps, values)]}} of the runs that logged `metric`,
+    and the runs that did not."""
+    if not runs:
+        raise PlotError("no run matches the selection")
+    missing = object()
+    lacking = [run for run in runs if run.get(group_by, missing) is missing]
+    if lacking:
+        raise PlotError(f"{len(lacking)} of {len(runs)} selected runs have no config key "
+                         f"'{group_by}' (e.g. run {lacking[0].id}); choose another "
+                         "--group-by or select runs that have it with KEY=VALUE filters")
+    grouped, without = {}, []
+    for run in runs:
+        series = run.metrics.get(metric)
+        steps, values = finite_series(series) if series else ((), ())
+        if len(steps):
+            task = grouped.setdefault(task_of(run), {})
+            task.setdefault(str(run.get(group_by)), []).append((steps, values))
+        else:
+            without.append(run)
+    if not grouped:
+        found = sorted({name for run in runs for name in run.metrics})
+        raise PlotError(f"no selected run logged metric '{metric}'; they have: "
+                         + (", ".join(found) or "no metrics"))
+    return grouped, without
+
+
+def build_panels(grouped, aggregate, reps, seed):
+    panels = []
+    for task in sorted(grouped):
+        groups = grouped[task]
+        grid = common_grid([s for series in groups.values() for s in series], task)
+        curves = {}
+        for label in sorted(groups):
+            aligned = align(groups[label], grid)  # (runs, points)
+            point, low, high = interval_estimates(aligned[:, None, :], aggregate, reps, seed)
+            curves[label] = Curve(len(aligned), point, low, high, aligned[:, -1])
+        panels.append(Panel(task, grid, curves))
+    return panels

@@ -1,0 +1,68 @@
+"""The plugin protocol, and the one place that touches EPyMARL's registries.
+
+EPyMARL loads plugins through the patch in `patches/epymarl_plugins.patch`, which
+changes only `src/main.py`:
+
+1. Before the config is read, main.py calls every entry point of the group
+   `epymarl.plugins` (this package declares `sn = epymarl_sn.plugin:register` in
+   setup.py), with EPyMARL's `src/` on sys.path, so a plugin can import EPyMARL's
+   modules (`envs`, `learners`, `modules.critics`, ...).
+2. Each call returns a dict, which may hold:
+   - `config_dir`: a directory with `algs/` and `envs/` YAML files. main.py looks
+     a `--config` / `--env-config` name up in EPyMARL's own `src/config/` first,
+     then in the plugins' directories, and exits with one line listing the
+     available names when none has it.
+   - `check_config(config)`: called from a Sacred config hook with the final config
+     (every `with` override applied); a ValueError stops the run before training
+     with `error: <message>`.
+   - `mongo_observer`: a Sacred MongoObserver (sub)class, which main.py adds with
+     `url=$SACRED_MONGO_URL, db_name=$SACRED_MONGO_DB (default epymarl)` when
+     SACRED_MONGO_URL is set.
+
+What `register()` adds to EPyMARL's registries:
+
+| registry | key | what |
+|---|---|---|
+| `modules.critics.REGISTRY` | `cv_critic_sn` | the SN centralised critic (`sn.critic`) |
+| `learners.REGISTRY` | `ppo_sn_learner` | PPO plus the SN diagnostics (`sn.learner`) |
+| `envs.REGISTRY` | `smaclite_sparse` | SMAClite with the paper's sparse reward |
+| `envs.REGISTRY` | `sc2_sparse` | SMAC on StarCraft II with the paper's sparse reward |
+
+The stock `ppo_learner` also works with `critic_type: cv_critic_sn`.
+"""
+from typing import Any, Callable, Dict
+
+from epymarl_sn.envs.checks import check_sparse_config
+from epymarl_sn.resources import config_dir
+from epymarl_sn.sn.config import check_sn_config
+
+# each takes the final config and raises ConfigError (a ValueError) with one line
+CHECKS: "tuple[Callable[[Dict[str, Any]], None], ...]" = (check_sn_config, check_sparse_config)
+
+
+def check_config(config: Dict[str, Any]) -> None:
+    """Every check of the plugin's config keys, run before a run starts."""
+    for check in CHECKS:
+        check(config)
+
+
+def register() -> Dict[str, Any]:
+    """Add the plugin's components to EPyMARL's registries (see the module docstring)."""
+    # EPyMARL's modules are importable only with its src/ on sys.path, as in main.py;
+    # the MongoObserver is imported here too: it loads Sacred, which the `epymarl-sn`
+    # commands do not need
+    from envs import REGISTRY as envs
+    from learners import REGISTRY as learners
+    from modules.critics import REGISTRY as critics
+
+    from epymarl_sn.envs.factories import sc2_sparse_fn, smaclite_sparse_fn
+    from epymarl_sn.sn.critic import SNCentralVCritic
+    from epymarl_sn.sn.learner import PPOSNLearner
+    from epymarl_sn.tracking.observer import TrackingMongoObserver
+
+    critics["cv_critic_sn"] = SNCentralVCritic
+    learners["ppo_sn_learner"] = PPOSNLearner
+    envs["smaclite_sparse"] = smaclite_sparse_fn
+    envs["sc2_sparse"] = sc2_sparse_fn
+    return {"config_dir": str(config_dir()), "check_config": check_config,
+            "mongo_observer": TrackingMongoObserver}

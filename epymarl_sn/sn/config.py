@@ -1,0 +1,105 @@
+"""The SN critic's config keys (DESIGN.md, "SN critic config keys"): parsing and checks."""
+import math
+from dataclasses import dataclass
+
+from epymarl_sn.errors import ConfigError
+from epymarl_sn.values import is_int, is_number
+
+DEFAULTS = {
+    "critic_sn": "mid",
+    "critic_layers": 3,
+    "critic_sn_k": 1.0,
+    "critic_sn_clamp": False,
+    "critic_sn_power_iterations": 1,
+    "critic_sn_stop_grad": False,
+}
+LAYER_CHOICES = ("full", "mid", "last", "none")
+
+
+@dataclass(frozen=True)
+class SNSettings:
+    layers: int               # depth of the critic MLP
+    normalised: tuple         # 1-based indices of the spectrally normalised layers
+    k: float
+    clamp: bool
+    power_iterations: int
+    stop_grad: bool
+
+
+def _int_at_least(key, value, minimum, example, note=""):
+    if not is_int(value) or value < minimum:
+        raise ConfigError(
+            f"{key}: {value!r} is not allowed; allowed: an integer >= {minimum}{note}; "
+            f"set e.g. {key}={example}"
+        )
+    return value
+
+
+def _normalised(choice, layers):
+    """The 1-based indices that `critic_sn` selects in a critic of `layers` layers."""
+    if choice == "full":
+        return tuple(range(1, layers + 1))
+    if choice == "mid":
+        return tuple(range(2, layers))
+    if choice == "last":
+        return (layers,)
+    if choice == "none":
+        return ()
+    if not isinstance(choice, (list, tuple)) or not all(is_int(i) for i in choice):
+        raise ConfigError(
+            f"critic_sn: {choice!r} is not a layer choice; allowed: "
+            f"{', '.join(LAYER_CHOICES)} or a list of 1-based layer indices like [2, 3]; "
+            "set e.g. critic_sn=mid"
+        )
+    for i in choice:
+        if not 1 <= i <= layers:
+            deeper = f" or critic_layers={i}" if i > layers else ""
+            raise ConfigError(
+                f"critic_sn: layer index {i} is out of range for critic_layers={layers}; "
+                f"allowed: 1-based indices from 1 to {layers}; set e.g. critic_sn=[{layers}]{deeper}"
+            )
+    if len(set(choice)) != len(choice):
+        raise ConfigError(
+            f"critic_sn: {list(choice)} repeats a layer; allowed: each index once; "
+            f"set e.g. critic_sn={sorted(set(choice))}"
+        )
+    return tuple(sorted(choice))
+
+
+def _k(value):
+    if not is_number(value) or not math.isfinite(value) or value <= 0:
+        raise ConfigError(
+            f"critic_sn_k: {value!r} is not allowed; allowed: a finite number > 0 "
+            "(the target spectral norm); set e.g. critic_sn_k=1.0"
+        )
+    return float(value)
+
+
+def _flag(key, value):
+    if not isinstance(value, bool):
+        raise ConfigError(
+            f"{key}: {value!r} is not allowed; allowed: True or False; set e.g. {key}=False"
+        )
+    return value
+
+
+def sn_settings(config):
+    """Parse the SN keys of a config dict (missing keys take DEFAULTS); ConfigError if bad."""
+    values = {key: config.get(key, default) for key, default in DEFAULTS.items()}
+    layers = _int_at_least("critic_layers", values["critic_layers"], 2, 3,
+                           note=" (the paper uses 3)")
+    return SNSettings(
+        layers=layers,
+        normalised=_normalised(values["critic_sn"], layers),
+        k=_k(values["critic_sn_k"]),
+        clamp=_flag("critic_sn_clamp", values["critic_sn_clamp"]),
+        power_iterations=_int_at_least("critic_sn_power_iterations",
+                                       values["critic_sn_power_iterations"], 1, 1),
+        stop_grad=_flag("critic_sn_stop_grad", values["critic_sn_stop_grad"]),
+    )
+
+
+def check_sn_config(config):
+    """Config check (see config_checks): the SN keys, where the run uses or sets them."""
+    if config.get("critic_type") == "cv_critic_sn" or any(key in config for key in DEFAULTS):
+        sn_settings(config)

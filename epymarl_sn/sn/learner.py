@@ -1,0 +1,14 @@
+"""`ppo_sn_learner`: EPyMARL's PPO learner that also logs the critic's SN diagnostics."""
+from learners.ppo_learner import PPOLearner
+
+from epymarl_sn.sn.diagnostics import critic_diagnostics
+
+
+class PPOSNLearner(PPOLearner):
+    def train(self, batch, t_env, episode_num):
+        # the same test PPOLearner.train uses to log its stats (critic_grad_norm, ...)
+        logs_now = t_env - self.log_stats_t >= self.args.learner_log_interval
+        super().train(batch, t_env, episode_num)
+        if logs_now:
+            for key, value in critic_diagnostics(self.critic).items():
+                self.logger.log_stat(key, value, t_env)

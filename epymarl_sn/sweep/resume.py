@@ -1,0 +1,49 @@
+"""Which runs of a sweep the store already holds as COMPLETED, so that re-running a
+spec after a crash runs only what is missing.
+
+A stored run counts as one of the sweep's runs when its config has every value the
+run would get: the preset's `name`, the env config's `env`, `t_max`, each override
+and the seed. A run made by hand with the same arguments counts too.
+"""
+import os
+from pathlib import Path
+
+import yaml
+
+from epymarl_sn.tracking.store import MONGO_SCHEMES, open_store, parse_filters
+from epymarl_sn.resources import config_file
+from epymarl_sn.values import same
+
+IDENTITY_KEYS = ("name", "env", "t_max")
+
+
+def store_name(location):
+    """The store as the output names it: a MongoDB URL without its credentials."""
+    return str(open_store(location)) if location.startswith(MONGO_SCHEMES) else location
+
+
+def expected_config(run, checkout):
+    """The config values that identify a run, as main.py will store them."""
+    values = {}
+    # main.py's precedence: default.yaml, then the env config, then the alg config
+    files = (Path(checkout) / "src" / "config" / "default.yaml",
+             config_file(checkout, "envs", run.env_config),
+             config_file(checkout, "algs", run.config))
+    for path in files:
+        data = yaml.safe_load(path.read_text()) or {}
+        values.update({k: data[k] for k in IDENTITY_KEYS if k in data})
+    return {**values, **dict(run.overrides), "seed": run.seed}
+
+
+def completed(runs, checkout, location):
+    """Indexes of `runs` that have a COMPLETED run in the store at `location`."""
+    if not location.startswith(MONGO_SCHEMES) and not Path(location).is_dir():
+        return set()  # no run has been stored yet
+    stored = open_store(location).runs(parse_filters(["status=COMPLETED"]))
+    missing = object()
+    done = set()
+    for i, run in enumerate(runs):
+        wanted = expected_config(run, checkout)
+        if any(all(same(s.get(k, missing), v) for k, v in wanted.items()) for s in stored):
+            done.add(i)
+    return done

@@ -1,0 +1,146 @@
+"""Sacred's MongoObserver for long training runs, used when SACRED_MONGO_URL is set.
+
+What it changes in Sacred's MongoObserver:
+- At start, MongoDB must answer within seconds, or the process stops with one line
+  naming host:port (never the credentials) before any training.
+- Mid-run, a MongoDB outage never stops training and never loses a metric:
+  Sacred drops an observer after its first exception, so errors of the connection
+  or of the server are caught here; metrics logged meanwhile are kept in memory
+  and sent, with the run document, at the first heartbeat (every 10 s) after
+  MongoDB is back. At the end of the run it
+  waits up to `final_wait_s` for MongoDB; if it is still down then, it says so and
+  what MongoDB lacks (the file-storage copy of the run is always complete).
+- The models EPyMARL saves (`save_model=True`) become artifacts of the run.
+- Its run ids are MongoDB's own, taken after the FileStorageObserver has picked
+  its directory: ids in a database shared by several machines are no file names.
+"""
+import logging
+import threading
+import time
+from datetime import datetime
+
+from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
+from sacred.observers import MongoObserver
+from sacred.serializer import flatten
+
+from epymarl_sn.tracking import mongo
+from epymarl_sn.console import say
+from epymarl_sn.tracking.saved_models import SavedModels
+
+CONNECT_TIMEOUT_S = 5.0
+# below the FileStorageObserver's 20: Sacred starts observers highest priority first
+PRIORITY = 10
+
+
+class TrackingMongoObserver(MongoObserver):
+    final_wait_s = 120.0
+    retry_interval_s = 5.0
+
+    def __init__(self, url, db_name="epymarl", **kwargs):
+        # EPyMARL sets the root logger to DEBUG: pymongo would log every command and
+        # server check into the run's output
+        logging.getLogger("pymongo").setLevel(logging.WARNING)
+        try:
+            self.where = mongo.hosts(url)
+            client = mongo.connect(url, CONNECT_TIMEOUT_S)
+        except (PyMongoError, ValueError) as err:
+            raise SystemExit(
+                f"error: SACRED_MONGO_URL is not a valid MongoDB URL ({type(err).__name__}); "
+                "expected mongodb://[user:password@]host[:port]")
+        problem = mongo.check_access(client, self.where, db_name, CONNECT_TIMEOUT_S)
+        if problem:
+            # the patched main.py reports bad input as `error: ...` and exit status 1
+            raise SystemExit(
+                f"error: {problem}. Start MongoDB (docker compose -f docker/docker-compose.yml "
+                "up -d mongo), fix SACRED_MONGO_URL, or unset it to keep runs in file storage only")
+        super().__init__(client=client, db_name=db_name, priority=PRIORITY, **kwargs)
+        # the heartbeat thread and the main thread (final events) both send
+        self._lock = threading.RLock()
+        self._unsent = {}  # metric name -> {"steps": [...], "values": [...], "timestamps": [...]}
+        self._info = {}
+        self._down_since = None
+        self._models = None
+
+    def started_event(self, ex_info, command, host_info, start_time, config, meta_info, _id):
+        self._models = SavedModels(config, started=datetime.now())
+        return super().started_event(ex_info, command, host_info, start_time, config,
+                                     meta_info, _id=None)
+
+    def log_metrics(self, metrics_by_name, info):
+        # Sacred calls heartbeat_event right after this; it sends them
+        with self._lock:
+            for name, new in metrics_by_name.items():
+                kept = self._unsent.setdefault(name, {"steps": [], "values": [], "timestamps": []})
+                for field in kept:
+                    kept[field].extend(new[field])
+            self._info = info
+
+    def heartbeat_event(self, info, captured_out, beat_time, result):
+        with self._lock:
+            self._info = info
+            self.run_entry.update(info=flatten(info), captured_out=captured_out,
+                                  heartbeat=beat_time, result=flatten(result))
+            self._send(finished=False)
+
+    def completed_event(self, stop_time, result):
+        self._finish(stop_time=stop_time, result=flatten(result), status="COMPLETED")
+
+    def interrupted_event(self, interrupt_time, status):
+        self._finish(stop_time=interrupt_time, status=status)
+
+    def failed_event(self, fail_time, fail_trace):
+        self._finish(stop_time=fail_time, status="FAILED", fail_trace=fail_trace)
+
+    def save(self):
+        # Sacred's save() ignores lost connections; _send needs to know, to retry
+        self.runs.update_one({"_id": self.run_entry["_id"]}, {"$set": self.run_entry})
+
+    def _finish(self, **fields):
+        deadline = time.monotonic() + self.final_wait_s
+        with self._lock:
+            self.run_entry.update(fields)
+            while not self._send(finished=True) and time.monotonic() < deadline:
+                time.sleep(self.retry_interval_s)
+            if self._down_since is not None:
+                points = sum(len(m["values"]) for m in self._unsent.values())
+                say(f"MongoDB at {self.where} still takes no writes after "
+                     f"{self.final_wait_s:g}s more: its copy of run {self.run_entry['_id']} "
+                     f"misses {points} metric points and the final status; the "
+                     "file-storage copy (results/sacred/) is complete")
+
+    def _send(self, finished):
+        """Send unsent metrics, new saved models and the run document; False if down."""
+        try:
+            self._send_metrics()
+            self._send_models(finished)
+            self.save()
+        except (ConnectionFailure, OperationFailure) as err:
+            if self._down_since is None:
+                self._down_since = datetime.now()
+                say(f"cannot write to MongoDB at {self.where} ({type(err).__name__}); "
+                     "training goes on, metrics are kept in memory and sent when it is back")
+            return False
+        if self._down_since is not None:
+            say(f"MongoDB at {self.where} is back (down since "
+                 f"{self._down_since:%H:%M:%S}); buffered metrics sent")
+            self._down_since = None
+        return True
+
+    def _send_metrics(self):
+        # one metric at a time, forgotten once stored: a failure part-way resends
+        # only what MongoDB does not have yet
+        for name in list(self._unsent):
+            # adds the metric's id to the run's info the first time
+            super().log_metrics({name: self._unsent[name]}, self._info)
+            del self._unsent[name]
+        self.run_entry["info"] = flatten(self._info)
+
+    def _send_models(self, finished):
+        if self._models is None:
+            return
+        # an artifact is listed in the run document once its file is in GridFS,
+        # so a failed upload is retried and a stored one is not sent twice
+        stored = {a["name"] for a in self.run_entry["artifacts"]}
+        for name, path in self._models.files(finished):
+            if name not in stored:
+                self.artifact_event(name, str(path), content_type="application/octet-stream")

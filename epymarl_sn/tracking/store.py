@@ -1,0 +1,249 @@
+"""Read Sacred runs from a FileStorageObserver tree or from MongoDB (read-only).
+
+    from epymarl_sn.tracking.store import open_store, parse_filters
+
+    store = open_store("results/sacred")          # or "mongodb://host:27017"
+    for run in store.runs(parse_filters(["critic_sn=last", "status=COMPLETED"])):
+        run.id, run.status, run.config["seed"], run.start_time, run.stop_time
+        steps, values = run.metrics["return_mean"]
+
+- `open_store(location)`: a directory (searched recursively for Sacred run
+  directories, e.g. EPyMARL's results/sacred) or a `mongodb://` / `mongodb+srv://`
+  URL (database `SACRED_MONGO_DB`, default `epymarl`). Bad locations raise
+  StoreError with a one-line message; a URL's credentials never appear in it.
+- `store.runs(filters=())` -> list of Run, in start order.
+- `Run`: `id` (MongoDB `_id`, or the run directory relative to the store root),
+  `status`, `config` (dict), `start_time` / `stop_time` (datetime, UTC, or None),
+  `metrics` (name -> Series(steps, values), read on first use), `get(key)` for a
+  dotted config key.
+- `settle_runs(location, comment, status, reason)`: after a run's process ended,
+  mark its stored runs (found by Sacred's `--comment`) that still say RUNNING as
+  `status`, with `stop_reason`; a run can no longer be running once its process is gone.
+- `parse_filters(["KEY=VALUE", ...])` -> filters; KEY is a dotted config key or
+  `status`. VALUE is read as YAML, so `seed=1`, `critic_sn_clamp=true`,
+  `critic_sn=[1,2]` compare with typed config values; numbers compare by value
+  (`lr=5e-4` matches 0.0005).
+"""
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, NamedTuple
+
+import yaml
+
+from epymarl_sn.errors import StoreError
+from epymarl_sn.values import same_as_text
+from epymarl_sn.tracking.mongo import connect, hosts
+
+MONGO_SCHEMES = ("mongodb://", "mongodb+srv://")
+MISSING = object()
+
+
+
+class Series(NamedTuple):
+    steps: list
+    values: list
+
+
+@dataclass
+class Run:
+    id: object
+    status: str
+    config: dict
+    start_time: datetime = None
+    stop_time: datetime = None
+    _load_metrics: Callable[[], dict] = field(default=dict, repr=False, compare=False)
+    _metrics: dict = field(default=None, repr=False, compare=False)
+
+    @property
+    def metrics(self):
+        if self._metrics is None:
+            self._metrics = self._load_metrics()
+        return self._metrics
+
+    def get(self, key, default=None):
+        """A dotted config key (`env_args.map_name`); `status` is the run's status."""
+        if key == "status":
+            return self.status
+        value = self.config
+        for part in key.split("."):
+            if not isinstance(value, dict) or part not in value:
+                return default
+            value = value[part]
+        return value
+
+
+@dataclass(frozen=True)
+class Filter:
+    key: str
+    text: str
+
+    def matches(self, run):
+        actual = run.get(self.key, MISSING)
+        return actual is not MISSING and same_as_text(actual, self.text)
+
+
+def parse_filters(args):
+    """`KEY=VALUE` strings -> filters; a malformed one raises StoreError."""
+    filters = []
+    for arg in args:
+        key, sep, text = arg.partition("=")
+        if not sep or not key:
+            raise StoreError(f"filter '{arg}' is not KEY=VALUE (e.g. critic_sn=last, "
+                                "env_args.map_name=corridor, status=COMPLETED)")
+        key, text = key.strip(), text.strip()
+        # Sacred writes statuses in capitals
+        filters.append(Filter(key, text.upper() if key == "status" else text))
+    return filters
+
+
+def default_location(results_dir=os.path.join("results", "sacred")):
+    """Where runs go: MongoDB when SACRED_MONGO_URL is set (the patched main.py adds
+    a MongoObserver then), else the file storage in `results_dir`."""
+    return os.environ.get("SACRED_MONGO_URL") or str(results_dir)
+
+
+def open_store(location):
+    location = str(location)
+    if location.startswith(MONGO_SCHEMES):
+        return MongoStore(location, os.environ.get("SACRED_MONGO_DB", "epymarl"))
+    return FileStore(location)
+
+
+def _time(value):
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(value)
+
+
+def _select(runs, filters):
+    chosen = [r for r in runs if all(f.matches(r) for f in filters)]
+    return sorted(chosen, key=lambda r: (r.start_time or datetime.min, str(r.id)))
+
+
+class FileStore:
+    """Runs of Sacred FileStorageObservers anywhere under a directory."""
+
+    def __init__(self, root):
+        self.root = Path(root).expanduser()
+        if not self.root.is_dir():
+            raise StoreError(
+                f"no run directory {self.root}: give --store a Sacred file-storage "
+                "directory (e.g. EPyMARL's results/sacred) or a mongodb:// URL")
+
+    def __str__(self):
+        return str(self.root)
+
+    def runs(self, filters=()):
+        runs = [self._read(p.parent) for p in self.root.rglob("run.json")
+                if (p.parent / "config.json").is_file()]
+        return _select(runs, filters)
+
+    def _read(self, path):
+        info = json.loads((path / "run.json").read_text())
+        return Run(
+            id=path.relative_to(self.root).as_posix(),
+            status=info.get("status"),
+            config=json.loads((path / "config.json").read_text()),
+            start_time=_time(info.get("start_time")),
+            stop_time=_time(info.get("stop_time")),
+            _load_metrics=lambda: self._metrics(path),
+        )
+
+    @staticmethod
+    def _metrics(path):
+        f = path / "metrics.json"
+        data = json.loads(f.read_text()) if f.is_file() else {}
+        return {name: Series(m["steps"], m["values"]) for name, m in data.items()}
+
+
+class MongoStore:
+    """Runs a Sacred MongoObserver wrote to `runs` and `metrics` of a database."""
+
+    def __init__(self, url, db_name, timeout_s=5.0):
+        from pymongo import MongoClient
+        from pymongo.errors import PyMongoError
+
+        try:
+            self.where = hosts(url)
+            client = MongoClient(url, serverSelectionTimeoutMS=int(timeout_s * 1000))
+        except (PyMongoError, ValueError) as err:
+            raise StoreError(f"not a valid MongoDB URL ({type(err).__name__}): "
+                                "expected mongodb://[user:password@]host[:port]")
+        self.db = client[db_name]
+        self.db_name = db_name
+        self._errors = PyMongoError
+
+    def __str__(self):
+        return f"MongoDB {self.where}, database {self.db_name}"
+
+    def runs(self, filters=()):
+        # status is selected by the server; config values are compared here, where
+        # command-line text can be matched leniently against typed values
+        query = {"status": f.text for f in filters if f.key == "status"}
+        fields = {"_id": 1, "status": 1, "config": 1, "start_time": 1, "stop_time": 1}
+        try:
+            docs = list(self.db.runs.find(query, fields))
+        except self._errors as err:
+            raise StoreError(f"cannot read runs from MongoDB at {self.where} "
+                                f"({type(err).__name__}): is it running and is the URL right?")
+        runs = [Run(id=d["_id"], status=d.get("status"), config=d.get("config", {}),
+                    start_time=d.get("start_time"), stop_time=d.get("stop_time"),
+                    _load_metrics=lambda i=d["_id"]: self._metrics(i))
+                for d in docs]
+        return _select(runs, filters)
+
+    def _metrics(self, run_id):
+        try:
+            docs = list(self.db.metrics.find({"run_id": run_id}))
+        except self._errors as err:
+            raise StoreError(f"cannot read metrics from MongoDB at {self.where} "
+                                f"({type(err).__name__}): is it running?")
+        return {m["name"]: Series(m.get("steps", []), m.get("values", [])) for m in docs}
+
+
+def _settled(info, status, reason, now):
+    """A stored run's info once its process is gone: RUNNING becomes `status`."""
+    changes = {}
+    if info.get("status") == "RUNNING":
+        changes["status"] = status
+        changes["stop_time"] = now
+    if info.get("status") != "COMPLETED" and not info.get("stop_reason"):
+        changes["stop_reason"] = reason
+    return changes
+
+
+def settle_runs(location, comment, status, reason):
+    """Mark the runs stored with Sacred comment `comment` whose process has ended:
+    RUNNING ones become `status` (with a stop time), and every one not COMPLETED gets
+    `stop_reason`. -> how many runs were changed. MongoDB errors are not caught."""
+    now = datetime.now(timezone.utc).replace(tzinfo=None)  # naive UTC, as Sacred writes
+    if str(location).startswith(MONGO_SCHEMES):
+        client = connect(location)
+        try:
+            runs = client[os.environ.get("SACRED_MONGO_DB", "epymarl")].runs
+            changed = 0
+            for doc in runs.find({"meta.comment": comment}, {"status": 1, "stop_reason": 1}):
+                changes = _settled(doc, status, reason, now)
+                if changes:
+                    runs.update_one({"_id": doc["_id"]}, {"$set": changes})
+                    changed += 1
+            return changed
+        finally:
+            client.close()
+    changed = 0
+    for path in Path(location).rglob("run.json"):
+        info = json.loads(path.read_text())
+        if info.get("meta", {}).get("comment") != comment:
+            continue
+        changes = _settled(info, status, reason, now.isoformat())
+        if changes:
+            # replaced in one step: a reader never sees half a file
+            with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False) as tmp:
+                json.dump({**info, **changes}, tmp, indent=2)
+            os.replace(tmp.name, path)
+            changed += 1
+    return changed
