@@ -5,7 +5,6 @@ A stored run counts as one of the sweep's runs when its config has every value t
 run would get: the preset's `name`, the env config's `env`, `t_max`, each override
 and the seed. A run made by hand with the same arguments counts too.
 """
-import os
 from pathlib import Path
 
 import yaml

@@ -16,7 +16,7 @@ from epymarl_sn.resources import config_dir
 from epymarl_sn.sweep.pools import LocalPool, RayPool
 from epymarl_sn.sweep.resume import completed, store_name
 from epymarl_sn.tracking.store import default_location
-from epymarl_sn.sweep.spec import RunSpec, load_spec
+from epymarl_sn.sweep.spec import load_spec
 
 
 def spec_path(arg):

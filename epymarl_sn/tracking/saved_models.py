@@ -16,7 +16,8 @@ class SavedModels:
         """`config`: the run's config; `started`: local time (EPyMARL's clock) at start."""
         self.enabled = bool(config.get("save_model"))
         self.root = Path(config.get("local_results_path", "results")).resolve() / "models"
-        self.prefix = f"{config.get('name')}_seed{config.get('seed')}_{task_name(config.get("env_args", {}), None)}_"
+        task = task_name(config.get("env_args", {}), None)
+        self.prefix = f"{config.get('name')}_seed{config.get('seed')}_{task}_"
         self.started = started
 
     def run_dir(self):

@@ -32,7 +32,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, NamedTuple
 
-import yaml
 
 from epymarl_sn.errors import StoreError
 from epymarl_sn.values import same_as_text

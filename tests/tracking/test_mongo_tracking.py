@@ -10,7 +10,6 @@ import time
 import pytest
 
 import mongo_fake
-from conftest import RWARE_TINY
 from epymarl_sn.tracking.observer import TrackingMongoObserver
 
 PASSWORD = "pa55-Wd_7q"
@@ -19,12 +18,12 @@ DB = "sn_runs"
 
 
 @pytest.fixture
-def tracked_run(run_main, tmp_path):
+def tracked_run(run_main, tmp_path, rware_tiny):
     """Run mappo_paper on RWARE with SACRED_MONGO_URL set; returns (result, databases)."""
     def run(*extra, **env):
         dump = tmp_path / "mongo.json"
         site = mongo_fake.sitecustomize_dir(tmp_path)
-        result = run_main("--config=mappo_paper", *RWARE_TINY, *extra, env={
+        result = run_main("--config=mappo_paper", *rware_tiny, *extra, env={
             "PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])),
             "MONGO_FAKE_DUMP": str(dump),
             "SACRED_MONGO_URL": URL,
@@ -114,8 +113,8 @@ def test_unreachable_mongodb_is_reported_within_seconds():
     assert str(exit_.value.code).startswith("error: MongoDB at 127.0.0.1:9 did not answer")
 
 
-def test_unreachable_mongodb_stops_the_run_before_training(run_main):
-    result = run_main("--config=mappo_paper", *RWARE_TINY,
+def test_unreachable_mongodb_stops_the_run_before_training(run_main, rware_tiny):
+    result = run_main("--config=mappo_paper", *rware_tiny,
                       env={"SACRED_MONGO_URL": f"mongodb://trainer:{PASSWORD}@127.0.0.1:9/"})
 
     assert result.proc.returncode == 1

@@ -1,6 +1,5 @@
 """The EPyMARL patch: applies to the pinned commit, keeps stock EPyMARL working,
 and makes plugin configs and clear config errors available."""
-from conftest import RWARE_TINY
 from epymarl_sn.resources import patch_file
 from epymarl_sn.install.upstreams import EPYMARL, cached_git_dir, git
 
@@ -17,8 +16,8 @@ def test_patch_applies_cleanly_to_pinned_commit_and_touches_only_main(tmp_path):
     assert git("status", "--porcelain", cwd=checkout).splitlines() == ["M src/main.py"]  # no new files either
 
 
-def test_stock_mappo_still_trains_with_patch(run_main):
-    result = run_main("--config=mappo", *RWARE_TINY)
+def test_stock_mappo_still_trains_with_patch(run_main, rware_tiny):
+    result = run_main("--config=mappo", *rware_tiny)
 
     assert result.proc.returncode == 0, result.output[-3000:]
     (run,) = result.runs
@@ -28,8 +27,8 @@ def test_stock_mappo_still_trains_with_patch(run_main):
     assert len(run.metrics["return_mean"]["values"]) >= 1
 
 
-def test_unknown_config_lists_available_names_without_traceback(run_main):
-    result = run_main("--config=mappo_nope", *RWARE_TINY)
+def test_unknown_config_lists_available_names_without_traceback(run_main, rware_tiny):
+    result = run_main("--config=mappo_nope", *rware_tiny)
 
     assert result.proc.returncode != 0
     assert "Traceback" not in result.output

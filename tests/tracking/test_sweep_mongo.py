@@ -8,15 +8,8 @@ from sacred.observers import MongoObserver
 
 import mongo_fake
 from epymarl_sn.cli import main
-from sweep_helpers import copy_checkout, shared_tiny_sweep, stored
 
 URL = "mongodb://sweeper:hunter2@db.test:27017"
-
-
-@pytest.fixture(scope="module")
-def tiny_sweep(epymarl_dir, tmp_path_factory):
-    """The real sweep of sweep_helpers, shared with test_sweep.py and test_plot.py."""
-    return shared_tiny_sweep(epymarl_dir, tmp_path_factory)
 
 
 def replay_into_mongo(run):
@@ -34,7 +27,7 @@ def replay_into_mongo(run):
 
 
 @pytest.fixture
-def mongo_runs(tiny_sweep, monkeypatch):
+def mongo_runs(tiny_sweep, monkeypatch, stored):
     mongo_fake.install(monkeypatch)
     monkeypatch.delenv("SACRED_MONGO_DB", raising=False)
     completed = [r for r in stored(tiny_sweep.checkout) if r.status == "COMPLETED"]
@@ -45,7 +38,7 @@ def mongo_runs(tiny_sweep, monkeypatch):
 
 def test_resume_reads_mongodb_when_sacred_mongo_url_is_set(mongo_runs, tiny_sweep,
                                                            epymarl_dir, tmp_path,
-                                                           monkeypatch, capsys):
+                                                           monkeypatch, capsys, copy_checkout):
     # a checkout with no file storage at all: what is done is only in MongoDB
     checkout = copy_checkout(epymarl_dir, tmp_path / "epymarl")
     monkeypatch.setenv("SACRED_MONGO_URL", URL)

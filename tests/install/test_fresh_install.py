@@ -10,7 +10,7 @@ import torch
 
 from epymarl_sn.install.upstreams import ALL, cached_git_dir
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SUBCOMMANDS = ("setup", "doctor", "runs", "sweep", "plot")
 
 

@@ -14,7 +14,7 @@ import yaml
 
 from epymarl_sn.install import upstreams
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "docker"
 README = ROOT / "README.md"
 

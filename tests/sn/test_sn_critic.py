@@ -5,14 +5,18 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from epymarl_sn.sn.layer import SNLinear
-from sn_helpers import epymarl_src, preset_args, random_batch  # noqa: F401 (fixture)
 
 
-def make_critic(src, batch, **sn_keys):
-    from modules.critics import REGISTRY
+@pytest.fixture(scope="session")
+def make_critic(preset_args):
+    """make_critic(src, batch, **sn_keys) -> mappo_sn's critic with those SN keys."""
+    def make(src, batch, **sn_keys):
+        from modules.critics import REGISTRY
 
-    args = preset_args(src, "mappo_sn", **sn_keys)
-    return REGISTRY["cv_critic_sn"](batch.scheme, args)
+        args = preset_args(src, "mappo_sn", **sn_keys)
+        return REGISTRY["cv_critic_sn"](batch.scheme, args)
+
+    return make
 
 
 def expected_layers(choice, depth):
@@ -27,7 +31,7 @@ def choices(depth):
 
 
 @pytest.fixture(scope="module")
-def batch(epymarl_src):
+def batch(epymarl_src, preset_args, random_batch):
     return random_batch(preset_args(epymarl_src, "mappo_sn"))
 
 
@@ -55,7 +59,7 @@ def sigma(weight):
 
 
 @pytest.mark.parametrize("choice,depth", CASES)
-def test_normalises_exactly_the_chosen_layers(epymarl_src, batch, choice, depth):
+def test_normalises_exactly_the_chosen_layers(epymarl_src, batch, choice, depth, make_critic):
     critic = make_critic(epymarl_src, batch, critic_sn=choice, critic_layers=depth)
 
     layers = critic.layers
@@ -70,7 +74,7 @@ def test_normalises_exactly_the_chosen_layers(epymarl_src, batch, choice, depth)
 
 @pytest.mark.parametrize("choice,depth", CASES)
 @pytest.mark.parametrize("k", [1.0, 2.5])
-def test_unclamped_layers_have_norm_k(epymarl_src, batch, choice, depth, k):
+def test_unclamped_layers_have_norm_k(epymarl_src, batch, choice, depth, k, make_critic):
     critic = make_critic(epymarl_src, batch, critic_sn=choice, critic_layers=depth,
                          critic_sn_k=k)
     train_briefly(critic, batch)
@@ -81,7 +85,7 @@ def test_unclamped_layers_have_norm_k(epymarl_src, batch, choice, depth, k):
 
 @pytest.mark.parametrize("choice,depth", CASES)
 @pytest.mark.parametrize("k", [0.3, 0.9, 10.0])
-def test_clamped_layers_are_bounded_by_k_and_untouched_below_it(epymarl_src, batch, choice, depth, k):
+def test_clamped_layers_are_bounded_by_k_and_untouched_below_it(epymarl_src, batch, choice, depth, k, make_critic):
     critic = make_critic(epymarl_src, batch, critic_sn=choice, critic_layers=depth,
                          critic_sn_k=k, critic_sn_clamp=True)
     train_briefly(critic, batch)
@@ -95,7 +99,7 @@ def test_clamped_layers_are_bounded_by_k_and_untouched_below_it(epymarl_src, bat
 
 
 @pytest.mark.parametrize("depth", [2, 3, 5])
-def test_forward_is_the_relu_mlp_of_the_effective_weights(epymarl_src, batch, depth):
+def test_forward_is_the_relu_mlp_of_the_effective_weights(epymarl_src, batch, depth, make_critic):
     critic = make_critic(epymarl_src, batch, critic_sn="full", critic_layers=depth, critic_sn_k=0.7)
     train_briefly(critic, batch, steps=3)
     critic.eval()  # no power-iteration step: effective_weight() is what forward uses
@@ -108,7 +112,7 @@ def test_forward_is_the_relu_mlp_of_the_effective_weights(epymarl_src, batch, de
 
 
 @pytest.mark.parametrize("individual_obs,last_action", [(False, False), (True, True), (False, True)])
-def test_none_with_three_layers_is_cv_critic(epymarl_src, individual_obs, last_action):
+def test_none_with_three_layers_is_cv_critic(epymarl_src, individual_obs, last_action, preset_args, random_batch, make_critic):
     from modules.critics.centralV import CentralVCritic
 
     keys = dict(obs_individual_obs=individual_obs, obs_last_action=last_action)
@@ -131,7 +135,7 @@ def test_none_with_three_layers_is_cv_critic(epymarl_src, individual_obs, last_a
             assert torch.equal(sn(batch, t=t), plain(batch, t=t))
 
 
-def test_normalised_critic_starts_from_cv_critic_weights(epymarl_src):
+def test_normalised_critic_starts_from_cv_critic_weights(epymarl_src, preset_args, random_batch, make_critic):
     """SN adds no random draws: same seed, same raw weights as cv_critic, any layer choice."""
     from modules.critics.centralV import CentralVCritic
 

@@ -11,13 +11,6 @@ from rliable import library
 
 from epymarl_sn.cli import build_parser, main
 from epymarl_sn.cli.plot import plot
-from sweep_helpers import SEEDS, TASK, VARIANTS, epymarl_sn, run_dirs, shared_tiny_sweep
-
-
-@pytest.fixture(scope="module")
-def tiny_sweep(epymarl_dir, tmp_path_factory):
-    """The real sweep of sweep_helpers, shared with test_sweep.py."""
-    return shared_tiny_sweep(epymarl_dir, tmp_path_factory)
 
 
 def store_of(sweep):
@@ -27,7 +20,8 @@ def store_of(sweep):
 def completed_series(sweep, metric):
     """{name: [(steps, values)]} of the COMPLETED runs, read from Sacred's files."""
     series = {}
-    for d in run_dirs(sweep.checkout):
+    for run_json in sorted((sweep.checkout / "results" / "sacred").rglob("run.json")):
+        d = run_json.parent
         if json.loads((d / "run.json").read_text())["status"] != "COMPLETED":
             continue
         name = json.loads((d / "config.json").read_text())["name"]
@@ -58,12 +52,12 @@ def fig5(tiny_sweep, tmp_path_factory):
     return out, fig, rows
 
 
-def test_fig5_files_are_written(fig5):
+def test_fig5_files_are_written(fig5, tiny_sweep):
     out, _, _ = fig5
     png, pdf = out / "fig5.png", out / "fig5.pdf"
     assert png.read_bytes().startswith(b"\x89PNG") and png.stat().st_size > 10_000
     assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 5_000
-    assert (out / "fig5_final.md").read_text().count(f"| {TASK} |") == len(VARIANTS)
+    assert (out / "fig5_final.md").read_text().count(f"| {tiny_sweep.task} |") == len(tiny_sweep.variants)
 
 
 def test_fig5_axes_labels_and_legend_match_the_request(fig5, tiny_sweep):
@@ -71,25 +65,25 @@ def test_fig5_axes_labels_and_legend_match_the_request(fig5, tiny_sweep):
     axes = [ax for ax in fig.axes if ax.get_visible()]
     assert len(axes) == 1  # one task
     ax = axes[0]
-    assert ax.get_title() == TASK
+    assert ax.get_title() == tiny_sweep.task
     assert ax.get_xlabel() == "env steps"
     assert ax.get_ylabel() == "critic gradient norm (before clipping)"
     assert ax.get_yscale() == "log"
     assert fig.get_suptitle().startswith("Fig. 5: critic gradient norm\nIQM over seeds")
-    assert [t.get_text() for t in fig.legends[0].get_texts()] == VARIANTS
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == tiny_sweep.variants
     # each line is the IQM over seeds of the runs interpolated onto the common grid,
     # with its CI band around it
     series = completed_series(tiny_sweep, "critic_grad_norm")
     grid = expected_grid(series)
     lines = {line.get_label(): line for line in ax.get_lines()}
-    assert sorted(lines) == VARIANTS
-    for name in VARIANTS:
-        assert len(series[name]) == len(SEEDS)
+    assert sorted(lines) == tiny_sweep.variants
+    for name in tiny_sweep.variants:
+        assert len(series[name]) == len(tiny_sweep.seeds)
         aligned = np.stack([np.interp(grid, s, v) for s, v in series[name]])
         np.testing.assert_allclose(lines[name].get_xdata(), grid)
         np.testing.assert_allclose(lines[name].get_ydata(),
                                    scipy.stats.trim_mean(aligned, 0.25, axis=0))
-    assert len(ax.collections) == len(VARIANTS)  # the bands
+    assert len(ax.collections) == len(tiny_sweep.variants)  # the bands
 
 
 @pytest.mark.filterwarnings("ignore:random_state is deprecated:FutureWarning")  # arch 7
@@ -97,13 +91,13 @@ def test_final_table_equals_an_independent_computation(fig5, tiny_sweep):
     out, _, _ = fig5
     with open(out / "fig5_final.csv") as f:
         table = {row["group"]: row for row in csv.DictReader(f)}
-    assert sorted(table) == VARIANTS
+    assert sorted(table) == tiny_sweep.variants
     series = completed_series(tiny_sweep, "critic_grad_norm")
     last = min(steps[-1] for group in series.values() for steps, _ in group)
-    for name in VARIANTS:
+    for name in tiny_sweep.variants:
         finals = np.array([np.interp(last, s, v) for s, v in series[name]])
         row = table[name]
-        assert row["task"] == TASK and int(row["runs"]) == len(SEEDS)
+        assert row["task"] == tiny_sweep.task and int(row["runs"]) == len(tiny_sweep.seeds)
         assert float(row["step"]) == last
         assert float(row["iqm"]) == pytest.approx(scipy.stats.trim_mean(finals, 0.25))
         assert float(row["mean"]) == pytest.approx(finals.mean())
@@ -122,12 +116,12 @@ def test_final_table_equals_an_independent_computation(fig5, tiny_sweep):
 def test_group_by_another_key_with_mean_and_linear_scale(tiny_sweep, tmp_path):
     fig, rows = run_plot("--store", store_of(tiny_sweep), "--metric", "return_mean",
                          "--group-by", "seed", "--aggregate", "mean",
-                         f"name={VARIANTS[0]}", "--out", tmp_path)
+                         f"name={tiny_sweep.variants[0]}", "--out", tmp_path)
     ax = fig.axes[0]
-    assert [t.get_text() for t in fig.legends[0].get_texts()] == [str(s) for s in SEEDS]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == [str(s) for s in tiny_sweep.seeds]
     assert ax.get_ylabel() == "return_mean" and ax.get_yscale() == "linear"
     assert fig.get_suptitle() == "return_mean\nMean over seeds, 95% stratified-bootstrap CI"
-    assert [(r.group, r.runs) for r in rows] == [(str(s), 1) for s in SEEDS]
+    assert [(r.group, r.runs) for r in rows] == [(str(s), 1) for s in tiny_sweep.seeds]
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "return_mean.pdf", "return_mean.png", "return_mean_final.csv", "return_mean_final.md"]
 
@@ -135,7 +129,7 @@ def test_group_by_another_key_with_mean_and_linear_scale(tiny_sweep, tmp_path):
 def test_failed_runs_are_left_out_unless_selected(tiny_sweep, tmp_path):
     _, rows = run_plot("--store", store_of(tiny_sweep), "--metric", "critic_grad_norm",
                        "--out", tmp_path)
-    assert {r.group for r in rows} == set(VARIANTS)  # not the FAILED "broken" runs
+    assert {r.group for r in rows} == set(tiny_sweep.variants)  # not the FAILED "broken" runs
 
 
 @pytest.mark.parametrize("args,message", [
@@ -159,7 +153,7 @@ def test_bad_request_is_one_clear_line_and_writes_nothing(tiny_sweep, tmp_path, 
     assert not out.exists()
 
 
-def test_plot_command_line_end_to_end(tiny_sweep, tmp_path):
+def test_plot_command_line_end_to_end(tiny_sweep, tmp_path, epymarl_sn):
     proc = epymarl_sn("plot", "--store", store_of(tiny_sweep), "--preset", "fig2",
                       "--out", tmp_path)
     assert proc.returncode == 0, proc.stderr

@@ -5,7 +5,6 @@ import yaml
 from epymarl_sn.resources import config_dir
 from epymarl_sn.sn.config import DEFAULTS
 from epymarl_sn.sn.layer import SNLinear
-from sn_helpers import epymarl_src, preset_args, random_batch  # noqa: F401 (fixture)
 
 SN_PRESETS = {
     # name: (critic_sn, standardise_returns, normalised layers of the 3-layer critic)
@@ -36,7 +35,7 @@ def test_preset_is_mappo_paper_with_sn(name):
 
 
 @pytest.mark.parametrize("name", SN_PRESETS)
-def test_preset_builds_the_paper_critic(epymarl_src, name):
+def test_preset_builds_the_paper_critic(epymarl_src, name, preset_args, random_batch):
     from modules.critics import REGISTRY
 
     args = preset_args(epymarl_src, name)

@@ -1,4 +1,5 @@
-"""In-process EPyMARL for the SN tests: its src/ importable, preset args, episode batches."""
+"""Fixtures of the SN tests: in-process EPyMARL (its src/ importable, the plugin
+registered), a preset's args as run() builds them, random episode batches."""
 import sys
 from types import SimpleNamespace
 
@@ -22,7 +23,7 @@ def epymarl_src(epymarl_dir):
     return src
 
 
-def preset_args(src, preset, **overrides):
+def _preset_args(src, preset, **overrides):
     """The args EPyMARL's run() would build from default.yaml, gymma.yaml and a preset."""
     config = {}
     for path in (src / "config" / "default.yaml", src / "config" / "envs" / "gymma.yaml",
@@ -34,7 +35,7 @@ def preset_args(src, preset, **overrides):
     return SimpleNamespace(**config)
 
 
-def random_batch(args, batch_size=4, seed=0):
+def _random_batch(args, batch_size=4, seed=0):
     """An EpisodeBatch with run.py's scheme, filled with random transitions."""
     from components.episode_buffer import EpisodeBatch
     from components.transforms import OneHot
@@ -63,3 +64,15 @@ def random_batch(args, batch_size=4, seed=0):
         "terminated": terminated,
     })
     return batch
+
+
+@pytest.fixture(scope="session")
+def preset_args():
+    """preset_args(src, preset, **overrides) -> the args EPyMARL's run() would build."""
+    return _preset_args
+
+
+@pytest.fixture(scope="session")
+def random_batch():
+    """random_batch(args, batch_size=4, seed=0) -> an EpisodeBatch of random transitions."""
+    return _random_batch

@@ -13,45 +13,44 @@ from pathlib import Path
 import pytest
 
 from epymarl_sn.sweep.spec import RunSpec, sacred_literal
-from sweep_helpers import (SEEDS, TASK, VARIANTS, copy_checkout, epymarl_sn,
-                           epymarl_sn_background, run_dirs,
-                           shared_tiny_sweep, stored, tiny_spec, write_spec)
 
 
-@pytest.fixture(scope="module")
-def tiny_sweep(epymarl_dir, tmp_path_factory):
-    """The real sweep of sweep_helpers, shared with test_plot.py."""
-    return shared_tiny_sweep(epymarl_dir, tmp_path_factory)
+@pytest.fixture(scope="session")
+def completed_grid(stored):
+    """completed_grid(checkout) -> Counter of (name, seed, env key) of COMPLETED runs."""
+    def grid(checkout):
+        return Counter((r.config["name"], r.config["seed"], r.config["env_args"]["key"])
+                       for r in stored(checkout) if r.status == "COMPLETED")
+
+    return grid
 
 
-def completed_grid(checkout):
-    return Counter((r.config["name"], r.config["seed"], r.config["env_args"]["key"])
-                   for r in stored(checkout) if r.status == "COMPLETED")
+def full_grid(sweep):
+    return Counter({(v, s, sweep.task): 1 for v in sweep.variants for s in sweep.seeds})
 
 
-def test_sweep_runs_the_grid_with_local_workers(tiny_sweep):
-    assert completed_grid(tiny_sweep.checkout) == Counter(
-        {(v, s, TASK): 1 for v in VARIANTS for s in SEEDS})
+def test_sweep_runs_the_grid_with_local_workers(tiny_sweep, completed_grid):
+    assert completed_grid(tiny_sweep.checkout) == full_grid(tiny_sweep)
     assert "(2 local workers)" in tiny_sweep.proc.stdout
     assert "4 COMPLETED, 2 FAILED, 0 skipped" in tiny_sweep.proc.stdout
 
 
-def test_failed_run_is_retried_and_reported_without_stopping_the_others(tiny_sweep):
+def test_failed_run_is_retried_and_reported_without_stopping_the_others(tiny_sweep, stored):
     proc = tiny_sweep.proc
     assert proc.returncode == 1
     broken = [r for r in stored(tiny_sweep.checkout) if r.config["name"] == "broken"]
     # each broken run: the first attempt and one retry, both FAILED in the store
     assert sorted(r.config["seed"] for r in broken) == [1, 1, 2, 2]
     assert {r.status for r in broken} == {"FAILED"}
-    for seed in SEEDS:
-        assert f"FAILED mappo_paper {TASK} seed={seed}: exit code 1 after 2 attempts" \
+    for seed in tiny_sweep.seeds:
+        assert f"FAILED mappo_paper {tiny_sweep.task} seed={seed}: exit code 1 after 2 attempts" \
             in proc.stdout
     # the command to rerun it and the tail of its error
     assert "name=broken lr=-0.1" in proc.stdout
     assert proc.stdout.count("ValueError: Invalid learning rate: -0.1") == 2
 
 
-def test_rerunning_the_spec_starts_no_run(tiny_sweep):
+def test_rerunning_the_spec_starts_no_run(tiny_sweep, epymarl_sn, run_dirs):
     before = run_dirs(tiny_sweep.checkout)
     proc = epymarl_sn("sweep", tiny_sweep.good_spec, "--epymarl", tiny_sweep.checkout,
                       "--workers", 2)
@@ -61,7 +60,7 @@ def test_rerunning_the_spec_starts_no_run(tiny_sweep):
     assert run_dirs(tiny_sweep.checkout) == before
 
 
-def test_dry_run_prints_the_commands_and_marks_completed_ones(tiny_sweep, tmp_path):
+def test_dry_run_prints_the_commands_and_marks_completed_ones(tiny_sweep, tmp_path, tiny_spec, write_spec, epymarl_sn, run_dirs):
     spec = write_spec(tmp_path / "three_seeds.yaml", tiny_spec(seeds=[1, 2, 3]))
     before = run_dirs(tiny_sweep.checkout)
     proc = epymarl_sn("sweep", spec, "--epymarl", tiny_sweep.checkout, "--dry-run")
@@ -77,19 +76,18 @@ def test_dry_run_prints_the_commands_and_marks_completed_ones(tiny_sweep, tmp_pa
     argv = shlex.split(todo[0])
     assert argv[:5] == ["python", "src/main.py", "--config=mappo_paper",
                         "--env-config=gymma", "with"]
-    assert f"env_args.key={TASK}" in argv and "t_max=1000" in argv
+    assert f"env_args.key={tiny_sweep.task}" in argv and "t_max=1000" in argv
     assert run_dirs(tiny_sweep.checkout) == before
 
 
-def test_same_grid_through_local_ray(epymarl_dir, tmp_path):
+def test_same_grid_through_local_ray(epymarl_dir, tmp_path, tiny_sweep, tiny_spec, write_spec, copy_checkout, epymarl_sn, completed_grid):
     checkout = copy_checkout(epymarl_dir, tmp_path / "epymarl")
     spec = write_spec(tmp_path / "tiny.yaml", tiny_spec())
     # local Ray limited to the 2 CPUs of the test machine; the command shuts it down
     proc = epymarl_sn("sweep", spec, "--epymarl", checkout, "--ray", "--workers", 2)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "(local Ray (2 CPUs))" in proc.stdout
-    assert completed_grid(checkout) == Counter(
-        {(v, s, TASK): 1 for v in VARIANTS for s in SEEDS})
+    assert completed_grid(checkout) == full_grid(tiny_sweep)
 
 
 def test_sacred_literals_read_back_as_the_spec_values():
@@ -101,33 +99,35 @@ def test_sacred_literals_read_back_as_the_spec_values():
         except (ValueError, SyntaxError):
             read = text  # what Sacred does with text that is not a literal
         assert read == value and type(read) is type(value)
-    run = RunSpec("mappo_paper", "gymma", (("env_args.key", TASK),), 3)
+    run = RunSpec("mappo_paper", "gymma", (("env_args.key", "rware:rware-tiny-2ag-v2"),), 3)
     assert run.argv() == ["--config=mappo_paper", "--env-config=gymma", "with",
-                          f"env_args.key={TASK}", "seed=3"]
+                          "env_args.key=rware:rware-tiny-2ag-v2", "seed=3"]
 
 
-BAD_SPECS = [
-    ({**tiny_spec(), "seed": [1]},
+BAD_SPECS = [  # (how the tiny spec is made bad, the message)
+    (lambda t: {**t(), "seed": [1]},
      "unknown key(s) seed; allowed: configs, env_configs, seeds, t_max, with"),
-    (tiny_spec(configs=["mappo_paper", "mappo_nosuch"]),
+    (lambda t: t(configs=["mappo_paper", "mappo_nosuch"]),
      "configs[2]: unknown config 'mappo_nosuch'. Available: "),
-    ({**tiny_spec(), "env_configs": ["gymmaa"]},
+    (lambda t: {**t(), "env_configs": ["gymmaa"]},
      "env_configs[1]: unknown env_config 'gymmaa'. Available: "),
-    (tiny_spec(configs=[{"config": "mappo_paper", "overrides": {"lr": 1}}]),
+    (lambda t: t(configs=[{"config": "mappo_paper", "overrides": {"lr": 1}}]),
      "configs[1]: unknown key(s) overrides; allowed: config, with"),
-    (tiny_spec(configs=[{"config": "mappo_paper", "with": {"seed": 3}}]),
+    (lambda t: t(configs=[{"config": "mappo_paper", "with": {"seed": 3}}]),
      "configs[1]: `seed` is set by the spec's `seeds` list"),
-    (tiny_spec(configs=[{"config": "mappo_paper", "with": {"env_args": {"key": "x"}}}]),
+    (lambda t: t(configs=[{"config": "mappo_paper", "with": {"env_args": {"key": "x"}}}]),
      "override env_args is a mapping; give each entry as a dotted key"),
-    (tiny_spec(seeds=[]), "`seeds` must be a non-empty list of integers"),
-    ({**tiny_spec(), "t_max": "1e6"}, "`t_max` must be a positive integer"),
-    (tiny_spec(configs=["mappo_paper", "mappo_paper"]), "the grid has the run"),
+    (lambda t: t(seeds=[]), "`seeds` must be a non-empty list of integers"),
+    (lambda t: {**t(), "t_max": "1e6"}, "`t_max` must be a positive integer"),
+    (lambda t: t(configs=["mappo_paper", "mappo_paper"]), "the grid has the run"),
 ]
 
 
-@pytest.mark.parametrize("spec,message", BAD_SPECS, ids=[m[:30] for _, m in BAD_SPECS])
-def test_bad_spec_is_one_clear_line_before_anything_runs(epymarl_dir, tmp_path, spec,
-                                                          message):
+@pytest.mark.parametrize("make_bad,message", BAD_SPECS, ids=[m[:30] for _, m in BAD_SPECS])
+def test_bad_spec_is_one_clear_line_before_anything_runs(epymarl_dir, tmp_path, make_bad,
+                                                          message, tiny_spec, copy_checkout,
+                                                          write_spec, epymarl_sn):
+    spec = make_bad(tiny_spec)
     checkout = copy_checkout(epymarl_dir, tmp_path / "epymarl")
     path = write_spec(tmp_path / "bad.yaml", spec)
     proc = epymarl_sn("sweep", path, "--epymarl", checkout, "--workers", 1)
@@ -140,7 +140,7 @@ def test_bad_spec_is_one_clear_line_before_anything_runs(epymarl_dir, tmp_path, 
     assert not (checkout / "results").exists()
 
 
-def test_unknown_config_lists_plugin_and_epymarl_names(epymarl_dir, tmp_path):
+def test_unknown_config_lists_plugin_and_epymarl_names(epymarl_dir, tmp_path, tiny_spec, write_spec, copy_checkout, epymarl_sn):
     path = write_spec(tmp_path / "bad.yaml", tiny_spec(configs=["mappo_nosuch"]))
     proc = epymarl_sn("sweep", path, "--epymarl", copy_checkout(epymarl_dir, tmp_path / "e"))
     available = proc.stderr.split("Available: ")[1].split(", ")
@@ -154,7 +154,7 @@ def test_unknown_config_lists_plugin_and_epymarl_names(epymarl_dir, tmp_path):
     (["--epymarl", "{tmp}/nothing"], "is not a patched EPyMARL checkout: run "
                                      "`epymarl-sn setup"),
 ])
-def test_bad_flags_are_one_clear_line(tiny_sweep, tmp_path, args, message):
+def test_bad_flags_are_one_clear_line(tiny_sweep, tmp_path, args, message, epymarl_sn):
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     if "--epymarl" not in args:
         args += ["--epymarl", str(tiny_sweep.checkout)]
@@ -164,7 +164,7 @@ def test_bad_flags_are_one_clear_line(tiny_sweep, tmp_path, args, message):
     assert message in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_shipped_paper_specs_expand_to_the_paper_grids(epymarl_dir):
+def test_shipped_paper_specs_expand_to_the_paper_grids(epymarl_dir, epymarl_sn):
     for name, env_config, tasks in [
         ("paper_rware", "gymma", ["rware:rware-tiny-2ag-v2", "rware:rware-tiny-4ag-v2",
                                   "rware:rware-small-2ag-v2"]),
@@ -188,8 +188,9 @@ def test_shipped_paper_specs_expand_to_the_paper_grids(epymarl_dir):
 HANGING_TASK = "hanging_env:hang-tiny-2ag-v0"
 
 
-def hanging_spec(tmp_path):
-    """One tiny run of the RWARE task of tests/hanging_env.py, in the training process."""
+@pytest.fixture
+def hanging_spec(tmp_path, tiny_spec, write_spec):
+    """A spec of one tiny run of the RWARE task of hanging_env.py, in the training process."""
     spec = tiny_spec(configs=["mappo_paper"], seeds=[1])
     spec["env_configs"][0]["with"]["env_args.key"] = HANGING_TASK
     spec["with"].update({"runner": "episode", "batch_size_run": 1})
@@ -209,9 +210,9 @@ def stored_runs_json(checkout):
             for p in (checkout / "results" / "sacred").rglob("run.json")]
 
 
-def test_a_hanging_run_is_stopped_by_the_timeout(epymarl_dir, tmp_path):
+def test_a_hanging_run_is_stopped_by_the_timeout(epymarl_dir, tmp_path, copy_checkout, epymarl_sn, hanging_spec):
     checkout = copy_checkout(epymarl_dir, tmp_path / "epymarl")
-    path = hanging_spec(tmp_path)
+    path = hanging_spec
     marker = tmp_path / "hanging.pid"
     proc = epymarl_sn("sweep", path, "--epymarl", checkout, "--workers", 1,
                       "--retries", 0, "--timeout", 20, timeout=180, env=hang_env(marker))
@@ -231,9 +232,9 @@ def test_a_hanging_run_is_stopped_by_the_timeout(epymarl_dir, tmp_path):
         assert run["meta"]["comment"].startswith("epymarl-sn sweep: hang/000_mappo_paper")
 
 
-def test_a_run_whose_process_dies_is_marked_failed_and_rerun(epymarl_dir, tmp_path):
+def test_a_run_whose_process_dies_is_marked_failed_and_rerun(epymarl_dir, tmp_path, copy_checkout, epymarl_sn, epymarl_sn_background, hanging_spec):
     checkout = copy_checkout(epymarl_dir, tmp_path / "epymarl")
-    path = hanging_spec(tmp_path)
+    path = hanging_spec
     marker = tmp_path / "hanging.pid"
     sweep = epymarl_sn_background("sweep", path, "--epymarl", checkout, "--workers", 1,
                                   "--retries", 0, env=hang_env(marker))
@@ -264,7 +265,7 @@ def test_a_run_whose_process_dies_is_marked_failed_and_rerun(epymarl_dir, tmp_pa
     assert sorted(r["status"] for r in stored_runs_json(checkout)) == ["COMPLETED", "FAILED"]
 
 
-def test_an_unreachable_ray_cluster_is_one_clear_line(tiny_sweep, tmp_path):
+def test_an_unreachable_ray_cluster_is_one_clear_line(tiny_sweep, tmp_path, tiny_spec, write_spec, epymarl_sn, run_dirs):
     spec = write_spec(tmp_path / "seed9.yaml", tiny_spec(seeds=[9]))
     before = run_dirs(tiny_sweep.checkout)
     proc = epymarl_sn("sweep", spec, "--epymarl", tiny_sweep.checkout, "--ray",

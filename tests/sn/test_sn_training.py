@@ -5,26 +5,34 @@ import math
 import pytest
 import torch
 
-from conftest import RWARE_TINY
 from epymarl_sn.sn.layer import SNLinear
-from sn_helpers import epymarl_src, preset_args, random_batch  # noqa: F401 (fixture)
 
 
-def make_learner(src, preset, seed=0, **overrides):
-    from controllers import REGISTRY as macs
-    from learners import REGISTRY as learners
-    from utils.logging import Logger
+@pytest.fixture(scope="session")
+def make_learner(preset_args, random_batch):
+    """make_learner(src, preset, seed=0, **overrides) -> the preset's learner, real MAC."""
+    def make(src, preset, seed=0, **overrides):
+        from controllers import REGISTRY as macs
+        from learners import REGISTRY as learners
+        from utils.logging import Logger
 
-    args = preset_args(src, preset, **overrides)
-    scheme = random_batch(args).scheme
-    torch.manual_seed(seed)
-    mac = macs[args.mac](scheme, {"agents": args.n_agents}, args)
-    return learners[args.learner](mac, scheme, Logger(logging.getLogger("sn-test")), args)
+        args = preset_args(src, preset, **overrides)
+        scheme = random_batch(args).scheme
+        torch.manual_seed(seed)
+        mac = macs[args.mac](scheme, {"agents": args.n_agents}, args)
+        return learners[args.learner](mac, scheme, Logger(logging.getLogger("sn-test")), args)
+
+    return make
 
 
-def train(learner, steps, first_t=0, seed=0):
-    for i in range(steps):
-        learner.train(random_batch(learner.args, seed=seed + i), first_t + 1000 * i, i)
+@pytest.fixture(scope="session")
+def train(random_batch):
+    """train(learner, steps, first_t=0, seed=0): that many updates on random batches."""
+    def run(learner, steps, first_t=0, seed=0):
+        for i in range(steps):
+            learner.train(random_batch(learner.args, seed=seed + i), first_t + 1000 * i, i)
+
+    return run
 
 
 def sigma(weight):
@@ -35,7 +43,7 @@ def sn_layers(critic):
     return [m for m in critic.modules() if isinstance(m, SNLinear)]
 
 
-def test_stock_ppo_learner_target_critic_and_soft_updates(epymarl_src):
+def test_stock_ppo_learner_target_critic_and_soft_updates(epymarl_src, make_learner, train):
     from learners.ppo_learner import PPOLearner
 
     learner = make_learner(epymarl_src, "mappo_fullsn", learner="ppo_learner")
@@ -60,7 +68,7 @@ def test_stock_ppo_learner_target_critic_and_soft_updates(epymarl_src):
         assert sigma(b.effective_weight()) == pytest.approx(1.0, rel=0.01)
 
 
-def test_hard_target_updates_copy_the_power_iteration_state(epymarl_src):
+def test_hard_target_updates_copy_the_power_iteration_state(epymarl_src, make_learner, train):
     learner = make_learner(epymarl_src, "mappo_midsn", target_update_interval_or_tau=2)
     train(learner, 2)
     critic_state, target_state = learner.critic.state_dict(), learner.target_critic.state_dict()
@@ -69,7 +77,7 @@ def test_hard_target_updates_copy_the_power_iteration_state(epymarl_src):
 
 
 @pytest.mark.parametrize("learner_name", ["ppo_learner", "ppo_sn_learner"])
-def test_save_and_load_restore_outputs_and_power_iteration_state(epymarl_src, tmp_path, learner_name):
+def test_save_and_load_restore_outputs_and_power_iteration_state(epymarl_src, tmp_path, learner_name, random_batch, make_learner, train):
     saved = make_learner(epymarl_src, "mappo_fullsn", seed=0, learner=learner_name)
     train(saved, 3)
     saved.save_models(str(tmp_path))
@@ -93,7 +101,7 @@ def test_save_and_load_restore_outputs_and_power_iteration_state(epymarl_src, tm
     assert not torch.allclose(weights_only.critic(batch), expected[0], rtol=1e-6, atol=0)
 
 
-def test_sn_learner_logs_diagnostics_at_the_learner_log_interval(epymarl_src):
+def test_sn_learner_logs_diagnostics_at_the_learner_log_interval(epymarl_src, random_batch, make_learner):
     learner = make_learner(epymarl_src, "mappo_fullsn", learner_log_interval=1000)
     for t in (0, 400, 800, 1000, 1500):
         learner.train(random_batch(learner.args, seed=t), t, 0)
@@ -114,7 +122,7 @@ def test_sn_learner_logs_diagnostics_at_the_learner_log_interval(epymarl_src):
     assert stats["critic_grad_scale"][-1][1] == pytest.approx(1 / math.prod(sigmas), rel=0.01)
 
 
-def test_sn_learner_logs_sigmas_of_an_unnormalised_critic(epymarl_src):
+def test_sn_learner_logs_sigmas_of_an_unnormalised_critic(epymarl_src, make_learner, train):
     learner = make_learner(epymarl_src, "mappo_paper", learner="ppo_sn_learner")
     train(learner, 1)
     stats = learner.logger.stats
@@ -126,8 +134,8 @@ def metric(run, key):
     return run.metrics[key]["steps"], run.metrics[key]["values"]
 
 
-def test_lastsn_trains_end_to_end_and_sacred_holds_the_diagnostics(run_main):
-    result = run_main("--config=mappo_lastsn", *RWARE_TINY, "seed=2")
+def test_lastsn_trains_end_to_end_and_sacred_holds_the_diagnostics(run_main, rware_tiny):
+    result = run_main("--config=mappo_lastsn", *rware_tiny, "seed=2")
 
     assert result.proc.returncode == 0, result.output[-3000:]
     (run,) = result.runs
@@ -150,9 +158,9 @@ def test_lastsn_trains_end_to_end_and_sacred_holds_the_diagnostics(run_main):
         assert scale == pytest.approx(1 / last_sigma, rel=0.01)
 
 
-def test_stock_ppo_learner_saves_and_resumes_from_checkpoint(run_main, tmp_path):
+def test_stock_ppo_learner_saves_and_resumes_from_checkpoint(run_main, tmp_path, rware_tiny):
     out = tmp_path / "out"
-    sn_paper = ("--config=mappo_sn", *RWARE_TINY, "learner=ppo_learner",
+    sn_paper = ("--config=mappo_sn", *rware_tiny, "learner=ppo_learner",
                 f"local_results_path={out}", "save_model=True", "save_model_interval=1000")
     first = run_main(*sn_paper)
     assert first.proc.returncode == 0, first.output[-3000:]
@@ -178,8 +186,8 @@ def test_stock_ppo_learner_saves_and_resumes_from_checkpoint(run_main, tmp_path)
     ("critic_sn_power_iterations=0", "critic_sn_power_iterations"),
     ("critic_layers=1", "critic_layers"),
 ])
-def test_bad_sn_values_stop_the_run_before_training(run_main, override, key):
-    result = run_main("--config=mappo_sn", *RWARE_TINY, override)
+def test_bad_sn_values_stop_the_run_before_training(run_main, override, key, rware_tiny):
+    result = run_main("--config=mappo_sn", *rware_tiny, override)
 
     assert result.proc.returncode == 1
     lines = result.output.strip().splitlines()
