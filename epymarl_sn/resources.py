@@ -7,33 +7,39 @@ same for a wheel install and an editable one.
 """
 import importlib.util
 from pathlib import Path
+from typing import List, Optional, Union
+
+from epymarl_sn.errors import SetupError
 
 
-def _package_dir(name):
+def _package_dir(name: str) -> Path:
     spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise SetupError(f"{name} is missing from this install of epymarl-sn: reinstall "
+                         "it (pip install --force-reinstall .)")
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def config_dir():
+def config_dir() -> Path:
     """The plugin's config directory, with `algs/` and `envs/` like EPyMARL's."""
     return _package_dir("epymarl_sn.presets")
 
 
-def config_dirs(checkout):
+def config_dirs(checkout: Union[str, Path]) -> List[Path]:
     """Where the patched main.py looks a config name up: EPyMARL's own, then the plugin's."""
     return [Path(checkout) / "src" / "config", config_dir()]
 
 
-def available_configs(checkout, subfolder):
+def available_configs(checkout: Union[str, Path], subfolder: str) -> List[str]:
     return sorted({p.stem for d in config_dirs(checkout) for p in (d / subfolder).glob("*.yaml")})
 
 
-def config_file(checkout, subfolder, name):
+def config_file(checkout: Union[str, Path], subfolder: str, name: str) -> Optional[Path]:
     """The YAML file main.py would load for a config name, or None."""
     paths = [d / subfolder / f"{name}.yaml" for d in config_dirs(checkout)]
     return next((p for p in paths if p.is_file()), None)
 
 
-def patch_file():
+def patch_file() -> Path:
     """The patch that teaches EPyMARL's src/main.py to load plugins."""
     return _package_dir("epymarl_sn.patches") / "epymarl_plugins.patch"

@@ -6,6 +6,7 @@ items); 2 bad input (`UsageError`: a flag, a spec, a filter, a store); 130 Ctrl-
 import argparse
 import os
 import sys
+from typing import List, Optional
 
 from epymarl_sn.cli import doctor, plot, runs, setup, sweep
 from epymarl_sn.errors import EpymarlSnError
@@ -13,7 +14,7 @@ from epymarl_sn.errors import EpymarlSnError
 COMMANDS = (setup, doctor, runs, sweep, plot)
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="epymarl-sn",
         description="Spectral normalisation for MAPPO's critic, sparse-reward SMAC and "
@@ -25,7 +26,7 @@ def build_parser():
     return parser
 
 
-def main(argv=None):
+def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

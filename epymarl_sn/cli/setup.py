@@ -1,16 +1,18 @@
 """`epymarl-sn setup [DIR]`: EPyMARL, SMAC, SMAClite and their dependencies."""
+import argparse
+
 
 from epymarl_sn.console import say
 from epymarl_sn.install.bootstrap import setup
 
 
-def run_command(args):
+def run_command(args: argparse.Namespace) -> int:
     # progress goes to stderr so that `cd "$(epymarl-sn setup)"` works
     print(setup(args.dir, log=say))
     return 0
 
 
-def add_parser(subparsers):
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "setup",
         help="a patched EPyMARL checkout with SMAC, SMAClite and the rest installed "

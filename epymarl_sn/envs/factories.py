@@ -2,12 +2,14 @@
 
 EPyMARL calls them with env_args plus `common_reward`, `reward_scalarisation` and
 `seed`; the parallel runner calls them in its env subprocesses, where a failure
-would hang the run, so every user-facing check is in sparse_checks, before the run.
+would hang the run, so every user-facing check is in envs/checks.py, before the run.
 """
+from typing import Any, Dict, Tuple
+
 from epymarl_sn.envs.reward import SparseReward
 
 
-def _prepare(kwargs):
+def _prepare(kwargs: Dict[str, Any]) -> Tuple[SparseReward, Dict[str, Any]]:
     # EPyMARL's own SMAC kwargs handling: one common reward, map_name required.
     # Module-level, so its leading "__" is no name mangling; a plain import works.
     from envs import __check_and_prepare_smac_kwargs as prepare_smac_kwargs
@@ -16,14 +18,14 @@ def _prepare(kwargs):
     return SparseReward.pop_from(kwargs), kwargs
 
 
-def smaclite_sparse_fn(**kwargs):
+def smaclite_sparse_fn(**kwargs: Any) -> Any:
     from epymarl_sn.envs.smaclite import SparseSMACliteWrapper
 
     reward, kwargs = _prepare(kwargs)
     return SparseSMACliteWrapper(reward, **kwargs)
 
 
-def sc2_sparse_fn(**kwargs):
+def sc2_sparse_fn(**kwargs: Any) -> Any:
     # smac is imported only here, in a run that uses StarCraft II
     from epymarl_sn.envs.sc2 import SparseSMACWrapper
 

@@ -1,16 +1,17 @@
 """Everything a run needs: the pinned SMAC and SMAClite, the C++ RVO2, PyTorch and
 the plugin's requirements, and a patched EPyMARL checkout (`epymarl-sn setup`)."""
 from pathlib import Path
+from typing import Callable, Union
 
 from epymarl_sn.envs.installed import smac_flavour
 from epymarl_sn.install import packages
 from epymarl_sn.errors import SetupError
 from epymarl_sn.install.checkout import ensure_checkout
 from epymarl_sn.install.rvo2 import ensure_rvo2
-from epymarl_sn.install.upstreams import SMAC, SMACLITE, cache_dir, source_tree
+from epymarl_sn.install.upstreams import SMAC, SMACLITE, Upstream, cache_dir, source_tree
 
 
-def _wheel(upstream, log):
+def _wheel(upstream: Upstream, log: Callable[[str], None]) -> Path:
     """A wheel of the upstream at its pinned commit, built once into the cache."""
     wheel_dir = cache_dir() / "wheels" / f"{upstream.name}-{upstream.commit[:12]}"
     wheels = sorted(wheel_dir.glob("*.whl"))
@@ -24,7 +25,8 @@ def _wheel(upstream, log):
         raise SetupError(f"cannot build {upstream.name} from {tree}: {err}") from None
 
 
-def ensure_pinned_package(upstream, dist_name, log=print):
+def ensure_pinned_package(upstream: Upstream, dist_name: str,
+                          log: Callable[[str], None] = print) -> bool:
     """Install the upstream from its pinned commit unless it already is.
 
     Its dependencies are the plugin's own requirements, hence --no-deps.
@@ -36,7 +38,7 @@ def ensure_pinned_package(upstream, dist_name, log=print):
     return True
 
 
-def check_no_smac3():
+def check_no_smac3() -> None:
     if smac_flavour() == "smac3":
         raise SetupError(
             "PyPI's `smac` (SMAC3, a hyper-parameter optimiser) is installed and owns the "
@@ -45,7 +47,7 @@ def check_no_smac3():
         )
 
 
-def setup(target="epymarl", log=print):
+def setup(target: Union[str, Path] = "epymarl", log: Callable[[str], None] = print) -> Path:
     """Everything a run needs; idempotent. Returns the EPyMARL checkout's path."""
     check_no_smac3()
     packages.ensure_requirements(log)

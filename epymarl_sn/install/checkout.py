@@ -2,15 +2,16 @@
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Callable, Optional, Union
 
 from epymarl_sn.errors import SetupError
 from epymarl_sn.resources import patch_file
 from epymarl_sn.install.upstreams import EPYMARL, plain_tree, cached_git_dir, git
 
 
-def patch_state(checkout):
+def patch_state(checkout: Union[str, Path]) -> str:
     """'applied', 'applicable' or 'conflict' for the plugin patch in a checkout."""
-    def applies(*flags):
+    def applies(*flags: str) -> bool:
         proc = subprocess.run(
             ["git", "apply", "--check", *flags, str(patch_file())],
             cwd=checkout, capture_output=True, check=False,
@@ -22,14 +23,14 @@ def patch_state(checkout):
     return "applicable" if applies() else "conflict"
 
 
-def head_commit(checkout):
+def head_commit(checkout: Union[str, Path]) -> Optional[str]:
     try:
         return git("rev-parse", "HEAD", cwd=checkout)
     except SetupError:
         return None
 
 
-def _create(target, log):
+def _create(target: Path, log: Callable[[str], None]) -> None:
     plain = plain_tree(EPYMARL.source)
     if plain is not None:
         log(f"copying EPyMARL from the plain directory {plain} "
@@ -41,7 +42,7 @@ def _create(target, log):
     git("checkout", "--quiet", "--detach", EPYMARL.commit, cwd=target)
 
 
-def ensure_checkout(target, log=print):
+def ensure_checkout(target: Union[str, Path], log: Callable[[str], None] = print) -> Path:
     """Create or verify `target` as EPyMARL at the pinned commit with the patch."""
     target = Path(target).expanduser().resolve()
     if not target.exists() or (target.is_dir() and not any(target.iterdir())):

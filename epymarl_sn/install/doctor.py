@@ -3,6 +3,7 @@ import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import List, Optional, Union
 
 import yaml
 
@@ -27,7 +28,7 @@ class Check:
     needed: bool = True
 
 
-def check_checkout(checkout):
+def check_checkout(checkout: Path) -> Check:
     name = "EPyMARL checkout"
     if not (checkout / "src" / "main.py").is_file():
         return Check(name, False, f"none at {checkout}", f"run `epymarl-sn setup {checkout}`")
@@ -42,12 +43,12 @@ def check_checkout(checkout):
     return Check(name, True, f"{checkout} at {EPYMARL.commit[:12]}, patch applied")
 
 
-def check_module(module, fix):
+def check_module(module: str, fix: str) -> Check:
     found = importlib.util.find_spec(module) is not None
     return Check(f"python package {module}", found, "installed" if found else "missing", fix)
 
 
-def check_sacred():
+def check_sacred() -> Check:
     check = check_module("sacred", "run `epymarl-sn setup`")
     if check.ok and importlib.util.find_spec("pkg_resources") is None:
         return Check(check.name, False, "installed, but pkg_resources (setuptools < 81) "
@@ -56,7 +57,7 @@ def check_sacred():
     return check
 
 
-def check_smac():
+def check_smac() -> Check:
     flavour = smac_flavour()
     if flavour == "oxwhirl":
         return Check("SMAC (oxwhirl)", True, "installed")
@@ -66,7 +67,7 @@ def check_smac():
     return Check("SMAC (oxwhirl)", False, "missing", "run `epymarl-sn setup`")
 
 
-def check_starcraft(checkout):
+def check_starcraft(checkout: Path) -> List[Check]:
     path = starcraft.sc2_dir(checkout)
     if not starcraft.has_binary(path):
         return [Check("StarCraft II", False, f"not found in {path} (SC2PATH)",
@@ -80,7 +81,7 @@ def check_starcraft(checkout):
     ]
 
 
-def check_mongo():
+def check_mongo() -> Check:
     url = os.environ.get("SACRED_MONGO_URL")
     if not url:
         return Check("MongoDB", True, "not used (SACRED_MONGO_URL unset): file storage only")
@@ -92,7 +93,7 @@ def check_mongo():
     return Check("MongoDB", True, f"reachable at {mongo.hosts(url)}")
 
 
-def env_key(checkout, env_config):
+def env_key(checkout: Path, env_config: str) -> Optional[str]:
     """The `env:` of an env config, looked up like the patched main.py does."""
     path = config_file(checkout, "envs", env_config)
     if path is None:
@@ -101,7 +102,7 @@ def env_key(checkout, env_config):
     return yaml.safe_load(path.read_text()).get("env")
 
 
-def diagnose(checkout, env_config=None):
+def diagnose(checkout: Union[str, Path], env_config: Optional[str] = None) -> List[Check]:
     """All checks; `needed` marks those the requested work cannot do without."""
     checkout = Path(checkout).expanduser().resolve()
     needs_sc2 = env_config is not None and env_key(checkout, env_config) in SC2_ENVS
@@ -122,7 +123,7 @@ def diagnose(checkout, env_config=None):
     return checks + optional + [check_mongo(), rvo2]
 
 
-def report(checks):
+def report(checks: List[Check]) -> str:
     lines = []
     for c in checks:
         mark = "ok     " if c.ok else ("MISSING" if c.needed else "absent ")

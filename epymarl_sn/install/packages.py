@@ -5,6 +5,7 @@ import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
+from typing import Callable, List, Mapping, Optional, Union
 
 from packaging.requirements import Requirement
 
@@ -13,7 +14,7 @@ from epymarl_sn.errors import SetupError
 CONSTRAINTS = Path(__file__).with_name("constraints.txt")
 
 
-def plugin_requirements():
+def plugin_requirements() -> List[str]:
     """What `pip install epymarl-sn` requires (setup.py's list, read back from the
     installed metadata), without the extras."""
     try:
@@ -23,12 +24,12 @@ def plugin_requirements():
     return [r for r in requires if Requirement(r).marker is None]
 
 
-def torch_requirement():
+def torch_requirement() -> str:
     """`EPYMARL_SN_TORCH` picks the build, e.g. `torch==2.13.0` for a CPU wheel."""
     return os.environ.get("EPYMARL_SN_TORCH", "torch")
 
 
-def is_satisfied(requirement):
+def is_satisfied(requirement: str) -> bool:
     req = Requirement(requirement)
     try:
         version = metadata.version(req.name)
@@ -37,7 +38,7 @@ def is_satisfied(requirement):
     return req.specifier.contains(version, prereleases=True)
 
 
-def pip_install(*args, log=print):
+def pip_install(*args: str, log: Callable[[str], None] = print) -> None:
     # every call holds the same pins, so that no install undoes an earlier one
     cmd = [sys.executable, "-m", "pip", "install", "--quiet", "-c", str(CONSTRAINTS), *args]
     log("running " + " ".join(cmd[2:]))
@@ -49,7 +50,8 @@ def pip_install(*args, log=print):
         )
 
 
-def build_wheel(tree, wheel_dir, env=None):
+def build_wheel(tree: Union[str, Path], wheel_dir: Union[str, Path],
+                env: Optional[Mapping[str, str]] = None) -> Path:
     """A wheel of a source tree, built into wheel_dir with the packages already
     installed (no dependencies, no build isolation). A failed build raises
     SetupError with the build's own last words."""
@@ -64,7 +66,7 @@ def build_wheel(tree, wheel_dir, env=None):
     return wheels[0]
 
 
-def _build_error(output):
+def _build_error(output: str) -> str:
     """The build's own last words: pip quotes them before "[end of output]"."""
     lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
     if "[end of output]" in lines[1:]:
@@ -72,7 +74,7 @@ def _build_error(output):
     return lines[-1] if lines else "no wheel"
 
 
-def ensure_requirements(log=print):
+def ensure_requirements(log: Callable[[str], None] = print) -> List[str]:
     """Install what is missing (PyTorch, or a requirement something undid since
     `pip install epymarl-sn`); with everything present pip is not even started."""
     wanted = plugin_requirements()
@@ -84,7 +86,7 @@ def ensure_requirements(log=print):
     return missing
 
 
-def installed_url(dist_name):
+def installed_url(dist_name: str) -> Optional[str]:
     """Where pip installed a distribution from (PEP 610), or None."""
     try:
         text = metadata.distribution(dist_name).read_text("direct_url.json")

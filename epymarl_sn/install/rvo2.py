@@ -11,6 +11,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import Callable, List
 
 from epymarl_sn.envs.installed import rvo2_installed
 from epymarl_sn.install import packages
@@ -18,16 +19,16 @@ from epymarl_sn.errors import SetupError
 from epymarl_sn.install.upstreams import RVO2, cache_dir, source_tree
 
 DIST_NAME = "pyrvo2"
-def missing_tools():
+def missing_tools() -> List[str]:
     return [tool for tool in ("g++", "cmake") if shutil.which(tool) is None]
 
 
-def wheel_dir():
+def wheel_dir() -> Path:
     # the wheel is a compiled extension: one per Python version
     return cache_dir() / "wheels" / f"{RVO2.name}-{RVO2.commit[:12]}-{sys.implementation.cache_tag}"
 
 
-def _build_wheel(log):
+def _build_wheel(log: Callable[[str], None]) -> Path:
     tree = source_tree(RVO2, log)
     if importlib.util.find_spec("Cython") is None:
         packages.pip_install("Cython", log=log)  # its setup.py cythonizes rvo2.pyx
@@ -45,7 +46,7 @@ def _build_wheel(log):
             raise SetupError(f"building it failed: {err}") from None
 
 
-def ensure_rvo2(log=print):
+def ensure_rvo2(log: Callable[[str], None] = print) -> bool:
     """Build (once, cached) and install the extension; True if it was installed now.
 
     Never fails setup: where it cannot be built, one log line says why.

@@ -11,6 +11,7 @@ import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Optional, Union
 
 from epymarl_sn.errors import SetupError
 
@@ -23,11 +24,11 @@ class Upstream:
     commit: str
 
     @property
-    def env_var(self):
+    def env_var(self) -> str:
         return f"EPYMARL_SN_{self.name.upper()}_SOURCE"
 
     @property
-    def source(self):
+    def source(self) -> str:
         return os.environ.get(self.env_var) or self.url
 
 
@@ -54,12 +55,12 @@ RVO2 = Upstream(
 ALL = (EPYMARL, SMAC, SMACLITE, RVO2)
 
 
-def cache_dir():
+def cache_dir() -> Path:
     default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
     return Path(os.environ.get("EPYMARL_SN_CACHE", default / "epymarl-sn"))
 
 
-def git(*args, cwd=None):
+def git(*args: str, cwd: Optional[Union[str, Path]] = None) -> str:
     """Run git, returning stdout; a failure raises SetupError with git's message."""
     proc = subprocess.run(
         ["git", *args], cwd=cwd, capture_output=True, text=True, check=False
@@ -70,7 +71,7 @@ def git(*args, cwd=None):
     return proc.stdout.strip()
 
 
-def _has_commit(git_dir, commit):
+def _has_commit(git_dir: Path, commit: str) -> bool:
     proc = subprocess.run(
         ["git", "--git-dir", str(git_dir), "cat-file", "-e", f"{commit}^{{commit}}"],
         capture_output=True,
@@ -79,7 +80,7 @@ def _has_commit(git_dir, commit):
     return proc.returncode == 0
 
 
-def plain_tree(source):
+def plain_tree(source: str) -> Optional[Path]:
     """A local directory that is not a git repository: used as it is."""
     path = Path(source).expanduser()
     if not path.is_dir():
@@ -92,7 +93,7 @@ def plain_tree(source):
     return path if inside_git.returncode != 0 else None
 
 
-def cached_git_dir(upstream, log=print):
+def cached_git_dir(upstream: Upstream, log: Callable[[str], None] = print) -> Path:
     """The cache's bare repository holding the pinned commit, fetched if needed."""
     git_dir = cache_dir() / "git" / f"{upstream.name}.git"
     if git_dir.is_dir() and _has_commit(git_dir, upstream.commit):
@@ -118,7 +119,7 @@ def cached_git_dir(upstream, log=print):
     return git_dir
 
 
-def source_tree(upstream, log=print):
+def source_tree(upstream: Upstream, log: Callable[[str], None] = print) -> Path:
     """A directory with the upstream's files at the pinned commit (cached)."""
     plain = plain_tree(upstream.source)
     if plain is not None:

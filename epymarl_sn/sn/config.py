@@ -1,6 +1,7 @@
 """The SN critic's config keys (DESIGN.md, "SN critic config keys"): parsing and checks."""
 import math
 from dataclasses import dataclass
+from typing import Any, Mapping, Tuple
 
 from epymarl_sn.errors import ConfigError
 from epymarl_sn.values import is_int, is_number
@@ -26,7 +27,7 @@ class SNSettings:
     stop_grad: bool
 
 
-def _int_at_least(key, value, minimum, example, note=""):
+def _int_at_least(key: str, value: Any, minimum: int, example: int, note: str = "") -> int:
     if not is_int(value) or value < minimum:
         raise ConfigError(
             f"{key}: {value!r} is not allowed; allowed: an integer >= {minimum}{note}; "
@@ -35,7 +36,7 @@ def _int_at_least(key, value, minimum, example, note=""):
     return value
 
 
-def _normalised(choice, layers):
+def _normalised(choice: Any, layers: int) -> Tuple[int, ...]:
     """The 1-based indices that `critic_sn` selects in a critic of `layers` layers."""
     if choice == "full":
         return tuple(range(1, layers + 1))
@@ -66,7 +67,7 @@ def _normalised(choice, layers):
     return tuple(sorted(choice))
 
 
-def _k(value):
+def _k(value: Any) -> float:
     if not is_number(value) or not math.isfinite(value) or value <= 0:
         raise ConfigError(
             f"critic_sn_k: {value!r} is not allowed; allowed: a finite number > 0 "
@@ -75,7 +76,7 @@ def _k(value):
     return float(value)
 
 
-def _flag(key, value):
+def _flag(key: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise ConfigError(
             f"{key}: {value!r} is not allowed; allowed: True or False; set e.g. {key}=False"
@@ -83,7 +84,7 @@ def _flag(key, value):
     return value
 
 
-def sn_settings(config):
+def sn_settings(config: Mapping[str, Any]) -> "SNSettings":
     """Parse the SN keys of a config dict (missing keys take DEFAULTS); ConfigError if bad."""
     values = {key: config.get(key, default) for key, default in DEFAULTS.items()}
     layers = _int_at_least("critic_layers", values["critic_layers"], 2, 3,
@@ -99,7 +100,7 @@ def sn_settings(config):
     )
 
 
-def check_sn_config(config):
+def check_sn_config(config: Mapping[str, Any]) -> None:
     """Config check (see config_checks): the SN keys, where the run uses or sets them."""
     if config.get("critic_type") == "cv_critic_sn" or any(key in config for key in DEFAULTS):
         sn_settings(config)

@@ -1,4 +1,8 @@
 """`cv_critic_sn`: EPyMARL's centralised V critic with spectral normalisation on chosen layers."""
+from types import SimpleNamespace
+from typing import Any, Dict, List, Optional
+
+import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from modules.critics.centralV import CentralVCritic
@@ -14,7 +18,7 @@ class SNCentralVCritic(CentralVCritic):
     layers has cv_critic's parameters, names and initialisation exactly.
     """
 
-    def __init__(self, scheme, args):
+    def __init__(self, scheme: Dict[str, Any], args: SimpleNamespace) -> None:
         # CentralVCritic.__init__ would build (and randomly initialise) its own fixed
         # 3 layers, so only its attributes are set here; its input code is reused.
         nn.Module.__init__(self)
@@ -26,6 +30,7 @@ class SNCentralVCritic(CentralVCritic):
 
         widths = [self._get_input_shape(scheme)] + [args.hidden_dim] * (self.sn.layers - 1) + [1]
         for i in range(1, self.sn.layers + 1):
+            layer: nn.Linear
             if i in self.sn.normalised:
                 layer = SNLinear(widths[i - 1], widths[i], k=self.sn.k, clamp=self.sn.clamp,
                                  power_iterations=self.sn.power_iterations,
@@ -35,10 +40,10 @@ class SNCentralVCritic(CentralVCritic):
             self.add_module(f"fc{i}", layer)
 
     @property
-    def layers(self):
+    def layers(self) -> List[nn.Linear]:
         return [getattr(self, f"fc{i}") for i in range(1, self.sn.layers + 1)]
 
-    def forward(self, batch, t=None):
+    def forward(self, batch: Any, t: Optional[int] = None) -> torch.Tensor:
         x, _, _ = self._build_inputs(batch, t=t)
         *hidden, last = self.layers
         for layer in hidden:

@@ -19,8 +19,12 @@ class SNLinear(nn.Linear):
     no random numbers: a normalised critic keeps the RNG stream of a plain one).
     """
 
-    def __init__(self, in_features, out_features, bias=True, *, k=1.0, clamp=False,
-                 power_iterations=1, stop_grad=False):
+    u: torch.Tensor
+    v: torch.Tensor
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
+                 k: float = 1.0, clamp: bool = False, power_iterations: int = 1,
+                 stop_grad: bool = False) -> None:
         super().__init__(in_features, out_features, bias)
         self.k = float(k)
         self.clamp = clamp
@@ -31,32 +35,32 @@ class SNLinear(nn.Linear):
         self.register_buffer("v", vh[0].contiguous())
 
     @torch.no_grad()
-    def power_iteration(self):
+    def power_iteration(self) -> None:
         """Move u, v towards W's top singular vectors (in place, outside autograd)."""
         for _ in range(self.power_iterations):
             self.v.copy_(F.normalize(torch.mv(self.weight.t(), self.u), dim=0, eps=1e-12))
             self.u.copy_(F.normalize(torch.mv(self.weight, self.v), dim=0, eps=1e-12))
 
-    def sigma(self):
+    def sigma(self) -> torch.Tensor:
         """The estimate u^T W v of W's largest singular value."""
         weight = self.weight.detach() if self.stop_grad else self.weight
         # clones: autograd keeps u, v for backward and the next forward updates them in place
         return torch.dot(self.u.clone(), torch.mv(weight, self.v.clone()))
 
-    def weight_scale(self):
+    def weight_scale(self) -> torch.Tensor:
         """The factor s applied to the raw weight (the paper's k_i^-1 when k = 1)."""
         scale = self.k / self.sigma()
         return scale.clamp(max=1.0) if self.clamp else scale
 
-    def effective_weight(self):
+    def effective_weight(self) -> torch.Tensor:
         return self.weight * self.weight_scale()
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         # like torch's spectral_norm: power iteration only while training
         if self.training:
             self.power_iteration()
         return F.linear(x, self.effective_weight(), self.bias)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return (f"{super().extra_repr()}, k={self.k}, clamp={self.clamp}, "
                 f"power_iterations={self.power_iterations}, stop_grad={self.stop_grad}")

@@ -163,12 +163,11 @@ class MongoStore:
     """Runs a Sacred MongoObserver wrote to `runs` and `metrics` of a database."""
 
     def __init__(self, url, db_name, timeout_s=5.0):
-        from pymongo import MongoClient
         from pymongo.errors import PyMongoError
 
         try:
             self.where = hosts(url)
-            client = MongoClient(url, serverSelectionTimeoutMS=int(timeout_s * 1000))
+            client = connect(url, timeout_s)
         except (PyMongoError, ValueError) as err:
             raise StoreError(f"not a valid MongoDB URL ({type(err).__name__}): "
                                 "expected mongodb://[user:password@]host[:port]")

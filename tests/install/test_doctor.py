@@ -59,6 +59,6 @@ def test_missing_checkout_is_fatal(tmp_path, no_sc2):
 
 def test_unknown_env_config_is_one_line(epymarl_dir, no_sc2):
     proc = doctor(str(epymarl_dir), "--env-config", "sc3")
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # bad input
     assert proc.stderr.startswith("epymarl-sn doctor: error: unknown --env-config 'sc3'.")
     assert "Traceback" not in proc.stderr
