@@ -7,7 +7,9 @@ drawn by the controller; the same batch contents and logged stats) from a small 
 pool of worker processes, each owning a contiguous slice of the envs:
 
 - the per-env arrays (obs, state, avail_actions, reward, terminated, and the actions
-  sent to the envs) live in one shared-memory block that every worker maps;
+  sent to the envs) live in one shared-memory block, an anonymous file (memfd) whose
+  descriptor goes to the workers through their pipes: no name that could leak, no
+  helper process;
 - pipes carry only commands (`step` with the env indices to step) and the info dicts
   of envs whose episode just ended.
 
@@ -19,13 +21,15 @@ Config keys (besides EPyMARL's `batch_size_run`, the number of envs):
 Workers die with the training process (a parent-death signal on Linux, daemon
 processes, EOF on their pipe) and are joined by `close_env`.
 """
+import mmap
 import os
 import signal
 import sys
+import tempfile
 import traceback
 from functools import partial
-from multiprocessing import Pipe, Process, resource_tracker
-from multiprocessing.shared_memory import SharedMemory
+from multiprocessing import Pipe, Process
+from multiprocessing.reduction import recv_handle, send_handle
 from typing import Any
 
 import numpy as np
@@ -65,8 +69,19 @@ def _padded(n):
     return -(-n // 8) * 8  # keep every array 8-byte aligned
 
 
+def shared_memory_fd(size: int) -> int:
+    """A file descriptor of `size` bytes of memory that processes can map together."""
+    if hasattr(os, "memfd_create"):  # Linux
+        fd = os.memfd_create("epymarl-sn-vector-runner")
+    else:  # an unlinked temporary file
+        with tempfile.TemporaryFile() as f:
+            fd = os.dup(f.fileno())
+    os.ftruncate(fd, size)
+    return fd
+
+
 def array_views(buffer, layout) -> dict[str, np.ndarray]:
-    """Numpy arrays over `buffer` (shared memory or a bytearray), laid out by `layout`."""
+    """Numpy arrays over `buffer` (a shared mapping or a bytearray), laid out by `layout`."""
     views, offset = {}, 0
     for name, (shape, dtype) in layout.items():
         count = int(np.prod(shape))
@@ -84,7 +99,6 @@ class EnvSlice:
         self.envs = [fn() for fn in env_fns]
         self.first = first
         self.arrays = None
-        self.shm = None
 
     def handle(self, cmd: str, data: Any) -> Any:
         return getattr(self, cmd)(data)
@@ -93,9 +107,8 @@ class EnvSlice:
         return self.envs[0].get_env_info()
 
     def attach(self, data):
-        name, layout = data
-        self.shm = SharedMemory(name=name)
-        self.arrays = array_views(self.shm.buf, layout)
+        buffer, layout = data
+        self.arrays = array_views(buffer, layout)
 
     def reset(self, _):
         for i, env in enumerate(self.envs, self.first):
@@ -135,9 +148,6 @@ class EnvSlice:
     def close(self, _):
         for env in self.envs:
             env.close()
-        if self.shm is not None:
-            self.arrays = None  # the views must go before the mapping can close
-            self.shm.close()
 
 
 def worker_main(conn, env_fns, first, parent_pid):
@@ -150,6 +160,10 @@ def worker_main(conn, env_fns, first, parent_pid):
         envs = EnvSlice(env_fns.x, first)
         while True:
             cmd, data = conn.recv()
+            if cmd == "attach":  # the shared block's descriptor follows the command
+                fd = recv_handle(conn)
+                data = (mmap.mmap(fd, layout_bytes(data)), data)
+                os.close(fd)  # the mapping stays
             reply = envs.handle(cmd, data)
             if cmd not in ("render", "save_replay"):  # the parallel runner's no-reply commands
                 conn.send(("ok", reply))
@@ -214,7 +228,6 @@ class VectorRunner(ParallelRunner):
             env_fns.append(partial(env_fn, **env_arg))
 
         n_workers = vector_workers(vars(self.args))
-        self.shm = None
         self.processes = []
         if n_workers == 0:
             self.slices = [(0, self.batch_size)]
@@ -226,12 +239,18 @@ class VectorRunner(ParallelRunner):
         self.episode_limit = self.env_info["episode_limit"]
         layout = array_layout(self.batch_size, self.env_info, self.args.common_reward)
         if n_workers == 0:
-            self.arrays = array_views(bytearray(layout_bytes(layout)), layout)
-            self.conns[0].envs.arrays = self.arrays
+            buffer = bytearray(layout_bytes(layout))
+            self.arrays = array_views(buffer, layout)
+            self._call(0, "attach", (buffer, layout))
         else:
-            self.shm = SharedMemory(create=True, size=layout_bytes(layout))
-            self.arrays = array_views(self.shm.buf, layout)
-            self._call_all("attach", [(self.shm.name, layout)] * len(self.conns))
+            fd = shared_memory_fd(layout_bytes(layout))
+            self.arrays = array_views(mmap.mmap(fd, layout_bytes(layout)), layout)
+            for w, process in enumerate(self.processes):
+                self._send(w, "attach", layout)
+                send_handle(self.conns[w], fd, process.pid)
+            for w in range(len(self.conns)):
+                self._recv(w)
+            os.close(fd)  # every process has mapped it
 
         self.t = 0
         self.t_env = 0
@@ -245,10 +264,6 @@ class VectorRunner(ParallelRunner):
         # contiguous slices, sizes differing by at most one
         bounds = [round(w * self.batch_size / n_workers) for w in range(n_workers + 1)]
         self.slices = [(bounds[w], bounds[w + 1]) for w in range(n_workers)]
-        # workers attach to the shared block by name; started before them, the resource
-        # tracker is theirs too, so only the runner's unlink ends the block's life (and
-        # the tracker removes it if the training process is killed)
-        resource_tracker.ensure_running()
         self.conns = []
         for first, end in self.slices:
             conn, worker_conn = Pipe()
@@ -299,12 +314,8 @@ class VectorRunner(ParallelRunner):
                 if process.is_alive():
                     process.terminate()
                     process.join()
-            self.conns, self.processes = [], []
-            if self.shm is not None:
-                self.arrays = None
-                self.shm.close()
-                self.shm.unlink()
-                self.shm = None
+            # the shared block is unmapped when the last reference to it goes
+            self.conns, self.processes, self.arrays = [], [], None
 
     def _tensor(self, name, rows):
         return th.as_tensor(self.arrays[name][rows], device=self.args.device)
