@@ -397,11 +397,13 @@ class VectorRunner(ParallelRunner):
                 env_terminated.append(
                     terminated[idx] and not ended_infos[idx].get("episode_limit", False))
 
+            # shaped (envs, 1, ...) as the parallel runner's lists of 1-tuples: with one
+            # env left, EpisodeBatch.update needs that time axis
             self.batch.update(
-                {"reward": th.as_tensor(self.arrays["reward"][stepping], dtype=th.float32,
-                                        device=self.args.device),
+                {"reward": th.as_tensor(self.arrays["reward"][stepping][:, None],
+                                        dtype=th.float32, device=self.args.device),
                  "terminated": th.as_tensor(env_terminated, dtype=th.uint8,
-                                            device=self.args.device)},
+                                            device=self.args.device)[:, None]},
                 bs=envs_not_terminated, ts=self.t, mark_filled=False,
             )
             self.t += 1

@@ -45,6 +45,15 @@ def rware_runs(record_main):
 
 
 @pytest.fixture(scope="module")
+def one_env_runs(record_main):
+    """batch_size_run=1: every step updates the batch for a single env."""
+    args = [a for a in RWARE if a not in SMALL_BATCH and not a.startswith("t_max=")]
+    return {runner: record_main(*args, "batch_size_run=1", "buffer_size=1", "batch_size=1",
+                                "t_max=500", f"runner={runner}")
+            for runner in ("parallel", "vector")}
+
+
+@pytest.fixture(scope="module")
 def smaclite_runs(record_main):
     return {runner: record_main(*SMACLITE, f"runner={runner}") for runner in ("parallel", "vector")}
 
@@ -90,6 +99,12 @@ def test_rware_run_completes_and_logs_what_parallel_logs(rware_runs):
         assert run.metrics["episode"]["steps"][-1] >= 2000
         # the learner saw the same batches, so every logged value is the same
         assert metric_values(run) == parallel, name
+
+
+def test_one_env_batches_are_the_parallel_runners(one_env_runs):
+    assert_same_batches(one_env_runs["parallel"], one_env_runs["vector"])
+    assert metric_values(one_env_runs["vector"]) == metric_values(one_env_runs["parallel"])
+    assert len(one_env_runs["vector"].env_pids) == 1
 
 
 def test_default_workers_one_per_core(rware_runs):
