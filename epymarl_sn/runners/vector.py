@@ -18,6 +18,10 @@ Config keys (besides EPyMARL's `batch_size_run`, the number of envs):
     vector_workers: null   # worker processes; null = one per core (at most
                            # batch_size_run); 0 = step the envs in the training process
 
+An integer from 0 to batch_size_run, checked before the run starts. Sacred accepts
+`with vector_workers=N` only for a config that has the key (as the plugin's presets
+do); without it the default applies.
+
 Workers die with the training process (a parent-death signal on Linux, daemon
 processes, EOF on their pipe) and are joined by `close_env`.
 """
@@ -48,7 +52,8 @@ def array_layout(batch_size: int, env_info: dict[str, Any], common_reward: bool)
     """Name -> (shape, dtype) of the per-env arrays workers share with the runner. The
     dtypes are the batch scheme's (obs and state float32, avail_actions int32), so
     copying into the batch converts exactly as EPyMARL's `EpisodeBatch.update` does;
-    rewards stay float64, as the episode returns are summed from them."""
+    rewards are float64, the returns summed from them equal the parallel runner's for
+    envs whose rewards are Python or float64 numbers (EPyMARL's wrappers)."""
     n_agents, n_actions = env_info["n_agents"], env_info["n_actions"]
     return {
         "obs": ((batch_size, n_agents, env_info["obs_shape"]), np.float32),
