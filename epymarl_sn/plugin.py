@@ -27,6 +27,7 @@ What `register()` adds to EPyMARL's registries:
 | `learners.REGISTRY` | `ppo_sn_learner` | PPO plus the SN diagnostics (`sn.learner`) |
 | `envs.REGISTRY` | `smaclite_sparse` | SMAClite with the paper's sparse reward |
 | `envs.REGISTRY` | `sc2_sparse` | SMAC on StarCraft II with the paper's sparse reward |
+| `runners.REGISTRY` | `vector` | the parallel runner's episodes, envs stepped by a few workers in shared memory (`runners.vector`) |
 
 The stock `ppo_learner` also works with `critic_type: cv_critic_sn`.
 """
@@ -34,10 +35,12 @@ from typing import Any, Callable, Dict
 
 from epymarl_sn.envs.checks import check_sparse_config
 from epymarl_sn.resources import config_dir
+from epymarl_sn.runners.config import check_vector_config
 from epymarl_sn.sn.config import check_sn_config
 
 # each takes the final config and raises ConfigError (a ValueError) with one line
-CHECKS: "tuple[Callable[[Dict[str, Any]], None], ...]" = (check_sn_config, check_sparse_config)
+CHECKS: "tuple[Callable[[Dict[str, Any]], None], ...]" = (
+    check_sn_config, check_sparse_config, check_vector_config)
 
 
 def check_config(config: Dict[str, Any]) -> None:
@@ -54,8 +57,10 @@ def register() -> Dict[str, Any]:
     from envs import REGISTRY as envs
     from learners import REGISTRY as learners
     from modules.critics import REGISTRY as critics
+    from runners import REGISTRY as runners
 
     from epymarl_sn.envs.factories import sc2_sparse_fn, smaclite_sparse_fn
+    from epymarl_sn.runners.vector import VectorRunner
     from epymarl_sn.sn.critic import SNCentralVCritic
     from epymarl_sn.sn.learner import PPOSNLearner
     from epymarl_sn.tracking.observer import TrackingMongoObserver
@@ -64,5 +69,6 @@ def register() -> Dict[str, Any]:
     learners["ppo_sn_learner"] = PPOSNLearner
     envs["smaclite_sparse"] = smaclite_sparse_fn
     envs["sc2_sparse"] = sc2_sparse_fn
+    runners["vector"] = VectorRunner
     return {"config_dir": str(config_dir()), "check_config": check_config,
             "mongo_observer": TrackingMongoObserver}

@@ -1,0 +1,445 @@
+"""`runner: vector`: EPyMARL's parallel runner, with the envs stepped by a few workers.
+
+EPyMARL's `parallel` runner gives every env of the batch its own process and pickles
+each step's observations, state and masks through that env's pipe. This runner
+produces the same episodes (same env seeds: env i gets `seed + i`; the same actions
+drawn by the controller; the same batch contents and logged stats) from a small fixed
+pool of worker processes, each owning a contiguous slice of the envs:
+
+- the per-env arrays (obs, state, avail_actions, reward, terminated, and the actions
+  sent to the envs) live in one shared-memory block, an anonymous file (memfd) whose
+  descriptor goes to the workers through their pipes: no name that could leak, no
+  helper process;
+- pipes carry only commands (`step` with the env indices to step) and the info dicts
+  of envs whose episode just ended.
+
+Config keys (besides EPyMARL's `batch_size_run`, the number of envs):
+
+    vector_workers: null   # worker processes; null = one per core (at most
+                           # batch_size_run); 0 = step the envs in the training process
+
+An integer from 0 to batch_size_run, checked before the run starts. Sacred accepts
+`with vector_workers=N` only for a config that has the key (as the plugin's presets
+do); without it the default applies.
+
+Workers die with the training process (a parent-death signal on Linux, daemon
+processes, EOF on their pipe) and are joined by `close_env`.
+"""
+import mmap
+import os
+import signal
+import sys
+import tempfile
+import traceback
+from functools import partial
+from multiprocessing import Pipe, Process
+from multiprocessing.reduction import recv_handle, send_handle
+from typing import Any
+
+import numpy as np
+import torch as th
+from envs import REGISTRY as env_REGISTRY
+from envs import register_smac, register_smacv2
+from runners.parallel_runner import CloudpickleWrapper, ParallelRunner
+
+from epymarl_sn.runners.config import vector_workers
+
+# seconds a worker gets to close its envs before it is terminated
+CLOSE_TIMEOUT = 30
+
+
+def array_layout(batch_size: int, env_info: dict[str, Any], common_reward: bool):
+    """Name -> (shape, dtype) of the per-env arrays workers share with the runner. The
+    dtypes are the batch scheme's (obs and state float32, avail_actions int32), so
+    copying into the batch converts exactly as EPyMARL's `EpisodeBatch.update` does;
+    rewards are float64, the returns summed from them equal the parallel runner's for
+    envs whose rewards are Python or float64 numbers (EPyMARL's wrappers)."""
+    n_agents, n_actions = env_info["n_agents"], env_info["n_actions"]
+    return {
+        "obs": ((batch_size, n_agents, env_info["obs_shape"]), np.float32),
+        "state": ((batch_size, env_info["state_shape"]), np.float32),
+        "avail_actions": ((batch_size, n_agents, n_actions), np.int32),
+        "reward": ((batch_size,) if common_reward else (batch_size, n_agents), np.float64),
+        "terminated": ((batch_size,), np.bool_),
+        "actions": ((batch_size, n_agents), np.int64),
+    }
+
+
+def layout_bytes(layout) -> int:
+    return sum(_padded(int(np.prod(shape)) * np.dtype(dtype).itemsize)
+               for shape, dtype in layout.values())
+
+
+def _padded(n):
+    return -(-n // 8) * 8  # keep every array 8-byte aligned
+
+
+def shared_memory_fd(size: int) -> int:
+    """A file descriptor of `size` bytes of memory that processes can map together."""
+    if hasattr(os, "memfd_create"):  # Linux
+        fd = os.memfd_create("epymarl-sn-vector-runner")
+    else:  # an unlinked temporary file
+        with tempfile.TemporaryFile() as f:
+            fd = os.dup(f.fileno())
+    os.ftruncate(fd, size)
+    return fd
+
+
+def array_views(buffer, layout) -> dict[str, np.ndarray]:
+    """Numpy arrays over `buffer` (a shared mapping or a bytearray), laid out by `layout`."""
+    views, offset = {}, 0
+    for name, (shape, dtype) in layout.items():
+        count = int(np.prod(shape))
+        views[name] = np.ndarray(shape, dtype=dtype, buffer=buffer, offset=offset)
+        offset += _padded(count * np.dtype(dtype).itemsize)
+    return views
+
+
+class EnvSlice:
+    """Envs `first`, `first + 1`, ... of the batch; commands come from the runner (a pipe
+    in a worker process, a direct call with `vector_workers: 0`). Each env is driven
+    exactly as the parallel runner's `env_worker` drives it, in the same call order."""
+
+    def __init__(self, env_fns, first: int):
+        self.envs = [fn() for fn in env_fns]
+        self.first = first
+        self.arrays = None
+
+    def handle(self, cmd: str, data: Any) -> Any:
+        return getattr(self, cmd)(data)
+
+    def get_env_info(self, _):
+        return self.envs[0].get_env_info()
+
+    def attach(self, data):
+        buffer, layout = data
+        self.arrays = array_views(buffer, layout)
+
+    def reset(self, _):
+        for i, env in enumerate(self.envs, self.first):
+            env.reset()
+            self._observe(i, env)
+
+    def step(self, indices: list[int]) -> dict[int, dict]:
+        """Step the envs `indices` with the actions in the shared array; returns the
+        info dicts of those whose episode ended, the only per-step data piped back."""
+        a = self.arrays
+        ended_infos = {}
+        for i in indices:
+            env = self.envs[i - self.first]
+            # a copy: an env may keep the actions it was given
+            _, reward, terminated, truncated, info = env.step(a["actions"][i].copy())
+            terminated = terminated or truncated
+            self._observe(i, env)
+            a["reward"][i] = reward
+            a["terminated"][i] = terminated
+            if terminated:
+                ended_infos[i] = info
+        return ended_infos
+
+    def _observe(self, i, env):
+        # the order of the parallel runner's env_worker: state, avail_actions, obs
+        a = self.arrays
+        a["state"][i] = env.get_state()
+        a["avail_actions"][i] = env.get_avail_actions()
+        a["obs"][i] = np.asarray(env.get_obs())
+
+    def render(self, _):
+        self.envs[0].render()
+
+    def save_replay(self, _):
+        self.envs[0].save_replay()
+
+    def close(self, _):
+        for env in self.envs:
+            env.close()
+
+
+def worker_main(conn, env_fns, first, parent_pid):
+    """A worker process: build its envs, then answer the runner's commands until `close`
+    or until the runner is gone."""
+    # Ctrl-C is the training process's to handle: it closes the workers
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent(parent_pid)
+    try:
+        envs = EnvSlice(env_fns.x, first)
+        while True:
+            cmd, data = conn.recv()
+            if cmd == "attach":  # the shared block's descriptor follows the command
+                fd = recv_handle(conn)
+                data = (mmap.mmap(fd, layout_bytes(data)), data)
+                os.close(fd)  # the mapping stays
+            reply = envs.handle(cmd, data)
+            if cmd not in ("render", "save_replay"):  # the parallel runner's no-reply commands
+                conn.send(("ok", reply))
+            if cmd == "close":
+                return
+    except EOFError:  # the runner closed its end or died
+        return
+    except Exception:  # noqa: BLE001 - any env error goes to the runner, which raises it
+        conn.send(("error", traceback.format_exc()))
+
+
+def _die_with_parent(parent_pid):
+    # Linux: SIGTERM this process when the process that started it dies, even by SIGKILL
+    # (multiprocessing's daemon flag only covers a parent that exits normally)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent_pid:  # it died before the signal was set
+        os._exit(1)
+
+
+class LocalSlice:
+    """`vector_workers: 0`: all envs in the training process, behind a pipe's send/recv."""
+
+    def __init__(self, env_fns):
+        self.envs = EnvSlice(env_fns, 0)
+        self.reply = None
+
+    def send(self, message):
+        self.reply = ("ok", self.envs.handle(*message))
+
+    def recv(self):
+        return self.reply
+
+
+class VectorRunner(ParallelRunner):
+    """Drop-in for EPyMARL's ParallelRunner (see the module docstring). It inherits
+    `setup`, `get_env_info` and `_log` unchanged; `run` is the parallel runner's loop
+    with the pipes replaced by shared arrays."""
+
+    def __init__(self, args, logger):  # ParallelRunner.__init__ would start its processes
+        self.args = args
+        self.logger = logger
+        self.batch_size = self.args.batch_size_run
+
+        # registering both smac and smacv2 causes a pysc2 error (as in ParallelRunner)
+        if self.args.env == "sc2":
+            register_smac()
+        elif self.args.env == "sc2v2":
+            register_smacv2()
+
+        # the parallel runner's env seeds: env i gets seed + i
+        env_fn = env_REGISTRY[self.args.env]
+        env_fns = []
+        for i in range(self.batch_size):
+            env_arg = self.args.env_args.copy()
+            env_arg["seed"] += i
+            env_arg["common_reward"] = self.args.common_reward
+            env_arg["reward_scalarisation"] = self.args.reward_scalarisation
+            env_fns.append(partial(env_fn, **env_arg))
+
+        n_workers = vector_workers(vars(self.args))
+        self.processes = []
+        if n_workers == 0:
+            self.slices = [(0, self.batch_size)]
+            self.conns = [LocalSlice(env_fns)]
+        else:
+            self._start_workers(env_fns, n_workers)
+
+        self.env_info = self._call(0, "get_env_info")
+        self.episode_limit = self.env_info["episode_limit"]
+        layout = array_layout(self.batch_size, self.env_info, self.args.common_reward)
+        if n_workers == 0:
+            buffer = bytearray(layout_bytes(layout))
+            self.arrays = array_views(buffer, layout)
+            self._call(0, "attach", (buffer, layout))
+        else:
+            fd = shared_memory_fd(layout_bytes(layout))
+            self.arrays = array_views(mmap.mmap(fd, layout_bytes(layout)), layout)
+            for w, process in enumerate(self.processes):
+                self._send(w, "attach", layout)
+                send_handle(self.conns[w], fd, process.pid)
+            for w in range(len(self.conns)):
+                self._recv(w)
+            os.close(fd)  # every process has mapped it
+
+        self.t = 0
+        self.t_env = 0
+        self.train_returns = []
+        self.test_returns = []
+        self.train_stats = {}
+        self.test_stats = {}
+        self.log_train_stats_t = -100000
+
+    def _start_workers(self, env_fns, n_workers):
+        # contiguous slices, sizes differing by at most one
+        bounds = [round(w * self.batch_size / n_workers) for w in range(n_workers + 1)]
+        self.slices = [(bounds[w], bounds[w + 1]) for w in range(n_workers)]
+        self.conns = []
+        for first, end in self.slices:
+            conn, worker_conn = Pipe()
+            process = Process(
+                target=worker_main,
+                args=(worker_conn, CloudpickleWrapper(env_fns[first:end]), first, os.getpid()),
+                daemon=True,
+            )
+            process.start()
+            worker_conn.close()  # so that recv sees EOF if the worker dies
+            self.conns.append(conn)
+            self.processes.append(process)
+
+    def _send(self, w, cmd, data=None):
+        self.conns[w].send((cmd, data))
+
+    def _recv(self, w):
+        try:
+            status, reply = self.conns[w].recv()
+        except EOFError:
+            raise RuntimeError(f"vector runner: env worker {w} (envs {self.slices[w]}) "
+                               "died; see its output above") from None
+        if status == "error":
+            raise RuntimeError(f"vector runner: env worker {w} (envs {self.slices[w]}) "
+                               f"failed:\n{reply}")
+        return reply
+
+    def _call(self, w, cmd, data=None):
+        self._send(w, cmd, data)
+        return self._recv(w)
+
+    def _call_all(self, cmd, data):
+        for w, item in enumerate(data):
+            self._send(w, cmd, item)
+        return [self._recv(w) for w in range(len(self.conns))]
+
+    def save_replay(self):
+        self._send(0, "save_replay")
+
+    def close_env(self):
+        if not self.conns:  # closed already
+            return
+        try:
+            self._call_all("close", [None] * len(self.conns))
+        finally:
+            for process in self.processes:
+                process.join(CLOSE_TIMEOUT)
+                if process.is_alive():
+                    process.terminate()
+                    process.join()
+            # the shared block is unmapped when the last reference to it goes
+            self.conns, self.processes, self.arrays = [], [], None
+
+    def _tensor(self, name, rows):
+        return th.as_tensor(self.arrays[name][rows], device=self.args.device)
+
+    def reset(self):
+        self.batch = self.new_batch()
+        self._call_all("reset", [None] * len(self.conns))
+        every = slice(None)
+        self.batch.update({"state": self._tensor("state", every),
+                           "avail_actions": self._tensor("avail_actions", every),
+                           "obs": self._tensor("obs", every)}, ts=0)
+        self.t = 0
+        self.env_steps_this_run = 0
+
+    def _step(self, indices):
+        """Step the envs `indices` (ascending) in their workers; the info dicts of the
+        envs whose episode ended, in env order (the parallel runner's order)."""
+        busy = []
+        for w, (first, end) in enumerate(self.slices):
+            mine = [i for i in indices if first <= i < end]
+            if mine:
+                self._send(w, "step", mine)
+                busy.append(w)
+        ended_infos = {}
+        for w in busy:
+            ended_infos.update(self._recv(w))
+        return ended_infos
+
+    def run(self, test_mode=False):
+        # The parallel runner's loop, statement for statement where it decides what goes
+        # into the batch and what the controller is asked for (its random draws depend on
+        # `bs`, which includes envs that ended at the previous step, as there).
+        self.reset()
+
+        all_terminated = False
+        if self.args.common_reward:
+            episode_returns = [0 for _ in range(self.batch_size)]
+        else:
+            episode_returns = [np.zeros(self.args.n_agents) for _ in range(self.batch_size)]
+        episode_lengths = [0 for _ in range(self.batch_size)]
+        self.mac.init_hidden(batch_size=self.batch_size)
+        terminated = [False for _ in range(self.batch_size)]
+        envs_not_terminated = [b_idx for b_idx, termed in enumerate(terminated) if not termed]
+        final_env_infos = []  # filled in order of termination, as in the parallel runner
+
+        while True:
+            actions = self.mac.select_actions(
+                self.batch, t_ep=self.t, t_env=self.t_env, bs=envs_not_terminated,
+                test_mode=test_mode,
+            )
+            cpu_actions = actions.to("cpu").numpy()
+            self.batch.update({"actions": actions.unsqueeze(1)}, bs=envs_not_terminated,
+                              ts=self.t, mark_filled=False)
+
+            # only envs that have not terminated are stepped
+            stepping = [idx for idx in range(self.batch_size) if not terminated[idx]]
+            rows = [envs_not_terminated.index(idx) for idx in stepping]
+            self.arrays["actions"][stepping] = cpu_actions[rows]
+            ended_infos = self._step(stepping)
+            if 0 in envs_not_terminated and test_mode and self.args.render:
+                self._send(0, "render")
+
+            envs_not_terminated = [b_idx for b_idx, termed in enumerate(terminated) if not termed]
+            all_terminated = all(terminated)
+            if all_terminated:
+                break
+
+            env_terminated = []
+            for idx in stepping:
+                reward = self.arrays["reward"][idx]
+                episode_returns[idx] += reward.copy() if reward.ndim else float(reward)
+                episode_lengths[idx] += 1
+                if not test_mode:
+                    self.env_steps_this_run += 1
+                terminated[idx] = bool(self.arrays["terminated"][idx])
+                if terminated[idx]:
+                    final_env_infos.append(ended_infos[idx])
+                # an episode cut by the time limit is not terminated for bootstrapping
+                env_terminated.append(
+                    terminated[idx] and not ended_infos[idx].get("episode_limit", False))
+
+            # shaped (envs, 1, ...) as the parallel runner's lists of 1-tuples: with one
+            # env left, EpisodeBatch.update needs that time axis
+            self.batch.update(
+                {"reward": th.as_tensor(self.arrays["reward"][stepping][:, None],
+                                        dtype=th.float32, device=self.args.device),
+                 "terminated": th.as_tensor(env_terminated, dtype=th.uint8,
+                                            device=self.args.device)[:, None]},
+                bs=envs_not_terminated, ts=self.t, mark_filled=False,
+            )
+            self.t += 1
+            self.batch.update({"state": self._tensor("state", stepping),
+                               "avail_actions": self._tensor("avail_actions", stepping),
+                               "obs": self._tensor("obs", stepping)},
+                              bs=envs_not_terminated, ts=self.t, mark_filled=True)
+
+        if not test_mode:
+            self.t_env += self.env_steps_this_run
+
+        # (the parallel runner also fetches each env's get_stats() here and drops them)
+        cur_stats = self.test_stats if test_mode else self.train_stats
+        cur_returns = self.test_returns if test_mode else self.train_returns
+        log_prefix = "test_" if test_mode else ""
+        infos = [cur_stats] + final_env_infos
+        cur_stats.update(
+            {k: sum(d.get(k, 0) for d in infos) for k in set.union(*[set(d) for d in infos])}
+        )
+        cur_stats["n_episodes"] = self.batch_size + cur_stats.get("n_episodes", 0)
+        cur_stats["ep_length"] = sum(episode_lengths) + cur_stats.get("ep_length", 0)
+
+        cur_returns.extend(episode_returns)
+
+        n_test_runs = max(1, self.args.test_nepisode // self.batch_size) * self.batch_size
+        if test_mode and (len(self.test_returns) == n_test_runs):
+            self._log(cur_returns, cur_stats, log_prefix)
+        elif self.t_env - self.log_train_stats_t >= self.args.runner_log_interval:
+            self._log(cur_returns, cur_stats, log_prefix)
+            if hasattr(self.mac.action_selector, "epsilon"):
+                self.logger.log_stat("epsilon", self.mac.action_selector.epsilon, self.t_env)
+            self.log_train_stats_t = self.t_env
+
+        return self.batch

@@ -1,0 +1,182 @@
+"""`runner=vector` produces EPyMARL's `parallel` episodes bit for bit, logs the same
+stats, checks `vector_workers` before a run, and leaves no worker process behind.
+
+Each run is a real `src/main.py` run, recorded by record_episodes.py: every batch the
+runner returned (training and test) and Sacred's metrics.
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from epymarl_sn.runners.config import available_cores, check_vector_config
+
+COMMON = ("--config=mappo_paper",)
+SMALL_BATCH = ("batch_size_run=4", "buffer_size=4", "batch_size=4")
+RWARE = (
+    *COMMON, "--env-config=gymma", "with",
+    "env_args.key=rware:rware-tiny-2ag-v2", "env_args.time_limit=100", "t_max=2000",
+    "test_interval=1000", "test_nepisode=4", "log_interval=1000", "runner_log_interval=1000",
+    "learner_log_interval=1000", *SMALL_BATCH, "seed=7",
+)
+# short battles (40 steps): some end in a defeat, the others at the time limit
+SMACLITE = (
+    *COMMON, "--env-config=smaclite_sparse", "with",
+    "env_args.map_name=2s3z", "env_args.time_limit=40", "t_max=300", "test_interval=150",
+    "test_nepisode=4", "log_interval=150", "runner_log_interval=150",
+    "learner_log_interval=150", *SMALL_BATCH, "seed=3",
+)
+
+
+@pytest.fixture(scope="module")
+def rware_runs(record_main):
+    return {runner: record_main(*RWARE, *extra) for runner, extra in (
+        ("parallel", ["runner=parallel"]),
+        ("vector", ["runner=vector"]),
+        ("vector, no workers", ["runner=vector", "vector_workers=0"]),
+        ("vector, 3 workers", ["runner=vector", "vector_workers=3"]),  # slices of 1, 2, 1
+    )}
+
+
+@pytest.fixture(scope="module")
+def one_env_runs(record_main):
+    """batch_size_run=1: every step updates the batch for a single env."""
+    args = [a for a in RWARE if a not in SMALL_BATCH and not a.startswith("t_max=")]
+    return {runner: record_main(*args, "batch_size_run=1", "buffer_size=1", "batch_size=1",
+                                "t_max=500", f"runner={runner}")
+            for runner in ("parallel", "vector")}
+
+
+@pytest.fixture(scope="module")
+def smaclite_runs(record_main):
+    return {runner: record_main(*SMACLITE, f"runner={runner}") for runner in ("parallel", "vector")}
+
+
+def assert_same_batches(expected, actual):
+    assert len(actual.batches) == len(expected.batches)
+    for i, (want, got) in enumerate(zip(expected.batches, actual.batches)):
+        assert got.keys() == want.keys()
+        assert got["test_mode"] == want["test_mode"]
+        for key in want.keys() - {"test_mode"}:
+            assert got[key].dtype == want[key].dtype, (i, key)
+            assert torch.equal(got[key], want[key]), f"batch {i}: {key} differs"
+
+
+def metric_values(run):
+    return {name: (m["steps"], m["values"]) for name, m in run.metrics.items()}
+
+
+def gone(pid):
+    """No process `pid`, or only its zombie (dead, waiting for its parent to read it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def test_rware_episodes_are_the_parallel_runners(rware_runs):
+    parallel = rware_runs["parallel"]
+    # training and test batches, with real data in them
+    assert {b["test_mode"] for b in parallel.batches} == {False, True}
+    assert all(b["obs"].abs().sum() > 0 for b in parallel.batches)
+    assert len({b["actions"].sum().item() for b in parallel.batches}) > 1
+    for name in ("vector", "vector, no workers", "vector, 3 workers"):
+        assert_same_batches(parallel, rware_runs[name])
+
+
+def test_rware_run_completes_and_logs_what_parallel_logs(rware_runs):
+    parallel = metric_values(rware_runs["parallel"])
+    for name in ("vector", "vector, no workers", "vector, 3 workers"):
+        run = rware_runs[name]
+        assert run.run["status"] == "COMPLETED"
+        assert {"return_mean", "test_return_mean", "ep_length_mean"} <= run.metrics.keys()
+        assert run.metrics["episode"]["steps"][-1] >= 2000
+        # the learner saw the same batches, so every logged value is the same
+        assert metric_values(run) == parallel, name
+
+
+def test_one_env_batches_are_the_parallel_runners(one_env_runs):
+    assert_same_batches(one_env_runs["parallel"], one_env_runs["vector"])
+    assert metric_values(one_env_runs["vector"]) == metric_values(one_env_runs["parallel"])
+    assert len(one_env_runs["vector"].env_pids) == 1
+
+
+def test_default_workers_one_per_core(rware_runs):
+    assert len(rware_runs["vector"].env_pids) == min(available_cores(), 4)
+    assert len(rware_runs["vector, 3 workers"].env_pids) == 3
+    assert rware_runs["vector, no workers"].env_pids == []
+
+
+def test_no_worker_survives_a_run(rware_runs, smaclite_runs):
+    pids = [pid for runs in (rware_runs, smaclite_runs) for name, run in runs.items()
+            if name.startswith("vector") for pid in run.env_pids]
+    assert pids
+    assert all(gone(pid) for pid in pids)
+
+
+def test_smaclite_sparse_episodes_and_stats_are_the_parallel_runners(smaclite_runs):
+    parallel, vector = smaclite_runs["parallel"], smaclite_runs["vector"]
+    # battles that ended before the time limit, so terminated is set somewhere
+    assert any(b["terminated"].any() for b in parallel.batches)
+    assert_same_batches(parallel, vector)
+    assert vector.run["status"] == "COMPLETED"
+    for prefix in ("", "test_"):
+        assert {f"{prefix}{k}" for k in ("return_mean", "battle_won_mean", "dead_allies_mean",
+                                          "dead_enemies_mean", "ep_length_mean")} <= vector.metrics.keys()
+    assert metric_values(vector) == metric_values(parallel)
+
+
+@pytest.mark.parametrize("value", ["-1", "5", "two"])
+def test_bad_vector_workers_stops_before_training(try_main, value):
+    result = try_main(*RWARE, "runner=vector", f"vector_workers={value}")
+    assert result.proc.returncode != 0
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith("error: vector_workers:"), result.output
+    assert "batch_size_run (4)" in errors[0]
+    assert "Traceback" not in result.output
+    assert result.run is None and result.env_pids is None  # no run, no runner
+
+
+@pytest.mark.parametrize("value", [-1, 5, 2.0, True, "2"])
+def test_check_rejects(value):
+    with pytest.raises(ValueError, match=r"^vector_workers: .* allowed: an integer from 0"):
+        check_vector_config({"vector_workers": value, "batch_size_run": 4})
+
+
+@pytest.mark.parametrize("value", [None, 0, 1, 4])
+def test_check_accepts(value):
+    check_vector_config({"vector_workers": value, "batch_size_run": 4})
+    check_vector_config({"batch_size_run": 4})
+
+
+def test_workers_die_with_a_killed_training_process(checkout_copy, recorder):
+    """SIGKILL gives the training process no chance to close its workers."""
+    out = checkout_copy / "episodes.pt"
+    args = [a if not a.startswith("t_max=") else "t_max=10000000" for a in RWARE]
+    proc = subprocess.Popen(
+        [sys.executable, str(recorder), str(out), "src/main.py", *args, "runner=vector",
+         "vector_workers=2"],
+        cwd=checkout_copy, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ),
+    )
+    pids_file = Path(f"{out}.pids.json")
+    try:
+        deadline = time.monotonic() + 300
+        while not pids_file.is_file() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert pids_file.is_file(), "the runner never started"
+        time.sleep(2)  # training under way
+        pids = json.loads(pids_file.read_text())
+        assert len(pids) == 2 and not any(gone(pid) for pid in pids)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    deadline = time.monotonic() + 30
+    while not all(gone(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert all(gone(pid) for pid in pids)
