@@ -5,8 +5,14 @@ import sys
 
 from epymarl_sn.cli.options import add_store_option
 from epymarl_sn.errors import EpymarlSnError, PlotError
-from epymarl_sn.plot.make import (DEFAULT_AGGREGATE, PRESETS, file_stem, make_files,
-                                   resolve, select)
+from epymarl_sn.plot.make import (
+    DEFAULT_AGGREGATE,
+    PRESETS,
+    file_stem,
+    make_files,
+    resolve,
+    select,
+)
 from epymarl_sn.tracking.store import default_location
 
 

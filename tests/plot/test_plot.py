@@ -190,8 +190,8 @@ def test_mappo_sn_and_mappo_midsn_runs_make_one_line(tiny_sweep, run_main, rware
     (["--metric", "return_mean", "--group-by", "critic_sn"],
      "2 of 4 selected runs have no config key 'critic_sn'"),
     (["--preset", "fig5", "--metric", "return_mean"],
-     "--preset fig5 plots critic_grad_norm (or --metric critic_grad_norm_clipped_weights); "
-     "drop --metric return_mean or --preset"),
+     ("--preset fig5 plots critic_grad_norm (or --metric critic_grad_norm_clipped_weights); "
+      "drop --metric return_mean or --preset")),
     ([], "give --metric M"),
 ])
 def test_bad_request_is_one_clear_line_and_writes_nothing(tiny_sweep, tmp_path, capsys,
