@@ -10,7 +10,7 @@ import os
 from epymarl_sn.envs import starcraft
 from epymarl_sn.envs.installed import RVO2_INSTALL_HINT, rvo2_installed, smac_flavour
 from epymarl_sn.console import say
-from epymarl_sn.envs.reward import REWARD_DEFAULTS
+from epymarl_sn.envs.reward import DIVISORS, REWARD_DEFAULTS
 from epymarl_sn.errors import ConfigError
 from epymarl_sn.values import is_int, is_number
 
@@ -18,7 +18,8 @@ SPARSE_ENVS = ("sc2_sparse", "smaclite_sparse")
 SMACLITE_OPTIONS = {"map_name", "time_limit", "use_cpp_rvo2", "seed"}
 # SMAC options that shape SMAC's own (dense) reward, which sc2_sparse replaces
 SMAC_DENSE_REWARD_OPTIONS = {"reward_sparse", "reward_only_positive", "reward_negative_scale"}
-NUMBER_OPTIONS = ("reward_death_value", "reward_win", "reward_defeat", "reward_scale_rate")
+NUMBER_OPTIONS = ("reward_death_value", "reward_ally_death_value", "reward_win",
+                  "reward_defeat", "reward_scale_rate")
 
 
 def check_reward_options(env, env_args):
@@ -34,15 +35,22 @@ def check_reward_options(env, env_args):
                              f"env_args.{key}={REWARD_DEFAULTS[key]:g}")
     if not isinstance(env_args.get("reward_scale", False), bool):
         raise ConfigError(f"env_args.reward_scale must be True or False, got "
-                         f"{env_args['reward_scale']!r}; e.g. env_args.reward_scale=False")
+                         f"{env_args['reward_scale']!r}; e.g. env_args.reward_scale=True")
+    divisor = env_args.get("reward_scale_divisor", REWARD_DEFAULTS["reward_scale_divisor"])
+    if divisor not in DIVISORS:
+        raise ConfigError(f"env_args.reward_scale_divisor must be one of {', '.join(DIVISORS)} "
+                         f"(smac: public SMAC's max_reward, with the enemies' health and "
+                         f"shields; sparse: without them), got {divisor!r}; e.g. "
+                         "env_args.reward_scale_divisor=smac")
     options = {**REWARD_DEFAULTS, **env_args}
     if options["reward_scale"] and not (options["reward_scale_rate"] > 0
                                         and options["reward_win"] > 0
                                         and options["reward_death_value"] >= 0):
         raise ConfigError("env_args.reward_scale=True divides rewards by (n_enemies * "
-                         "reward_death_value + reward_win) / reward_scale_rate, so it needs "
-                         "reward_scale_rate > 0, reward_win > 0 and reward_death_value >= 0; "
-                         "fix those or set env_args.reward_scale=False")
+                         "reward_death_value + reward_win [+ enemy health and shields]) / "
+                         "reward_scale_rate, so it needs reward_scale_rate > 0, reward_win > 0 "
+                         "and reward_death_value >= 0; fix those or set "
+                         "env_args.reward_scale=False")
 
 
 def _check_map(env, map_name, maps):

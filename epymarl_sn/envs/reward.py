@@ -1,15 +1,18 @@
 """The paper's sparse SMAC reward (§VI-B), shared by the StarCraft II and SMAClite envs.
 
-    r_t = reward_death_value * (enemies killed at t) - reward_death_value * (allies lost at t)
+    r_t = reward_death_value * (enemies killed at t)
+        - reward_ally_death_value * (allies lost at t)
         + reward_win * [battle won at t] + reward_defeat * [battle lost at t]
 
 No health or damage terms; a draw (both teams wiped out) or a time-out gets no
 terminal term. With `reward_scale: True` every r_t is divided by
+divisor / reward_scale_rate, where the divisor is (`reward_scale_divisor`)
 
-    (n_enemies * reward_death_value + reward_win) / reward_scale_rate
-
-so that killing every enemy and winning without a loss sums to `reward_scale_rate`
-(SMAC's scaling, without its health term, which this reward does not have).
+    smac:    n_enemies * reward_death_value + reward_win
+             + the enemies' maximum health and shields, summed
+             (public SMAC's max_reward, also SMAClite's)
+    sparse:  n_enemies * reward_death_value + reward_win
+             (so killing every enemy and winning without a loss sums to the rate)
 """
 import enum
 from dataclasses import dataclass
@@ -17,11 +20,14 @@ from dataclasses import dataclass
 # env_args keys of the sparse envs that belong to the reward, with their defaults
 REWARD_DEFAULTS = {
     "reward_death_value": 10.0,
+    "reward_ally_death_value": 10.0,
     "reward_win": 200.0,
     "reward_defeat": -200.0,
-    "reward_scale": False,
-    "reward_scale_rate": 20.0,
+    "reward_scale": True,  # the authors' sc2_sparse.yaml; the paper is silent
+    "reward_scale_rate": 50.0,
+    "reward_scale_divisor": "smac",
 }
+DIVISORS = ("smac", "sparse")
 
 
 class Outcome(enum.Enum):
@@ -44,10 +50,12 @@ def outcome_from_survivors(allies_alive, enemies_alive, time_up):
 @dataclass(frozen=True)
 class SparseReward:
     reward_death_value: float = REWARD_DEFAULTS["reward_death_value"]
+    reward_ally_death_value: float = REWARD_DEFAULTS["reward_ally_death_value"]
     reward_win: float = REWARD_DEFAULTS["reward_win"]
     reward_defeat: float = REWARD_DEFAULTS["reward_defeat"]
     reward_scale: bool = REWARD_DEFAULTS["reward_scale"]
     reward_scale_rate: float = REWARD_DEFAULTS["reward_scale_rate"]
+    reward_scale_divisor: str = REWARD_DEFAULTS["reward_scale_divisor"]
 
     @classmethod
     def pop_from(cls, env_args):
@@ -56,13 +64,19 @@ class SparseReward:
 
     def unscaled(self, enemies_killed, allies_lost, outcome):
         terminal = {Outcome.WON: self.reward_win, Outcome.LOST: self.reward_defeat}
-        return (self.reward_death_value * (enemies_killed - allies_lost)
+        return (self.reward_death_value * enemies_killed
+                - self.reward_ally_death_value * allies_lost
                 + terminal.get(outcome, 0.0))
 
-    def divisor(self, n_enemies):
+    def divisor(self, n_enemies: int, enemy_health_and_shields: float) -> float:
+        """What every r_t is divided by; `enemy_health_and_shields` is the sum of the
+        enemies' maximum health and shields (used by the smac divisor only)."""
         if not self.reward_scale:
             return 1.0
-        return (n_enemies * self.reward_death_value + self.reward_win) / self.reward_scale_rate
+        max_reward = n_enemies * self.reward_death_value + self.reward_win
+        if self.reward_scale_divisor == "smac":
+            max_reward += enemy_health_and_shields
+        return max_reward / self.reward_scale_rate
 
 
 class SparseRewardTracker:
@@ -74,10 +88,13 @@ class SparseRewardTracker:
 
     def __init__(self, reward, n_enemies):
         self.reward = reward
-        self.divisor = reward.divisor(n_enemies)
-        self.reset()
+        self.n_enemies = n_enemies
+        self.divisor = None  # known once the enemies are on the map: reset()
 
-    def reset(self):
+    def reset(self, enemy_health_and_shields: float):
+        """At the start of an episode, with the enemies' maximum health and shields
+        summed (the same every episode of a map; the smac divisor needs it)."""
+        self.divisor = self.reward.divisor(self.n_enemies, enemy_health_and_shields)
         self.dead_allies = 0
         self.dead_enemies = 0
 

@@ -22,9 +22,12 @@ class SparseStarCraft2Env(StarCraft2Env):
         self._end_code = None
 
     def reset(self):
-        self.tracker.reset()
         self._end_code = None
-        return super().reset()
+        reset = super().reset()
+        # public SMAC's max_reward adds each enemy's health_max + shield_max
+        self.tracker.reset(sum(unit.health_max + unit.shield_max
+                               for unit in self.enemies.values()))
+        return reset
 
     def update_units(self):
         # SMAC decides the battle here, with its own rules (e.g. on the MMM maps a

@@ -33,8 +33,12 @@ class SparseSMACliteWrapper(SMACliteWrapper):
         self.tracker = SparseRewardTracker(reward, self.env.unwrapped.n_enemies)
 
     def reset(self, seed=None, options=None):
-        self.tracker.reset()
-        return super().reset(seed=seed, options=options)
+        reset = super().reset(seed=seed, options=options)
+        # SMAClite's own max_reward, like public SMAC's, adds each enemy's hp + shield
+        # at the start (its units start at their maximum)
+        enemies = self.env.unwrapped.enemies.values()
+        self.tracker.reset(sum(unit.max_hp + unit.max_shield for unit in enemies))
+        return reset
 
     def step(self, actions):
         # SMAClite's own (dense, damage-based) reward is dropped

@@ -1,7 +1,7 @@
-"""Stored runs -> a figure of a metric against env steps (IQM or mean over seeds
+"""Stored runs -> a figure of a metric against env steps (mean or IQM over seeds
 with 95% stratified-bootstrap bands) and a final-performance table, for any metric
 or as the paper's Figs. 2-5."""
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from epymarl_sn.errors import PlotError
@@ -14,9 +14,13 @@ class Preset:
     ylabel: str
     title: str
     log_scale: bool = False
+    # metrics the preset may plot instead of `metric` (--metric), with their y labels
+    alternatives: dict = field(default_factory=dict)
 
 
 AGGREGATE_NAMES = {"iqm": "IQM", "mean": "Mean"}
+# the paper averages its seeds (Figs. 2-5); with 4 runs an IQM is the mean of the middle two
+DEFAULT_AGGREGATE = "mean"
 
 PRESETS = {
     "fig2": Preset("test_return_mean", "test return", "Fig. 2: RWARE, test return"),
@@ -24,8 +28,11 @@ PRESETS = {
                    "Fig. 3: SMAC (sparse reward), test battles won"),
     "fig4": Preset("dead_enemies_mean", "dead enemies per episode",
                    "Fig. 4: SMAC (sparse reward), dead enemies"),
-    "fig5": Preset("critic_grad_norm", "critic gradient norm (before clipping)",
-                   "Fig. 5: critic gradient norm", log_scale=True),
+    # the paper does not say which of the authors' two critic gradient norms Fig. 5 shows
+    "fig5": Preset("critic_grad_norm", "critic gradient norm (all parameters, before clipping)",
+                   "Fig. 5: critic gradient norm", log_scale=True, alternatives={
+                       "critic_grad_norm_clipped_weights":
+                           "critic gradient norm (weights only, after clipping)"}),
 }
 
 
@@ -34,13 +41,25 @@ def resolve(preset_name, metric, log):
     if preset_name:
         preset = PRESETS[preset_name]
         if metric and metric != preset.metric:
-            raise PlotError(f"--preset {preset_name} plots {preset.metric}; drop --metric "
-                            f"{metric} or --preset")
+            if metric not in preset.alternatives:
+                others = "".join(f" (or --metric {m})" for m in preset.alternatives)
+                raise PlotError(f"--preset {preset_name} plots {preset.metric}{others}; drop "
+                                f"--metric {metric} or --preset")
+            return Preset(metric, preset.alternatives[metric], preset.title,
+                          preset.log_scale or log)
         return Preset(preset.metric, preset.ylabel, preset.title, preset.log_scale or log)
     if not metric:
         raise PlotError("give --metric M (e.g. test_return_mean) or --preset "
                         + "|".join(PRESETS))
     return Preset(metric, metric, metric, log)
+
+
+def file_stem(preset_name, metric):
+    """The files' name: the preset's (with the metric when it is not the preset's own),
+    else the metric's."""
+    if not preset_name:
+        return metric
+    return preset_name if metric == PRESETS[preset_name].metric else f"{preset_name}_{metric}"
 
 
 def select(location, filter_args):

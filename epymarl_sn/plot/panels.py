@@ -25,6 +25,16 @@ class Panel:
     curves: dict  # group label -> Curve, in label order
 
 
+# mappo_sn is mappo_midsn under the plugin's default name (the presets differ only in
+# `name`): grouped by name, the runs of both make one line under this label
+SAME_VARIANT = {"mappo_sn": "mappo_midsn = mappo_sn", "mappo_midsn": "mappo_midsn = mappo_sn"}
+
+
+def group_label(run, group_by):
+    label = str(run.get(group_by))
+    return SAME_VARIANT.get(label, label) if group_by == "name" else label
+
+
 def task_of(run):
     return task_name(run.config.get("env_args") or {}, run.config.get("env", "?"))
 
@@ -46,7 +56,7 @@ def group_series(runs, metric, group_by):
         steps, values = finite_series(series) if series else ((), ())
         if len(steps):
             task = grouped.setdefault(task_of(run), {})
-            task.setdefault(str(run.get(group_by)), []).append((steps, values))
+            task.setdefault(group_label(run, group_by), []).append((steps, values))
         else:
             without.append(run)
     if not grouped:

@@ -1,4 +1,5 @@
-"""The paper's SN diagnostics of a critic: each layer's sigma and the gradient scale k^-1."""
+"""The critic's diagnostics: the paper's SN quantities (each layer's sigma, the gradient
+scale k^-1) and the authors' second gradient norm."""
 import torch
 import torch.nn as nn
 
@@ -20,3 +21,15 @@ def critic_diagnostics(critic):
             grad_scale *= layer.weight_scale().item()
     stats["critic_grad_scale"] = grad_scale
     return stats
+
+
+@torch.no_grad()
+def clipped_weights_grad_norm(critic) -> float:
+    """The authors' `norm/critic_grad_norm` (src_spectral/utils/param_utils.py,
+    get_param_plot_stats_sn, called at the end of their PPO train()): the 2-norm of the
+    gradients of the critic's layer weights only (no biases; an SN layer's raw weight),
+    as the last critic update left them, i.e. after clip_grad_norm_.
+    """
+    grads = [m.weight.grad for m in critic.modules() if isinstance(m, nn.Linear)]
+    return torch.linalg.vector_norm(torch.stack(
+        [torch.linalg.vector_norm(g) for g in grads])).item()

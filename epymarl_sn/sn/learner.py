@@ -1,7 +1,7 @@
-"""`ppo_sn_learner`: EPyMARL's PPO learner that also logs the critic's SN diagnostics."""
+"""`ppo_sn_learner`: EPyMARL's PPO learner that also logs the critic's diagnostics."""
 from learners.ppo_learner import PPOLearner
 
-from epymarl_sn.sn.diagnostics import critic_diagnostics
+from epymarl_sn.sn.diagnostics import clipped_weights_grad_norm, critic_diagnostics
 
 
 class PPOSNLearner(PPOLearner):
@@ -12,3 +12,7 @@ class PPOSNLearner(PPOLearner):
         if logs_now:
             for key, value in critic_diagnostics(self.critic).items():
                 self.logger.log_stat(key, value, t_env)
+            # the critic's gradients are still those of its last (clipped) update, as
+            # when the authors logged this norm
+            self.logger.log_stat("critic_grad_norm_clipped_weights",
+                                 clipped_weights_grad_norm(self.critic), t_env)

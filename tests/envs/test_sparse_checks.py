@@ -56,10 +56,13 @@ def test_presets_pass_and_hold_the_paper_reward(sc2_without_maps):
         config = preset(name)
         assert config["env"] == env
         assert config["env_args"]["map_name"] == "3s5z_vs_3s6z"
-        assert {k: config["env_args"][k] for k in ("reward_death_value", "reward_win",
-                                                    "reward_defeat", "reward_scale")} == {
-            "reward_death_value": 10, "reward_win": 200, "reward_defeat": -200,
-            "reward_scale": False}
+        reward = {k: v for k, v in config["env_args"].items() if k.startswith("reward")}
+        # the paper's reward (§VI-B), scaled as the authors' sc2_sparse.yaml scales it
+        assert reward == {
+            "reward_death_value": 10, "reward_ally_death_value": 10, "reward_win": 200,
+            "reward_defeat": -200, "reward_scale": True, "reward_scale_rate": 50,
+            "reward_scale_divisor": "smac"}
+        assert "t_max" not in config
         check_sparse_config(config)
 
 
@@ -103,6 +106,11 @@ def test_unknown_map_lists_the_maps(no_sc2, env, some_maps):
     ("reward_defeat", None, "env_args.reward_defeat must be a number, got None"),
     ("reward_scale", "yes", "env_args.reward_scale must be True or False"),
     ("reward_death", 10, "env_args.reward_death_value"),
+    ("reward_ally_death_value", "5", "env_args.reward_ally_death_value must be a number"),
+    ("reward_scale_divisor", "health", (
+        "env_args.reward_scale_divisor must be one of smac, sparse (smac: public SMAC's "
+        "max_reward, with the enemies' health and shields; sparse: without them), got "
+        "'health'; e.g. env_args.reward_scale_divisor=smac")),
 ])
 def test_reward_options_of_the_wrong_type(no_sc2, env, key, value, expected):
     assert expected in error(preset(env, **{key: value}))

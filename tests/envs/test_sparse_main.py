@@ -36,11 +36,14 @@ def test_mappo_sn_trains_on_smaclite_sparse(run_main, runner):
         for name in ("battle_won_mean", "dead_enemies_mean", "dead_allies_mean"):
             assert metrics[prefix + name]["values"], prefix + name
         # the returns are the sparse reward of the same episodes: kills and losses
-        # at 10 each, +200 per win, -200 per defeat (0 for a time-out)
+        # at 10 each, +200 per win, -200 per defeat (0 for a time-out), scaled as the
+        # preset scales it: divided by public SMAC's max_reward / 50, on 2s3z (5 kills +
+        # win + 2 stalkers' 80 hp + 80 shield + 3 zealots' 100 hp + 50 shield) / 50
+        divisor = (5 * 10 + 200 + 2 * 160 + 3 * 150) / 50
         for ret, won, enemies, allies in zip(*(metrics[prefix + m]["values"] for m in (
                 "return_mean", "battle_won_mean", "dead_enemies_mean", "dead_allies_mean"))):
-            no_defeat = 10 * enemies - 10 * allies + 200 * won
-            assert no_defeat - 200 - 1e-6 <= ret <= no_defeat + 1e-6
+            no_defeat = (10 * enemies - 10 * allies + 200 * won) / divisor
+            assert no_defeat - 200 / divisor - 1e-6 <= ret <= no_defeat + 1e-6
             assert 0 <= allies <= 5 and 0 <= enemies <= 5
         assert any(v > 0 for v in metrics[prefix + "dead_allies_mean"]["values"])
 

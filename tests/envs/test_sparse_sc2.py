@@ -68,8 +68,9 @@ def make_env(monkeypatch, sc2_sparse, frames, **env_args):
         self.terrain_height = np.zeros((32, 32))
 
     monkeypatch.setattr(env_cls, "_launch", launch)
+    # unscaled unless a test asks: the paper's numbers (+10 per kill, ...) step by step
     args = {"map_name": "3m", "seed": 1, "common_reward": True,
-            "reward_scalarisation": "sum", **env_args}
+            "reward_scalarisation": "sum", "reward_scale": False, **env_args}
     env = env_fn(**args)
     env.reset()
     return env, game
@@ -137,8 +138,21 @@ def test_timeout_gets_no_terminal_reward(monkeypatch, sc2_sparse):
 def test_custom_values_and_scaling(monkeypatch, sc2_sparse):
     frames = [FULL, {**FULL, 4: 0}, {1: 45, 2: 45, 3: 45}]
     env, _ = make_env(monkeypatch, sc2_sparse, frames, reward_death_value=5,
-                      reward_win=100, reward_scale=True, reward_scale_rate=10)
+                      reward_win=100, reward_scale=True, reward_scale_rate=10,
+                      reward_scale_divisor="sparse")
     rewards, _ = play(env)
     divisor = (3 * 5 + 100) / 10  # (n_enemies * death value + win) / rate
     assert rewards == pytest.approx([5 / divisor, (2 * 5 + 100) / divisor])
     assert sum(rewards) == pytest.approx(10)  # a flawless win sums to the rate
+
+
+def test_smac_divisor_and_ally_death_value(monkeypatch, sc2_sparse):
+    frames = [FULL, {**FULL, 4: 0}, {**FULL, 1: 0, 4: 0}, {2: 45, 3: 45}]
+    env, _ = make_env(monkeypatch, sc2_sparse, frames, reward_scale=True,
+                      reward_scale_rate=50, reward_scale_divisor="smac",
+                      reward_ally_death_value=5)
+    rewards, _ = play(env)
+    # public SMAC's max_reward on 3m: 3 kills * 10 + win 200 + 3 marines' 45 hp
+    assert env.env.max_reward == 3 * 10 + 200 + 3 * 45
+    divisor = (3 * 10 + 200 + 3 * 45) / 50
+    assert rewards == pytest.approx([10 / divisor, -5 / divisor, (2 * 10 + 200) / divisor])

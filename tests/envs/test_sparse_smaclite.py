@@ -21,6 +21,8 @@ def smaclite_sparse(epymarl_dir):
 
 
 def make_env(env_fn, map_name, seed=1, **env_args):
+    # unscaled unless a test asks: the paper's numbers (+10 per kill, ...) step by step
+    env_args = {"reward_scale": False, **env_args}
     return env_fn(map_name=map_name, seed=seed, common_reward=True,
                   reward_scalarisation="sum", **env_args)
 
@@ -109,10 +111,54 @@ def test_scaling_divides_every_reward(smaclite_sparse):
         return play(env, random_policy(np.random.default_rng(3)))[0]
 
     unscaled = episode()
-    scaled = episode(reward_scale=True, reward_scale_rate=20)
     assert any(unscaled)
+    sparse = episode(reward_scale=True, reward_scale_rate=20, reward_scale_divisor="sparse")
     divisor = (5 * 10 + 200) / 20  # (n_enemies * reward_death_value + reward_win) / rate
-    assert scaled == pytest.approx([r / divisor for r in unscaled])
+    assert sparse == pytest.approx([r / divisor for r in unscaled])
+    # 2s3z's enemies: 2 stalkers (80 hp + 80 shield) and 3 zealots (100 hp + 50 shield)
+    smac = episode(reward_scale=True, reward_scale_rate=20, reward_scale_divisor="smac")
+    divisor = (5 * 10 + 200 + 2 * 160 + 3 * 150) / 20
+    assert smac == pytest.approx([r / divisor for r in unscaled])
+
+
+# README, "The sparse reward": r_t per enemy killed and for a win with the presets'
+# scaling (rate 50, death value 10, win 200); smac adds SC2's unit health and shields
+# (marine 45, zergling 35, stalker 80 + 80, zealot 100 + 50)
+PER_KILL = {
+    # map: {divisor: (per kill, win)}
+    "3s5z_vs_3s6z": {"sparse": (10 / 5.8, 200 / 5.8), "smac": (10 / 33.4, 200 / 33.4)},
+    "27m_vs_30m": {"sparse": (1.0, 20.0), "smac": (10 / 37, 200 / 37)},
+    "corridor": {"sparse": (10 / 8.8, 200 / 8.8), "smac": (10 / 25.6, 200 / 25.6)},
+}
+
+
+@pytest.mark.parametrize("divisor", ["sparse", "smac"])
+@pytest.mark.parametrize("map_name", sorted(PER_KILL))
+def test_presets_per_kill_reward(smaclite_sparse, map_name, divisor):
+    per_kill, win = PER_KILL[map_name][divisor]
+    env = make_env(smaclite_sparse, map_name, reward_scale=True, reward_scale_rate=50,
+                   reward_scale_divisor=divisor)
+    # enemies at 1 hp, after the reset: kills come fast and the divisor must still be
+    # computed from the units' maximum health and shields
+    rewards, _, truth, _ = play(env, random_policy(np.random.default_rng(0)),
+                                weaken_enemies=True)
+    previous, single_kills = (0, 0), []
+    for reward, (dead_allies, dead_enemies, won, lost) in zip(rewards, truth):
+        kills, losses = dead_enemies - previous[1], dead_allies - previous[0]
+        assert reward == pytest.approx(per_kill * (kills - losses) + win * (won - lost))
+        if (kills, losses, won) == (1, 0, False):
+            single_kills.append(reward)
+        previous = (dead_allies, dead_enemies)
+    # the battle had steps with exactly one kill, each worth the documented number
+    assert single_kills and single_kills == pytest.approx([per_kill] * len(single_kills))
+
+
+def test_ally_death_value(smaclite_sparse):
+    env = make_env(smaclite_sparse, "3s5z_vs_3s6z", reward_ally_death_value=5)
+    rewards, _, truth, _ = play(env, random_policy(np.random.default_rng(0)))
+    dead_allies, dead_enemies, _, lost = truth[-1]
+    assert lost and dead_allies == 8
+    assert sum(rewards) == 10 * dead_enemies - 5 * 8 - 200
 
 
 def test_seed_makes_battles_reproducible(smaclite_sparse):

@@ -3,6 +3,7 @@ objects, and the final table against a computation straight from the stored
 metric series (metrics.json, not run_store)."""
 import csv
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -41,6 +42,16 @@ def expected_grid(series):
     return np.linspace(start, stop, points)
 
 
+# grouped by name, mappo_sn (the tiny sweep's SN variant) plots as one line with
+# mappo_midsn, the same preset under its paper name
+LABELS = {"mappo_paper": "mappo_paper", "mappo_sn": "mappo_midsn = mappo_sn",
+          "mappo_midsn": "mappo_midsn = mappo_sn"}
+
+
+def labels(names):
+    return sorted({LABELS[name] for name in names})
+
+
 def run_plot(*argv):
     return plot(build_parser().parse_args(["plot", *map(str, argv)]))
 
@@ -67,22 +78,21 @@ def test_fig5_axes_labels_and_legend_match_the_request(fig5, tiny_sweep):
     ax = axes[0]
     assert ax.get_title() == tiny_sweep.task
     assert ax.get_xlabel() == "env steps"
-    assert ax.get_ylabel() == "critic gradient norm (before clipping)"
+    assert ax.get_ylabel() == "critic gradient norm (all parameters, before clipping)"
     assert ax.get_yscale() == "log"
-    assert fig.get_suptitle().startswith("Fig. 5: critic gradient norm\nIQM over seeds")
-    assert [t.get_text() for t in fig.legends[0].get_texts()] == tiny_sweep.variants
-    # each line is the IQM over seeds of the runs interpolated onto the common grid,
-    # with its CI band around it
+    assert fig.get_suptitle().startswith("Fig. 5: critic gradient norm\nMean over seeds")
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == labels(tiny_sweep.variants)
+    # each line is the mean over seeds (the default, as the paper) of the runs
+    # interpolated onto the common grid, with its CI band around it
     series = completed_series(tiny_sweep, "critic_grad_norm")
     grid = expected_grid(series)
     lines = {line.get_label(): line for line in ax.get_lines()}
-    assert sorted(lines) == tiny_sweep.variants
+    assert sorted(lines) == labels(tiny_sweep.variants)
     for name in tiny_sweep.variants:
         assert len(series[name]) == len(tiny_sweep.seeds)
         aligned = np.stack([np.interp(grid, s, v) for s, v in series[name]])
-        np.testing.assert_allclose(lines[name].get_xdata(), grid)
-        np.testing.assert_allclose(lines[name].get_ydata(),
-                                   scipy.stats.trim_mean(aligned, 0.25, axis=0))
+        np.testing.assert_allclose(lines[LABELS[name]].get_xdata(), grid)
+        np.testing.assert_allclose(lines[LABELS[name]].get_ydata(), aligned.mean(axis=0))
     assert len(ax.collections) == len(tiny_sweep.variants)  # the bands
 
 
@@ -91,12 +101,12 @@ def test_final_table_equals_an_independent_computation(fig5, tiny_sweep):
     out, _, _ = fig5
     with open(out / "fig5_final.csv") as f:
         table = {row["group"]: row for row in csv.DictReader(f)}
-    assert sorted(table) == tiny_sweep.variants
+    assert sorted(table) == labels(tiny_sweep.variants)
     series = completed_series(tiny_sweep, "critic_grad_norm")
     last = min(steps[-1] for group in series.values() for steps, _ in group)
     for name in tiny_sweep.variants:
         finals = np.array([np.interp(last, s, v) for s, v in series[name]])
-        row = table[name]
+        row = table[LABELS[name]]
         assert row["task"] == tiny_sweep.task and int(row["runs"]) == len(tiny_sweep.seeds)
         assert float(row["step"]) == last
         assert float(row["iqm"]) == pytest.approx(scipy.stats.trim_mean(finals, 0.25))
@@ -129,7 +139,47 @@ def test_group_by_another_key_with_mean_and_linear_scale(tiny_sweep, tmp_path):
 def test_failed_runs_are_left_out_unless_selected(tiny_sweep, tmp_path):
     _, rows = run_plot("--store", store_of(tiny_sweep), "--metric", "critic_grad_norm",
                        "--out", tmp_path)
-    assert {r.group for r in rows} == set(tiny_sweep.variants)  # not the FAILED "broken" runs
+    # not the FAILED "broken" runs
+    assert sorted({r.group for r in rows}) == labels(tiny_sweep.variants)
+
+
+def test_fig5_plots_the_authors_clipped_weights_norm_on_request(tiny_sweep, tmp_path):
+    fig, rows = run_plot("--store", store_of(tiny_sweep), "--preset", "fig5", "--metric",
+                         "critic_grad_norm_clipped_weights", "--aggregate", "iqm",
+                         "--out", tmp_path)
+    ax = fig.axes[0]
+    assert ax.get_ylabel() == "critic gradient norm (weights only, after clipping)"
+    assert ax.get_yscale() == "log"
+    assert fig.get_suptitle().startswith("Fig. 5: critic gradient norm\nIQM over seeds")
+    assert (tmp_path / "fig5_critic_grad_norm_clipped_weights.png").stat().st_size > 0
+    # both variants (mappo_paper too: its ppo_sn_learner logs it) stay under the clip
+    series = completed_series(tiny_sweep, "critic_grad_norm_clipped_weights")
+    assert sorted(series) == tiny_sweep.variants
+    assert all(0 < v <= 10 for runs in series.values() for _, values in runs for v in values)
+    assert sorted(r.group for r in rows) == labels(tiny_sweep.variants)
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    grid = expected_grid(series)
+    for name in tiny_sweep.variants:
+        aligned = np.stack([np.interp(grid, s, v) for s, v in series[name]])
+        np.testing.assert_allclose(lines[LABELS[name]].get_ydata(),
+                                   scipy.stats.trim_mean(aligned, 0.25, axis=0))
+
+
+def test_mappo_sn_and_mappo_midsn_runs_make_one_line(tiny_sweep, run_main, rware_tiny,
+                                                     tmp_path):
+    # the tiny sweep's runs of mappo_sn and a real mappo_midsn run, in one store
+    result = run_main("--config=mappo_midsn", *rware_tiny, "seed=3")
+    assert result.proc.returncode == 0, result.output[-3000:]
+    store = result.runs[0].path.parents[2]
+    shutil.copytree(store_of(tiny_sweep) / "mappo_sn", store / "mappo_sn")
+    fig, rows = run_plot("--store", store, "--metric", "return_mean", "--out", tmp_path)
+    assert [(r.group, r.runs) for r in rows] == [
+        ("mappo_midsn = mappo_sn", len(tiny_sweep.seeds) + 1)]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["mappo_midsn = mappo_sn"]
+    # grouped by another key, each keeps its own runs
+    _, rows = run_plot("--store", store, "--metric", "return_mean", "--group-by", "seed",
+                       "--out", tmp_path / "by_seed")
+    assert [(r.group, r.runs) for r in rows] == [("1", 1), ("2", 1), ("3", 1)]
 
 
 @pytest.mark.parametrize("args,message", [
@@ -139,7 +189,9 @@ def test_failed_runs_are_left_out_unless_selected(tiny_sweep, tmp_path):
     (["--metric", "return_mean", "name=nosuch"], "matches name=nosuch status=COMPLETED"),
     (["--metric", "return_mean", "--group-by", "critic_sn"],
      "2 of 4 selected runs have no config key 'critic_sn'"),
-    (["--preset", "fig5", "--metric", "return_mean"], "--preset fig5 plots critic_grad_norm"),
+    (["--preset", "fig5", "--metric", "return_mean"],
+     ("--preset fig5 plots critic_grad_norm (or --metric critic_grad_norm_clipped_weights); "
+      "drop --metric return_mean or --preset")),
     ([], "give --metric M"),
 ])
 def test_bad_request_is_one_clear_line_and_writes_nothing(tiny_sweep, tmp_path, capsys,

@@ -113,13 +113,19 @@ def test_sn_learner_logs_diagnostics_at_the_learner_log_interval(epymarl_src, ra
         assert [t for t, _ in stats[key]] == logged_at
     assert "critic_sigma_layer4" not in stats
 
-    # values: sigma of each raw weight; grad scale = product of k / sigma (k = 1)
+    # values: sigma of each raw weight; grad scale = product of the factors k / sigma
+    # (k = 1) the layers apply after the update, sigma their power-iteration estimate
     learner.train(random_batch(learner.args, seed=1), 2000, 0)
     layers = learner.critic.layers
     sigmas = [sigma(layer.weight) for layer in layers]
     for i, value in enumerate(sigmas, 1):
         assert stats[f"critic_sigma_layer{i}"][-1][1] == pytest.approx(value, rel=1e-5)
-    assert stats["critic_grad_scale"][-1][1] == pytest.approx(1 / math.prod(sigmas), rel=0.01)
+    with torch.no_grad():
+        estimates = [1 / layer.weight_scale().item() for layer in layers]
+    assert stats["critic_grad_scale"][-1][1] == pytest.approx(1 / math.prod(estimates),
+                                                              rel=1e-6)
+    # the estimates follow the exact sigmas (each <= sigma: u^T W v for unit u, v)
+    assert all(0.5 * s < e <= s * (1 + 1e-5) for e, s in zip(estimates, sigmas))
 
 
 def test_sn_learner_logs_sigmas_of_an_unnormalised_critic(epymarl_src, make_learner, train):
