@@ -5,7 +5,7 @@ import argparse
 import sys
 
 from epymarl_sn.errors import UsageError
-from epymarl_sn.sweep.run import make_plan, run_plan, summary
+from epymarl_sn.sweep.run import make_plan, run_plan, summary, wait_for_others
 
 
 SWEEP_DESCRIPTION = """\
@@ -52,6 +52,7 @@ def run_command(args):
         for i, run in enumerate(plan.runs):
             print(("# COMPLETED: " if i in plan.skipped else "") + run.command())
         return 0
+    wait_for_others(plan)
     print(f"sweep {plan.spec.name}: {len(plan.runs)} runs, {len(plan.skipped)} already "
           f"COMPLETED in {plan.store}, {len(plan.todo)} to run", file=sys.stderr)
     if not plan.todo:
@@ -59,13 +60,14 @@ def run_command(args):
                       "nothing to run"))
         return 0
     try:
-        failed, where = run_plan(plan, args.workers, args.ray, args.retries, args.timeout)
+        (failed, retried), where = run_plan(plan, args.workers, args.ray, args.retries,
+                                            args.timeout)
     except KeyboardInterrupt:
         print("epymarl-sn sweep: interrupted; run the same command again to resume",
               file=sys.stderr)
         return 130
     print(summary(plan.runs, failed, plan.skipped, plan.checkout, plan.spec, plan.store,
-                  where))
+                  where, retried))
     return 1 if failed else 0
 
 
