@@ -117,9 +117,10 @@ def execute(argv, checkout, env, log_path, timeout=None, comment=None, stop=None
     checkout = Path(checkout)
     log_path = checkout / log_path
     if not (checkout / "src" / "main.py").is_file():
-        return 2, [f"epymarl-sn sweep: no EPyMARL checkout at {checkout} on "
+        missing = (f"epymarl-sn sweep: no EPyMARL checkout at {checkout} on "
                    f"{socket.gethostname()}: put it there, or give this node's path in "
-                   "EPYMARL_SN_CHECKOUT when starting its Ray node"], str(log_path)
+                   "EPYMARL_SN_CHECKOUT when starting its Ray node")
+        return 2, [missing], str(log_path)
     comment = comment or attempt_comment(f"{log_path.parent.name}/{log_path.stem}")
     log_path.parent.mkdir(parents=True, exist_ok=True)
     deadline = None if timeout is None else time.monotonic() + timeout

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import yaml
 
-from epymarl_sn.tracking.store import MONGO_SCHEMES, open_store, parse_filters
 from epymarl_sn.resources import config_file
+from epymarl_sn.tracking.store import MONGO_SCHEMES, open_store, parse_filters
 from epymarl_sn.values import same
 
 IDENTITY_KEYS = ("name", "env", "t_max")

@@ -18,8 +18,8 @@ from epymarl_sn.resources import config_dir
 from epymarl_sn.sweep.attempt import attempt_comment, settle
 from epymarl_sn.sweep.pools import LocalPool, RayPool
 from epymarl_sn.sweep.resume import completed, running, store_name
-from epymarl_sn.tracking.store import default_location
 from epymarl_sn.sweep.spec import load_spec
+from epymarl_sn.tracking.store import default_location
 
 
 def spec_path(arg):
@@ -74,7 +74,7 @@ def make_pool(workers, ray):
 def lost(err, node):
     """Why an attempt came back with no result: its worker or node died."""
     if type(err).__name__ == "NodeDiedError":
-        return f"its Ray node {node or ''} was lost".replace("  ", " ")
+        return f"its Ray node {node} was lost" if node else "its Ray node was lost"
     first = (str(err).strip().splitlines() or [""])[0]
     return f"its worker died ({type(err).__name__}: {first})"
 
@@ -149,7 +149,7 @@ def run_all(pool, jobs, checkout, retries, timeout):
     return failed, retried
 
 
-def summary(runs, failed, skipped, checkout, spec, store, where, retried=()):
+def summary(runs, failed, skipped, spec, store, where, retried=()):
     lines = [f"sweep {spec.name} ({where}): {len(runs) - len(skipped) - len(failed)} "
              f"COMPLETED, {len(failed)} FAILED, {len(skipped)} skipped (already COMPLETED "
              f"in {store})"]
@@ -158,9 +158,10 @@ def summary(runs, failed, skipped, checkout, spec, store, where, retried=()):
     for i, (code, tail, attempts, log) in sorted(failed.items()):
         run = runs[i]
         ended = "its worker was lost" if code is None else f"exit code {code}"
+        # a lost worker's log is on its node, if that is still there
+        log = f"; log {log}" if log else ""
         lines.append(f"FAILED {run.label}: {ended} after {attempts} "
-                     f"attempt{'s' if attempts > 1 else ''}; log "
-                     f"{log or checkout / log_path(spec, i, run)}")
+                     f"attempt{'s' if attempts > 1 else ''}{log}")
         lines.append(f"  {run.command()}")
         lines.extend(f"  | {line}" for line in tail)
     return "\n".join(lines)

@@ -6,6 +6,7 @@ import os
 import re
 import signal
 from collections import Counter
+from itertools import pairwise
 from pathlib import Path
 
 from pymongo import MongoClient
@@ -105,7 +106,7 @@ def test_a_restarted_sweep_skips_completed_runs_and_runs_nothing_twice(
     for seed in (1, 2, 3):
         attempts = sorted((r for r in runs if key(r) == ("mappo_paper", seed)),
                           key=lambda r: r["start_time"])
-        for before, after in zip(attempts, attempts[1:]):
+        for before, after in pairwise(attempts):
             assert before["stop_time"] <= after["start_time"], (before, after)
     for node in ray_cluster.nodes.values():
         assert running_in(node.checkout) == []
