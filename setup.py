@@ -57,6 +57,7 @@ setup(
         "test": [
             "pytest",
             "mongomock",
+            "secantusdb",  # a real MongoDB wire-protocol server for the cluster tests
             "ray",
             "jsonschema",
             "check-jsonschema",  # ships the compose-spec schema, read offline

@@ -30,6 +30,9 @@ What `register()` adds to EPyMARL's registries:
 | `runners.REGISTRY` | `vector` | the parallel runner's episodes, envs stepped by a few workers in shared memory (`runners.vector`) |
 
 The stock `ppo_learner` also works with `critic_type: cv_critic_sn`.
+
+It also has Sacred store `EPYMARL_SN_RAY_NODE` with the run (`host.ENV`): the Ray
+node that `epymarl-sn sweep --ray` ran it on.
 """
 from typing import Any, Callable, Dict
 
@@ -58,11 +61,13 @@ def register() -> Dict[str, Any]:
     from learners import REGISTRY as learners
     from modules.critics import REGISTRY as critics
     from runners import REGISTRY as runners
+    from sacred import SETTINGS
 
     from epymarl_sn.envs.factories import sc2_sparse_fn, smaclite_sparse_fn
     from epymarl_sn.runners.vector import VectorRunner
     from epymarl_sn.sn.critic import SNCentralVCritic
     from epymarl_sn.sn.learner import PPOSNLearner
+    from epymarl_sn.sweep.attempt import NODE_ENV
     from epymarl_sn.tracking.observer import TrackingMongoObserver
 
     critics["cv_critic_sn"] = SNCentralVCritic
@@ -70,5 +75,8 @@ def register() -> Dict[str, Any]:
     envs["smaclite_sparse"] = smaclite_sparse_fn
     envs["sc2_sparse"] = sc2_sparse_fn
     runners["vector"] = VectorRunner
+    # a sweep on Ray names the node that ran each run (host.ENV of the stored run)
+    if NODE_ENV not in SETTINGS.HOST_INFO.CAPTURED_ENV:
+        SETTINGS.HOST_INFO.CAPTURED_ENV.append(NODE_ENV)
     return {"config_dir": str(config_dir()), "check_config": check_config,
             "mongo_observer": TrackingMongoObserver}

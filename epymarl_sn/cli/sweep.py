@@ -5,15 +5,15 @@ import argparse
 import sys
 
 from epymarl_sn.errors import UsageError
-from epymarl_sn.sweep.run import make_plan, run_plan, summary
-
+from epymarl_sn.sweep.run import make_plan, run_plan, summary, wait_for_others
 
 SWEEP_DESCRIPTION = """\
 Run every (config, env config, seed) of a sweep spec as `python src/main.py ...`
 in an EPyMARL checkout. Runs already COMPLETED in the store (MongoDB when
 SACRED_MONGO_URL is set, else the checkout's results/sacred) are skipped, so
-re-running a spec resumes it. Each run's output goes to
-<checkout>/results/sweep_logs/<spec name>/.
+re-running a spec resumes it; runs RUNNING there with a recent heartbeat
+(another sweep's) are waited for, never run twice at once. Each run's output
+goes to <checkout>/results/sweep_logs/<spec name>/ on the machine that ran it.
 
 A spec (keys other than these are an error):
 
@@ -52,20 +52,22 @@ def run_command(args):
         for i, run in enumerate(plan.runs):
             print(("# COMPLETED: " if i in plan.skipped else "") + run.command())
         return 0
+    wait_for_others(plan)
     print(f"sweep {plan.spec.name}: {len(plan.runs)} runs, {len(plan.skipped)} already "
           f"COMPLETED in {plan.store}, {len(plan.todo)} to run", file=sys.stderr)
     if not plan.todo:
-        print(summary(plan.runs, {}, plan.skipped, plan.checkout, plan.spec, plan.store,
+        print(summary(plan.runs, {}, plan.skipped, plan.spec, plan.store,
                       "nothing to run"))
         return 0
     try:
-        failed, where = run_plan(plan, args.workers, args.ray, args.retries, args.timeout)
+        (failed, retried), where = run_plan(plan, args.workers, args.ray, args.retries,
+                                            args.timeout)
     except KeyboardInterrupt:
         print("epymarl-sn sweep: interrupted; run the same command again to resume",
               file=sys.stderr)
         return 130
-    print(summary(plan.runs, failed, plan.skipped, plan.checkout, plan.spec, plan.store,
-                  where))
+    print(summary(plan.runs, failed, plan.skipped, plan.spec, plan.store,
+                  where, retried))
     return 1 if failed else 0
 
 
@@ -84,9 +86,12 @@ def add_parser(subparsers):
                    "with --ray and no address, the CPUs of the local Ray instance")
     p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
                    help="run each run as a Ray task: on the cluster at ADDRESS "
-                   "(e.g. auto, ray://head:10001), or on a local Ray instance "
-                   "when no address is given; every node needs the same --epymarl "
-                   "checkout path and this plugin installed")
+                   "(e.g. auto, HEAD_IP:6379, ray://HEAD_IP:10001), or on a local "
+                   "Ray instance when no address is given; every node needs this "
+                   "plugin and the checkout at the --epymarl path (or at the path "
+                   "in EPYMARL_SN_CHECKOUT when its `ray start` ran); a cluster of "
+                   "several nodes needs RAY_AUTH_MODE=token and one RAY_AUTH_TOKEN "
+                   "on every node and here")
     p.add_argument("--dry-run", action="store_true",
                    help="print the expanded commands (those already COMPLETED "
                    "commented out) and run nothing")

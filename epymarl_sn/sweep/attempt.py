@@ -3,9 +3,14 @@ output in a log file, stopped at a timeout or when the sweep is interrupted, and
 its stored runs never left RUNNING once its process is gone.
 
 `execute` is what both pools run, in a local thread or as a Ray task on any node.
+A watchdog (`guard`) kills the run's process group and marks its stored runs if the
+process running `execute` dies first. While the run goes, `execute` reports the
+env steps EPyMARL logs (`t_env: N / M`) to the sweep's progress bar.
 """
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -17,7 +22,9 @@ from epymarl_sn.tracking.store import settle_runs
 TAIL_BYTES = 64 * 1024
 GRACE_S = 30  # for Sacred to record an interrupted run before it is killed
 POLL_S = 0.5
-
+# the Ray node id of a run, in its environment; the plugin has Sacred store it (host.ENV)
+NODE_ENV = "EPYMARL_SN_RAY_NODE"
+T_ENV = re.compile(rb"t_env: (\d+) / (\d+)")  # what EPyMARL's run.py logs as it trains
 
 
 def attempt_comment(label):
@@ -50,8 +57,10 @@ def _ended(code):
     return f"its process exited with code {code} before Sacred recorded the end"
 
 
-def _settle(checkout, env, comment, status, reason):
-    """Stored runs of this attempt never stay RUNNING; -> lines for the output tail."""
+def settle(checkout, env, comment, status, reason):
+    """Stored runs of this attempt never stay RUNNING: mark them in the checkout's
+    file storage and in MongoDB when `env` has SACRED_MONGO_URL. -> lines for the
+    output tail, one per store that could not be reached."""
     stores = [str(Path(checkout) / "results" / "sacred")]  # always written, as main.py does
     if env.get("SACRED_MONGO_URL"):
         stores.append(env["SACRED_MONGO_URL"])
@@ -66,33 +75,72 @@ def _settle(checkout, env, comment, status, reason):
     return lines
 
 
-def execute(argv, checkout, env, log_path, timeout=None, comment=None, stop=None,
-            tail_lines=15):
-    """Run `python src/main.py ARGV` in the checkout, its output into log_path,
-    stopping it after `timeout` seconds (None: no limit) or when `stop` (an Event)
-    is set or the caller is interrupted.
+def _start_guard(proc, checkout, env, comment, log):
+    guard = subprocess.Popen(
+        [sys.executable, "-m", "epymarl_sn.sweep.guard", str(proc.pid), str(checkout), comment],
+        stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, env=env,
+        start_new_session=True)
+    guard.wait()  # its first process exits once the watchdog is detached
+    return guard.stdin
 
-    The run gets its own process group, killed as a whole when it ends, and Sacred's
-    `--comment COMMENT`; whatever ended the process, none of its stored runs is left
-    RUNNING. Returns (exit code, the output's last lines). On a Ray node, `checkout`
-    and `log_path` are paths on that node.
+
+class Steps:
+    """The env steps a run's log reports last, read as the log grows."""
+
+    def __init__(self, log_path):
+        self._log = open(log_path, "rb")
+        self._rest = b""
+
+    def read(self):
+        """-> (t_env, t_max) of the newest `t_env: N / M` line since the last call, or None."""
+        lines, _, self._rest = (self._rest + self._log.read()).rpartition(b"\n")
+        found = T_ENV.findall(lines)
+        return (int(found[-1][0]), int(found[-1][1])) if found else None
+
+    def close(self):
+        self._log.close()
+
+
+def execute(argv, checkout, env, log_path, timeout=None, comment=None, stop=None,
+            report=None, tail_lines=15):
+    """Run `python src/main.py ARGV` in the checkout, its output into log_path
+    (relative to the checkout, or absolute), stopping it after `timeout` seconds
+    (None: no limit) or when `stop` (an Event) is set or the caller is interrupted.
+    `report(t_env, t_max)` is called as the run logs its env steps.
+
+    The run gets its own process group, killed as a whole when it ends or when
+    the process running execute dies, and Sacred's `--comment COMMENT`; whatever
+    ended the process, none of its stored runs is left RUNNING.
+    -> (exit code, the output's last lines, the log's path). On a Ray node,
+    `checkout` is a path on that node.
     """
-    log_path = Path(log_path)
+    checkout = Path(checkout)
+    log_path = checkout / log_path
+    if not (checkout / "src" / "main.py").is_file():
+        missing = (f"epymarl-sn sweep: no EPyMARL checkout at {checkout} on "
+                   f"{socket.gethostname()}: put it there, or give this node's path in "
+                   "EPYMARL_SN_CHECKOUT when starting its Ray node")
+        return 2, [missing], str(log_path)
     comment = comment or attempt_comment(f"{log_path.parent.name}/{log_path.stem}")
     log_path.parent.mkdir(parents=True, exist_ok=True)
     deadline = None if timeout is None else time.monotonic() + timeout
     why = None
+    run_env = {**os.environ, **env}
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "src/main.py", *argv, f"--comment={comment}"], cwd=checkout,
-            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **env},
-            start_new_session=True)
+            stdout=log, stderr=subprocess.STDOUT, env=run_env, start_new_session=True)
+        guard = _start_guard(proc, checkout, run_env, comment, log)
+        steps = Steps(log_path)
         try:
             while proc.poll() is None and why is None:
                 try:
                     proc.wait(timeout=POLL_S)
                 except subprocess.TimeoutExpired:
                     pass
+                progress = steps.read()
+                if progress and report:
+                    report(*progress)
                 if deadline is not None and time.monotonic() > deadline:
                     # e.g. EPyMARL's parallel runner waits forever on an env that failed
                     why = f"stopped by epymarl-sn sweep after the --timeout of {timeout:g} s"
@@ -100,14 +148,20 @@ def execute(argv, checkout, env, log_path, timeout=None, comment=None, stop=None
                     why = "stopped: the sweep was interrupted"
         except KeyboardInterrupt:  # a cancelled Ray task
             why = "stopped: the sweep was interrupted"
+        steps.close()
         if why is not None:
             _stop(proc)
         _kill_group(proc)
+        try:
+            guard.write(b"ended by execute\n")
+            guard.close()
+        except BrokenPipeError:
+            pass  # the watchdog was killed: nothing left for it to do anyway
     code = proc.returncode
     if why is None and code != 0:
         why = _ended(code)
-    notes = _settle(checkout, env, comment, "INTERRUPTED" if why and why.startswith("stopped")
-                    else "FAILED", why or _ended(code))
+    notes = settle(checkout, env, comment, "INTERRUPTED" if why and why.startswith("stopped")
+                   else "FAILED", why or _ended(code))
     with open(log_path, "rb") as log:
         # a long run's log is large; its end is what explains a failure
         log.seek(max(0, log_path.stat().st_size - TAIL_BYTES))
@@ -115,5 +169,5 @@ def execute(argv, checkout, env, log_path, timeout=None, comment=None, stop=None
     tail = [ln for ln in lines if ln.strip()][-tail_lines:] + notes
     if why is not None and why.startswith("stopped"):
         tail.append(f"epymarl-sn sweep: {why}")
-        return code or 1, tail  # a run stopped early has failed, whatever it exited with
-    return code, tail
+        return code or 1, tail, str(log_path)  # a run stopped early has failed, whatever it exited with
+    return code, tail, str(log_path)

@@ -1,15 +1,36 @@
 """Where a sweep's runs execute: N local processes, or a Ray cluster.
 
 Both pools run the same function, `attempt.execute`, and hand back a
-concurrent.futures Future per run, so the sweep's loop (retries, progress) is the
-same for both.
+concurrent.futures Future per attempt, so the sweep's loop (retries, progress) is
+the same for both. Each attempt reports its env steps to the pool's `Progress`,
+keyed by its Sacred comment.
 """
+import os
 import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 from epymarl_sn.errors import PoolError
-from epymarl_sn.sweep.attempt import execute
+from epymarl_sn.sweep.attempt import NODE_ENV, execute
+
+# set in the environment of `ray start` on a node whose checkout is elsewhere than
+# the driver's --epymarl path
+CHECKOUT_ENV = "EPYMARL_SN_CHECKOUT"
+
+
+class Progress:
+    """What each running attempt reported last: comment -> (node, t_env, t_max).
+    A plain object for local workers; a Ray actor on a cluster."""
+
+    def __init__(self):
+        self._state = {}
+
+    def report(self, comment, node, t_env, t_max):
+        self._state[comment] = (node, t_env, t_max)
+
+    def snapshot(self):
+        return dict(self._state)
 
 
 class LocalPool:
@@ -21,9 +42,15 @@ class LocalPool:
         self.where = f"{workers} local worker{'s' if workers > 1 else ''}"
         self._executor = ThreadPoolExecutor(workers)
         self._stop = threading.Event()
+        self._progress = Progress()
 
-    def submit(self, *args):
-        return self._executor.submit(execute, *args, stop=self._stop)
+    def submit(self, argv, checkout, env, log, timeout, comment):
+        report = partial(self._progress.report, comment, None)
+        return self._executor.submit(execute, argv, checkout, env, log, timeout, comment,
+                                     stop=self._stop, report=report)
+
+    def progress(self):
+        return self._progress.snapshot()
 
     def interrupt(self):
         """Stop every running run (they are in sessions of their own, so a Ctrl-C
@@ -47,8 +74,26 @@ def check_reachable(address, timeout_s=5):
                         "(`ray start --head`) or fix the address") from None
 
 
+def run_on_node(argv, checkout, env, log, timeout, comment, progress):
+    """`execute` as a Ray task: in the node's own checkout when its `ray start` had
+    EPYMARL_SN_CHECKOUT, with the node's id in the run's environment (stored by
+    Sacred) and in the reports to the driver's progress actor."""
+    import ray
+
+    node = ray.get_runtime_context().get_node_id()
+    checkout = os.environ.get(CHECKOUT_ENV) or checkout
+
+    def report(t_env, t_max):
+        progress.report.remote(comment, node, t_env, t_max)
+
+    report(0, None)  # the driver learns where the attempt runs
+    return execute(argv, checkout, {**env, NODE_ENV: node}, log, timeout, comment,
+                   report=report)
+
+
 class RayPool:
-    """One Ray task per run, one CPU each; as many in flight as the cluster has CPUs.
+    """One Ray task per attempt, one CPU each; as many in flight as the cluster has
+    CPUs. Ray does not retry a task on its own (the sweep retries, and says why).
 
     With no address, a local Ray instance is started with `num_cpus` CPUs (all
     cores when None) and stopped by close().
@@ -74,13 +119,19 @@ class RayPool:
         self.slots = max(1, int(ray.cluster_resources().get("CPU", 1)))
         self.where = (f"Ray cluster {address}" if address else "local Ray") + \
             f" ({self.slots} CPUs)"
-        self._execute = ray.remote(num_cpus=1)(execute)
+        self._execute = ray.remote(num_cpus=1, max_retries=0)(run_on_node)
+        # on the head node, which lives as long as the cluster; it takes no CPU
+        self._progress = ray.remote(num_cpus=0, resources={"node:__internal_head__": 0.001})(
+            Progress).remote()
         self._refs = []
 
-    def submit(self, *args):
-        ref = self._execute.remote(*args)
+    def submit(self, argv, checkout, env, log, timeout, comment):
+        ref = self._execute.remote(argv, checkout, env, log, timeout, comment, self._progress)
         self._refs.append(ref)
         return ref.future()
+
+    def progress(self):
+        return self._ray.get(self._progress.snapshot.remote())
 
     def interrupt(self):
         """Cancel the tasks: each stops its run, which Sacred records."""

@@ -1,19 +1,22 @@
 """Which runs of a sweep the store already holds as COMPLETED, so that re-running a
-spec after a crash runs only what is missing.
+spec after a crash runs only what is missing; and which some process still runs.
 
 A stored run counts as one of the sweep's runs when its config has every value the
 run would get: the preset's `name`, the env config's `env`, `t_max`, each override
 and the seed. A run made by hand with the same arguments counts too.
 """
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import yaml
 
-from epymarl_sn.tracking.store import MONGO_SCHEMES, open_store, parse_filters
 from epymarl_sn.resources import config_file
+from epymarl_sn.tracking.store import MONGO_SCHEMES, open_store, parse_filters
 from epymarl_sn.values import same
 
 IDENTITY_KEYS = ("name", "env", "t_max")
+# Sacred beats every 10 s: a RUNNING run silent for longer than this has no process
+ALIVE_S = 60
 
 
 def store_name(location):
@@ -34,15 +37,29 @@ def expected_config(run, checkout):
     return {**values, **dict(run.overrides), "seed": run.seed}
 
 
-def completed(runs, checkout, location):
-    """Indexes of `runs` that have a COMPLETED run in the store at `location`."""
+def _matching(runs, checkout, location, status):
+    """Indexes of `runs` -> their stored runs with `status` in the store at `location`."""
     if not location.startswith(MONGO_SCHEMES) and not Path(location).is_dir():
-        return set()  # no run has been stored yet
-    stored = open_store(location).runs(parse_filters(["status=COMPLETED"]))
+        return {}  # no run has been stored yet
+    stored = open_store(location).runs(parse_filters([f"status={status}"]))
     missing = object()
-    done = set()
+    found = {}
     for i, run in enumerate(runs):
         wanted = expected_config(run, checkout)
-        if any(all(same(s.get(k, missing), v) for k, v in wanted.items()) for s in stored):
-            done.add(i)
-    return done
+        hits = [s for s in stored if all(same(s.get(k, missing), v) for k, v in wanted.items())]
+        if hits:
+            found[i] = hits
+    return found
+
+
+def completed(runs, checkout, location):
+    """Indexes of `runs` that have a COMPLETED run in the store at `location`."""
+    return set(_matching(runs, checkout, location, "COMPLETED"))
+
+
+def running(runs, checkout, location):
+    """Indexes of `runs` that have a RUNNING run in the store with a heartbeat (or a
+    start) under ALIVE_S seconds old: a process somewhere still runs them."""
+    recent = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(seconds=ALIVE_S)
+    return {i for i, hits in _matching(runs, checkout, location, "RUNNING").items()
+            if any((s.heartbeat or s.start_time or datetime.min) > recent for s in hits)}

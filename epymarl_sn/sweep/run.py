@@ -1,8 +1,10 @@
-"""A sweep: expand the spec, skip the runs already COMPLETED in the store, run the
-rest on a pool with retries and a progress bar, and summarise the failures."""
+"""A sweep: expand the spec, skip the runs already COMPLETED in the store, wait for
+those another process still runs, run the rest on a pool with retries and a progress
+bar, and summarise the retries and the failures."""
 import os
 import re
 import sys
+import time
 from collections import Counter, deque
 from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass
@@ -13,10 +15,11 @@ from tqdm import tqdm
 from epymarl_sn.errors import UsageError
 from epymarl_sn.install.checkout import patch_state
 from epymarl_sn.resources import config_dir
+from epymarl_sn.sweep.attempt import attempt_comment, settle
 from epymarl_sn.sweep.pools import LocalPool, RayPool
-from epymarl_sn.sweep.resume import completed, store_name
-from epymarl_sn.tracking.store import default_location
+from epymarl_sn.sweep.resume import completed, running, store_name
 from epymarl_sn.sweep.spec import load_spec
+from epymarl_sn.tracking.store import default_location
 
 
 def spec_path(arg):
@@ -44,10 +47,16 @@ def mongo_env():
     return {k: os.environ[k] for k in ("SACRED_MONGO_URL", "SACRED_MONGO_DB") if k in os.environ}
 
 
-def log_path(checkout, spec, index, run):
-    """A run's output; the grid index keeps apart variants of one config."""
+PROGRESS_S = 1.0  # how often the progress bar asks the runs how far they are
+SHOWN_RUNS = 4  # running runs whose env steps the bar lists
+WAIT_S = 2.0  # how often the store is read while runs started elsewhere still run
+
+
+def log_path(spec, index, run):
+    """A run's output, relative to the checkout it runs in (on a Ray node, that
+    node's); the grid index keeps apart variants of one config."""
     name = re.sub(r"[^A-Za-z0-9_.=-]+", "_", f"{run.config}_{run.task}_seed{run.seed}")
-    return checkout / "results" / "sweep_logs" / spec.stem / f"{index:03d}_{name}.log"
+    return Path("results") / "sweep_logs" / spec.stem / f"{index:03d}_{name}.log"
 
 
 def make_pool(workers, ray):
@@ -62,61 +71,97 @@ def make_pool(workers, ray):
     return RayPool(ray or None, workers)
 
 
+def lost(err, node):
+    """Why an attempt came back with no result: its worker or node died."""
+    if type(err).__name__ == "NodeDiedError":
+        return f"its Ray node {node} was lost" if node else "its Ray node was lost"
+    first = (str(err).strip().splitlines() or [""])[0]
+    return f"its worker died ({type(err).__name__}: {first})"
+
+
+def failure(code, tail):
+    """Why an attempt failed, in a few words for the summary."""
+    stopped = [ln[len("epymarl-sn sweep: "):] for ln in tail
+               if ln.startswith("epymarl-sn sweep: stopped")]
+    return stopped[-1] if stopped else f"exit code {code}"
+
+
+def show_progress(bar, done, failed, in_flight, progress):
+    """`done D, failed F, running R: #I t_env/t_max, ...` on the bar."""
+    steps = []
+    for index, comment in sorted(in_flight.values()):
+        _, t_env, t_max = progress.get(comment, (None, 0, None))
+        steps.append(f"#{index} {t_env}/{t_max or '?'}")
+    more = f" +{len(steps) - SHOWN_RUNS}" if len(steps) > SHOWN_RUNS else ""
+    listed = f": {', '.join(steps[:SHOWN_RUNS])}{more}" if steps else ""
+    text = f"done {done}, failed {len(failed)}, running {len(in_flight)}{listed}"
+    if text != bar.postfix:  # a sweep lasts days: a line per change, not per second
+        bar.set_postfix_str(text)
+
+
 def run_all(pool, jobs, checkout, retries, timeout):
     """Run every job ({index: (RunSpec, log path)}), retrying failures up to `retries`
-    times. -> {index: (exit code, output tail, attempts)} of the runs that failed."""
+    times. -> ({index: (exit code, output tail, attempts, log)} of the runs that
+    failed, [(index, attempt, why)] of the attempts that were retried)."""
     pending = deque(jobs)
-    in_flight = {}
+    in_flight = {}  # future -> (index, Sacred comment)
     attempts = Counter()
     failed = {}
+    retried = []
     done = 0
     bar = tqdm(total=len(jobs), unit="run", desc="sweep", file=sys.stderr, dynamic_ncols=True)
-
-    def show(refresh=True):
-        bar.set_postfix_str(f"done {done}, failed {len(failed)}, running {len(in_flight)}",
-                            refresh=refresh)
-
     try:
         while pending or in_flight:
             while pending and len(in_flight) < pool.slots:
                 i = pending.popleft()
                 run, log = jobs[i]
-                in_flight[pool.submit(run.argv(), str(checkout), mongo_env(), str(log),
-                                      timeout)] = i
-            show()
-            finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                comment = attempt_comment(f"{log.parent.name}/{log.stem}")
+                future = pool.submit(run.argv(), str(checkout), mongo_env(), str(log),
+                                     timeout, comment)
+                in_flight[future] = (i, comment)
+            finished, _ = wait(in_flight, timeout=PROGRESS_S, return_when=FIRST_COMPLETED)
+            progress = pool.progress()
             for future in finished:
-                i = in_flight.pop(future)
+                i, comment = in_flight.pop(future)
                 attempts[i] += 1
                 try:
-                    code, tail = future.result()
+                    code, tail, log = future.result()
+                    why = failure(code, tail)
                 except Exception as err:  # the worker itself died (e.g. a lost Ray node)
-                    code, tail = None, [f"{type(err).__name__}: {err}"]
+                    node = progress.get(comment, (None,))[0]
+                    why = lost(err, node)
+                    # its own process could not mark its stored runs: do it from here
+                    notes = settle(checkout, mongo_env(), comment, "INTERRUPTED",
+                                   f"stopped: {why}")
+                    code, tail, log = None, [f"epymarl-sn sweep: {why}", *notes], None
                 if code == 0:
                     done += 1
                 elif attempts[i] <= retries:
+                    retried.append((i, attempts[i], why))
                     pending.append(i)
                     continue
                 else:
-                    failed[i] = (code, tail, attempts[i])
-                show(refresh=False)
+                    failed[i] = (code, tail, attempts[i], log)
                 bar.update(1)
-        show()
+            show_progress(bar, done, failed, in_flight, progress)
     finally:
         bar.close()
-    return failed
+    return failed, retried
 
 
-def summary(runs, failed, skipped, checkout, spec, store, where):
+def summary(runs, failed, skipped, spec, store, where, retried=()):
     lines = [f"sweep {spec.name} ({where}): {len(runs) - len(skipped) - len(failed)} "
              f"COMPLETED, {len(failed)} FAILED, {len(skipped)} skipped (already COMPLETED "
              f"in {store})"]
-    for i, (code, tail, attempts) in sorted(failed.items()):
+    for i, attempt, why in retried:
+        lines.append(f"RETRIED {runs[i].label}: attempt {attempt} failed: {why}")
+    for i, (code, tail, attempts, log) in sorted(failed.items()):
         run = runs[i]
         ended = "its worker was lost" if code is None else f"exit code {code}"
+        # a lost worker's log is on its node, if that is still there
+        log = f"; log {log}" if log else ""
         lines.append(f"FAILED {run.label}: {ended} after {attempts} "
-                     f"attempt{'s' if attempts > 1 else ''}; log "
-                     f"{log_path(checkout, spec, i, run)}")
+                     f"attempt{'s' if attempts > 1 else ''}{log}")
         lines.append(f"  {run.command()}")
         lines.extend(f"  | {line}" for line in tail)
     return "\n".join(lines)
@@ -128,6 +173,7 @@ class Plan:
     checkout: Path
     runs: list  # RunSpec, in grid order
     skipped: set  # indexes of runs already COMPLETED in the store
+    location: str  # the store: a MongoDB URL or a file-storage directory
     store: str  # the store as the output names it
 
     @property
@@ -141,15 +187,33 @@ def make_plan(spec_arg, epymarl):
     checkout = check_checkout(epymarl)
     runs = load_spec(spec, checkout)
     location = default_location(checkout / "results" / "sacred")
-    return Plan(spec, checkout, runs, completed(runs, checkout, location), store_name(location))
+    return Plan(spec, checkout, runs, completed(runs, checkout, location), location,
+                store_name(location))
+
+
+def wait_for_others(plan):
+    """A run that is RUNNING in the store with a recent heartbeat (another sweep's,
+    or one of a sweep killed a moment ago whose watchdog has not yet stopped it) is
+    not started twice at once: wait until none of the runs to do is, then skip those
+    that COMPLETED meanwhile."""
+    said = False
+    while busy := running(plan.runs, plan.checkout, plan.location) & set(plan.todo):
+        if not said:
+            print(f"epymarl-sn sweep: waiting for {len(busy)} run(s) RUNNING in "
+                  f"{plan.store} with a recent heartbeat (started by another or an "
+                  "earlier sweep) to stop", file=sys.stderr)
+            said = True
+        time.sleep(WAIT_S)
+    if said:
+        plan.skipped = completed(plan.runs, plan.checkout, plan.location)
 
 
 def run_plan(plan, workers=None, ray=None, retries=1, timeout=None):
-    """Run what is left to run. -> (failed runs as run_all gives them, the pool's name)."""
+    """Run what is left to run. -> ((failed runs, retried attempts) as run_all gives
+    them, the pool's name)."""
     pool = make_pool(workers, ray)
     try:
-        jobs = {i: (plan.runs[i], log_path(plan.checkout, plan.spec, i, plan.runs[i]))
-                for i in plan.todo}
+        jobs = {i: (plan.runs[i], log_path(plan.spec, i, plan.runs[i])) for i in plan.todo}
         return run_all(pool, jobs, plan.checkout, retries, timeout), pool.where
     except KeyboardInterrupt:
         pool.interrupt()  # the runs are in sessions of their own: pass the Ctrl-C on

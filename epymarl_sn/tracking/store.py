@@ -13,7 +13,8 @@
   StoreError with a one-line message; a URL's credentials never appear in it.
 - `store.runs(filters=())` -> list of Run, in start order.
 - `Run`: `id` (MongoDB `_id`, or the run directory relative to the store root),
-  `status`, `config` (dict), `start_time` / `stop_time` (datetime, UTC, or None),
+  `status`, `config` (dict), `start_time` / `stop_time` / `heartbeat` (datetime,
+  UTC, or None),
   `metrics` (name -> Series(steps, values), read on first use), `get(key)` for a
   dotted config key.
 - `settle_runs(location, comment, status, reason)`: after a run's process ended,
@@ -54,6 +55,7 @@ class Run:
     config: dict
     start_time: datetime = None
     stop_time: datetime = None
+    heartbeat: datetime = None
     _load_metrics: Callable[[], dict] = field(default=dict, repr=False, compare=False)
     _metrics: dict = field(default=None, repr=False, compare=False)
 
@@ -149,6 +151,7 @@ class FileStore:
             config=json.loads((path / "config.json").read_text()),
             start_time=_time(info.get("start_time")),
             stop_time=_time(info.get("stop_time")),
+            heartbeat=_time(info.get("heartbeat")),
             _load_metrics=lambda: self._metrics(path),
         )
 
@@ -182,7 +185,8 @@ class MongoStore:
         # status is selected by the server; config values are compared here, where
         # command-line text can be matched leniently against typed values
         query = {"status": f.text for f in filters if f.key == "status"}
-        fields = {"_id": 1, "status": 1, "config": 1, "start_time": 1, "stop_time": 1}
+        fields = {"_id": 1, "status": 1, "config": 1, "start_time": 1, "stop_time": 1,
+                  "heartbeat": 1}
         try:
             docs = list(self.db.runs.find(query, fields))
         except self._errors as err:
@@ -190,6 +194,7 @@ class MongoStore:
                                 f"({type(err).__name__}): is it running and is the URL right?")
         runs = [Run(id=d["_id"], status=d.get("status"), config=d.get("config", {}),
                     start_time=d.get("start_time"), stop_time=d.get("stop_time"),
+                    heartbeat=d.get("heartbeat"),
                     _load_metrics=lambda i=d["_id"]: self._metrics(i))
                 for d in docs]
         return _select(runs, filters)

@@ -4,14 +4,18 @@ anything runs."""
 import ast
 import json
 import os
+import re
 import shlex
 import signal
+import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from epymarl_sn.sweep.guard import REASON
 from epymarl_sn.sweep.spec import RunSpec, sacred_literal
 
 
@@ -33,6 +37,9 @@ def test_sweep_runs_the_grid_with_local_workers(tiny_sweep, completed_grid):
     assert completed_grid(tiny_sweep.checkout) == full_grid(tiny_sweep)
     assert "(2 local workers)" in tiny_sweep.proc.stdout
     assert "4 COMPLETED, 2 FAILED, 0 skipped" in tiny_sweep.proc.stdout
+    # the progress bar showed the env steps of the running runs, as EPyMARL logged them
+    bars = tiny_sweep.proc.stderr.replace("\r", "\n")
+    assert re.search(r"running 2: #\d+ [1-9]\d*/1000, #\d+ \d+/1000", bars), bars[-2000:]
 
 
 def test_failed_run_is_retried_and_reported_without_stopping_the_others(tiny_sweep, stored):
@@ -45,6 +52,8 @@ def test_failed_run_is_retried_and_reported_without_stopping_the_others(tiny_swe
     for seed in tiny_sweep.seeds:
         assert f"FAILED mappo_paper {tiny_sweep.task} seed={seed}: exit code 1 after 2 attempts" \
             in proc.stdout
+        assert f"RETRIED mappo_paper {tiny_sweep.task} seed={seed}: attempt 1 failed: " \
+            "exit code 1" in proc.stdout
     # the command to rerun it and the tail of its error
     assert "name=broken lr=-0.1" in proc.stdout
     assert proc.stdout.count("ValueError: Invalid learning rate: -0.1") == 2
@@ -275,3 +284,52 @@ def test_an_unreachable_ray_cluster_is_one_clear_line(tiny_sweep, tmp_path, tiny
         "epymarl-sn sweep: error: nothing answers at the Ray address 127.0.0.1:1 "
         "(Connection refused): start the cluster (`ray start --head`) or fix the address")
     assert run_dirs(tiny_sweep.checkout) == before
+
+
+def alive(pid):
+    """Whether process `pid` still runs (a zombie has ended: it waits for its parent)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
+
+
+def test_a_second_sweep_waits_for_the_run_a_killed_sweep_still_runs(epymarl_dir, tmp_path, copy_checkout, epymarl_sn_background, hanging_spec):
+    checkout = copy_checkout(epymarl_dir, tmp_path / "epymarl")
+    marker = tmp_path / "hanging.pid"
+    first = epymarl_sn_background("sweep", hanging_spec, "--epymarl", checkout, "--workers", 1,
+                                  "--retries", 0, env=hang_env(marker))
+    err_path = tmp_path / "second.err"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SACRED_MONGO")}
+    second = None
+    try:
+        deadline = time.monotonic() + 300
+        while not marker.exists():  # the first sweep's run is RUNNING in the store
+            assert first.poll() is None, first.communicate()
+            assert time.monotonic() < deadline, "the run never reached its env"
+            time.sleep(0.2)
+        with open(err_path, "w") as err:
+            second = subprocess.Popen(
+                [sys.executable, "-m", "epymarl_sn", "sweep", str(hanging_spec), "--epymarl",
+                 str(checkout), "--workers", "1"], stdout=subprocess.PIPE, stderr=err,
+                text=True, env={**env, **hang_env()})
+        while "waiting for 1 run(s) RUNNING" not in err_path.read_text():
+            assert second.poll() is None, err_path.read_text()
+            assert time.monotonic() < deadline, err_path.read_text()
+            time.sleep(0.2)
+        # the first sweep dies; the watchdog of its run stops the run
+        first.send_signal(signal.SIGKILL)
+        first.communicate()
+        out, _ = second.communicate(timeout=300)
+    finally:
+        first.kill()
+        if second is not None:
+            second.kill()
+    assert second.returncode == 0, out + err_path.read_text()
+    assert "1 COMPLETED, 0 FAILED" in out
+    assert not alive(int(marker.read_text()))
+    interrupted, completed = sorted(stored_runs_json(checkout), key=lambda r: r["start_time"])
+    assert interrupted["status"] == "INTERRUPTED" and completed["status"] == "COMPLETED"
+    assert interrupted["stop_reason"] == REASON
+    assert interrupted["stop_time"] <= completed["start_time"]  # never both at once

@@ -1,0 +1,226 @@
+"""Real servers for the cluster tests, on 127.0.0.1, started on free ports and
+stopped by their own PIDs: a MongoDB (SecantusDB, a MongoDB wire-protocol server)
+and a Ray cluster of two nodes, each its own `ray start` with one CPU, its own temp
+dir and its own EPyMARL checkout (EPYMARL_SN_CHECKOUT), joined with token auth."""
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from pymongo import MongoClient
+from pymongo.errors import PyMongoError
+
+BIN = Path(sys.executable).parent
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_until(check, timeout_s, what):
+    deadline = time.monotonic() + timeout_s
+    while not (found := check()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+    return found
+
+
+def _processes():
+    """{pid: (session id, comm, cwd or None)} of every process we may read."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            comm = stat[stat.index("(") + 1:stat.rindex(")")]
+            fields = stat[stat.rindex(")") + 2:].split()
+            try:
+                cwd = os.readlink(entry / "cwd")
+            except OSError:
+                cwd = None
+            if fields[0] != "Z":  # a zombie is gone already, waiting for its parent
+                found[int(entry.name)] = (int(fields[3]), comm, cwd)
+        except (OSError, ValueError, IndexError):
+            continue  # it ended while we looked
+    return found
+
+
+def in_session(sid):
+    return [pid for pid, (s, _, _) in _processes().items() if s == sid]
+
+
+def _running_in(directory):
+    """PIDs of the processes whose working directory is in `directory`: a run's
+    main.py and its env workers run in their checkout."""
+    directory = str(directory)
+    return [pid for pid, (_, _, cwd) in _processes().items()
+            if cwd and (cwd == directory or cwd.startswith(directory + os.sep))]
+
+
+def kill_session(proc, grace_s):
+    """Stop a process started in a session of its own, then SIGKILL by PID whatever
+    of its session is left (Ray's workers have process groups of their own)."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            pass
+    for pid in in_session(proc.pid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.kill()
+    proc.wait()
+
+
+@pytest.fixture(scope="session")
+def wait_until():
+    """wait_until(check, timeout_s, what) -> check()'s first true value, polled."""
+    return _wait_until
+
+
+@pytest.fixture(scope="session")
+def processes():
+    """processes() -> {pid: (session id, comm, cwd)} of the live processes."""
+    return _processes
+
+
+@pytest.fixture(scope="session")
+def running_in():
+    """running_in(directory) -> PIDs of the processes working in it (a run's main.py
+    and env workers work in their checkout)."""
+    return _running_in
+
+
+@pytest.fixture(scope="session")
+def mongo_url(tmp_path_factory):
+    """A real MongoDB server (SecantusDB) on 127.0.0.1 for this session."""
+    root = tmp_path_factory.mktemp("mongo")
+    port = free_port()
+    with open(root / "server.log", "wb") as log:
+        server = subprocess.Popen(
+            [BIN / "secantusd-py", "--host", "127.0.0.1", "--port", str(port),
+             "--storage-path", str(root / "data"), "--standalone"],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"mongodb://127.0.0.1:{port}"
+    try:
+        def answers():
+            assert server.poll() is None, (root / "server.log").read_text()
+            try:
+                MongoClient(url, serverSelectionTimeoutMS=500).admin.command("ping")
+                return True
+            except PyMongoError:
+                return False
+        _wait_until(answers, 60, "the MongoDB server")
+        yield url
+    finally:
+        kill_session(server, 10)
+
+
+@dataclass
+class Node:
+    proc: subprocess.Popen  # `ray start --block`, leader of its own session
+    checkout: Path
+    raylet_pid: int = 0
+    node_id: str = ""
+
+    def raylet(self):
+        """-> (pid, Ray node id) of this node's raylet, or None."""
+        for pid, (sid, comm, _) in _processes().items():
+            if sid == self.proc.pid and comm == "raylet":
+                try:
+                    args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+                except OSError:
+                    continue
+                for arg in args:
+                    if arg.startswith(b"--node_id="):
+                        return pid, arg.split(b"=", 1)[1].decode()
+        return None
+
+
+@dataclass
+class RayCluster:
+    address: str
+    env: dict  # what a driver (or another node) needs: token auth
+    head: Node
+    worker: Node
+
+    @property
+    def nodes(self):
+        """{Ray node id: Node}"""
+        return {self.head.node_id: self.head, self.worker.node_id: self.worker}
+
+
+def start_node(args, env, checkout, temp_dir, log):
+    temp_dir.mkdir(parents=True)
+    node = Node(subprocess.Popen(
+        [BIN / "ray", "start", "--block", "--num-cpus", "1", "--temp-dir", str(temp_dir),
+         "--dashboard-agent-listen-port", str(free_port()), "--disable-usage-stats", *args],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        env={**env, "EPYMARL_SN_CHECKOUT": str(checkout)}), checkout)
+    # the node id tells apart two nodes of one host
+    node.raylet_pid, node.node_id = _wait_until(node.raylet, 120, f"the raylet in {temp_dir}")
+    return node
+
+
+# waits until the cluster at argv[1] has the nodes argv[2:] alive (a raylet is up
+# before it has joined)
+ALIVE = """
+import sys, time, ray
+ray.init(address=sys.argv[1], log_to_driver=False)
+deadline = time.monotonic() + 60
+while {n["NodeID"] for n in ray.nodes() if n["Alive"]} != set(sys.argv[2:]):
+    assert time.monotonic() < deadline, ray.nodes()
+    time.sleep(0.5)
+"""
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(tmp_path_factory, epymarl_dir, copy_checkout):
+    """Two Ray nodes on this machine, as a cluster of two machines is started by
+    hand: `ray start --head` and `ray start --address`, one CPU each, with
+    RAY_AUTH_MODE=token and one shared token. Each node has its own checkout, named
+    to it by EPYMARL_SN_CHECKOUT in the environment of its `ray start`."""
+    # short paths: Ray's socket paths under the temp dir must fit in 107 bytes
+    root = Path(tmp_path_factory.mktemp("ray"))
+    port = free_port()
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+    env = {k: v for k, v in env.items() if not k.startswith("SACRED_MONGO")}
+    started = []
+    log = open(root / "ray.log", "wb")
+    try:
+        head = start_node(["--head", "--port", str(port), "--include-dashboard", "false",
+                           "--dashboard-port", str(free_port()),
+                           "--ray-client-server-port", str(free_port())],
+                          env, copy_checkout(epymarl_dir, root / "head_checkout"),
+                          root / "h", log)
+        started.append(head)
+        worker = start_node(["--address", f"127.0.0.1:{port}"], env,
+                            copy_checkout(epymarl_dir, root / "worker_checkout"),
+                            root / "w", log)
+        started.append(worker)
+        cluster = RayCluster(f"127.0.0.1:{port}", {"RAY_AUTH_MODE": "token",
+                                                   "RAY_AUTH_TOKEN": env["RAY_AUTH_TOKEN"]},
+                             head, worker)
+        # both nodes alive in the cluster's own view, asked by a driver as the sweep's
+        alive = subprocess.run([sys.executable, "-c", ALIVE, cluster.address, *cluster.nodes],
+                               capture_output=True, text=True, env=env, timeout=120, check=False)
+        assert alive.returncode == 0, alive.stdout + alive.stderr
+        yield cluster
+    finally:
+        for node in reversed(started):
+            kill_session(node.proc, 20)
+        log.close()
+        for node in started:
+            assert in_session(node.proc.pid) == [], "a Ray process outlived its node"
