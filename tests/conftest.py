@@ -38,9 +38,12 @@ def rware_tiny():
     return RWARE_TINY
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def epymarl_dir(tmp_path_factory):
-    """A patched EPyMARL checkout at the pinned commit, made by `epymarl-sn setup`."""
+    """A patched EPyMARL checkout at the pinned commit, made by `epymarl-sn setup`.
+
+    Used by every test: setup also installs SMAC, SMAClite and PyTorch, which tests
+    that never touch the checkout still import (a new venv has only `pip install .`)."""
     target = tmp_path_factory.getbasetemp() / "epymarl"
     return setup(target, log=lambda msg: print(f"setup: {msg}", file=sys.stderr))
 
