@@ -78,7 +78,8 @@ def _seconds(stamp):
 
 
 def machine():
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+    lines = Path("/proc/cpuinfo").read_text().splitlines()
+    cpu = next((line.split(":", 1)[1].strip() for line in lines
                 if line.startswith("model name")), platform.processor())
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     return f"{os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}, load average {load}"
@@ -94,17 +95,21 @@ def table(title, rates, cpu):
         "| runner | env steps/s, median | CPU s per 1M env steps, median |", "|---|---|---|",
         *(f"| {r} | {statistics.median(rates[r]):.0f} | {statistics.median(cpu[r]):.0f} |"
           for r in RUNNERS),
-        f"| vector / parallel (median of paired ratios) | {ratio(rates):.2f}x | {ratio(cpu):.2f}x |",
+        f"| vector / parallel (median of paired ratios) | {ratio(rates):.2f}x "
+        f"| {ratio(cpu):.2f}x |",
     ])
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epymarl", default="epymarl", help="patched EPyMARL checkout (epymarl-sn setup)")
-    parser.add_argument("--tasks", default="rware,smaclite", help="comma-separated: rware, smaclite")
+    parser.add_argument("--epymarl", default="epymarl",
+                        help="patched EPyMARL checkout (epymarl-sn setup)")
+    parser.add_argument("--tasks", default="rware,smaclite",
+                        help="comma-separated: rware, smaclite")
     parser.add_argument("--repeats", type=int, default=5, help="runs per runner and task")
     parser.add_argument("--rware-t-max", type=int, default=50000, help="env steps per RWARE run")
-    parser.add_argument("--smaclite-t-max", type=int, default=20000, help="env steps per SMAClite run")
+    parser.add_argument("--smaclite-t-max", type=int, default=20000,
+                        help="env steps per SMAClite run")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--with", dest="extra", nargs="*", default=[],
                         help="more `with` overrides for every run, e.g. batch_size_run=4")
@@ -116,7 +121,8 @@ def main():
         sys.exit(f"error: unknown task {unknown[0]!r}; choose from: {', '.join(TASKS)}")
     src = Path(opts.epymarl).resolve() / "src"
     if not (src / "main.py").is_file():
-        sys.exit(f"error: no EPyMARL checkout at {src.parent}; make one with `epymarl-sn setup DIR`")
+        sys.exit(f"error: no EPyMARL checkout at {src.parent}; "
+                 "make one with `epymarl-sn setup DIR`")
     t_max = {"rware": opts.rware_t_max, "smaclite": opts.smaclite_t_max}
     print(f"machine: {machine()}")
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}\n")

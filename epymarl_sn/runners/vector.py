@@ -31,24 +31,35 @@ import signal
 import sys
 import tempfile
 import traceback
+from collections.abc import Sequence
 from functools import partial
 from multiprocessing import Pipe, Process
+from multiprocessing.connection import Connection
 from multiprocessing.reduction import recv_handle, send_handle
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, Callable, Optional, Protocol, Union
 
 import numpy as np
 import torch as th
+from components.episode_buffer import EpisodeBatch
 from envs import REGISTRY as env_REGISTRY
 from envs import register_smac, register_smacv2
 from runners.parallel_runner import CloudpickleWrapper, ParallelRunner
+from utils.logging import Logger
 
 from epymarl_sn.runners.config import vector_workers
 
 # seconds a worker gets to close its envs before it is terminated
 CLOSE_TIMEOUT = 30
 
+# name -> (shape, dtype) of the per-env arrays in the shared block
+Layout = dict[str, tuple[tuple[int, ...], type[np.generic]]]
+# what the arrays are laid over: a shared mapping, or a bytearray with `vector_workers: 0`
+Buffer = Union[mmap.mmap, bytearray]
+EnvFn = Callable[[], Any]  # makes one of EPyMARL's envs
 
-def array_layout(batch_size: int, env_info: dict[str, Any], common_reward: bool):
+
+def array_layout(batch_size: int, env_info: dict[str, Any], common_reward: bool) -> Layout:
     """Name -> (shape, dtype) of the per-env arrays workers share with the runner. The
     dtypes are the batch scheme's (obs and state float32, avail_actions int32), so
     copying into the batch converts exactly as EPyMARL's `EpisodeBatch.update` does;
@@ -65,12 +76,12 @@ def array_layout(batch_size: int, env_info: dict[str, Any], common_reward: bool)
     }
 
 
-def layout_bytes(layout) -> int:
+def layout_bytes(layout: Layout) -> int:
     return sum(_padded(int(np.prod(shape)) * np.dtype(dtype).itemsize)
                for shape, dtype in layout.values())
 
 
-def _padded(n):
+def _padded(n: int) -> int:
     return -(-n // 8) * 8  # keep every array 8-byte aligned
 
 
@@ -85,9 +96,10 @@ def shared_memory_fd(size: int) -> int:
     return fd
 
 
-def array_views(buffer, layout) -> dict[str, np.ndarray]:
+def array_views(buffer: Buffer, layout: Layout) -> dict[str, np.ndarray]:
     """Numpy arrays over `buffer` (a shared mapping or a bytearray), laid out by `layout`."""
-    views, offset = {}, 0
+    views: dict[str, np.ndarray] = {}
+    offset = 0
     for name, (shape, dtype) in layout.items():
         count = int(np.prod(shape))
         views[name] = np.ndarray(shape, dtype=dtype, buffer=buffer, offset=offset)
@@ -100,62 +112,66 @@ class EnvSlice:
     in a worker process, a direct call with `vector_workers: 0`). Each env is driven
     exactly as the parallel runner's `env_worker` drives it, in the same call order."""
 
-    def __init__(self, env_fns, first: int):
+    def __init__(self, env_fns: Sequence[EnvFn], first: int):
         self.envs = [fn() for fn in env_fns]
         self.first = first
-        self.arrays = None
+        self.arrays: Optional[dict[str, np.ndarray]] = None  # set by `attach`
 
     def handle(self, cmd: str, data: Any) -> Any:
         return getattr(self, cmd)(data)
 
-    def get_env_info(self, _):
+    def get_env_info(self, _: None) -> dict[str, Any]:
         return self.envs[0].get_env_info()
 
-    def attach(self, data):
+    def attach(self, data: tuple[Buffer, Layout]) -> None:
         buffer, layout = data
         self.arrays = array_views(buffer, layout)
 
-    def reset(self, _):
+    def reset(self, _: None) -> None:
+        a = self.arrays
+        assert a is not None, "the runner attaches the shared arrays first"
         for i, env in enumerate(self.envs, self.first):
             env.reset()
-            self._observe(i, env)
+            self._observe(a, i, env)
 
-    def step(self, indices: list[int]) -> dict[int, dict]:
+    def step(self, indices: list[int]) -> dict[int, dict[str, Any]]:
         """Step the envs `indices` with the actions in the shared array; returns the
         info dicts of those whose episode ended, the only per-step data piped back."""
         a = self.arrays
+        assert a is not None, "the runner attaches the shared arrays first"
         ended_infos = {}
         for i in indices:
             env = self.envs[i - self.first]
             # a copy: an env may keep the actions it was given
             _, reward, terminated, truncated, info = env.step(a["actions"][i].copy())
             terminated = terminated or truncated
-            self._observe(i, env)
+            self._observe(a, i, env)
             a["reward"][i] = reward
             a["terminated"][i] = terminated
             if terminated:
                 ended_infos[i] = info
         return ended_infos
 
-    def _observe(self, i, env):
+    @staticmethod
+    def _observe(a: dict[str, np.ndarray], i: int, env: Any) -> None:
         # the order of the parallel runner's env_worker: state, avail_actions, obs
-        a = self.arrays
         a["state"][i] = env.get_state()
         a["avail_actions"][i] = env.get_avail_actions()
         a["obs"][i] = np.asarray(env.get_obs())
 
-    def render(self, _):
+    def render(self, _: None) -> None:
         self.envs[0].render()
 
-    def save_replay(self, _):
+    def save_replay(self, _: None) -> None:
         self.envs[0].save_replay()
 
-    def close(self, _):
+    def close(self, _: None) -> None:
         for env in self.envs:
             env.close()
 
 
-def worker_main(conn, env_fns, first, parent_pid):
+def worker_main(conn: Connection, env_fns: CloudpickleWrapper, first: int,
+                parent_pid: int) -> None:
     """A worker process: build its envs, then answer the runner's commands until `close`
     or until the runner is gone."""
     # Ctrl-C is the training process's to handle: it closes the workers
@@ -180,7 +196,7 @@ def worker_main(conn, env_fns, first, parent_pid):
         conn.send(("error", traceback.format_exc()))
 
 
-def _die_with_parent(parent_pid):
+def _die_with_parent(parent_pid: int) -> None:
     # Linux: SIGTERM this process when the process that started it dies, even by SIGKILL
     # (multiprocessing's daemon flag only covers a parent that exits normally)
     if sys.platform.startswith("linux"):
@@ -192,17 +208,25 @@ def _die_with_parent(parent_pid):
         os._exit(1)
 
 
+class CommandPipe(Protocol):
+    """The runner's end of a worker's pipe: `send((cmd, data))`, `recv()` a reply."""
+
+    def send(self, obj: Any) -> None: ...
+
+    def recv(self) -> Any: ...
+
+
 class LocalSlice:
     """`vector_workers: 0`: all envs in the training process, behind a pipe's send/recv."""
 
-    def __init__(self, env_fns):
+    def __init__(self, env_fns: Sequence[EnvFn]):
         self.envs = EnvSlice(env_fns, 0)
-        self.reply = None
+        self.reply: Optional[tuple[str, Any]] = None
 
-    def send(self, message):
-        self.reply = ("ok", self.envs.handle(*message))
+    def send(self, obj: tuple[str, Any]) -> None:
+        self.reply = ("ok", self.envs.handle(*obj))
 
-    def recv(self):
+    def recv(self) -> Optional[tuple[str, Any]]:
         return self.reply
 
 
@@ -211,7 +235,8 @@ class VectorRunner(ParallelRunner):
     `setup`, `get_env_info` and `_log` unchanged; `run` is the parallel runner's loop
     with the pipes replaced by shared arrays."""
 
-    def __init__(self, args, logger):  # ParallelRunner.__init__ would start its processes
+    # ParallelRunner.__init__ would start its processes
+    def __init__(self, args: SimpleNamespace, logger: Logger):
         self.args = args
         self.logger = logger
         self.batch_size = self.args.batch_size_run
@@ -224,7 +249,7 @@ class VectorRunner(ParallelRunner):
 
         # the parallel runner's env seeds: env i gets seed + i
         env_fn = env_REGISTRY[self.args.env]
-        env_fns = []
+        env_fns: list[EnvFn] = []
         for i in range(self.batch_size):
             env_arg = self.args.env_args.copy()
             env_arg["seed"] += i
@@ -233,16 +258,20 @@ class VectorRunner(ParallelRunner):
             env_fns.append(partial(env_fn, **env_arg))
 
         n_workers = vector_workers(vars(self.args))
-        self.processes = []
+        self.processes: list[Process] = []
+        pipes: list[Connection] = []  # to the worker processes (none with 0 workers)
+        self.conns: list[CommandPipe]
         if n_workers == 0:
             self.slices = [(0, self.batch_size)]
             self.conns = [LocalSlice(env_fns)]
         else:
-            self._start_workers(env_fns, n_workers)
+            pipes = self._start_workers(env_fns, n_workers)
+            self.conns = list(pipes)
 
-        self.env_info = self._call(0, "get_env_info")
+        self.env_info: dict[str, Any] = self._call(0, "get_env_info")
         self.episode_limit = self.env_info["episode_limit"]
         layout = array_layout(self.batch_size, self.env_info, self.args.common_reward)
+        self.arrays: Optional[dict[str, np.ndarray]]  # None once the envs are closed
         if n_workers == 0:
             buffer = bytearray(layout_bytes(layout))
             self.arrays = array_views(buffer, layout)
@@ -250,26 +279,29 @@ class VectorRunner(ParallelRunner):
         else:
             fd = shared_memory_fd(layout_bytes(layout))
             self.arrays = array_views(mmap.mmap(fd, layout_bytes(layout)), layout)
-            for w, process in enumerate(self.processes):
+            for w, (pipe, process) in enumerate(zip(pipes, self.processes)):
                 self._send(w, "attach", layout)
-                send_handle(self.conns[w], fd, process.pid)
+                assert process.pid is not None  # started
+                send_handle(pipe, fd, process.pid)
             for w in range(len(self.conns)):
                 self._recv(w)
             os.close(fd)  # every process has mapped it
 
         self.t = 0
         self.t_env = 0
-        self.train_returns = []
-        self.test_returns = []
-        self.train_stats = {}
-        self.test_stats = {}
+        # an episode's return: a number with common_reward, else one per agent
+        self.train_returns: list[Union[float, np.ndarray]] = []
+        self.test_returns: list[Union[float, np.ndarray]] = []
+        self.train_stats: dict[str, Any] = {}
+        self.test_stats: dict[str, Any] = {}
         self.log_train_stats_t = -100000
 
-    def _start_workers(self, env_fns, n_workers):
+    def _start_workers(self, env_fns: list[EnvFn], n_workers: int) -> list[Connection]:
+        """Start the worker processes (`self.processes`); returns the pipes to them."""
         # contiguous slices, sizes differing by at most one
         bounds = [round(w * self.batch_size / n_workers) for w in range(n_workers + 1)]
         self.slices = [(bounds[w], bounds[w + 1]) for w in range(n_workers)]
-        self.conns = []
+        pipes = []
         for first, end in self.slices:
             conn, worker_conn = Pipe()
             process = Process(
@@ -279,13 +311,14 @@ class VectorRunner(ParallelRunner):
             )
             process.start()
             worker_conn.close()  # so that recv sees EOF if the worker dies
-            self.conns.append(conn)
+            pipes.append(conn)
             self.processes.append(process)
+        return pipes
 
-    def _send(self, w, cmd, data=None):
+    def _send(self, w: int, cmd: str, data: Any = None) -> None:
         self.conns[w].send((cmd, data))
 
-    def _recv(self, w):
+    def _recv(self, w: int) -> Any:
         try:
             status, reply = self.conns[w].recv()
         except EOFError:
@@ -296,19 +329,19 @@ class VectorRunner(ParallelRunner):
                                f"failed:\n{reply}")
         return reply
 
-    def _call(self, w, cmd, data=None):
+    def _call(self, w: int, cmd: str, data: Any = None) -> Any:
         self._send(w, cmd, data)
         return self._recv(w)
 
-    def _call_all(self, cmd, data):
+    def _call_all(self, cmd: str, data: Sequence[Any]) -> list[Any]:
         for w, item in enumerate(data):
             self._send(w, cmd, item)
         return [self._recv(w) for w in range(len(self.conns))]
 
-    def save_replay(self):
+    def save_replay(self) -> None:
         self._send(0, "save_replay")
 
-    def close_env(self):
+    def close_env(self) -> None:
         if not self.conns:  # closed already
             return
         try:
@@ -322,10 +355,11 @@ class VectorRunner(ParallelRunner):
             # the shared block is unmapped when the last reference to it goes
             self.conns, self.processes, self.arrays = [], [], None
 
-    def _tensor(self, name, rows):
+    def _tensor(self, name: str, rows: Union[slice, list[int]]) -> th.Tensor:
+        assert self.arrays is not None, "the envs are closed"
         return th.as_tensor(self.arrays[name][rows], device=self.args.device)
 
-    def reset(self):
+    def reset(self) -> None:
         self.batch = self.new_batch()
         self._call_all("reset", [None] * len(self.conns))
         every = slice(None)
@@ -335,7 +369,7 @@ class VectorRunner(ParallelRunner):
         self.t = 0
         self.env_steps_this_run = 0
 
-    def _step(self, indices):
+    def _step(self, indices: list[int]) -> dict[int, dict[str, Any]]:
         """Step the envs `indices` (ascending) in their workers; the info dicts of the
         envs whose episode ended, in env order (the parallel runner's order)."""
         busy = []
@@ -344,18 +378,21 @@ class VectorRunner(ParallelRunner):
             if mine:
                 self._send(w, "step", mine)
                 busy.append(w)
-        ended_infos = {}
+        ended_infos: dict[int, dict[str, Any]] = {}
         for w in busy:
             ended_infos.update(self._recv(w))
         return ended_infos
 
-    def run(self, test_mode=False):
+    def run(self, test_mode: bool = False) -> EpisodeBatch:
         # The parallel runner's loop, statement for statement where it decides what goes
         # into the batch and what the controller is asked for (its random draws depend on
         # `bs`, which includes envs that ended at the previous step, as there).
         self.reset()
+        arrays = self.arrays
+        assert arrays is not None, "the envs are closed"
 
         all_terminated = False
+        episode_returns: list[Union[float, np.ndarray]]
         if self.args.common_reward:
             episode_returns = [0 for _ in range(self.batch_size)]
         else:
@@ -364,7 +401,8 @@ class VectorRunner(ParallelRunner):
         self.mac.init_hidden(batch_size=self.batch_size)
         terminated = [False for _ in range(self.batch_size)]
         envs_not_terminated = [b_idx for b_idx, termed in enumerate(terminated) if not termed]
-        final_env_infos = []  # filled in order of termination, as in the parallel runner
+        # filled in order of termination, as in the parallel runner
+        final_env_infos: list[dict[str, Any]] = []
 
         while True:
             actions = self.mac.select_actions(
@@ -378,7 +416,7 @@ class VectorRunner(ParallelRunner):
             # only envs that have not terminated are stepped
             stepping = [idx for idx in range(self.batch_size) if not terminated[idx]]
             rows = [envs_not_terminated.index(idx) for idx in stepping]
-            self.arrays["actions"][stepping] = cpu_actions[rows]
+            arrays["actions"][stepping] = cpu_actions[rows]
             ended_infos = self._step(stepping)
             if 0 in envs_not_terminated and test_mode and self.args.render:
                 self._send(0, "render")
@@ -388,14 +426,14 @@ class VectorRunner(ParallelRunner):
             if all_terminated:
                 break
 
-            env_terminated = []
+            env_terminated: list[bool] = []
             for idx in stepping:
-                reward = self.arrays["reward"][idx]
+                reward = arrays["reward"][idx]
                 episode_returns[idx] += reward.copy() if reward.ndim else float(reward)
                 episode_lengths[idx] += 1
                 if not test_mode:
                     self.env_steps_this_run += 1
-                terminated[idx] = bool(self.arrays["terminated"][idx])
+                terminated[idx] = bool(arrays["terminated"][idx])
                 if terminated[idx]:
                     final_env_infos.append(ended_infos[idx])
                 # an episode cut by the time limit is not terminated for bootstrapping
@@ -405,7 +443,7 @@ class VectorRunner(ParallelRunner):
             # shaped (envs, 1, ...) as the parallel runner's lists of 1-tuples: with one
             # env left, EpisodeBatch.update needs that time axis
             self.batch.update(
-                {"reward": th.as_tensor(self.arrays["reward"][stepping][:, None],
+                {"reward": th.as_tensor(arrays["reward"][stepping][:, None],
                                         dtype=th.float32, device=self.args.device),
                  "terminated": th.as_tensor(env_terminated, dtype=th.uint8,
                                             device=self.args.device)[:, None]},

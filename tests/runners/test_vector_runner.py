@@ -127,8 +127,9 @@ def test_smaclite_sparse_episodes_and_stats_are_the_parallel_runners(smaclite_ru
     assert_same_batches(parallel, vector)
     assert vector.run["status"] == "COMPLETED"
     for prefix in ("", "test_"):
-        assert {f"{prefix}{k}" for k in ("return_mean", "battle_won_mean", "dead_allies_mean",
-                                          "dead_enemies_mean", "ep_length_mean")} <= vector.metrics.keys()
+        names = ("return_mean", "battle_won_mean", "dead_allies_mean", "dead_enemies_mean",
+                 "ep_length_mean")
+        assert {f"{prefix}{k}" for k in names} <= vector.metrics.keys()
     assert metric_values(vector) == metric_values(parallel)
 
 
@@ -162,7 +163,8 @@ def test_workers_die_with_a_killed_training_process(checkout_copy, recorder):
     proc = subprocess.Popen(
         [sys.executable, str(recorder), str(out), "src/main.py", *args, "runner=vector",
          "vector_workers=2"],
-        cwd=checkout_copy, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ),
+        cwd=checkout_copy, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=dict(os.environ),
     )
     pids_file = Path(f"{out}.pids.json")
     try:
