@@ -9,9 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
-from epymarl_sn.resources import config_file
 
 RECORDER = Path(__file__).with_name("record_episodes.py")
 
@@ -30,17 +28,8 @@ class RecordedRun:
 
 
 def private_checkout(epymarl_dir, work):
-    """A copy of the checkout's src/ whose mappo_paper holds `vector_workers: null`.
-
-    Sacred refuses a `with` key that the config does not have, so `vector_workers=N`
-    needs the key in the alg config, as the plugin's SN keys are in its presets.
-    EPyMARL's own config directory is searched before the plugin's, so this copy of
-    the preset, with the key added, is the one these runs load.
-    """
+    """A copy of the checkout's src/ (the runs write results/ next to it)."""
     shutil.copytree(epymarl_dir / "src", work / "src")
-    preset = yaml.safe_load(config_file(epymarl_dir, "algs", "mappo_paper").read_text())
-    preset.setdefault("vector_workers", None)
-    (work / "src" / "config" / "algs" / "mappo_paper.yaml").write_text(yaml.safe_dump(preset))
     return work
 
 
