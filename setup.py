@@ -54,9 +54,11 @@ setup(
     ],
     extras_require={
         "ray": ["ray"],
+        # `epymarl-sn board` without a MongoDB URL: a local MongoDB-compatible server
+        "board": ["secantusdb"],
         "test": [
             "pytest",
-            "mongomock",
+            "secantusdb",  # the real MongoDB-compatible server of the tracking tests
             "ray",
             "jsonschema",
             "check-jsonschema",  # ships the compose-spec schema, read offline
