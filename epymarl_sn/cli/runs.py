@@ -8,8 +8,12 @@ from epymarl_sn.errors import EpymarlSnError, StoreError, UsageError
 from epymarl_sn.tracking.export import columns, describe, export_csv
 from epymarl_sn.tracking.mongo import hosts
 from epymarl_sn.tracking.push import push
-from epymarl_sn.tracking.store import (MONGO_SCHEMES, default_location, open_store,
-                                       parse_filters)
+from epymarl_sn.tracking.store import (
+    MONGO_SCHEMES,
+    default_location,
+    open_store,
+    parse_filters,
+)
 
 
 def plural(n, noun):

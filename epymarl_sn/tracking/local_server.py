@@ -42,7 +42,7 @@ class LocalServer:
     (SIGTERM, then SIGKILL); `kill()` is a crash (SIGKILL) that keeps the data.
     """
 
-    def __init__(self, storage: Path, port: Optional[int] = None, args=(), log: Path = None):
+    def __init__(self, storage: Path, port: Optional[int] = None, args=(), log: Optional[Path] = None):
         self.storage = Path(storage)
         self.port = port or free_port()
         self.args = list(args)

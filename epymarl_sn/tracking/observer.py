@@ -32,8 +32,8 @@ from sacred.observers import FileStorageObserver, MongoObserver
 from sacred.run import Run
 from sacred.serializer import flatten
 
-from epymarl_sn.tracking import mongo
 from epymarl_sn.console import say
+from epymarl_sn.tracking import mongo
 from epymarl_sn.tracking.saved_models import SavedModels
 
 CONNECT_TIMEOUT_S = 5.0
@@ -59,7 +59,7 @@ def file_storage_dir():
 
 
 class TrackingMongoObserver(MongoObserver):
-    final_wait_s = float(os.environ.get("EPYMARL_SN_MONGO_FINAL_WAIT_S", 120))
+    final_wait_s = float(os.environ.get("EPYMARL_SN_MONGO_FINAL_WAIT_S", "120"))
     retry_interval_s = 5.0
 
     def __init__(self, url, db_name="epymarl", **kwargs):
@@ -83,6 +83,7 @@ class TrackingMongoObserver(MongoObserver):
                 "docker/docker-compose.yml up -d mongo), fix SACRED_MONGO_URL, or unset it "
                 "to keep runs in file storage only")
         super().__init__(client=client, db_name=db_name, priority=PRIORITY, **kwargs)
+        self._url, self._db_name = url, db_name
         # the heartbeat thread and the main thread (final events) both send
         self._lock = threading.RLock()
         self._unsent = {}  # metric name -> {"steps": [...], "values": [...], "timestamps": [...]}
@@ -90,6 +91,7 @@ class TrackingMongoObserver(MongoObserver):
         self._down_since = None
         self._models = None
         self._file_dir = None
+        self._handed_over = False  # to the background push: this observer writes no more
 
     def started_event(self, ex_info, command, host_info, start_time, config, meta_info, _id):
         self._models = SavedModels(config, started=datetime.now())
@@ -110,6 +112,9 @@ class TrackingMongoObserver(MongoObserver):
 
     def heartbeat_event(self, info, captured_out, beat_time, result):
         with self._lock:
+            # a heartbeat still blocked on the dead server when the run ended
+            if self._handed_over:
+                return
             self._info = info
             self.run_entry.update(info=flatten(info), captured_out=captured_out,
                                   heartbeat=beat_time, result=flatten(result))
@@ -135,6 +140,7 @@ class TrackingMongoObserver(MongoObserver):
             while not self._send(finished=True) and time.monotonic() < deadline:
                 time.sleep(self.retry_interval_s)
             if self._down_since is not None:
+                self._handed_over = True
                 say(f"MongoDB at {self.where} still takes no writes {self.final_wait_s:g}s after "
                     f"the run ended: its copy of run {self.run_entry['_id']} lacks "
                     f"{self._lacks()}; the file-storage copy is complete. {self._finish_later()}")
@@ -157,10 +163,11 @@ class TrackingMongoObserver(MongoObserver):
             return "Push it with `epymarl-sn runs push` once MongoDB is back."
         log = self._file_dir / "mongo_push.log"
         with open(log, "a") as out:
-            # SACRED_MONGO_URL reaches it through the environment, never its command line
+            # the URL reaches it through the environment, never its command line
             proc = subprocess.Popen(
                 [sys.executable, "-m", "epymarl_sn.tracking.push", str(self._file_dir),
                  "--within", str(FINISH_WITHIN_S)],
+                env={**os.environ, "SACRED_MONGO_URL": self._url, "SACRED_MONGO_DB": self._db_name},
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True)
         return (f"Process {proc.pid} pushes it once MongoDB is back (within "

@@ -106,7 +106,7 @@ def test_still_down_at_the_end_says_what_mongodb_lacks_then_pushes_it(mongo_serv
         assert time.monotonic() < deadline, (tmp_path / "1" / "mongo_push.log").read_text()
         time.sleep(0.5)
     assert stored_values(mongo_server, 1) == expected_values()
-    assert "run " in (tmp_path / "1" / "mongo_push.log").read_text()
+    assert f": completed in MongoDB at {where}" in (tmp_path / "1" / "mongo_push.log").read_text()
     # the process exits once it has pushed
     deadline = time.monotonic() + 10
     while _alive(pid):

@@ -12,8 +12,8 @@ from epymarl_sn.tracking.observer import TrackingMongoObserver
 
 PASSWORD = "pa55-Wd_7q"
 DB = "sn_runs"
-# mappo_sn with two envs per batch instead of ten (two cores); the critic's sigmas are logged
-TINY_SN = ("--config=mappo_sn", "batch_size_run=2", "buffer_size=2", "batch_size=2")
+# mappo_sn (its critic's sigmas are logged) with two envs per batch instead of ten
+SMALL_BATCH = ("batch_size_run=2", "buffer_size=2", "batch_size=2")
 
 
 def only_run(result, db):
@@ -49,7 +49,7 @@ def test_training_run_is_stored_in_mongodb_like_in_file_storage(run_main, mongo_
     # a real user and password: they reach neither the stored run nor the output
     mongo_server.add_user("trainer", PASSWORD, DB)
     url = mongo_server.auth_url("trainer", PASSWORD)
-    result = run_main(*TINY_SN, *rware_tiny, "save_model=True", "save_model_interval=1000",
+    result = run_main("--config=mappo_sn", *rware_tiny, *SMALL_BATCH, "save_model=True", "save_model_interval=1000",
                       env={"SACRED_MONGO_URL": url, "SACRED_MONGO_DB": DB})
     assert result.proc.returncode == 0, result.output[-3000:]
     db = mongo_server.client(url)[DB]
@@ -86,7 +86,7 @@ def wait_for_metrics(db, proc, timeout=300):
 
 def test_server_killed_mid_run_and_back_20s_later_loses_nothing(start_main, mongo_server,
                                                                 rware_tiny):
-    run = start_main(*TINY_SN, *rware_tiny, "t_max=6000",
+    run = start_main("--config=mappo_sn", *rware_tiny, *SMALL_BATCH, "t_max=6000",
                      env={"SACRED_MONGO_URL": mongo_server.url, "SACRED_MONGO_DB": DB})
     wait_for_metrics(mongo_server.db(DB), run.proc)
     mongo_server.kill()
@@ -106,7 +106,7 @@ def test_server_killed_mid_run_and_back_20s_later_loses_nothing(start_main, mong
 
 def test_server_down_until_the_end_then_push_repairs_the_copy(start_main, mongo_server,
                                                               rware_tiny, epymarl_sn):
-    run = start_main(*TINY_SN, *rware_tiny, "t_max=3000",
+    run = start_main("--config=mappo_sn", *rware_tiny, *SMALL_BATCH, "t_max=3000",
                      env={"SACRED_MONGO_URL": mongo_server.url, "SACRED_MONGO_DB": DB,
                           "EPYMARL_SN_MONGO_FINAL_WAIT_S": "5"})
     wait_for_metrics(mongo_server.db(DB), run.proc)

@@ -1,7 +1,7 @@
 """`epymarl-sn runs push`: file-storage runs uploaded to a real server, once."""
 import gridfs
 import pytest
-from sacred import Experiment
+from sacred import SETTINGS, Experiment
 from sacred.observers import FileStorageObserver
 
 from epymarl_sn.cli import main
@@ -38,6 +38,8 @@ def make_run(file_dir, seed, mongo_url=None, fail=False):
 
 @pytest.fixture(autouse=True)
 def no_env_store(monkeypatch):
+    # Sacred captures what the run prints through sys.stdout (pytest holds the fds)
+    monkeypatch.setattr(SETTINGS, "CAPTURE_MODE", "sys")
     monkeypatch.delenv("SACRED_MONGO_URL", raising=False)
     monkeypatch.delenv("SACRED_MONGO_DB", raising=False)
 
@@ -65,10 +67,13 @@ def test_push_uploads_file_storage_runs_once(mongo_server, tmp_path, capsys):
 
     db = mongo_server.db()
     fs = gridfs.GridFS(db)
+    couts = {r.config["seed"]: (files / r.id / "cout.txt").read_text()
+             for r in open_store(files).runs()}
+    assert couts[1].startswith("training seed 1\n")
     for doc in db.runs.find():
         seed = doc["config"]["seed"]
         assert doc["experiment"]["name"] == "mappo_sn"  # Omniboard's name column
-        assert doc["captured_out"].startswith(f"training seed {seed}")
+        assert doc["captured_out"] == couts[seed]
         assert [a["name"] for a in doc["artifacts"]] == ["notes.txt"]
         assert fs.get(doc["artifacts"][0]["file_id"]).read() == f"notes of seed {seed}".encode()
         assert {m["name"] for m in doc["info"]["metrics"]} == {"critic_sigma_layer1",

@@ -148,9 +148,9 @@ def test_runs_bad_input_is_one_clear_line(stores, args, message, capsys, tmp_pat
 
 
 def test_runs_names_an_unreadable_store_without_credentials(tmp_path, capsys):
-    assert main(["runs", "--store", str(tmp_path / "nowhere")]) == 1
+    assert main(["runs", "--store", str(tmp_path / "nowhere")]) == 2
     assert "no run directory" in capsys.readouterr().err
     url = "mongodb://reader:hunter2@127.0.0.1:9/"
-    assert main(["runs", "--store", url]) == 1
+    assert main(["runs", "--store", url]) == 2
     err = capsys.readouterr().err
     assert "127.0.0.1:9" in err and "hunter2" not in err
