@@ -8,7 +8,8 @@ in STORE/.board-mongo, kept between sessions) receives the file-storage runs thr
 runs show. Omniboard listens on 127.0.0.1 only (it binds every interface by itself),
 shows runs under their preset's name and gets columns for the map or env key, seed,
 critic_sn and the last test_battle_won_mean. Omniboard 2.16 does not reconnect once
-its MongoDB restarts (HTTP 500 `pool destroyed` from then on): it is restarted then.
+its MongoDB restarts (HTTP 500 from then on: `pool destroyed`, or `no connection
+available` after a longer outage): it is restarted once MongoDB answers again.
 Ctrl-C (KeyboardInterrupt) stops what was started, Omniboard first.
 """
 import json
@@ -42,6 +43,9 @@ process.env.NODE_ENV = 'production';
 require(process.argv[1]);
 """
 
+# what Omniboard answers (HTTP 500) once its MongoDB connection is gone, until restarted
+LOST_CONNECTION = ("pool destroyed", "Topology was destroyed", "no connection available")
+
 # Omniboard columns: config values (custom columns) and a metric's last value
 CONFIG_COLUMNS = {"map": "env_args.map_name", "env": "env_args.key", "seed": "seed",
                   "critic_sn": "critic_sn"}
@@ -72,6 +76,8 @@ def setup_columns(db) -> None:
 
 def port_free(port: int) -> bool:
     with socket.socket() as s:
+        # as node listens: a port whose old connections linger (TIME_WAIT) is free
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
@@ -110,7 +116,11 @@ class Omniboard:
         return self
 
     def problem(self) -> Optional[str]:
-        """None while Omniboard serves runs, else what is wrong."""
+        """None while Omniboard serves runs, else what is wrong.
+
+        While MongoDB is down Omniboard answers 500; once MongoDB is back, it keeps
+        answering 500 (LOST_CONNECTION) until restarted.
+        """
         if self.proc is None or self.proc.poll() is not None:
             return "is not running"
         try:
@@ -119,8 +129,9 @@ class Omniboard:
             return None
         except urllib.error.HTTPError as err:
             body = err.read().decode(errors="replace")
-            if "pool destroyed" in body or "Topology was destroyed" in body:
-                return "lost its MongoDB connection (HTTP 500, pool destroyed)"
+            lost = [m for m in LOST_CONNECTION if m in body]
+            if lost:
+                return f"lost its MongoDB connection (HTTP 500, {lost[0]})"
             return f"answers HTTP {err.code}"
         except (OSError, ValueError) as err:
             return f"does not answer ({type(err).__name__})"
@@ -174,8 +185,10 @@ def open_board(omniboard_js: Path, workdir: Path, port: int = 9000,
         while True:
             time.sleep(check_every_s)
             problem = omniboard.problem()
-            if problem:
-                say(f"Omniboard {problem}: restarting it")
+            # while MongoDB itself is down, a restarted Omniboard could not connect either
+            if problem and ("lost" in problem or "not running" in problem) and \
+                    mongo.ping(mongo_url, db_name) is None:
+                say(f"Omniboard {problem}; MongoDB answers: restarting Omniboard")
                 omniboard.stop()
                 omniboard.start()
             if server is not None and time.monotonic() - pushed > PUSH_EVERY_S:
