@@ -54,10 +54,11 @@ setup(
     ],
     extras_require={
         "ray": ["ray"],
+        # `epymarl-sn board` without a MongoDB URL: a local MongoDB-compatible server
+        "board": ["secantusdb"],
         "test": [
             "pytest",
-            "mongomock",
-            "secantusdb",  # a real MongoDB wire-protocol server for the cluster tests
+            "secantusdb",  # the real MongoDB-compatible server of the tests (GPL-2.0)
             "ray",
             "jsonschema",
             "check-jsonschema",  # ships the compose-spec schema, read offline

@@ -40,3 +40,7 @@ class PoolError(UsageError):
 
 class PlotError(UsageError):
     """Runs or a request that cannot make a figure."""
+
+
+class BoardError(EpymarlSnError):
+    """Omniboard or the local MongoDB server behind it cannot be started."""

@@ -100,6 +100,41 @@ def run_main(epymarl_dir, tmp_path):
     return run
 
 
+@dataclass
+class StartedMain:
+    proc: subprocess.Popen
+    results: Path
+
+    def wait(self, timeout=900):
+        stdout, stderr = self.proc.communicate(timeout=timeout)
+        return MainResult(subprocess.CompletedProcess(self.proc.args, self.proc.returncode,
+                                                      stdout, stderr),
+                          read_runs(self.results))
+
+
+@pytest.fixture
+def start_main(epymarl_dir, tmp_path):
+    """Start `python src/main.py ARGS` on a private copy of the checkout's src/ and
+    return at once; `.wait()` gives what run_main gives. Killed if still running at
+    the end of the test."""
+    work = tmp_path / "epymarl-bg"
+    started = []
+
+    def start(*args, env=None):
+        if not work.exists():
+            shutil.copytree(epymarl_dir / "src", work / "src")
+        proc = subprocess.Popen([sys.executable, "src/main.py", *args], cwd=work,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, **(env or {})})
+        started.append(proc)
+        return StartedMain(proc, work / "results")
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
 
 # A real tiny sweep and the tools of the sweep and plot tests.
 VARIANTS = ["mappo_paper", "mappo_sn"]

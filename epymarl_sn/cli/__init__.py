@@ -8,10 +8,10 @@ import os
 import sys
 from typing import List, Optional
 
-from epymarl_sn.cli import doctor, plot, runs, setup, sweep
+from epymarl_sn.cli import board, doctor, plot, runs, setup, sweep
 from epymarl_sn.errors import EpymarlSnError
 
-COMMANDS = (setup, doctor, runs, sweep, plot)
+COMMANDS = (setup, doctor, runs, sweep, plot, board)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,7 +27,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    # KEY=VALUE filters after an option (`runs push --to URL seed=1`): argparse leaves
+    # them over, having taken the first positional words already
+    if rest and isinstance(getattr(args, "filters", None), list) and \
+            not any(r.startswith("-") for r in rest):
+        args.filters += rest
+    elif rest:
+        parser.parse_args(argv)  # says what it does not know, and exits with status 2
     try:
         return args.func(args)
     except EpymarlSnError as err:

@@ -1,10 +1,19 @@
-"""`epymarl-sn runs`: list runs of a store and export their metrics to CSV (read-only)."""
+"""`epymarl-sn runs`: list runs of a store and export their metrics to CSV (read-only);
+`epymarl-sn runs push`: upload file-storage runs to MongoDB."""
+import os
 import sys
 
 from epymarl_sn.cli.options import add_store_option
 from epymarl_sn.errors import EpymarlSnError, StoreError, UsageError
 from epymarl_sn.tracking.export import columns, describe, export_csv
-from epymarl_sn.tracking.store import default_location, open_store, parse_filters
+from epymarl_sn.tracking.mongo import hosts
+from epymarl_sn.tracking.push import push
+from epymarl_sn.tracking.store import (
+    MONGO_SCHEMES,
+    default_location,
+    open_store,
+    parse_filters,
+)
 
 
 def plural(n, noun):
@@ -21,7 +30,33 @@ def list_runs(runs, keys, out):
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip(), file=out)
 
 
+def push_command(args):
+    if args.export_csv or args.metrics:
+        raise UsageError("runs push takes no --export-csv or --metrics")
+    url = args.to or os.environ.get("SACRED_MONGO_URL")
+    if not url:
+        raise UsageError("runs push needs a MongoDB: give --to mongodb://HOST:PORT "
+                         "or set SACRED_MONGO_URL")
+    if not url.startswith(MONGO_SCHEMES):
+        raise UsageError("--to takes a mongodb:// URL (e.g. mongodb://127.0.0.1:27017)")
+    store = args.store or os.path.join("results", "sacred")
+    if store.startswith(MONGO_SCHEMES):
+        raise UsageError("runs push reads file storage: give --store a Sacred file-storage "
+                         "directory (e.g. results/sacred), and the MongoDB URL with --to")
+    db_name = os.environ.get("SACRED_MONGO_DB", "epymarl")
+    counts = push(store, url, db_name, parse_filters(args.filters[1:]))
+    print(f"{store} -> MongoDB {hosts(url)}, database {db_name}: "
+          f"{plural(counts.added, 'run')} added, {counts.completed} completed, "
+          f"{counts.unchanged} already there"
+          + (f", {counts.running} still RUNNING left alone" if counts.running else ""))
+    return 0
+
+
 def run_command(args):
+    if args.filters[:1] == ["push"]:
+        return push_command(args)
+    if args.to:
+        raise UsageError("--to goes with `runs push` (epymarl-sn runs push --to URL)")
     if bool(args.export_csv) != bool(args.metrics):
         raise UsageError("--export-csv FILE and --metrics M,... go together "
                          "(e.g. --export-csv out.csv --metrics return_mean,test_return_mean)")
@@ -47,14 +82,24 @@ def run_command(args):
 
 def add_parser(subparsers):
     p = subparsers.add_parser(
-        "runs", help="list runs and export their metrics to CSV (read-only)",
+        "runs", help="list runs, export their metrics to CSV, push them to MongoDB",
+        usage="epymarl-sn runs [--store URL_OR_DIR] [KEY=VALUE ...] "
+        "[--export-csv FILE --metrics M,...]\n"
+        "       epymarl-sn runs push [--store DIR] [--to URL] [KEY=VALUE ...]",
         description="List the runs of a Sacred store, selected by config values, and "
-        "export chosen metrics of those runs to CSV. Never writes to the store.")
-    p.add_argument("filters", nargs="*", metavar="KEY=VALUE",
+        "export chosen metrics of those runs to CSV; this never writes to the store. "
+        "`runs push` uploads file-storage runs (made where no MongoDB was reachable) to "
+        "MongoDB: runs it already has are completed, never duplicated, so pushing twice "
+        "adds nothing.")
+    p.add_argument("filters", nargs="*", metavar="[push] KEY=VALUE",
                    help="keep runs whose config has this value at this dotted key "
                    "(critic_sn=last, env_args.map_name=corridor, seed=1) or this status "
                    "(status=COMPLETED); all must hold")
     add_store_option(p)
+    p.add_argument("--to", metavar="URL",
+                   help="with push: the MongoDB to push to (default $SACRED_MONGO_URL; "
+                   "database $SACRED_MONGO_DB, default epymarl); push reads --store, "
+                   "default ./results/sacred")
     p.add_argument("--export-csv", metavar="FILE",
                    help="write one row per run, metric and step to FILE")
     p.add_argument("--metrics", metavar="M,...",

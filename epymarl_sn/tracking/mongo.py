@@ -1,4 +1,6 @@
 """MongoDB connection helpers that never reveal the credentials of a URL."""
+from typing import NamedTuple, Optional
+
 import pymongo
 from pymongo.errors import OperationFailure, PyMongoError
 from pymongo.uri_parser import parse_uri
@@ -23,7 +25,16 @@ def connect(url, timeout_s=5.0):
     )
 
 
-def check_access(client, where, db_name, timeout_s):
+class AccessProblem(NamedTuple):
+    message: str
+    refused: bool  # the server answered and refused us (credentials, rights)
+
+
+# codes of a server that answered but will not let this user read
+REFUSALS = {"AuthenticationFailed", "Unauthorized"}
+
+
+def check_access(client, where, db_name, timeout_s) -> Optional[AccessProblem]:
     """None if the database can be read, else a one-line reason naming only host:port.
 
     A read rather than a `ping`: ping needs no login, so it would pass with wrong
@@ -33,10 +44,17 @@ def check_access(client, where, db_name, timeout_s):
         client[db_name].runs.find_one({}, {"_id": 1})
     except OperationFailure as err:
         reason = (err.details or {}).get("codeName", "OperationFailure")
-        return (f"MongoDB at {where} refused to let us read database '{db_name}' "
-                f"({reason}): check the user and password in SACRED_MONGO_URL")
+        if reason == "AuthenticationFailed":
+            return AccessProblem(
+                f"MongoDB at {where} refused the credentials in SACRED_MONGO_URL ({reason}): "
+                "check the user, the password and authSource", refused=True)
+        return AccessProblem(
+            f"MongoDB at {where} refused to let us read database '{db_name}' ({reason}): "
+            "check the user's rights, or the user and password in SACRED_MONGO_URL",
+            refused=reason in REFUSALS)
     except PyMongoError as err:
-        return f"MongoDB at {where} did not answer within {timeout_s:g}s ({type(err).__name__})"
+        return AccessProblem(f"MongoDB at {where} did not answer within {timeout_s:g}s "
+                             f"({type(err).__name__})", refused=False)
     return None
 
 
@@ -48,6 +66,7 @@ def ping(url, db_name="epymarl", timeout_s=3.0):
     except (PyMongoError, ValueError) as err:
         return f"SACRED_MONGO_URL is not a valid MongoDB URL ({type(err).__name__})"
     try:
-        return check_access(client, where, db_name, timeout_s)
+        problem = check_access(client, where, db_name, timeout_s)
+        return problem.message if problem else None
     finally:
         client.close()

@@ -8,32 +8,58 @@ What it changes in Sacred's MongoObserver:
   or of the server are caught here; metrics logged meanwhile are kept in memory
   and sent, with the run document, at the first heartbeat (every 10 s) after
   MongoDB is back. At the end of the run it
-  waits up to `final_wait_s` for MongoDB; if it is still down then, it says so and
-  what MongoDB lacks (the file-storage copy of the run is always complete).
+  waits up to `final_wait_s` (EPYMARL_SN_MONGO_FINAL_WAIT_S, default 120) for MongoDB;
+  if it is still down then, it says what MongoDB's copy lacks and leaves a background
+  process that pushes the complete file-storage copy (`tracking.push`) once MongoDB is
+  back, within a day: the run does not stay RUNNING there.
+- The run is named by its preset (config `name`, e.g. mappo_sn) rather than
+  EPyMARL's experiment name `pymarl`, so that Omniboard tells runs apart.
 - The models EPyMARL saves (`save_model=True`) become artifacts of the run.
 - Its run ids are MongoDB's own, taken after the FileStorageObserver has picked
   its directory: ids in a database shared by several machines are no file names.
 """
 import logging
+import os
+import subprocess
+import sys
 import threading
 import time
 from datetime import datetime
+from pathlib import Path
 
 from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
-from sacred.observers import MongoObserver
+from sacred.observers import FileStorageObserver, MongoObserver
+from sacred.run import Run
 from sacred.serializer import flatten
 
-from epymarl_sn.tracking import mongo
 from epymarl_sn.console import say
+from epymarl_sn.tracking import mongo
 from epymarl_sn.tracking.saved_models import SavedModels
 
 CONNECT_TIMEOUT_S = 5.0
 # below the FileStorageObserver's 20: Sacred starts observers highest priority first
 PRIORITY = 10
+# how long the background push of a run waits for MongoDB to come back
+FINISH_WITHIN_S = 24 * 3600
+
+
+def file_storage_dir():
+    """The directory of the FileStorageObserver that observes the same run, if any.
+
+    Sacred hands an observer nothing of the others; the Run calling us has them all.
+    """
+    frame = sys._getframe(1)
+    while frame is not None:
+        run = frame.f_locals.get("self")
+        if isinstance(run, Run):
+            dirs = [o.dir for o in run.observers if isinstance(o, FileStorageObserver) and o.dir]
+            return Path(dirs[0]) if dirs else None
+        frame = frame.f_back
+    return None
 
 
 class TrackingMongoObserver(MongoObserver):
-    final_wait_s = 120.0
+    final_wait_s = float(os.environ.get("EPYMARL_SN_MONGO_FINAL_WAIT_S", "120"))
     retry_interval_s = 5.0
 
     def __init__(self, url, db_name="epymarl", **kwargs):
@@ -48,21 +74,30 @@ class TrackingMongoObserver(MongoObserver):
                 f"error: SACRED_MONGO_URL is not a valid MongoDB URL ({type(err).__name__}); "
                 "expected mongodb://[user:password@]host[:port]")
         problem = mongo.check_access(client, self.where, db_name, CONNECT_TIMEOUT_S)
+        # the patched main.py reports bad input as `error: ...` and exit status 1
+        if problem and problem.refused:
+            raise SystemExit(f"error: {problem.message}")
         if problem:
-            # the patched main.py reports bad input as `error: ...` and exit status 1
             raise SystemExit(
-                f"error: {problem}. Start MongoDB (docker compose -f docker/docker-compose.yml "
-                "up -d mongo), fix SACRED_MONGO_URL, or unset it to keep runs in file storage only")
+                f"error: {problem.message}. Start MongoDB (docker compose -f "
+                "docker/docker-compose.yml up -d mongo), fix SACRED_MONGO_URL, or unset it "
+                "to keep runs in file storage only")
         super().__init__(client=client, db_name=db_name, priority=PRIORITY, **kwargs)
+        self._url, self._db_name = url, db_name
         # the heartbeat thread and the main thread (final events) both send
         self._lock = threading.RLock()
         self._unsent = {}  # metric name -> {"steps": [...], "values": [...], "timestamps": [...]}
         self._info = {}
         self._down_since = None
         self._models = None
+        self._file_dir = None
+        self._handed_over = False  # to the background push: this observer writes no more
 
     def started_event(self, ex_info, command, host_info, start_time, config, meta_info, _id):
         self._models = SavedModels(config, started=datetime.now())
+        # started after the FileStorageObserver (lower priority): its directory exists
+        self._file_dir = file_storage_dir()
+        ex_info = {**ex_info, "name": str(config.get("name") or ex_info.get("name"))}
         return super().started_event(ex_info, command, host_info, start_time, config,
                                      meta_info, _id=None)
 
@@ -77,6 +112,9 @@ class TrackingMongoObserver(MongoObserver):
 
     def heartbeat_event(self, info, captured_out, beat_time, result):
         with self._lock:
+            # a heartbeat still blocked on the dead server when the run ended
+            if self._handed_over:
+                return
             self._info = info
             self.run_entry.update(info=flatten(info), captured_out=captured_out,
                                   heartbeat=beat_time, result=flatten(result))
@@ -102,11 +140,39 @@ class TrackingMongoObserver(MongoObserver):
             while not self._send(finished=True) and time.monotonic() < deadline:
                 time.sleep(self.retry_interval_s)
             if self._down_since is not None:
-                points = sum(len(m["values"]) for m in self._unsent.values())
-                say(f"MongoDB at {self.where} still takes no writes after "
-                     f"{self.final_wait_s:g}s more: its copy of run {self.run_entry['_id']} "
-                     f"misses {points} metric points and the final status; the "
-                     "file-storage copy (results/sacred/) is complete")
+                self._handed_over = True
+                say(f"MongoDB at {self.where} still takes no writes {self.final_wait_s:g}s after "
+                    f"the run ended: its copy of run {self.run_entry['_id']} lacks "
+                    f"{self._lacks()}; the file-storage copy is complete. {self._finish_later()}")
+
+    def _lacks(self):
+        points = sum(len(m["values"]) for m in self._unsent.values())
+        lacks = [f"{points} metric points of {len(self._unsent)} metrics",
+                 f"the final status {self.run_entry['status']}",
+                 f"the output since {self._down_since:%H:%M:%S}"]
+        if self._models is not None:
+            stored = {a["name"] for a in self.run_entry["artifacts"]}
+            models = [n for n, _ in self._models.files(finished=True) if n not in stored]
+            if models:
+                lacks.append(f"{len(models)} saved model files")
+        return ", ".join(lacks[:-1]) + " and " + lacks[-1]
+
+    def _finish_later(self):
+        """Leave a process that pushes the file-storage copy once MongoDB is back."""
+        if self._file_dir is None:
+            return "Push it with `epymarl-sn runs push` once MongoDB is back."
+        log = self._file_dir / "mongo_push.log"
+        with open(log, "a") as out:
+            # the URL reaches it through the environment, never its command line
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "epymarl_sn.tracking.push", str(self._file_dir),
+                 "--within", str(FINISH_WITHIN_S)],
+                env={**os.environ, "SACRED_MONGO_URL": self._url, "SACRED_MONGO_DB": self._db_name},
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True)
+        return (f"Process {proc.pid} pushes it once MongoDB is back (within "
+                f"{FINISH_WITHIN_S // 3600} h, log {log}); or run `epymarl-sn runs push "
+                f"--store {self._file_dir}` then.")
 
     def _send(self, finished):
         """Send unsent metrics, new saved models and the run document; False if down."""

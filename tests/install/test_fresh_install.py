@@ -11,7 +11,7 @@ import torch
 from epymarl_sn.install.upstreams import ALL, cached_git_dir
 
 ROOT = Path(__file__).resolve().parents[2]
-SUBCOMMANDS = ("setup", "doctor", "runs", "sweep", "plot")
+SUBCOMMANDS = ("setup", "doctor", "runs", "runs push", "sweep", "plot", "board")
 
 
 def run(*cmd, env=None, cwd=None):

@@ -1,5 +1,6 @@
-"""The plugin's MongoObserver in small Sacred experiments, on mongomock (fast cases;
-tests/test_mongo_tracking.py runs it in real EPyMARL training)."""
+"""The plugin's MongoObserver in small Sacred experiments against a real server (fast
+cases; test_mongo_tracking.py runs it in real EPyMARL training). Outages are real:
+the server is SIGKILLed and restarted on the same storage."""
 import json
 import time
 
@@ -8,40 +9,38 @@ import pytest
 from sacred import SETTINGS, Experiment
 from sacred.observers import FileStorageObserver, MongoObserver
 
-import mongo_fake
 from epymarl_sn.tracking import mongo
 from epymarl_sn.tracking.observer import TrackingMongoObserver
 
 PASSWORD = "s3cr3t-Pw"
-URL = f"mongodb://trainer:{PASSWORD}@db.test:27017"
 STEPS = 60
 
 
 @pytest.fixture(autouse=True)
-def fake_mongo(monkeypatch):
-    mongo_fake.install(monkeypatch)
-    monkeypatch.setattr(mongo_fake, "OUTAGE", mongo_fake.Outage())
+def fast_heartbeat(monkeypatch):
     monkeypatch.setattr(SETTINGS, "DEFAULT_BEAT_INTERVAL", 0.05)
 
 
-def run_experiment(file_dir, observer):
+def run_experiment(file_dir, observer, during=None):
+    """A Sacred run logging STEPS points; `during(step)` is called at every step."""
     ex = Experiment("pymarl")
     ex.add_config(name="tiny", seed=1, env_args={"key": "k"})
 
     @ex.main
     def train(_run):
         for step in range(STEPS):
+            if during:
+                during(step)
             _run.log_scalar("return_mean", step * 0.5, step)
-            time.sleep(0.01)  # spread over heartbeats, so some fall in the outage
+            time.sleep(0.01)  # spread over heartbeats
 
     ex.observers.append(FileStorageObserver(str(file_dir)))
     ex.observers.append(observer)
     return ex.run()
 
 
-def stored_values(run_id):
-    metric = pymongo.MongoClient()["epymarl"]["metrics"].find_one(
-        {"run_id": run_id, "name": "return_mean"})
+def stored_values(server, run_id):
+    metric = server.db().metrics.find_one({"run_id": run_id, "name": "return_mean"})
     return metric["values"] if metric else []
 
 
@@ -49,52 +48,91 @@ def expected_values():
     return [step * 0.5 for step in range(STEPS)]
 
 
-def test_outage_mid_run_buffers_metrics_until_mongodb_is_back(tmp_path, capsys):
-    mongo_fake.OUTAGE.trigger, mongo_fake.OUTAGE.length = "metrics", 8
-    observer = TrackingMongoObserver(url=URL, db_name="epymarl")
-    run_experiment(tmp_path, observer)
+def crash_and_restart(server, at=20):
+    """During the run: SIGKILL the server at step `at`, back 10 steps later, after a
+    longer outage than the 5 s within which pymongo retries an operation by itself."""
+    def during(step):
+        if step == at:
+            server.kill()
+        elif step == at + 1:
+            time.sleep(7)
+        elif step == at + 10:
+            server.start()
+    return during
 
-    assert len(mongo_fake.OUTAGE.failed) == 8
-    assert stored_values(observer.run_entry["_id"]) == expected_values()
-    doc = pymongo.MongoClient()["epymarl"]["runs"].find_one()
+
+def test_outage_mid_run_buffers_metrics_until_mongodb_is_back(mongo_server, tmp_path, capsys):
+    observer = TrackingMongoObserver(url=mongo_server.url, db_name="epymarl")
+    run_experiment(tmp_path, observer, crash_and_restart(mongo_server))
+
+    assert stored_values(mongo_server, observer.run_entry["_id"]) == expected_values()
+    doc = mongo_server.db().runs.find_one()
     assert doc["status"] == "COMPLETED"
+    # named by the config's name, not the Sacred experiment's
+    assert doc["experiment"]["name"] == "tiny"
     err = capsys.readouterr().err
-    assert "cannot write to MongoDB at db.test:27017 (ServerSelectionTimeoutError)" in err
-    assert "MongoDB at db.test:27017 is back" in err
+    where = f"127.0.0.1:{mongo_server.port}"
+    assert f"cannot write to MongoDB at {where} (ServerSelectionTimeoutError)" in err
+    assert f"MongoDB at {where} is back" in err
 
 
-def test_sacred_own_observer_loses_metrics_in_the_same_outage(tmp_path):
-    # the control for the test above: the outage is real enough to lose data
-    mongo_fake.OUTAGE.trigger, mongo_fake.OUTAGE.length = "metrics", 8
-    run_experiment(tmp_path, MongoObserver(url=URL, db_name="epymarl"))
-    assert stored_values(1) != expected_values()
+def test_sacred_own_observer_loses_metrics_in_the_same_outage(mongo_server, tmp_path):
+    # the control for the test above, with the same client time-outs: the outage is
+    # real enough to lose data
+    observer = MongoObserver(client=mongo.connect(mongo_server.url), db_name="epymarl")
+    run_experiment(tmp_path, observer, crash_and_restart(mongo_server))
+    assert stored_values(mongo_server, 1) != expected_values()
 
 
-def test_still_down_at_the_end_says_what_mongodb_lacks(tmp_path, capsys):
-    mongo_fake.OUTAGE.trigger, mongo_fake.OUTAGE.length = "metrics", 10**6
-    observer = TrackingMongoObserver(url=URL, db_name="epymarl")
+def test_still_down_at_the_end_says_what_mongodb_lacks_then_pushes_it(mongo_server, tmp_path,
+                                                                      capsys):
+    observer = TrackingMongoObserver(url=mongo_server.url, db_name="epymarl")
     observer.final_wait_s, observer.retry_interval_s = 0.3, 0.1
-    run_experiment(tmp_path, observer)
+    run_experiment(tmp_path, observer, lambda step: step == 30 and mongo_server.kill())
 
     err = capsys.readouterr().err
-    assert (f"MongoDB at db.test:27017 still takes no writes after 0.3s more: its copy of "
-            f"run 1 misses {STEPS} metric points and the final status") in err
-    assert PASSWORD not in err
-    metrics = json.loads(next(tmp_path.rglob("metrics.json")).read_text())
+    where = f"127.0.0.1:{mongo_server.port}"
+    assert (f"MongoDB at {where} still takes no writes 0.3s after the run ended: its copy "
+            "of run 1 lacks ") in err
+    assert "metric points of 1 metrics, the final status COMPLETED and the output since" in err
+    metrics = json.loads((tmp_path / "1" / "metrics.json").read_text())
     assert metrics["return_mean"]["values"] == expected_values()
 
+    # the background push of the file-storage copy, once the server is back
+    pid = int(err.split("Process ")[1].split()[0])
+    mongo_server.start()
+    deadline = time.monotonic() + 60
+    while mongo_server.db().runs.find_one({"status": "COMPLETED"}) is None:
+        assert time.monotonic() < deadline, (tmp_path / "1" / "mongo_push.log").read_text()
+        time.sleep(0.5)
+    assert stored_values(mongo_server, 1) == expected_values()
+    assert f": completed in MongoDB at {where}" in (tmp_path / "1" / "mongo_push.log").read_text()
+    # the process exits once it has pushed
+    deadline = time.monotonic() + 10
+    while _alive(pid):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
 
-def test_mongodb_ids_do_not_collide_with_older_file_storage_runs(tmp_path):
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_mongodb_ids_do_not_collide_with_older_file_storage_runs(mongo_server, tmp_path):
     # older runs without MongoDB: directories 1 and 2; the fresh database starts at 1
     (tmp_path / "1").mkdir()
     (tmp_path / "2").mkdir()
-    observer = TrackingMongoObserver(url=URL, db_name="epymarl")
+    observer = TrackingMongoObserver(url=mongo_server.url, db_name="epymarl")
     run = run_experiment(tmp_path, observer)
 
     assert run.status == "COMPLETED"
     assert (tmp_path / "3" / "run.json").is_file()
     assert observer.run_entry["_id"] == 1
-    assert stored_values(1) == expected_values()
+    assert stored_values(mongo_server, 1) == expected_values()
 
 
 @pytest.mark.parametrize("url", [f"mongodb://trainer:{PASSWORD}@db.test:port",
@@ -107,11 +145,25 @@ def test_invalid_url_is_one_line_without_credentials(url):
     assert PASSWORD not in message and "\n" not in message
 
 
-def test_ping_for_doctor_names_host_and_port_only():
-    assert mongo.ping(URL) is None
-    mongo_fake.OUTAGE.trigger, mongo_fake.OUTAGE.length = "runs", 1
-    problem = mongo.ping(URL)
-    assert problem == ("MongoDB at db.test:27017 did not answer within 3s "
+def test_ping_for_doctor_names_host_and_port_only(mongo_server):
+    assert mongo.ping(mongo_server.url) is None
+    mongo_server.kill()
+    problem = mongo.ping(f"mongodb://trainer:{PASSWORD}@127.0.0.1:{mongo_server.port}")
+    assert problem == (f"MongoDB at 127.0.0.1:{mongo_server.port} did not answer within 3s "
                        "(ServerSelectionTimeoutError)")
     assert mongo.ping(f"mongodb://trainer:{PASSWORD}@db.test:port").startswith(
         "SACRED_MONGO_URL is not a valid MongoDB URL")
+
+
+def test_wrong_password_says_the_server_refused_the_credentials(mongo_server):
+    mongo_server.add_user("trainer", PASSWORD)
+    with pytest.raises(SystemExit) as exit_:
+        TrackingMongoObserver(url=mongo_server.auth_url("trainer", "not-" + PASSWORD))
+    message = str(exit_.value.code)
+    assert message == (f"error: MongoDB at 127.0.0.1:{mongo_server.port} refused the "
+                       "credentials in SACRED_MONGO_URL (AuthenticationFailed): check the "
+                       "user, the password and authSource")
+    # the right password gets in, and only to its own database
+    client = pymongo.MongoClient(mongo_server.auth_url("trainer", PASSWORD))
+    assert mongo.check_access(client, "here", "epymarl", 5) is None
+    assert mongo.check_access(client, "here", "other", 5).refused

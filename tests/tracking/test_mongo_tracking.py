@@ -1,108 +1,150 @@
-"""Real EPyMARL training runs tracked in MongoDB by the plugin's MongoObserver.
-
-The `src/main.py` subprocess gets mongomock in place of pymongo's client through a
-test-only sitecustomize (tests/mongo_fake.py), which writes the databases out at
-exit; everything else (EPyMARL, Sacred, its observers, GridFS) is the real thing.
-"""
+"""Real EPyMARL training runs tracked in a real MongoDB-compatible server by the
+plugin's MongoObserver, with real outages: the server is SIGKILLed mid-run."""
 import os
+import re
+import signal
 import time
 
+import gridfs
 import pytest
 
-import mongo_fake
 from epymarl_sn.tracking.observer import TrackingMongoObserver
 
 PASSWORD = "pa55-Wd_7q"
-URL = f"mongodb://trainer:{PASSWORD}@db.test:27017/?authSource=admin"
 DB = "sn_runs"
+# mappo_sn (its critic's sigmas are logged) with two envs per batch instead of ten
+SMALL_BATCH = ("batch_size_run=2", "buffer_size=2", "batch_size=2")
 
 
-@pytest.fixture
-def tracked_run(run_main, tmp_path, rware_tiny):
-    """Run mappo_paper on RWARE with SACRED_MONGO_URL set; returns (result, databases)."""
-    def run(*extra, **env):
-        dump = tmp_path / "mongo.json"
-        site = mongo_fake.sitecustomize_dir(tmp_path)
-        result = run_main("--config=mappo_paper", *rware_tiny, *extra, env={
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])),
-            "MONGO_FAKE_DUMP": str(dump),
-            "SACRED_MONGO_URL": URL,
-            "SACRED_MONGO_DB": DB,
-            **env,
-        })
-        assert result.proc.returncode == 0, result.output[-3000:]
-        assert dump.is_file(), "the fake MongoDB was not written out"
-        return result, mongo_fake.load(dump)
-    return run
+def only_run(result, db):
+    assert len(result.runs) == 1 and db.runs.count_documents({}) == 1
+    return result.runs[0], db.runs.find_one()
 
 
-def only_run(result, data):
-    assert len(result.runs) == 1 and len(data[DB]["runs"]) == 1
-    return result.runs[0], data[DB]["runs"][0], {m["name"]: m for m in data[DB]["metrics"]}
-
-
-def gridfs_file(data, file_id):
-    chunks = sorted((c for c in data[DB]["fs.chunks"] if c["files_id"] == file_id),
-                    key=lambda c: c["n"])
-    return b"".join(bytes(c["data"]) for c in chunks)
-
-
-def assert_no_password(result, data):
-    assert PASSWORD not in result.output
-    for path in result.runs[0].path.rglob("*"):
-        if path.is_file():
-            assert PASSWORD.encode() not in path.read_bytes(), path
-    assert PASSWORD not in str(data)
-
-
-def test_training_run_is_stored_in_mongodb_like_in_file_storage(tracked_run):
-    result, data = tracked_run("save_model=True", "save_model_interval=1000",
-                               MONGO_FAKE_BEAT="1")
-    file_run, doc, metrics = only_run(result, data)
-
-    assert doc["status"] == "COMPLETED" == file_run.run["status"]
-    assert doc["stop_time"] >= doc["start_time"]
+def assert_same_as_file_storage(file_run, db, doc):
+    """The MongoDB copy equals the file-storage copy, every metric point for point."""
+    assert doc["status"] == file_run.run["status"] == "COMPLETED"
     assert doc["config"] == file_run.config
-    assert doc["config"]["name"] == "mappo_paper"
-    assert doc["host"]["hostname"] == file_run.run["host"]["hostname"]
-    assert "Recent Stats" in doc["captured_out"]
-
-    assert {"return_mean", "critic_grad_norm"} <= set(metrics)
+    assert doc["captured_out"] == (file_run.path / "cout.txt").read_text()
+    metrics = {m["name"]: m for m in db.metrics.find({"run_id": doc["_id"]})}
     assert set(metrics) == set(file_run.metrics)
     for name, stored in metrics.items():
-        assert stored["run_id"] == doc["_id"]
         assert stored["steps"] == file_run.metrics[name]["steps"], name
         assert stored["values"] == file_run.metrics[name]["values"], name
     # Omniboard finds a run's metrics through info.metrics
     assert {m["name"] for m in doc["info"]["metrics"]} == set(metrics)
 
+
+def assert_no_password(result, db):
+    assert PASSWORD not in result.output
+    for path in result.runs[0].path.rglob("*"):
+        if path.is_file():
+            assert PASSWORD.encode() not in path.read_bytes(), path
+    for name in db.list_collection_names():
+        assert PASSWORD not in str(list(db[name].find())), name
+
+
+def test_training_run_is_stored_in_mongodb_like_in_file_storage(run_main, mongo_server,
+                                                                rware_tiny):
+    # a real user and password: they reach neither the stored run nor the output
+    mongo_server.add_user("trainer", PASSWORD, DB)
+    url = mongo_server.auth_url("trainer", PASSWORD)
+    result = run_main("--config=mappo_sn", *rware_tiny, *SMALL_BATCH, "save_model=True", "save_model_interval=1000",
+                      env={"SACRED_MONGO_URL": url, "SACRED_MONGO_DB": DB})
+    assert result.proc.returncode == 0, result.output[-3000:]
+    db = mongo_server.client(url)[DB]
+    file_run, doc = only_run(result, db)
+
+    assert_same_as_file_storage(file_run, db, doc)
+    assert doc["experiment"]["name"] == "mappo_sn"  # the preset, not EPyMARL's "pymarl"
+    assert doc["stop_time"] >= doc["start_time"]
+    assert doc["host"]["hostname"] == file_run.run["host"]["hostname"]
+    assert "Recent Stats" in doc["captured_out"]
+    assert {"return_mean", "critic_grad_norm", "critic_sigma_layer1",
+            "test_battle_won_mean"} - set(file_run.metrics) == {"test_battle_won_mean"}
+
     # every model file EPyMARL saved, byte for byte, as an artifact of the run
     models = {}
     for path in (file_run.path.parents[3] / "models").rglob("*.th"):
         models[f"models/{path.parent.name}/{path.name}"] = path.read_bytes()
-    assert len(models) >= 2 and "models/1000/critic.th" in models
-    artifacts = {a["name"]: gridfs_file(data, a["file_id"]) for a in doc["artifacts"]}
+    assert len(models) >= 8 and sum(n.endswith("/critic.th") for n in models) >= 2
+    fs = gridfs.GridFS(db)
+    artifacts = {a["name"]: fs.get(a["file_id"]).read() for a in doc["artifacts"]}
     assert artifacts == models
 
-    assert_no_password(result, data)
+    assert_no_password(result, db)
 
 
-def test_mongodb_outage_mid_run_loses_no_metric(tracked_run):
-    # down at the first metric write, back after 6 failed writes (one a heartbeat,
-    # every 0.5 s), before the run ends
-    result, data = tracked_run(MONGO_FAKE_BEAT="0.5", MONGO_FAKE_OUTAGE="metrics:6")
-    file_run, doc, metrics = only_run(result, data)
+def wait_for_metrics(db, proc, timeout=300):
+    """Wait until the run has sent its first metrics (a heartbeat, every 10 s)."""
+    deadline = time.monotonic() + timeout
+    while db.metrics.count_documents({}) == 0:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "no metric reached MongoDB"
+        time.sleep(1)
 
-    assert len(data["_outage_failed"]) == 6 and "metrics" in data["_outage_failed"]
-    assert "cannot write to MongoDB at db.test:27017" in result.proc.stderr
-    assert "MongoDB at db.test:27017 is back" in result.proc.stderr
-    assert doc["status"] == "COMPLETED"
-    assert set(metrics) == set(file_run.metrics)
-    for name, stored in metrics.items():
-        assert stored["steps"] == file_run.metrics[name]["steps"], name
-        assert stored["values"] == file_run.metrics[name]["values"], name
-    assert "return_mean" in metrics and "critic_grad_norm" in metrics
-    assert_no_password(result, data)
+
+def test_server_killed_mid_run_and_back_20s_later_loses_nothing(start_main, mongo_server,
+                                                                rware_tiny):
+    run = start_main("--config=mappo_sn", *rware_tiny, *SMALL_BATCH, "t_max=6000",
+                     env={"SACRED_MONGO_URL": mongo_server.url, "SACRED_MONGO_DB": DB})
+    wait_for_metrics(mongo_server.db(DB), run.proc)
+    mongo_server.kill()
+    time.sleep(20)
+    assert run.proc.poll() is None, "the run ended during the outage: make it longer"
+    mongo_server.start()
+    result = run.wait()
+
+    assert result.proc.returncode == 0, result.output[-3000:]
+    where = f"127.0.0.1:{mongo_server.port}"
+    assert f"cannot write to MongoDB at {where}" in result.proc.stderr
+    assert f"MongoDB at {where} is back" in result.proc.stderr
+    db = mongo_server.db(DB)
+    file_run, doc = only_run(result, db)
+    assert_same_as_file_storage(file_run, db, doc)
+
+
+def test_server_down_until_the_end_then_push_repairs_the_copy(start_main, mongo_server,
+                                                              rware_tiny, epymarl_sn):
+    run = start_main("--config=mappo_sn", *rware_tiny, *SMALL_BATCH, "t_max=3000",
+                     env={"SACRED_MONGO_URL": mongo_server.url, "SACRED_MONGO_DB": DB,
+                          "EPYMARL_SN_MONGO_FINAL_WAIT_S": "5"})
+    wait_for_metrics(mongo_server.db(DB), run.proc)
+    mongo_server.kill()
+    result = run.wait()
+
+    assert result.proc.returncode == 0, result.output[-3000:]
+    warning = next(line for line in result.proc.stderr.splitlines() if "still takes" in line)
+    assert re.search(r"its copy of run 1 lacks \d+ metric points of \d+ metrics, the final "
+                     r"status COMPLETED and the output since \d\d:\d\d:\d\d; the "
+                     r"file-storage copy is complete", warning), warning
+    # the process that would push it once MongoDB is back ends with the job, as on a
+    # cluster: the copy stays RUNNING until pushed
+    finisher = int(re.search(r"Process (\d+) pushes it", warning).group(1))
+    _kill(finisher)
+    mongo_server.start()
+    db = mongo_server.db(DB)
+    assert db.runs.find_one()["status"] == "RUNNING"
+
+    store = result.runs[0].path.parents[2]  # results/sacred
+    push = epymarl_sn("runs", "push", "--store", store, "--to", mongo_server.url,
+                      env={"SACRED_MONGO_DB": DB})
+    assert push.returncode == 0, push.stderr
+    assert "0 runs added, 1 completed, 0 already there" in push.stdout
+    file_run, doc = only_run(result, db)
+    assert_same_as_file_storage(file_run, db, doc)
+
+    again = epymarl_sn("runs", "push", "--store", store, "--to", mongo_server.url,
+                       env={"SACRED_MONGO_DB": DB})
+    assert "0 runs added, 0 completed, 1 already there" in again.stdout
+    assert db.runs.count_documents({}) == 1
+
+
+def _kill(pid):
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def test_unreachable_mongodb_is_reported_within_seconds():
@@ -113,13 +155,32 @@ def test_unreachable_mongodb_is_reported_within_seconds():
     assert str(exit_.value.code).startswith("error: MongoDB at 127.0.0.1:9 did not answer")
 
 
-def test_unreachable_mongodb_stops_the_run_before_training(run_main, rware_tiny):
-    result = run_main("--config=mappo_paper", *rware_tiny,
-                      env={"SACRED_MONGO_URL": f"mongodb://trainer:{PASSWORD}@127.0.0.1:9/"})
+def test_server_down_at_start_stops_the_run_before_training(run_main, mongo_server,
+                                                            rware_tiny):
+    mongo_server.kill()
+    result = run_main("--config=mappo_paper", *rware_tiny, env={
+        "SACRED_MONGO_URL": f"mongodb://trainer:{PASSWORD}@127.0.0.1:{mongo_server.port}/"})
 
     assert result.proc.returncode == 1
     error = result.proc.stderr.strip().splitlines()[-1]
-    assert error.startswith("error: MongoDB at 127.0.0.1:9 did not answer within 5s")
-    assert "SACRED_MONGO_URL" in error
+    assert error.startswith(f"error: MongoDB at 127.0.0.1:{mongo_server.port} did not answer "
+                            "within 5s")
+    assert "Start MongoDB" in error and "SACRED_MONGO_URL" in error
     assert PASSWORD not in result.output and "pymongo" not in result.output
+    assert result.runs == [] and "Beginning training" not in result.output
+
+
+def test_wrong_password_stops_the_run_saying_the_server_refused_it(run_main, mongo_server,
+                                                                  rware_tiny):
+    mongo_server.add_user("trainer", PASSWORD, DB)
+    result = run_main("--config=mappo_paper", *rware_tiny, env={
+        "SACRED_MONGO_URL": mongo_server.auth_url("trainer", "wrong-" + PASSWORD),
+        "SACRED_MONGO_DB": DB})
+
+    assert result.proc.returncode == 1
+    error = result.proc.stderr.strip().splitlines()[-1]
+    assert error == (f"error: MongoDB at 127.0.0.1:{mongo_server.port} refused the credentials "
+                     "in SACRED_MONGO_URL (AuthenticationFailed): check the user, the "
+                     "password and authSource")
+    assert PASSWORD not in result.output
     assert result.runs == [] and "Beginning training" not in result.output

@@ -1,7 +1,7 @@
 """`epymarl-sn runs` and the run store, on runs made by Sacred's real observers.
 
 Each run is written by Sacred's FileStorageObserver and by Sacred's own
-MongoObserver (on mongomock) at once, so both stores hold the same runs.
+MongoObserver (on a real server) at once, so both stores hold the same runs.
 """
 import csv
 
@@ -9,11 +9,8 @@ import pytest
 from sacred import Experiment
 from sacred.observers import FileStorageObserver, MongoObserver
 
-import mongo_fake
 from epymarl_sn.cli import main
 from epymarl_sn.tracking.store import open_store, parse_filters
-
-URL = "mongodb://reader:hunter2@db.test:27017"
 
 # critic_sn, map, seed; the run with fail=True raises, Sacred records it as FAILED
 RUNS = [
@@ -30,7 +27,7 @@ def returns(seed, critic_sn):
     return [seed * 10.0 + len(str(critic_sn)) + step / 4 for step in range(4)]
 
 
-def make_runs(file_dir):
+def make_runs(file_dir, url):
     for spec in RUNS:
         ex = Experiment("pymarl")
         ex.add_config(name="mappo_sn", seed=spec["seed"], critic_sn=spec["critic_sn"],
@@ -46,7 +43,7 @@ def make_runs(file_dir):
                 raise RuntimeError("diverged")
 
         ex.observers.append(FileStorageObserver(str(file_dir)))
-        ex.observers.append(MongoObserver(url=URL, db_name="epymarl"))
+        ex.observers.append(MongoObserver(url=url, db_name="epymarl"))
         try:
             ex.run()
         except RuntimeError:
@@ -54,12 +51,11 @@ def make_runs(file_dir):
 
 
 @pytest.fixture
-def stores(tmp_path, monkeypatch):
-    mongo_fake.install(monkeypatch)
+def stores(tmp_path, monkeypatch, mongo_server):
     monkeypatch.delenv("SACRED_MONGO_URL", raising=False)
     monkeypatch.delenv("SACRED_MONGO_DB", raising=False)
-    make_runs(tmp_path / "sacred")
-    return {"files": str(tmp_path / "sacred"), "mongo": URL}
+    make_runs(tmp_path / "sacred", mongo_server.url)
+    return {"files": str(tmp_path / "sacred"), "mongo": mongo_server.url}
 
 
 @pytest.fixture(params=["files", "mongo"])

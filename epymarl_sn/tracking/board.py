@@ -1,0 +1,203 @@
+"""Omniboard on 127.0.0.1 for the user's runs: `epymarl-sn board`.
+
+    open_board(omniboard_js, workdir, port=9000, mongo_url=URL)    # a MongoDB of the user's
+    open_board(omniboard_js, workdir, port=9000, store="results/sacred")  # a local server
+
+Without a MongoDB URL, a local MongoDB-compatible server (`local_server`, its data
+in STORE/.board-mongo, kept between sessions) receives the file-storage runs through `push`, again every 30 s so that new
+runs show. Omniboard listens on 127.0.0.1 only (it binds every interface by itself),
+shows runs under their preset's name and gets columns for the map or env key, seed,
+critic_sn and the last test_battle_won_mean. Omniboard 2.16 does not reconnect once
+its MongoDB restarts (HTTP 500 from then on: `pool destroyed`, or `no connection
+available` after a longer outage): it is restarted once MongoDB answers again.
+Ctrl-C (KeyboardInterrupt) stops what was started, Omniboard first.
+"""
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Callable, Optional
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from epymarl_sn.errors import BoardError
+from epymarl_sn.tracking import mongo
+from epymarl_sn.tracking.local_server import LocalServer
+from epymarl_sn.tracking.push import push
+
+# Omniboard's server, made to listen on 127.0.0.1 only: its own code calls listen(port)
+LOCALHOST_ONLY = """
+const net = require('net');
+const listen = net.Server.prototype.listen;
+net.Server.prototype.listen = function (port, ...rest) {
+  if (typeof port === 'number' || /^[0-9]+$/.test(String(port))) {
+    return listen.call(this, Number(port), '127.0.0.1', ...rest.filter(a => typeof a === 'function'));
+  }
+  return listen.call(this, port, ...rest);
+};
+process.env.NODE_ENV = 'production';
+require(process.argv[1]);
+"""
+
+# what Omniboard answers (HTTP 500) once its MongoDB connection is gone, until restarted
+LOST_CONNECTION = ("pool destroyed", "Topology was destroyed", "no connection available")
+
+# Omniboard columns: config values (custom columns) and a metric's last value
+CONFIG_COLUMNS = {"map": "env_args.map_name", "env": "env_args.key", "seed": "seed",
+                  "critic_sn": "critic_sn"}
+METRIC_COLUMNS = {"test_battle_won_mean": "test_battle_won_mean"}
+PUSH_EVERY_S = 30.0
+
+
+def omniboard_uri(url: str, db_name: str) -> str:
+    """The URL with the database as its path, as Omniboard wants it; a login keeps
+    the database it authenticates against (pymongo's default: the path, else admin)."""
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    if "@" in parts.netloc and "authSource" not in query:
+        query["authSource"] = parts.path.strip("/") or "admin"
+    return urlunsplit((parts.scheme, parts.netloc, "/" + db_name, urlencode(query), ""))
+
+
+def setup_columns(db) -> None:
+    """Omniboard's columns for what tells runs apart; a column the user changed stays."""
+    for name, path in CONFIG_COLUMNS.items():
+        db["omniboard.custom.columns"].update_one(
+            {"name": name}, {"$setOnInsert": {"name": name, "config_path": path}}, upsert=True)
+    for name, metric in METRIC_COLUMNS.items():
+        db["omniboard.metric.columns"].update_one(
+            {"name": name}, {"$setOnInsert": {"name": name, "metric_name": metric,
+                                              "extrema": "last", "lastn": 1}}, upsert=True)
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as s:
+        # as node listens: a port whose old connections linger (TIME_WAIT) is free
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+class Omniboard:
+    """Omniboard's node server on 127.0.0.1:`port` for the database of `uri`."""
+
+    def __init__(self, entry: Path, uri: str, port: int, log: Path):
+        self.entry, self.uri, self.port, self.log = entry, uri, port, log
+        self.proc = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/sacred"
+
+    def start(self, timeout_s: float = 90.0) -> "Omniboard":
+        if not port_free(self.port):
+            raise BoardError(f"port {self.port} on 127.0.0.1 is taken: choose another "
+                             "with --port")
+        with open(self.log, "a") as log:
+            # the URL reaches Omniboard through its environment, never its command line
+            self.proc = subprocess.Popen(
+                ["node", "-e", LOCALHOST_ONLY, str(self.entry)],
+                env={**os.environ, "MONGO_URI": self.uri, "PORT": str(self.port)},
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True)
+        deadline = time.monotonic() + timeout_s
+        while self.problem() is not None:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise BoardError(f"Omniboard did not start ({self._last_line()}; log: {self.log})")
+            time.sleep(0.5)
+        return self
+
+    def problem(self) -> Optional[str]:
+        """None while Omniboard serves runs, else what is wrong.
+
+        While MongoDB is down Omniboard answers 500; once MongoDB is back, it keeps
+        answering 500 (LOST_CONNECTION) until restarted.
+        """
+        if self.proc is None or self.proc.poll() is not None:
+            return "is not running"
+        try:
+            with urllib.request.urlopen(f"{self.url}/api/v1/Runs/count", timeout=10) as reply:
+                json.load(reply)
+            return None
+        except urllib.error.HTTPError as err:
+            body = err.read().decode(errors="replace")
+            lost = [m for m in LOST_CONNECTION if m in body]
+            if lost:
+                return f"lost its MongoDB connection (HTTP 500, {lost[0]})"
+            return f"answers HTTP {err.code}"
+        except (OSError, ValueError) as err:
+            return f"does not answer ({type(err).__name__})"
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+    def _last_line(self) -> str:
+        lines = self.log.read_text(errors="replace").strip().splitlines() if self.log.is_file() else []
+        return lines[-1][:300] if lines else "no output"
+
+
+def open_board(omniboard_js: Path, workdir: Path, port: int = 9000,
+               mongo_url: Optional[str] = None, db_name: str = "epymarl",
+               store: Optional[Path] = None, say: Callable[[str], None] = print,
+               check_every_s: float = 3.0) -> None:
+    """Serve Omniboard until KeyboardInterrupt, then stop what was started; logs go
+    to `workdir`."""
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    server = None
+    omniboard = None
+    try:
+        if mongo_url is None:
+            # next to the runs it copies: one per store, gone with it
+            server = LocalServer(Path(store) / ".board-mongo", log=workdir / "mongo.log").start()
+            mongo_url = server.url
+            counts = push(store, mongo_url, db_name)
+            say(f"{store}: {counts.added} runs added to the local MongoDB "
+                f"(127.0.0.1:{server.port}, data in {server.storage}), "
+                f"{counts.completed} completed, {counts.unchanged} already there")
+        client = mongo.connect(mongo_url)
+        try:
+            problem = mongo.check_access(client, mongo.hosts(mongo_url), db_name, 5.0)
+            if problem:
+                raise BoardError(problem.message)
+            setup_columns(client[db_name])
+        finally:
+            client.close()
+        omniboard = Omniboard(omniboard_js, omniboard_uri(mongo_url, db_name), port,
+                              workdir / "omniboard.log").start()
+        say(f"Omniboard: {omniboard.url}  (runs of MongoDB {mongo.hosts(mongo_url)}, database "
+            f"{db_name}; Ctrl-C stops it)")
+        pushed = time.monotonic()
+        while True:
+            time.sleep(check_every_s)
+            problem = omniboard.problem()
+            # while MongoDB itself is down, a restarted Omniboard could not connect either
+            if problem and ("lost" in problem or "not running" in problem) and \
+                    mongo.ping(mongo_url, db_name) is None:
+                say(f"Omniboard {problem}; MongoDB answers: restarting Omniboard")
+                omniboard.stop()
+                omniboard.start()
+            if server is not None and time.monotonic() - pushed > PUSH_EVERY_S:
+                counts = push(store, mongo_url, db_name)
+                if counts.added or counts.completed:
+                    say(f"{store}: {counts.added} new runs, {counts.completed} completed")
+                pushed = time.monotonic()
+    finally:
+        if omniboard is not None:
+            omniboard.stop()
+        if server is not None:
+            server.stop()

@@ -1,0 +1,110 @@
+"""A MongoDB-compatible server on 127.0.0.1 for one user: SecantusDB (`secantusd-py`,
+PyPI `secantusdb`, the `[board]` extra), run as a separate program on a storage
+directory that survives restarts. `epymarl-sn board` uses it when no MongoDB URL is
+given; the tests use it as their real server."""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import pymongo
+from pymongo.errors import PyMongoError
+
+from epymarl_sn.errors import BoardError
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def server_program() -> str:
+    """Path of `secantusd-py`: next to this Python first (a venv need not be on PATH)."""
+    here = Path(sys.executable).parent / "secantusd-py"
+    found = str(here) if here.is_file() else shutil.which("secantusd-py")
+    if not found:
+        raise BoardError(
+            "the local MongoDB server is not installed (secantusd-py not found): "
+            "pip install 'epymarl-sn[board]', or give a MongoDB URL")
+    return found
+
+
+class LocalServer:
+    """`secantusd-py` on 127.0.0.1:`port` with its data in `storage`.
+
+    `start()` returns once the server answers; `stop()` ends it by its own PID
+    (SIGTERM, then SIGKILL); `kill()` is a crash (SIGKILL) that keeps the data.
+    """
+
+    def __init__(self, storage: Path, port: Optional[int] = None, args=(), log: Optional[Path] = None):
+        self.storage = Path(storage)
+        self.port = port or free_port()
+        self.args = list(args)
+        self.log = Path(log) if log else self.storage.parent / f"{self.storage.name}.log"
+        self.proc = None
+
+    @property
+    def url(self) -> str:
+        return f"mongodb://127.0.0.1:{self.port}"
+
+    def start(self, timeout_s: float = 60.0) -> "LocalServer":
+        self.storage.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "a") as log:
+            self.proc = subprocess.Popen(
+                [server_program(), "--host", "127.0.0.1", "--port", str(self.port),
+                 "--storage-path", str(self.storage), "--standalone", "--sync-on-commit",
+                 *self.args],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                # its own process group: a Ctrl-C in a terminal goes to `board`, which
+                # then stops the server itself, after Omniboard
+                start_new_session=True)
+        self.wait_ready(timeout_s)
+        return self
+
+    def wait_ready(self, timeout_s: float) -> None:
+        client = pymongo.MongoClient(self.url, serverSelectionTimeoutMS=500)
+        deadline = time.monotonic() + timeout_s
+        try:
+            while True:
+                if self.proc.poll() is not None:
+                    tail = self.log.read_text(errors="replace").strip().splitlines()[-1:]
+                    raise BoardError(
+                        f"the local MongoDB server exited with status {self.proc.returncode} "
+                        f"at start ({' '.join(tail) or 'no output'}; log: {self.log})")
+                try:
+                    client.admin.command("ping")
+                    return
+                except PyMongoError:
+                    if time.monotonic() > deadline:
+                        self.stop()
+                        raise BoardError(
+                            f"the local MongoDB server did not answer on port {self.port} "
+                            f"within {timeout_s:g}s (log: {self.log})")
+                    time.sleep(0.2)
+        finally:
+            client.close()
+
+    def stop(self, timeout_s: float = 20.0) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.kill(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL, and wait for the process to be gone: a new server on the same
+        storage must not start while the old one still holds it."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None

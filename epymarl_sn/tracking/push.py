@@ -1,0 +1,254 @@
+"""Upload file-storage runs to MongoDB, for runs made where no database was reachable.
+
+    from epymarl_sn.tracking.push import push
+    counts = push("results/sacred", "mongodb://host:27017", "epymarl")
+
+Each run of a Sacred FileStorageObserver tree (run.json, config.json, info.json,
+cout.txt, metrics.json, artifacts and sources) becomes a MongoDB run as Sacred's
+MongoObserver writes it, named by its preset (config `name`), with the models
+EPyMARL saved for it (results/models/) as artifacts. A run MongoDB already has is
+recognised by its host and start time (the same for every observer of a run) and
+completed, never duplicated: missing metric points, artifacts, the final status,
+output and info. Pushing twice adds nothing. Runs still RUNNING in file storage are
+left alone: their process may still be writing them.
+
+`python -m epymarl_sn.tracking.push RUN_DIR --within S` (started by the observer when
+MongoDB is still down at the end of a run) retries one run until MongoDB takes it.
+"""
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import gridfs
+import pymongo
+from pymongo.errors import DuplicateKeyError, PyMongoError
+
+from epymarl_sn.errors import StoreError
+from epymarl_sn.tracking import mongo
+from epymarl_sn.tracking.saved_models import SavedModels
+from epymarl_sn.tracking.store import FileStore
+
+FORMAT = "MongoObserver-0.7.0"  # Sacred's MongoObserver.VERSION, what Omniboard reads
+# the fields of a run document that change until the run has ended
+FINAL_FIELDS = ("status", "stop_time", "heartbeat", "result", "fail_trace", "captured_out")
+
+
+@dataclass
+class Counts:
+    added: int = 0       # runs MongoDB did not have
+    completed: int = 0   # runs MongoDB had in part
+    unchanged: int = 0   # runs MongoDB had in full
+    running: int = 0     # left alone: still RUNNING in file storage
+
+
+def _time(text):
+    """An ISO time of file storage -> naive UTC at MongoDB's millisecond precision."""
+    if text is None:
+        return None
+    t = datetime.fromisoformat(text)
+    return t.replace(microsecond=t.microsecond // 1000 * 1000)
+
+
+def _read_json(path, default):
+    return json.loads(path.read_text()) if path.is_file() else default
+
+
+class FileRun:
+    """One run directory of a FileStorageObserver."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.run = json.loads((path / "run.json").read_text())
+        self.config = json.loads((path / "config.json").read_text())
+        self.info = _read_json(path / "info.json", {})
+        self.metrics = _read_json(path / "metrics.json", {})
+        cout = path / "cout.txt"
+        self.captured_out = cout.read_text(errors="replace") if cout.is_file() else ""
+
+    @property
+    def status(self):
+        return self.run.get("status")
+
+    def final_fields(self):
+        values = {"status": self.status, "stop_time": _time(self.run.get("stop_time")),
+                  "heartbeat": _time(self.run.get("heartbeat")), "result": self.run.get("result"),
+                  "fail_trace": self.run.get("fail_trace"), "captured_out": self.captured_out}
+        # Sacred stores a run's result even when it is None; the others only once set
+        return {k: v for k, v in values.items() if v is not None or k == "result"}
+
+    def artifacts(self):
+        """(name, path) of the run's artifacts and of the models EPyMARL saved for it."""
+        files = [(name, self.path / name) for name in self.run.get("artifacts", [])
+                 if (self.path / name).is_file()]
+        models = SavedModels(self.config, started=self._local_start())
+        # EPyMARL's layout: results/sacred/<name>/<task>/<id> next to results/models
+        models.root = self.path.parents[3] / "models" if len(self.path.parents) > 3 else None
+        if models.root is not None:
+            files += models.files(finished=True)
+        return files
+
+    def _local_start(self):
+        # Sacred stamps UTC; EPyMARL names model directories in local time
+        start = datetime.fromisoformat(self.run["start_time"]).replace(tzinfo=timezone.utc)
+        return start.astimezone().replace(tzinfo=None)
+
+    def document(self):
+        """The run as Sacred's MongoObserver stores it (without _id, artifacts, sources)."""
+        experiment = dict(self.run.get("experiment", {}))
+        experiment["name"] = self.config.get("name", experiment.get("name"))
+        return {"experiment": experiment, "format": FORMAT, "command": self.run.get("command"),
+                "host": self.run.get("host", {}), "start_time": _time(self.run["start_time"]),
+                "config": self.config, "meta": self.run.get("meta", {}),
+                "resources": self.run.get("resources", []), "artifacts": [],
+                "info": dict(self.info), **self.final_fields()}
+
+
+class Pusher:
+    def __init__(self, db):
+        self.db = db
+        self.fs = gridfs.GridFS(db)
+
+    def push(self, run: FileRun) -> str:
+        """'added', 'completed', 'unchanged' or 'running'."""
+        if run.status in (None, "RUNNING", "QUEUED"):
+            return "running"
+        doc = self.find(run)
+        if doc is None:
+            self.add(run)
+            return "added"
+        return "completed" if self.complete(run, doc) else "unchanged"
+
+    def find(self, run):
+        """The MongoDB copy of `run`: same host, same start time (Sacred gives every
+        observer the same one; MongoDB keeps milliseconds)."""
+        return self.db.runs.find_one({"host.hostname": run.run.get("host", {}).get("hostname"),
+                                      "start_time": _time(run.run["start_time"])})
+
+    def add(self, run):
+        doc = run.document()
+        doc["experiment"]["sources"] = self._sources(run)
+        while True:  # the next free id, as Sacred's MongoObserver takes it
+            last = self.db.runs.find_one({}, {"_id": 1}, sort=[("_id", pymongo.DESCENDING)])
+            doc["_id"] = last["_id"] + 1 if last else 1
+            try:
+                self.db.runs.insert_one(doc)
+                break
+            except DuplicateKeyError:
+                continue
+        self.complete(run, doc)
+
+    def complete(self, run, doc) -> bool:
+        """Add what `doc` lacks of `run`; True if anything was added."""
+        changes = {k: v for k, v in run.final_fields().items() if doc.get(k) != v}
+        metric_ids = list(doc.get("info", {}).get("metrics", []))
+        known = {m["name"] for m in metric_ids}
+        pushed = False
+        for name, series in run.metrics.items():
+            if not self._push_metric(doc["_id"], name, series):
+                continue
+            pushed = True
+            if name not in known:
+                stored = self.db.metrics.find_one({"run_id": doc["_id"], "name": name}, {"_id": 1})
+                metric_ids.append({"name": name, "id": str(stored["_id"])})
+        info = {**doc.get("info", {}), **run.info, "metrics": metric_ids}
+        if info != doc.get("info"):
+            changes["info"] = info
+        artifacts = list(doc.get("artifacts", []))
+        stored = {a["name"] for a in artifacts}
+        for name, path in run.artifacts():
+            if name not in stored:
+                with open(path, "rb") as f:
+                    file_id = self.fs.put(f, filename=f"artifact://runs/{doc['_id']}/{name}",
+                                          content_type="application/octet-stream")
+                artifacts.append({"name": name, "file_id": file_id})
+        if len(artifacts) != len(stored):
+            changes["artifacts"] = artifacts
+        if changes:
+            self.db.runs.update_one({"_id": doc["_id"]}, {"$set": changes})
+        return bool(changes) or pushed
+
+    def _push_metric(self, run_id, name, series) -> bool:
+        """Append the points MongoDB lacks (its series is a prefix of the file's)."""
+        stored = self.db.metrics.find_one({"run_id": run_id, "name": name}, {"steps": 1})
+        have = len(stored["steps"]) if stored else 0
+        if stored and stored["steps"] != series["steps"][:have]:
+            return False  # not a prefix: not the same series, leave MongoDB's alone
+        if have >= len(series["steps"]):
+            return False
+        tail = {field: {"$each": [_time(v) for v in series[field][have:]] if field == "timestamps"
+                        else series[field][have:]}
+                for field in ("steps", "values", "timestamps")}
+        self.db.metrics.update_one({"run_id": run_id, "name": name}, {"$push": tail}, upsert=True)
+        return True
+
+    def _sources(self, run):
+        """[[name, GridFS id]] of the experiment's sources, each stored once."""
+        found = []
+        for name, rel in run.run.get("experiment", {}).get("sources", []):
+            path = run.path.parent / rel
+            if not path.is_file():
+                continue
+            data = path.read_bytes()
+            md5 = hashlib.md5(data).hexdigest()
+            old = self.db["fs.files"].find_one({"filename": name, "md5": md5}, {"_id": 1})
+            found.append([name, old["_id"] if old else self.fs.put(data, filename=name, md5=md5)])
+        return found
+
+
+def push(store_dir, url, db_name, filters=()) -> Counts:
+    """Push the runs of file storage `store_dir` (those matching `filters`) to MongoDB."""
+    runs = FileStore(store_dir).runs(filters)
+    where = mongo.hosts(url)
+    client = mongo.connect(url)
+    try:
+        problem = mongo.check_access(client, where, db_name, 5.0)
+        if problem:
+            raise StoreError(problem.message)
+        pusher = Pusher(client[db_name])
+        counts = Counts()
+        for run in runs:
+            outcome = pusher.push(FileRun(Path(store_dir).expanduser() / run.id))
+            setattr(counts, outcome, getattr(counts, outcome) + 1)
+        return counts
+    except PyMongoError as err:
+        raise StoreError(f"MongoDB at {where} stopped taking writes ({type(err).__name__}); "
+                         "push again when it is back: runs already pushed are skipped")
+    finally:
+        client.close()
+
+
+def push_when_back(run_dir: Path, within_s: float, retry_s: float = 10.0) -> int:
+    """Push one run as soon as MongoDB ($SACRED_MONGO_URL) takes it, for `within_s`."""
+    url, db_name = os.environ["SACRED_MONGO_URL"], os.environ.get("SACRED_MONGO_DB", "epymarl")
+    deadline = datetime.now() + timedelta(seconds=within_s)
+    while True:
+        client = mongo.connect(url)
+        try:
+            outcome = Pusher(client[db_name]).push(FileRun(run_dir))
+            print(f"{datetime.now():%H:%M:%S} run {run_dir}: {outcome} in MongoDB at "
+                  f"{mongo.hosts(url)}", flush=True)
+            return 0
+        except PyMongoError as err:
+            if datetime.now() > deadline:
+                print(f"{datetime.now():%H:%M:%S} MongoDB at {mongo.hosts(url)} still down "
+                      f"({type(err).__name__}); giving up: run `epymarl-sn runs push` later",
+                      flush=True)
+                return 1
+        finally:
+            client.close()
+        time.sleep(retry_s)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=push_when_back.__doc__)
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--within", type=float, required=True, metavar="SECONDS")
+    parser.add_argument("--retry", type=float, default=10.0, metavar="SECONDS")
+    args = parser.parse_args()
+    sys.exit(push_when_back(args.run_dir, args.within, args.retry))
