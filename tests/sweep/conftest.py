@@ -5,7 +5,6 @@ dir and its own EPyMARL checkout (EPYMARL_SN_CHECKOUT), joined with token auth."
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,16 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from pymongo import MongoClient
-from pymongo.errors import PyMongoError
+
+from epymarl_sn.tracking.local_server import LocalServer, free_port
 
 BIN = Path(sys.executable).parent
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait_until(check, timeout_s, what):
@@ -106,26 +99,10 @@ def running_in():
 @pytest.fixture(scope="session")
 def mongo_url(tmp_path_factory):
     """A real MongoDB server (SecantusDB) on 127.0.0.1 for this session."""
-    root = tmp_path_factory.mktemp("mongo")
-    port = free_port()
-    with open(root / "server.log", "wb") as log:
-        server = subprocess.Popen(
-            [BIN / "secantusd-py", "--host", "127.0.0.1", "--port", str(port),
-             "--storage-path", str(root / "data"), "--standalone"],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"mongodb://127.0.0.1:{port}"
-    try:
-        def answers():
-            assert server.poll() is None, (root / "server.log").read_text()
-            try:
-                MongoClient(url, serverSelectionTimeoutMS=500).admin.command("ping")
-                return True
-            except PyMongoError:
-                return False
-        _wait_until(answers, 60, "the MongoDB server")
-        yield url
-    finally:
-        kill_session(server, 10)
+    server = LocalServer(tmp_path_factory.mktemp("mongo") / "data")
+    server.start()
+    yield server.url
+    server.stop()
 
 
 @dataclass
