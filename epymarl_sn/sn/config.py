@@ -20,7 +20,7 @@ LAYER_CHOICES = ("full", "mid", "last", "none")
 
 @dataclass(frozen=True)
 class SNSettings:
-    layers: int               # depth of the critic MLP
+    layers: int                  # depth of the critic MLP
     normalised: tuple[int, ...]  # 1-based indices of the spectrally normalised layers
     k: float
     clamp: bool
