@@ -1,7 +1,9 @@
 """`epymarl-sn plot`: stored runs -> PNG and PDF figures of a metric against env
 steps (mean or IQM over seeds with 95% stratified-bootstrap bands) and a
 final-performance table, for any metric or as the paper's Figs. 2-5."""
+import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from epymarl_sn.cli.options import add_store_option
 from epymarl_sn.errors import EpymarlSnError, PlotError
@@ -15,8 +17,14 @@ from epymarl_sn.plot.make import (
 )
 from epymarl_sn.tracking.store import default_location
 
+if TYPE_CHECKING:
+    # only for hints: plotting imports them, the other commands need not
+    from matplotlib.figure import Figure
 
-def plot(args):
+    from epymarl_sn.plot.table import Row
+
+
+def plot(args: argparse.Namespace) -> "tuple[Figure, list[Row]]":
     """Write the figure and table files; returns the Figure and the table rows."""
     if args.reps < 1:
         raise PlotError(f"--reps must be at least 1, got {args.reps}")
@@ -35,21 +43,22 @@ def plot(args):
     return made.figure, made.rows
 
 
-def run_command(args):
+def run_command(args: argparse.Namespace) -> int:
     plot(args)
     return 0
 
 
-def add_parser(subparsers):
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "plot", help="figures of a metric against env steps (mean or IQM over seeds, "
         "95%% bootstrap CIs) and a final-performance table; presets for Figs. 2-5",
         description="Read runs from a store, group them by a config key and task, and "
         "write DIR/NAME.png, .pdf, NAME_final.md and NAME_final.csv (NAME: the preset "
         "or the metric). Grouped by name, mappo_sn and mappo_midsn runs (the same "
-        "variant) make one line, 'mappo_midsn = mappo_sn'. Each task's runs are linearly interpolated onto one grid of "
-        "evenly spaced env steps spanning the steps every run of that task logged (no "
-        "extrapolation); final scores are read at the grid's last step.")
+        "variant) make one line, 'mappo_midsn = mappo_sn'. Each task's runs are linearly "
+        "interpolated onto one grid of evenly spaced env steps spanning the steps every "
+        "run of that task logged (no extrapolation); final scores are read at the grid's "
+        "last step.")
     p.add_argument("filters", nargs="*", metavar="KEY=VALUE",
                    help="keep runs whose config has this value at this dotted key "
                    "(env_args.map_name=corridor, t_max=40050000) or this status; "

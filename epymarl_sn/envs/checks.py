@@ -6,10 +6,12 @@ error would hang the run instead of stopping it.
 """
 import inspect
 import os
+from collections.abc import Collection, Mapping
+from typing import Any, Optional
 
+from epymarl_sn.console import say
 from epymarl_sn.envs import starcraft
 from epymarl_sn.envs.installed import RVO2_INSTALL_HINT, rvo2_installed, smac_flavour
-from epymarl_sn.console import say
 from epymarl_sn.envs.reward import DIVISORS, REWARD_DEFAULTS
 from epymarl_sn.errors import ConfigError
 from epymarl_sn.values import is_int, is_number
@@ -22,7 +24,7 @@ NUMBER_OPTIONS = ("reward_death_value", "reward_ally_death_value", "reward_win",
                   "reward_defeat", "reward_scale_rate")
 
 
-def check_reward_options(env, env_args):
+def check_reward_options(env: str, env_args: Mapping[str, Any]) -> None:
     if "reward_death" in env_args:
         raise ConfigError(f"env_args.reward_death is not an option of {env} (public SMAC has "
                          "no such argument either); the reward per enemy killed and per "
@@ -53,20 +55,22 @@ def check_reward_options(env, env_args):
                          "env_args.reward_scale=False")
 
 
-def _check_map(env, map_name, maps):
+def _check_map(env: str, map_name: Any, maps: Collection[str]) -> str:
+    """The map name, once it is one of `maps`."""
     if map_name not in maps:
         raise ConfigError(f"unknown map {map_name!r} for {env}; set env_args.map_name to one "
                          f"of: {', '.join(sorted(maps))}")
+    return map_name
 
 
-def _check_known_options(env, env_args, known):
+def _check_known_options(env: str, env_args: Mapping[str, Any], known: set[str]) -> None:
     unknown = sorted(set(env_args) - known - set(REWARD_DEFAULTS))
     if unknown:
         raise ConfigError(f"unknown env_args.{unknown[0]} for {env}; its options are: "
                          f"{', '.join(sorted(known | set(REWARD_DEFAULTS)))}")
 
 
-def check_smaclite(env_args):
+def check_smaclite(env_args: Mapping[str, Any]) -> None:
     from smaclite.env.maps.map import MapPreset
 
     env = "smaclite_sparse"
@@ -94,7 +98,7 @@ def check_smaclite(env_args):
                  f"to speed it up, {RVO2_INSTALL_HINT}")
 
 
-def check_sc2(env_args, cwd=None):
+def check_sc2(env_args: Mapping[str, Any], cwd: Optional[starcraft.PathLike] = None) -> None:
     env = "sc2_sparse"
     flavour = smac_flavour()
     if flavour == "smac3":
@@ -113,8 +117,7 @@ def check_sc2(env_args, cwd=None):
                          f"{env} replaces with the sparse one; remove it")
     known = set(inspect.signature(StarCraft2Env.__init__).parameters) - {"self"}
     _check_known_options(env, env_args, known - SMAC_DENSE_REWARD_OPTIONS)
-    map_name = env_args.get("map_name")
-    _check_map(env, map_name, smac_maps.get_smac_map_registry())
+    map_name = _check_map(env, env_args.get("map_name"), smac_maps.get_smac_map_registry())
     path = starcraft.sc2_dir(cwd)
     if not starcraft.has_binary(path):
         raise ConfigError(f"StarCraft II not found in {path} (looked for "
@@ -127,7 +130,7 @@ def check_sc2(env_args, cwd=None):
                          f"unzip it into {path / 'Maps'}")
 
 
-def check_sparse_config(config):
+def check_sparse_config(config: Mapping[str, Any]) -> None:
     env = config.get("env")
     if env not in SPARSE_ENVS:
         return

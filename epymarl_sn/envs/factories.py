@@ -4,12 +4,12 @@ EPyMARL calls them with env_args plus `common_reward`, `reward_scalarisation` an
 `seed`; the parallel runner calls them in its env subprocesses, where a failure
 would hang the run, so every user-facing check is in envs/checks.py, before the run.
 """
-from typing import Any, Dict, Tuple
+from typing import Any
 
 from epymarl_sn.envs.reward import SparseReward
 
 
-def _prepare(kwargs: Dict[str, Any]) -> Tuple[SparseReward, Dict[str, Any]]:
+def _prepare(kwargs: dict[str, Any]) -> tuple[SparseReward, dict[str, Any]]:
     # EPyMARL's own SMAC kwargs handling: one common reward, map_name required.
     # Module-level, so its leading "__" is no name mangling; a plain import works.
     from envs import __check_and_prepare_smac_kwargs as prepare_smac_kwargs

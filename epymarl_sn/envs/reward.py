@@ -15,18 +15,9 @@ divisor / reward_scale_rate, where the divisor is (`reward_scale_divisor`)
              (so killing every enemy and winning without a loss sums to the rate)
 """
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any, Optional, Union
 
-# env_args keys of the sparse envs that belong to the reward, with their defaults
-REWARD_DEFAULTS = {
-    "reward_death_value": 10.0,
-    "reward_ally_death_value": 10.0,
-    "reward_win": 200.0,
-    "reward_defeat": -200.0,
-    "reward_scale": True,  # the authors' sc2_sparse.yaml; the paper is silent
-    "reward_scale_rate": 50.0,
-    "reward_scale_divisor": "smac",
-}
 DIVISORS = ("smac", "sparse")
 
 
@@ -38,7 +29,7 @@ class Outcome(enum.Enum):
     TIMEOUT = "timeout"
 
 
-def outcome_from_survivors(allies_alive, enemies_alive, time_up):
+def outcome_from_survivors(allies_alive: int, enemies_alive: int, time_up: bool) -> Outcome:
     """SMAC's rule: a team wins when the other is wiped out and it is not."""
     if enemies_alive == 0:
         return Outcome.DRAW if allies_alive == 0 else Outcome.WON
@@ -49,20 +40,22 @@ def outcome_from_survivors(allies_alive, enemies_alive, time_up):
 
 @dataclass(frozen=True)
 class SparseReward:
-    reward_death_value: float = REWARD_DEFAULTS["reward_death_value"]
-    reward_ally_death_value: float = REWARD_DEFAULTS["reward_ally_death_value"]
-    reward_win: float = REWARD_DEFAULTS["reward_win"]
-    reward_defeat: float = REWARD_DEFAULTS["reward_defeat"]
-    reward_scale: bool = REWARD_DEFAULTS["reward_scale"]
-    reward_scale_rate: float = REWARD_DEFAULTS["reward_scale_rate"]
-    reward_scale_divisor: str = REWARD_DEFAULTS["reward_scale_divisor"]
+    """The reward's settings, named and defaulted as the sparse envs' env_args keys."""
+
+    reward_death_value: float = 10.0
+    reward_ally_death_value: float = 10.0
+    reward_win: float = 200.0
+    reward_defeat: float = -200.0
+    reward_scale: bool = True  # the authors' sc2_sparse.yaml; the paper is silent
+    reward_scale_rate: float = 50.0
+    reward_scale_divisor: str = "smac"
 
     @classmethod
-    def pop_from(cls, env_args):
+    def pop_from(cls, env_args: dict[str, Any]) -> "SparseReward":
         """Take the reward keys out of env_args (the rest goes to the simulator)."""
         return cls(**{k: env_args.pop(k) for k in REWARD_DEFAULTS if k in env_args})
 
-    def unscaled(self, enemies_killed, allies_lost, outcome):
+    def unscaled(self, enemies_killed: int, allies_lost: int, outcome: Outcome) -> float:
         terminal = {Outcome.WON: self.reward_win, Outcome.LOST: self.reward_defeat}
         return (self.reward_death_value * enemies_killed
                 - self.reward_ally_death_value * allies_lost
@@ -79,6 +72,10 @@ class SparseReward:
         return max_reward / self.reward_scale_rate
 
 
+# env_args keys of the sparse envs that belong to the reward, with their defaults
+REWARD_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(SparseReward)}
+
+
 class SparseRewardTracker:
     """Turns a simulator's running death counts and outcome into r_t and step info.
 
@@ -86,23 +83,25 @@ class SparseRewardTracker:
     deaths at this step, hence the counts remembered from the previous step.
     """
 
-    def __init__(self, reward, n_enemies):
+    def __init__(self, reward: SparseReward, n_enemies: int) -> None:
         self.reward = reward
         self.n_enemies = n_enemies
-        self.divisor = None  # known once the enemies are on the map: reset()
+        self.divisor: Optional[float] = None  # known once the enemies are on the map: reset()
 
-    def reset(self, enemy_health_and_shields: float):
+    def reset(self, enemy_health_and_shields: float) -> None:
         """At the start of an episode, with the enemies' maximum health and shields
         summed (the same every episode of a map; the smac divisor needs it)."""
         self.divisor = self.reward.divisor(self.n_enemies, enemy_health_and_shields)
         self.dead_allies = 0
         self.dead_enemies = 0
 
-    def step(self, dead_allies, dead_enemies, outcome):
+    def step(self, dead_allies: int, dead_enemies: int,
+             outcome: Outcome) -> tuple[float, dict[str, Union[bool, int]]]:
         """Returns (r_t, info) with info's `battle_won`, `dead_allies`, `dead_enemies`."""
         r = self.reward.unscaled(dead_enemies - self.dead_enemies,
                                  dead_allies - self.dead_allies, outcome)
         self.dead_allies, self.dead_enemies = dead_allies, dead_enemies
         info = {"battle_won": outcome is Outcome.WON,
                 "dead_allies": dead_allies, "dead_enemies": dead_enemies}
+        assert self.divisor is not None  # set by reset(), which comes before any step()
         return r / self.divisor, info

@@ -2,13 +2,17 @@
 
 Needs EPyMARL's src/ on sys.path (it subclasses EPyMARL's SMAClite wrapper).
 """
+from collections.abc import Iterable
+from typing import Any, Optional, Union
+
+import numpy as np
 from envs.smaclite_wrapper import SMACliteWrapper
 
 from epymarl_sn.envs.installed import rvo2_installed
-from epymarl_sn.envs.reward import SparseRewardTracker, outcome_from_survivors
+from epymarl_sn.envs.reward import SparseReward, SparseRewardTracker, outcome_from_survivors
 
 
-def smac_episode_limit(map_name):
+def smac_episode_limit(map_name: str) -> int:
     """The episode limit SMAC (StarCraft II) uses for the map; SMAClite has none."""
     from smac.env.starcraft2.maps import get_map_params
 
@@ -22,8 +26,9 @@ class SparseSMACliteWrapper(SMACliteWrapper):
     uses the C++ collision avoidance when it is installed.
     """
 
-    def __init__(self, reward, map_name, seed, time_limit=None, use_cpp_rvo2="auto",
-                 **kwargs):
+    def __init__(self, reward: SparseReward, map_name: str, seed: int,
+                 time_limit: Optional[int] = None, use_cpp_rvo2: Union[bool, str] = "auto",
+                 **kwargs: Any) -> None:
         if time_limit is None:
             time_limit = smac_episode_limit(map_name)
         if use_cpp_rvo2 == "auto":
@@ -32,7 +37,8 @@ class SparseSMACliteWrapper(SMACliteWrapper):
                          use_cpp_rvo2=use_cpp_rvo2, **kwargs)
         self.tracker = SparseRewardTracker(reward, self.env.unwrapped.n_enemies)
 
-    def reset(self, seed=None, options=None):
+    def reset(self, seed: Optional[int] = None,
+              options: Optional[dict[str, Any]] = None) -> tuple[Any, dict[str, Any]]:
         reset = super().reset(seed=seed, options=options)
         # SMAClite's own max_reward, like public SMAC's, adds each enemy's hp + shield
         # at the start (its units start at their maximum)
@@ -40,7 +46,9 @@ class SparseSMACliteWrapper(SMACliteWrapper):
         self.tracker.reset(sum(unit.max_hp + unit.max_shield for unit in enemies))
         return reset
 
-    def step(self, actions):
+    def step(
+        self, actions: Iterable[int]
+    ) -> tuple[list[np.ndarray], float, bool, bool, dict[str, Any]]:
         # SMAClite's own (dense, damage-based) reward is dropped
         obs, _, terminated, truncated, info = super().step(actions)
         game = self.env.unwrapped

@@ -16,15 +16,20 @@ mean). Confidence intervals are percentile bootstrap intervals, resampling runs
 with replacement within each task (rliable's stratified bootstrap).
 """
 import warnings
+from collections.abc import Sequence
 
 import numpy as np
 import scipy.stats
 from rliable import library, metrics
 
 from epymarl_sn.errors import PlotError
+from epymarl_sn.tracking.store import Series
+
+# a run's metric as (steps, values) float arrays
+Points = tuple[np.ndarray, np.ndarray]
 
 
-def finite_series(series):
+def finite_series(series: Series) -> Points:
     """(steps, values) as float arrays without the points whose value is missing/NaN."""
     steps = np.asarray(series.steps, dtype=float)
     values = np.asarray([np.nan if v is None else v for v in series.values], dtype=float)
@@ -33,7 +38,7 @@ def finite_series(series):
     return steps[keep][order], values[keep][order]
 
 
-def common_grid(series_list, task):
+def common_grid(series_list: Sequence[Points], task: str) -> np.ndarray:
     """Evenly spaced steps over the span every series covers (see the module doc)."""
     start = max(steps[0] for steps, _ in series_list)
     stop = min(steps[-1] for steps, _ in series_list)
@@ -44,19 +49,19 @@ def common_grid(series_list, task):
     return np.linspace(start, stop, max(points, 2) if start < stop else 1)
 
 
-def align(series_list, grid):
+def align(series_list: Sequence[Points], grid: np.ndarray) -> np.ndarray:
     """(runs, points): each series linearly interpolated onto the grid."""
     return np.stack([np.interp(grid, steps, values) for steps, values in series_list])
 
 
-def iqm(scores):
+def iqm(scores: np.ndarray) -> np.ndarray:
     """rliable's aggregate_iqm, per grid point: scores (runs, tasks, points) -> (points,)."""
     if scores.ndim == 2:
         return np.array([metrics.aggregate_iqm(scores)])
     return scipy.stats.trim_mean(scores.reshape(-1, scores.shape[-1]), 0.25, axis=0)
 
 
-def mean(scores):
+def mean(scores: np.ndarray) -> np.ndarray:
     """rliable's aggregate_mean, per grid point when scores has a points axis."""
     if scores.ndim == 2:
         return np.array([metrics.aggregate_mean(scores)])
@@ -66,7 +71,8 @@ def mean(scores):
 AGGREGATES = {"iqm": iqm, "mean": mean}
 
 
-def interval_estimates(scores, aggregate, reps, seed):
+def interval_estimates(scores: np.ndarray, aggregate: str, reps: int,
+                       seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """scores: (runs, tasks) or (runs, tasks, points) -> (point, low, high) arrays."""
     with warnings.catch_warnings():
         # arch 7 deprecates the random_state argument that rliable passes it

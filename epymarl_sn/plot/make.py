@@ -1,11 +1,19 @@
 """Stored runs -> a figure of a metric against env steps (mean or IQM over seeds
 with 95% stratified-bootstrap bands) and a final-performance table, for any metric
 or as the paper's Figs. 2-5."""
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Optional, Union
 
 from epymarl_sn.errors import PlotError
-from epymarl_sn.tracking.store import open_store, parse_filters
+from epymarl_sn.tracking.store import FileStore, MongoStore, Run, open_store, parse_filters
+
+if TYPE_CHECKING:
+    # only for hints: matplotlib, scipy and rliable are imported when plotting (make_files)
+    from matplotlib.figure import Figure
+
+    from epymarl_sn.plot.table import Row
 
 
 @dataclass(frozen=True)
@@ -15,7 +23,7 @@ class Preset:
     title: str
     log_scale: bool = False
     # metrics the preset may plot instead of `metric` (--metric), with their y labels
-    alternatives: dict = field(default_factory=dict)
+    alternatives: dict[str, str] = field(default_factory=dict)
 
 
 AGGREGATE_NAMES = {"iqm": "IQM", "mean": "Mean"}
@@ -36,7 +44,7 @@ PRESETS = {
 }
 
 
-def resolve(preset_name, metric, log):
+def resolve(preset_name: Optional[str], metric: Optional[str], log: bool) -> Preset:
     """What to draw, from a preset name and/or a metric: a Preset."""
     if preset_name:
         preset = PRESETS[preset_name]
@@ -54,7 +62,7 @@ def resolve(preset_name, metric, log):
     return Preset(metric, metric, metric, log)
 
 
-def file_stem(preset_name, metric):
+def file_stem(preset_name: Optional[str], metric: str) -> str:
     """The files' name: the preset's (with the metric when it is not the preset's own),
     else the metric's."""
     if not preset_name:
@@ -62,7 +70,8 @@ def file_stem(preset_name, metric):
     return preset_name if metric == PRESETS[preset_name].metric else f"{preset_name}_{metric}"
 
 
-def select(location, filter_args):
+def select(location: str,
+           filter_args: Sequence[str]) -> tuple[Union[FileStore, MongoStore], list[Run]]:
     """The runs to plot: those matching the filters, COMPLETED unless a status is given."""
     filters = parse_filters(filter_args)
     if not any(f.key == "status" for f in filters):
@@ -78,14 +87,15 @@ def select(location, filter_args):
 
 @dataclass
 class Made:
-    figure: object  # matplotlib Figure
-    rows: list  # the final-performance table
-    written: list  # the paths of the files
-    without: list  # runs that did not log the metric, left out
+    figure: "Figure"
+    rows: "list[Row]"  # the final-performance table
+    written: list[Path]  # the paths of the files
+    without: list[Run]  # runs that did not log the metric, left out
     tasks: int  # panels drawn
 
 
-def make_files(runs, what, group_by, aggregate, reps, seed, out, stem, dpi):
+def make_files(runs: Sequence[Run], what: Preset, group_by: str, aggregate: str, reps: int,
+               seed: int, out: Union[str, Path], stem: str, dpi: int) -> Made:
     """Write OUT/STEM.png, .pdf, STEM_final.md and .csv.
 
     `reps` >= 1 bootstrap resamples per CI."""

@@ -1,12 +1,23 @@
 """Stored runs -> one panel per task: each group's curve (aggregate and 95% CI per
 grid step) and final scores, on the task's common grid (see aggregate.py)."""
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from epymarl_sn.plot.aggregate import align, common_grid, finite_series, interval_estimates
 from epymarl_sn.errors import PlotError
+from epymarl_sn.plot.aggregate import (
+    Points,
+    align,
+    common_grid,
+    finite_series,
+    interval_estimates,
+)
+from epymarl_sn.tracking.store import Run
 from epymarl_sn.values import task_name
+
+# {task: {group label: [each run's (steps, values)]}}
+Grouped = dict[str, dict[str, list[Points]]]
 
 
 @dataclass
@@ -22,7 +33,7 @@ class Curve:
 class Panel:
     task: str
     grid: np.ndarray
-    curves: dict  # group label -> Curve, in label order
+    curves: dict[str, Curve]  # group label -> Curve, in label order
 
 
 # mappo_sn is mappo_midsn under the plugin's default name (the presets differ only in
@@ -30,16 +41,17 @@ class Panel:
 SAME_VARIANT = {"mappo_sn": "mappo_midsn = mappo_sn", "mappo_midsn": "mappo_midsn = mappo_sn"}
 
 
-def group_label(run, group_by):
+def group_label(run: Run, group_by: str) -> str:
     label = str(run.get(group_by))
     return SAME_VARIANT.get(label, label) if group_by == "name" else label
 
 
-def task_of(run):
+def task_of(run: Run) -> str:
     return task_name(run.config.get("env_args") or {}, run.config.get("env", "?"))
 
 
-def group_series(runs, metric, group_by):
+def group_series(runs: Sequence[Run], metric: str,
+                 group_by: str) -> tuple[Grouped, list[Run]]:
     """{task: {group label: [(steps, values)]}} of the runs that logged `metric`,
     and the runs that did not."""
     if not runs:
@@ -50,10 +62,11 @@ def group_series(runs, metric, group_by):
         raise PlotError(f"{len(lacking)} of {len(runs)} selected runs have no config key "
                          f"'{group_by}' (e.g. run {lacking[0].id}); choose another "
                          "--group-by or select runs that have it with KEY=VALUE filters")
-    grouped, without = {}, []
+    grouped: Grouped = {}
+    without: list[Run] = []
     for run in runs:
         series = run.metrics.get(metric)
-        steps, values = finite_series(series) if series else ((), ())
+        steps, values = finite_series(series) if series else (np.empty(0), np.empty(0))
         if len(steps):
             task = grouped.setdefault(task_of(run), {})
             task.setdefault(group_label(run, group_by), []).append((steps, values))
@@ -66,7 +79,7 @@ def group_series(runs, metric, group_by):
     return grouped, without
 
 
-def build_panels(grouped, aggregate, reps, seed):
+def build_panels(grouped: Grouped, aggregate: str, reps: int, seed: int) -> list[Panel]:
     panels = []
     for task in sorted(grouped):
         groups = grouped[task]

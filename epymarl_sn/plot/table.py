@@ -2,9 +2,13 @@
 each run's value at the task's last common step, with 95% stratified-bootstrap CIs;
 written as markdown (for reading) and CSV (full precision, for checking)."""
 import csv
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Union
 
 from epymarl_sn.plot.aggregate import interval_estimates
+from epymarl_sn.plot.panels import Panel
 
 CSV_COLUMNS = ("task", "group", "runs", "step", "iqm", "iqm_low", "iqm_high",
                "mean", "mean_low", "mean_high")
@@ -24,7 +28,7 @@ class Row:
     mean_high: float
 
 
-def final_rows(panels, reps, seed):
+def final_rows(panels: Sequence[Panel], reps: int, seed: int) -> list[Row]:
     rows = []
     for panel in panels:
         for label, curve in panel.curves.items():
@@ -38,7 +42,7 @@ def final_rows(panels, reps, seed):
     return rows
 
 
-def write_csv(rows, path):
+def write_csv(rows: Iterable[Row], path: Union[str, Path]) -> None:
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(CSV_COLUMNS)
@@ -47,7 +51,7 @@ def write_csv(rows, path):
                              for v in (getattr(row, c) for c in CSV_COLUMNS)])
 
 
-def markdown(rows, metric, group_by):
+def markdown(rows: Iterable[Row], metric: str, group_by: str) -> str:
     lines = [f"Final {metric}: value at the last step every run of the task reached, "
              "over runs; 95% stratified-bootstrap CIs.", "",
              f"| task | {group_by} | runs | step | IQM | IQM 95% CI | mean | mean 95% CI |",

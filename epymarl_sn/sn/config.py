@@ -1,7 +1,8 @@
 """The SN critic's config keys (DESIGN.md, "SN critic config keys"): parsing and checks."""
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping, Tuple
+from typing import Any
 
 from epymarl_sn.errors import ConfigError
 from epymarl_sn.values import is_int, is_number
@@ -19,8 +20,8 @@ LAYER_CHOICES = ("full", "mid", "last", "none")
 
 @dataclass(frozen=True)
 class SNSettings:
-    layers: int               # depth of the critic MLP
-    normalised: tuple         # 1-based indices of the spectrally normalised layers
+    layers: int                  # depth of the critic MLP
+    normalised: tuple[int, ...]  # 1-based indices of the spectrally normalised layers
     k: float
     clamp: bool
     power_iterations: int
@@ -36,7 +37,7 @@ def _int_at_least(key: str, value: Any, minimum: int, example: int, note: str = 
     return value
 
 
-def _normalised(choice: Any, layers: int) -> Tuple[int, ...]:
+def _normalised(choice: Any, layers: int) -> tuple[int, ...]:
     """The 1-based indices that `critic_sn` selects in a critic of `layers` layers."""
     if choice == "full":
         return tuple(range(1, layers + 1))
@@ -57,7 +58,8 @@ def _normalised(choice: Any, layers: int) -> Tuple[int, ...]:
             deeper = f" or critic_layers={i}" if i > layers else ""
             raise ConfigError(
                 f"critic_sn: layer index {i} is out of range for critic_layers={layers}; "
-                f"allowed: 1-based indices from 1 to {layers}; set e.g. critic_sn=[{layers}]{deeper}"
+                f"allowed: 1-based indices from 1 to {layers}; "
+                f"set e.g. critic_sn=[{layers}]{deeper}"
             )
     if len(set(choice)) != len(choice):
         raise ConfigError(

@@ -1,6 +1,6 @@
 """`cv_critic_sn`: EPyMARL's centralised V critic with spectral normalisation on chosen layers."""
 from types import SimpleNamespace
-from typing import Any, Dict, List, Optional
+from typing import Any, Optional
 
 import torch
 import torch.nn as nn
@@ -18,7 +18,7 @@ class SNCentralVCritic(CentralVCritic):
     layers has cv_critic's parameters, names and initialisation exactly.
     """
 
-    def __init__(self, scheme: Dict[str, Any], args: SimpleNamespace) -> None:
+    def __init__(self, scheme: dict[str, Any], args: SimpleNamespace) -> None:
         # CentralVCritic.__init__ would build (and randomly initialise) its own fixed
         # 3 layers, so only its attributes are set here; its input code is reused.
         nn.Module.__init__(self)
@@ -40,7 +40,7 @@ class SNCentralVCritic(CentralVCritic):
             self.add_module(f"fc{i}", layer)
 
     @property
-    def layers(self) -> List[nn.Linear]:
+    def layers(self) -> list[nn.Linear]:
         return [getattr(self, f"fc{i}") for i in range(1, self.sn.layers + 1)]
 
     def forward(self, batch: Any, t: Optional[int] = None) -> torch.Tensor:

@@ -7,7 +7,7 @@ from epymarl_sn.sn.layer import SNLinear
 
 
 @torch.no_grad()
-def critic_diagnostics(critic):
+def critic_diagnostics(critic: nn.Module) -> dict[str, float]:
     """`critic_sigma_layer{i}`: largest singular value of layer i's raw weight (1-based,
     every nn.Linear in registration order); `critic_grad_scale`: product over the
     normalised layers of the factor each applies to its weight now (1 when none is).
@@ -24,7 +24,7 @@ def critic_diagnostics(critic):
 
 
 @torch.no_grad()
-def clipped_weights_grad_norm(critic) -> float:
+def clipped_weights_grad_norm(critic: nn.Module) -> float:
     """The authors' `norm/critic_grad_norm` (src_spectral/utils/param_utils.py,
     get_param_plot_stats_sn, called at the end of their PPO train()): the 2-norm of the
     gradients of the critic's layer weights only (no biases; an SN layer's raw weight),

@@ -1,11 +1,12 @@
 """`ppo_sn_learner`: EPyMARL's PPO learner that also logs the critic's diagnostics."""
+from components.episode_buffer import EpisodeBatch
 from learners.ppo_learner import PPOLearner
 
 from epymarl_sn.sn.diagnostics import clipped_weights_grad_norm, critic_diagnostics
 
 
 class PPOSNLearner(PPOLearner):
-    def train(self, batch, t_env, episode_num):
+    def train(self, batch: EpisodeBatch, t_env: int, episode_num: int) -> None:
         # the same test PPOLearner.train uses to log its stats (critic_grad_norm, ...)
         logs_now = t_env - self.log_stats_t >= self.args.learner_log_interval
         super().train(batch, t_env, episode_num)
