@@ -21,8 +21,11 @@ setup(
     license_files=["LICENSE"],
     classifiers=["License :: OSI Approved :: Apache Software License"],
     python_requires=">=3.9",
-    packages=[*find_packages(include=["epymarl_sn", "epymarl_sn.*"]), "epymarl_sn.presets",
-              "epymarl_sn.patches"],
+    packages=[
+        *find_packages(include=["epymarl_sn", "epymarl_sn.*"]),
+        "epymarl_sn.presets",
+        "epymarl_sn.patches",
+    ],
     # config/ and patches/ stay at the top of the repo and ship inside the package
     package_dir={"epymarl_sn.presets": "config", "epymarl_sn.patches": "patches"},
     package_data={

@@ -17,6 +17,7 @@ order (the pair's order alternates). Per run:
 Prints markdown tables: medians, and the median over rounds of vector / parallel in
 the same round, which cancels slow drift in the machine's load.
 """
+
 import argparse
 import json
 import os
@@ -32,31 +33,54 @@ from pathlib import Path
 
 RUNNERS = ["parallel", "vector"]
 TASKS = {
-    "rware": ("RWARE tiny-2ag", ["--env-config=gymma", "with",
-                                 "env_args.key=rware:rware-tiny-2ag-v2",
-                                 "env_args.time_limit=500"]),
-    "smaclite": ("SMAClite 2s3z (smaclite_sparse)", ["--env-config=smaclite_sparse", "with",
-                                                     "env_args.map_name=2s3z"]),
+    "rware": (
+        "RWARE tiny-2ag",
+        [
+            "--env-config=gymma",
+            "with",
+            "env_args.key=rware:rware-tiny-2ag-v2",
+            "env_args.time_limit=500",
+        ],
+    ),
+    "smaclite": (
+        "SMAClite 2s3z (smaclite_sparse)",
+        ["--env-config=smaclite_sparse", "with", "env_args.map_name=2s3z"],
+    ),
 }
 
 
 def main_args(task, runner, seed, t_max, extra):
     log = max(t_max // 10, 1)
-    return ["--config=mappo_paper", *TASKS[task][1], f"runner={runner}", f"seed={seed}",
-            f"t_max={t_max}", f"test_interval={10 * t_max}", "test_nepisode=10",
-            f"log_interval={log}", f"runner_log_interval={log}", f"learner_log_interval={log}",
-            *extra]
+    return [
+        "--config=mappo_paper",
+        *TASKS[task][1],
+        f"runner={runner}",
+        f"seed={seed}",
+        f"t_max={t_max}",
+        f"test_interval={10 * t_max}",
+        "test_nepisode=10",
+        f"log_interval={log}",
+        f"runner_log_interval={log}",
+        f"learner_log_interval={log}",
+        *extra,
+    ]
 
 
 def run_rates(work, args):
     """One run in `work` (a copy of EPyMARL's src/): env steps per wall-clock second
     between its first and last `episode` log, and CPU seconds per million env steps."""
     cpu = _children_cpu()
-    proc = subprocess.run([sys.executable, "src/main.py", *args], cwd=work,
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "src/main.py", *args],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     cpu = _children_cpu() - cpu
-    runs = sorted((work / "results" / "sacred").rglob("metrics.json"),
-                  key=lambda p: p.stat().st_mtime)
+    runs = sorted(
+        (work / "results" / "sacred").rglob("metrics.json"), key=lambda p: p.stat().st_mtime
+    )
     if proc.returncode != 0 or not runs:
         sys.exit(f"error: run failed: {' '.join(args)}\n{proc.stderr[-3000:]}")
     episode = json.loads(runs[-1].read_text())["episode"]
@@ -79,40 +103,57 @@ def _seconds(stamp):
 
 def machine():
     lines = Path("/proc/cpuinfo").read_text().splitlines()
-    cpu = next((line.split(":", 1)[1].strip() for line in lines
-                if line.startswith("model name")), platform.processor())
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")),
+        platform.processor(),
+    )
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     return f"{os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}, load average {load}"
 
 
 def table(title, rates, cpu):
     """Medians per runner, and the median of the paired ratios vector / parallel."""
+
     def ratio(samples):
         return statistics.median(v / p for v, p in zip(samples["vector"], samples["parallel"]))
 
-    return "\n".join([
-        f"{title}:", "",
-        "| runner | env steps/s, median | CPU s per 1M env steps, median |", "|---|---|---|",
-        *(f"| {r} | {statistics.median(rates[r]):.0f} | {statistics.median(cpu[r]):.0f} |"
-          for r in RUNNERS),
-        f"| vector / parallel (median of paired ratios) | {ratio(rates):.2f}x "
-        f"| {ratio(cpu):.2f}x |",
-    ])
+    return "\n".join(
+        [
+            f"{title}:",
+            "",
+            "| runner | env steps/s, median | CPU s per 1M env steps, median |",
+            "|---|---|---|",
+            *(
+                f"| {r} | {statistics.median(rates[r]):.0f} | {statistics.median(cpu[r]):.0f} |"
+                for r in RUNNERS
+            ),
+            f"| vector / parallel (median of paired ratios) | {ratio(rates):.2f}x "
+            f"| {ratio(cpu):.2f}x |",
+        ]
+    )
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epymarl", default="epymarl",
-                        help="patched EPyMARL checkout (epymarl-sn setup)")
-    parser.add_argument("--tasks", default="rware,smaclite",
-                        help="comma-separated: rware, smaclite")
+    parser.add_argument(
+        "--epymarl", default="epymarl", help="patched EPyMARL checkout (epymarl-sn setup)"
+    )
+    parser.add_argument(
+        "--tasks", default="rware,smaclite", help="comma-separated: rware, smaclite"
+    )
     parser.add_argument("--repeats", type=int, default=5, help="runs per runner and task")
     parser.add_argument("--rware-t-max", type=int, default=50000, help="env steps per RWARE run")
-    parser.add_argument("--smaclite-t-max", type=int, default=20000,
-                        help="env steps per SMAClite run")
+    parser.add_argument(
+        "--smaclite-t-max", type=int, default=20000, help="env steps per SMAClite run"
+    )
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--with", dest="extra", nargs="*", default=[],
-                        help="more `with` overrides for every run, e.g. batch_size_run=4")
+    parser.add_argument(
+        "--with",
+        dest="extra",
+        nargs="*",
+        default=[],
+        help="more `with` overrides for every run, e.g. batch_size_run=4",
+    )
     opts = parser.parse_args()
 
     tasks = opts.tasks.split(",")
@@ -121,8 +162,9 @@ def main():
         sys.exit(f"error: unknown task {unknown[0]!r}; choose from: {', '.join(TASKS)}")
     src = Path(opts.epymarl).resolve() / "src"
     if not (src / "main.py").is_file():
-        sys.exit(f"error: no EPyMARL checkout at {src.parent}; "
-                 "make one with `epymarl-sn setup DIR`")
+        sys.exit(
+            f"error: no EPyMARL checkout at {src.parent}; make one with `epymarl-sn setup DIR`"
+        )
     t_max = {"rware": opts.rware_t_max, "smaclite": opts.smaclite_t_max}
     print(f"machine: {machine()}")
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}\n")
@@ -134,15 +176,24 @@ def main():
             rates = {r: [] for r in RUNNERS}
             cpu = {r: [] for r in RUNNERS}
             for repeat in range(opts.repeats):
-                for runner in (RUNNERS if repeat % 2 == 0 else RUNNERS[::-1]):
+                for runner in RUNNERS if repeat % 2 == 0 else RUNNERS[::-1]:
                     args = main_args(task, runner, opts.seed, t_max[task], opts.extra)
                     rate, cpu_per_million = run_rates(work, args)
                     rates[runner].append(rate)
                     cpu[runner].append(cpu_per_million)
-                    print(f"  {task} run {repeat + 1}/{opts.repeats} {runner}: {rate:.0f} steps/s, "
-                          f"{cpu_per_million:.0f} CPU s / 1M steps", file=sys.stderr)
-            print(table(f"{TASKS[task][0]}, mappo_paper, seed {opts.seed}, t_max {t_max[task]}, "
-                        f"{opts.repeats} paired runs", rates, cpu))
+                    print(
+                        f"  {task} run {repeat + 1}/{opts.repeats} {runner}: {rate:.0f} steps/s, "
+                        f"{cpu_per_million:.0f} CPU s / 1M steps",
+                        file=sys.stderr,
+                    )
+            print(
+                table(
+                    f"{TASKS[task][0]}, mappo_paper, seed {opts.seed}, t_max {t_max[task]}, "
+                    f"{opts.repeats} paired runs",
+                    rates,
+                    cpu,
+                )
+            )
             print()
     finally:
         shutil.rmtree(work)

@@ -6,6 +6,7 @@ Plays the same seeded random battles with each collision avoidance and prints en
 steps per second and the speed-up. Needs the C++ extension (`epymarl-sn setup`
 builds it where g++ and cmake exist).
 """
+
 import argparse
 import time
 
@@ -41,7 +42,9 @@ def main():
     for map_name in args.maps:
         numpy_rate = steps_per_second(map_name, False, args.steps, args.seed)
         cpp_rate = steps_per_second(map_name, True, args.steps, args.seed)
-        print(f"{map_name:<14} {numpy_rate:>14.1f} {cpp_rate:>12.1f} {cpp_rate / numpy_rate:>8.2f}x")
+        print(
+            f"{map_name:<14} {numpy_rate:>14.1f} {cpp_rate:>12.1f} {cpp_rate / numpy_rate:>8.2f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@
 
 Prints markdown tables: medians, and ratios to mappo_paper paired by round.
 """
+
 import argparse
 import json
 import logging
@@ -40,10 +41,17 @@ ENV_KEY = "rware:rware-tiny-2ag-v2"
 
 def main_args(preset, seed, t_max):
     return [
-        f"--config={preset}", "--env-config=gymma", "with",
-        f"env_args.key={ENV_KEY}", "env_args.time_limit=100", f"seed={seed}", f"t_max={t_max}",
-        f"test_interval={10 * t_max}", "test_nepisode=10",
-        "log_interval=1000", "runner_log_interval=1000",
+        f"--config={preset}",
+        "--env-config=gymma",
+        "with",
+        f"env_args.key={ENV_KEY}",
+        "env_args.time_limit=100",
+        f"seed={seed}",
+        f"t_max={t_max}",
+        f"test_interval={10 * t_max}",
+        "test_nepisode=10",
+        "log_interval=1000",
+        "runner_log_interval=1000",
     ]
 
 
@@ -52,11 +60,17 @@ def run_rates(work, preset, seed, t_max):
     steps per wall-clock second between its first and last `episode` log, and CPU
     seconds (main process and env workers, start-up included) per 1000 env steps."""
     cpu = _children_cpu()
-    proc = subprocess.run([sys.executable, "src/main.py", *main_args(preset, seed, t_max)],
-                          cwd=work, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "src/main.py", *main_args(preset, seed, t_max)],
+        cwd=work,
+        capture_output=True,
+        text=True,
+    )
     cpu = _children_cpu() - cpu
-    runs = sorted((work / "results" / "sacred" / preset / ENV_KEY).glob("*/metrics.json"),
-                  key=lambda p: p.stat().st_mtime)
+    runs = sorted(
+        (work / "results" / "sacred" / preset / ENV_KEY).glob("*/metrics.json"),
+        key=lambda p: p.stat().st_mtime,
+    )
     if proc.returncode != 0 or not runs:
         sys.exit(f"error: {preset} run failed:\n{proc.stderr[-3000:]}")
     episode = json.loads(runs[-1].read_text())["episode"]
@@ -76,8 +90,11 @@ def _seconds(stamp):
 
 def preset_config(src, preset):
     config = {}
-    for path in (src / "config" / "default.yaml", src / "config" / "envs" / "gymma.yaml",
-                 config_dir() / "algs" / f"{preset}.yaml"):
+    for path in (
+        src / "config" / "default.yaml",
+        src / "config" / "envs" / "gymma.yaml",
+        config_dir() / "algs" / f"{preset}.yaml",
+    ):
         config.update(yaml.safe_load(path.read_text()))
     config["env_args"] = {"key": ENV_KEY, "time_limit": 100, "pretrained_wrapper": None, "seed": 1}
     config.update(use_cuda=False, device="cpu")
@@ -95,7 +112,11 @@ def real_batch(src):
     args = preset_config(src, "mappo_paper")
     runner = runners[args.runner](args=args, logger=Logger(logging.getLogger("bench")))
     info = runner.get_env_info()
-    args.n_agents, args.n_actions, args.state_shape = info["n_agents"], info["n_actions"], info["state_shape"]
+    args.n_agents, args.n_actions, args.state_shape = (
+        info["n_agents"],
+        info["n_actions"],
+        info["state_shape"],
+    )
     scheme = {
         "state": {"vshape": info["state_shape"]},
         "obs": {"vshape": info["obs_shape"], "group": "agents"},
@@ -106,14 +127,15 @@ def real_batch(src):
     }
     groups = {"agents": args.n_agents}
     preprocess = {"actions": ("actions_onehot", [OneHot(out_dim=args.n_actions)])}
-    buffer = ReplayBuffer(scheme, groups, args.buffer_size, info["episode_limit"] + 1,
-                          preprocess=preprocess)
+    buffer = ReplayBuffer(
+        scheme, groups, args.buffer_size, info["episode_limit"] + 1, preprocess=preprocess
+    )
     mac = macs[args.mac](buffer.scheme, groups, args)
     runner.setup(scheme=scheme, groups=groups, preprocess=preprocess, mac=mac)
     buffer.insert_episode_batch(runner.run(test_mode=False))
     runner.close_env()
     batch = buffer.sample(args.batch_size)
-    return batch[:, :batch.max_t_filled()], info
+    return batch[:, : batch.max_t_filled()], info
 
 
 def rotated(presets, i):
@@ -143,28 +165,50 @@ def learner_timings(src, presets, updates, seed):
     built = {}
     for preset in presets:
         args = preset_config(src, preset)
-        args.n_agents, args.n_actions, args.state_shape = info["n_agents"], info["n_actions"], info["state_shape"]
+        args.n_agents, args.n_actions, args.state_shape = (
+            info["n_agents"],
+            info["n_actions"],
+            info["state_shape"],
+        )
         torch.manual_seed(seed)
         mac = macs[args.mac](batch.scheme, {"agents": args.n_agents}, args)
-        built[preset] = learners[args.learner](mac, batch.scheme, Logger(logging.getLogger("bench")), args)
+        built[preset] = learners[args.learner](
+            mac, batch.scheme, Logger(logging.getLogger("bench")), args
+        )
 
-    timings = {key: {preset: [] for preset in presets} for key in ("update", "critic", "diagnostics")}
+    timings = {
+        key: {preset: [] for preset in presets} for key in ("update", "critic", "diagnostics")
+    }
     for i in range(updates):
         for preset in rotated(presets, i):
             learner = built[preset]
             # 1000 env steps per batch, as in a run, so logging happens as often as in one
-            timings["update"][preset].append(cpu_seconds(lambda: learner.train(batch, 1000 * i, 10 * i)))
-            timings["critic"][preset].append(cpu_seconds(lambda: learner.critic(batch).sum().backward()))
-            timings["diagnostics"][preset].append(cpu_seconds(lambda: critic_diagnostics(learner.critic)))
+            timings["update"][preset].append(
+                cpu_seconds(lambda: learner.train(batch, 1000 * i, 10 * i))
+            )
+            timings["critic"][preset].append(
+                cpu_seconds(lambda: learner.critic(batch).sum().backward())
+            )
+            timings["diagnostics"][preset].append(
+                cpu_seconds(lambda: critic_diagnostics(learner.critic))
+            )
     return timings
 
 
 def machine():
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    return (f"{os.cpu_count()} CPUs ({cpu}), torch {torch.__version__}, "
-            f"Python {platform.python_version()}, load average {load}")
+    return (
+        f"{os.cpu_count()} CPUs ({cpu}), torch {torch.__version__}, "
+        f"Python {platform.python_version()}, load average {load}"
+    )
 
 
 def table(column, samples, base, scale=1.0):
@@ -180,7 +224,9 @@ def table(column, samples, base, scale=1.0):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epymarl", default="epymarl", help="patched EPyMARL checkout (epymarl-sn setup)")
+    parser.add_argument(
+        "--epymarl", default="epymarl", help="patched EPyMARL checkout (epymarl-sn setup)"
+    )
     parser.add_argument("--presets", default=",".join(PRESETS))
     parser.add_argument("--repeats", type=int, default=5, help="runs per preset")
     parser.add_argument("--t-max", type=int, default=6000, help="env steps per run")
@@ -205,27 +251,38 @@ def main():
                 rate, cpu_per_1000 = run_rates(work, preset, opts.seed, opts.t_max)
                 rates[preset].append(rate)
                 cpu[preset].append(cpu_per_1000)
-                print(f"  run {repeat + 1}/{opts.repeats} {preset}: {rate:.1f} steps/s, "
-                      f"{cpu_per_1000:.2f} CPU s / 1000 steps", file=sys.stderr)
+                print(
+                    f"  run {repeat + 1}/{opts.repeats} {preset}: {rate:.1f} steps/s, "
+                    f"{cpu_per_1000:.2f} CPU s / 1000 steps",
+                    file=sys.stderr,
+                )
         shutil.rmtree(work)
-        print(f"\nTraining throughput, RWARE tiny-2ag, seed {opts.seed}, t_max {opts.t_max}, "
-              f"{opts.repeats} runs each:\n")
+        print(
+            f"\nTraining throughput, RWARE tiny-2ag, seed {opts.seed}, t_max {opts.t_max}, "
+            f"{opts.repeats} runs each:\n"
+        )
         print(table("env steps/s (wall clock)", rates, presets[0]))
         print()
         print(table("CPU s per 1000 env steps (whole run)", cpu, presets[0]))
 
     sys.path.insert(0, str(src))
     from epymarl_sn.plugin import register
+
     register()
     timings = learner_timings(src, presets, opts.updates, opts.seed)
-    print(f"\nLearner update alone (learner.train on one batch of 10 RWARE episodes), "
-          f"{opts.updates} updates:\n")
+    print(
+        f"\nLearner update alone (learner.train on one batch of 10 RWARE episodes), "
+        f"{opts.updates} updates:\n"
+    )
     print(table("update CPU time (ms)", timings["update"], presets[0], scale=1000))
     print("\nOne critic forward + backward on that batch (SN's added work):\n")
     print(table("CPU time (ms)", timings["critic"], presets[0], scale=1000))
-    print("\nSN diagnostics (critic_diagnostics, once per learner_log_interval): median "
-          + ", ".join(f"{p} {1000 * statistics.median(t):.2f} ms"
-                      for p, t in timings["diagnostics"].items()))
+    print(
+        "\nSN diagnostics (critic_diagnostics, once per learner_log_interval): median "
+        + ", ".join(
+            f"{p} {1000 * statistics.median(t):.2f} ms" for p, t in timings["diagnostics"].items()
+        )
+    )
 
 
 if __name__ == "__main__":

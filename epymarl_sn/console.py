@@ -1,4 +1,5 @@
 """The plugin's own one-line messages, on stderr, marked as the plugin's."""
+
 import sys
 
 

@@ -27,14 +27,16 @@ What `register()` adds to EPyMARL's registries:
 | `learners.REGISTRY` | `ppo_sn_learner` | PPO plus the SN diagnostics (`sn.learner`) |
 | `envs.REGISTRY` | `smaclite_sparse` | SMAClite with the paper's sparse reward |
 | `envs.REGISTRY` | `sc2_sparse` | SMAC on StarCraft II with the paper's sparse reward |
-| `runners.REGISTRY` | `vector` | the parallel runner's episodes, envs stepped by a few workers in shared memory (`runners.vector`) |
+| `runners.REGISTRY` | `vector` | the parallel runner's episodes, envs stepped by a few |
+| | | workers in shared memory (`runners.vector`) |
 
 The stock `ppo_learner` also works with `critic_type: cv_critic_sn`.
 
 It also has Sacred store `EPYMARL_SN_RAY_NODE` with the run (`host.ENV`): the Ray
 node that `epymarl-sn sweep --ray` ran it on.
 """
-from typing import Any, Callable, Dict
+
+from typing import Any, Callable
 
 from epymarl_sn.envs.checks import check_sparse_config
 from epymarl_sn.resources import config_dir
@@ -42,17 +44,20 @@ from epymarl_sn.runners.config import check_vector_config
 from epymarl_sn.sn.config import check_sn_config
 
 # each takes the final config and raises ConfigError (a ValueError) with one line
-CHECKS: "tuple[Callable[[Dict[str, Any]], None], ...]" = (
-    check_sn_config, check_sparse_config, check_vector_config)
+CHECKS: "tuple[Callable[[dict[str, Any]], None], ...]" = (
+    check_sn_config,
+    check_sparse_config,
+    check_vector_config,
+)
 
 
-def check_config(config: Dict[str, Any]) -> None:
+def check_config(config: dict[str, Any]) -> None:
     """Every check of the plugin's config keys, run before a run starts."""
     for check in CHECKS:
         check(config)
 
 
-def register() -> Dict[str, Any]:
+def register() -> dict[str, Any]:
     """Add the plugin's components to EPyMARL's registries (see the module docstring)."""
     # EPyMARL's modules are importable only with its src/ on sys.path, as in main.py;
     # the MongoObserver is imported here too: it loads Sacred, which the `epymarl-sn`
@@ -78,5 +83,8 @@ def register() -> Dict[str, Any]:
     # a sweep on Ray names the node that ran each run (host.ENV of the stored run)
     if NODE_ENV not in SETTINGS.HOST_INFO.CAPTURED_ENV:
         SETTINGS.HOST_INFO.CAPTURED_ENV.append(NODE_ENV)
-    return {"config_dir": str(config_dir()), "check_config": check_config,
-            "mongo_observer": TrackingMongoObserver}
+    return {
+        "config_dir": str(config_dir()),
+        "check_config": check_config,
+        "mongo_observer": TrackingMongoObserver,
+    }

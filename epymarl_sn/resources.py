@@ -5,9 +5,10 @@ setup.py maps `config/` and `patches/` into the package as `epymarl_sn.presets`
 and `epymarl_sn.patches`; asking the import system for their location works the
 same for a wheel install and an editable one.
 """
+
 import importlib.util
 from pathlib import Path
-from typing import List, Optional, Union
+from typing import Optional, Union
 
 from epymarl_sn.errors import SetupError
 
@@ -15,8 +16,10 @@ from epymarl_sn.errors import SetupError
 def _package_dir(name: str) -> Path:
     spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
-        raise SetupError(f"{name} is missing from this install of epymarl-sn: reinstall "
-                         "it (pip install --force-reinstall .)")
+        raise SetupError(
+            f"{name} is missing from this install of epymarl-sn: reinstall "
+            "it (pip install --force-reinstall .)"
+        )
     return Path(next(iter(spec.submodule_search_locations)))
 
 
@@ -25,12 +28,12 @@ def config_dir() -> Path:
     return _package_dir("epymarl_sn.presets")
 
 
-def config_dirs(checkout: Union[str, Path]) -> List[Path]:
+def config_dirs(checkout: Union[str, Path]) -> list[Path]:
     """Where the patched main.py looks a config name up: EPyMARL's own, then the plugin's."""
     return [Path(checkout) / "src" / "config", config_dir()]
 
 
-def available_configs(checkout: Union[str, Path], subfolder: str) -> List[str]:
+def available_configs(checkout: Union[str, Path], subfolder: str) -> list[str]:
     return sorted({p.stem for d in config_dirs(checkout) for p in (d / subfolder).glob("*.yaml")})
 
 

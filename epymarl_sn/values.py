@@ -1,6 +1,8 @@
 """Typed config values, as YAML and Sacred give them: the checks and comparisons
 that the config checks, the sweep spec and the run stores share."""
-from typing import Any, Mapping
+
+from collections.abc import Mapping
+from typing import Any
 
 import yaml
 

@@ -3,6 +3,7 @@
 The checkout comes from `epymarl-sn setup` (from its cache when offline). If it
 cannot be made, every test that needs it errors: nothing is skipped.
 """
+
 import json
 import os
 import shutil
@@ -51,6 +52,7 @@ def epymarl_dir(tmp_path_factory):
 @dataclass
 class SacredRun:
     """One run of Sacred's FileStorageObserver, read from its directory."""
+
     path: Path
     run: dict
     config: dict
@@ -61,6 +63,7 @@ class SacredRun:
         def load(name):
             f = path / name
             return json.loads(f.read_text()) if f.is_file() else {}
+
         return cls(path, load("run.json"), load("config.json"), load("metrics.json"))
 
 
@@ -107,9 +110,10 @@ class StartedMain:
 
     def wait(self, timeout=900):
         stdout, stderr = self.proc.communicate(timeout=timeout)
-        return MainResult(subprocess.CompletedProcess(self.proc.args, self.proc.returncode,
-                                                      stdout, stderr),
-                          read_runs(self.results))
+        return MainResult(
+            subprocess.CompletedProcess(self.proc.args, self.proc.returncode, stdout, stderr),
+            read_runs(self.results),
+        )
 
 
 @pytest.fixture
@@ -123,9 +127,14 @@ def start_main(epymarl_dir, tmp_path):
     def start(*args, env=None):
         if not work.exists():
             shutil.copytree(epymarl_dir / "src", work / "src")
-        proc = subprocess.Popen([sys.executable, "src/main.py", *args], cwd=work,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                env={**os.environ, **(env or {})})
+        proc = subprocess.Popen(
+            [sys.executable, "src/main.py", *args],
+            cwd=work,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **(env or {})},
+        )
         started.append(proc)
         return StartedMain(proc, work / "results")
 
@@ -147,13 +156,21 @@ def _tiny_spec(configs=VARIANTS, seeds=SEEDS, **extra):
     """A spec of ~1000-step RWARE runs that log every 250 steps."""
     return {
         "configs": list(configs),
-        "env_configs": [{"env_config": "gymma",
-                         "with": {"env_args.key": TASK, "env_args.time_limit": 100}}],
+        "env_configs": [
+            {"env_config": "gymma", "with": {"env_args.key": TASK, "env_args.time_limit": 100}}
+        ],
         "seeds": list(seeds),
         "t_max": 1000,
-        "with": {"test_interval": 250, "test_nepisode": 2, "log_interval": 250,
-                 "runner_log_interval": 250, "learner_log_interval": 250,
-                 "batch_size_run": 2, "buffer_size": 2, "batch_size": 2},
+        "with": {
+            "test_interval": 250,
+            "test_nepisode": 2,
+            "log_interval": 250,
+            "runner_log_interval": 250,
+            "learner_log_interval": 250,
+            "batch_size_run": 2,
+            "buffer_size": 2,
+            "batch_size": 2,
+        },
         **extra,
     }
 
@@ -176,15 +193,24 @@ def _env(extra):
 
 def _epymarl_sn(*args, timeout=600, env=None):
     """Run the real `epymarl-sn` command line."""
-    return subprocess.run([sys.executable, "-m", "epymarl_sn", *map(str, args)],
-                          capture_output=True, text=True, timeout=timeout, env=_env(env))
+    return subprocess.run(
+        [sys.executable, "-m", "epymarl_sn", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=_env(env),
+    )
 
 
 def _epymarl_sn_background(*args, env=None):
     """Start the real `epymarl-sn` command line and return at once."""
-    return subprocess.Popen([sys.executable, "-m", "epymarl_sn", *map(str, args)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=_env(env))
+    return subprocess.Popen(
+        [sys.executable, "-m", "epymarl_sn", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(env),
+    )
 
 
 def _stored(checkout):
@@ -263,12 +289,12 @@ def run_dirs():
     return _run_dirs
 
 
-
 def pytest_sessionfinish(session, exitstatus):
     """A skipped test is a failure here: what it needs must be installed, not assumed."""
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     skipped = reporter.stats.get("skipped", []) if reporter else []
     if skipped and exitstatus == 0:
-        print(f"\nerror: {len(skipped)} test(s) skipped; a skip counts as a failure",
-              file=sys.stderr)
+        print(
+            f"\nerror: {len(skipped)} test(s) skipped; a skip counts as a failure", file=sys.stderr
+        )
         session.exitstatus = 1

@@ -3,10 +3,11 @@ provides `add_parser(subparsers)` setting `func(args) -> exit code`, and raises 
 EpymarlSnError for what it cannot do. Exit codes, in this one place: 0 done; 1 a
 failure (a set-up step, a run, a file that cannot be written, doctor's missing
 items); 2 bad input (`UsageError`: a flag, a spec, a filter, a store); 130 Ctrl-C."""
+
 import argparse
 import os
 import sys
-from typing import List, Optional
+from typing import Optional
 
 from epymarl_sn.cli import board, doctor, plot, runs, setup, sweep
 from epymarl_sn.errors import EpymarlSnError
@@ -26,13 +27,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: Optional[list[str]] = None) -> int:
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
     # KEY=VALUE filters after an option (`runs push --to URL seed=1`): argparse leaves
     # them over, having taken the first positional words already
-    if rest and isinstance(getattr(args, "filters", None), list) and \
-            not any(r.startswith("-") for r in rest):
+    if (
+        rest
+        and isinstance(getattr(args, "filters", None), list)
+        and not any(r.startswith("-") for r in rest)
+    ):
         args.filters += rest
     elif rest:
         parser.parse_args(argv)  # says what it does not know, and exits with status 2

@@ -1,4 +1,5 @@
 """`epymarl-sn board`: Omniboard on 127.0.0.1 for the user's runs."""
+
 import os
 import signal
 
@@ -29,9 +30,15 @@ def run_command(args):
     entry = install_omniboard(cache_dir() / "omniboard", log=lambda m: print(f"board: {m}"))
     signal.signal(signal.SIGTERM, stop)  # `kill PID` stops it all too, as Ctrl-C does
     try:
-        open_board(entry, cache_dir() / "board", port=args.port, mongo_url=mongo_url,
-                   db_name=os.environ.get("SACRED_MONGO_DB", "epymarl"), store=store,
-                   say=lambda m: print(m, flush=True))
+        open_board(
+            entry,
+            cache_dir() / "board",
+            port=args.port,
+            mongo_url=mongo_url,
+            db_name=os.environ.get("SACRED_MONGO_DB", "epymarl"),
+            store=store,
+            say=lambda m: print(m, flush=True),
+        )
     except KeyboardInterrupt:
         print("board: stopped", flush=True)
         return 130
@@ -40,18 +47,23 @@ def run_command(args):
 
 def add_parser(subparsers):
     p = subparsers.add_parser(
-        "board", help="open Omniboard on 127.0.0.1 for your runs",
+        "board",
+        help="open Omniboard on 127.0.0.1 for your runs",
         description="Omniboard for your runs, on 127.0.0.1 only. With --mongo (or "
         "$SACRED_MONGO_URL), against that MongoDB (database $SACRED_MONGO_DB, default "
         "epymarl). Otherwise the file-storage runs of --store go to a local "
         "MongoDB-compatible server (pip install 'epymarl-sn[board]'). Omniboard comes "
         "from npm (Node.js needed), installed once into the setup cache. Runs show under "
         "their preset's name, with columns for the map or env key, seed, critic_sn and "
-        "the last test_battle_won_mean. Ctrl-C stops it all.")
+        "the last test_battle_won_mean. Ctrl-C stops it all.",
+    )
     where = p.add_mutually_exclusive_group()
-    where.add_argument("--store", metavar="DIR",
-                       help="a Sacred file-storage directory (default ./results/sacred "
-                       "unless $SACRED_MONGO_URL is set)")
+    where.add_argument(
+        "--store",
+        metavar="DIR",
+        help="a Sacred file-storage directory (default ./results/sacred "
+        "unless $SACRED_MONGO_URL is set)",
+    )
     where.add_argument("--mongo", metavar="URL", help="a mongodb:// URL")
     p.add_argument("--port", type=int, default=9000, help="Omniboard's port (default 9000)")
     p.set_defaults(func=run_command)

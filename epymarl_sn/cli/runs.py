@@ -1,5 +1,6 @@
 """`epymarl-sn runs`: list runs of a store and export their metrics to CSV (read-only);
 `epymarl-sn runs push`: upload file-storage runs to MongoDB."""
+
 import os
 import sys
 
@@ -22,9 +23,15 @@ def plural(n, noun):
 
 def list_runs(runs, keys, out):
     header = ["id", "status", "started", *keys]
-    rows = [[str(run.id), run.status or "",
-             f"{run.start_time:%Y-%m-%d %H:%M}" if run.start_time else "",
-             *(str(describe(run, k)) for k in keys)] for run in runs]
+    rows = [
+        [
+            str(run.id),
+            run.status or "",
+            f"{run.start_time:%Y-%m-%d %H:%M}" if run.start_time else "",
+            *(str(describe(run, k)) for k in keys),
+        ]
+        for run in runs
+    ]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip(), file=out)
@@ -35,20 +42,25 @@ def push_command(args):
         raise UsageError("runs push takes no --export-csv or --metrics")
     url = args.to or os.environ.get("SACRED_MONGO_URL")
     if not url:
-        raise UsageError("runs push needs a MongoDB: give --to mongodb://HOST:PORT "
-                         "or set SACRED_MONGO_URL")
+        raise UsageError(
+            "runs push needs a MongoDB: give --to mongodb://HOST:PORT or set SACRED_MONGO_URL"
+        )
     if not url.startswith(MONGO_SCHEMES):
         raise UsageError("--to takes a mongodb:// URL (e.g. mongodb://127.0.0.1:27017)")
     store = args.store or os.path.join("results", "sacred")
     if store.startswith(MONGO_SCHEMES):
-        raise UsageError("runs push reads file storage: give --store a Sacred file-storage "
-                         "directory (e.g. results/sacred), and the MongoDB URL with --to")
+        raise UsageError(
+            "runs push reads file storage: give --store a Sacred file-storage "
+            "directory (e.g. results/sacred), and the MongoDB URL with --to"
+        )
     db_name = os.environ.get("SACRED_MONGO_DB", "epymarl")
     counts = push(store, url, db_name, parse_filters(args.filters[1:]))
-    print(f"{store} -> MongoDB {hosts(url)}, database {db_name}: "
-          f"{plural(counts.added, 'run')} added, {counts.completed} completed, "
-          f"{counts.unchanged} already there"
-          + (f", {counts.running} still RUNNING left alone" if counts.running else ""))
+    print(
+        f"{store} -> MongoDB {hosts(url)}, database {db_name}: "
+        f"{plural(counts.added, 'run')} added, {counts.completed} completed, "
+        f"{counts.unchanged} already there"
+        + (f", {counts.running} still RUNNING left alone" if counts.running else "")
+    )
     return 0
 
 
@@ -58,8 +70,10 @@ def run_command(args):
     if args.to:
         raise UsageError("--to goes with `runs push` (epymarl-sn runs push --to URL)")
     if bool(args.export_csv) != bool(args.metrics):
-        raise UsageError("--export-csv FILE and --metrics M,... go together "
-                         "(e.g. --export-csv out.csv --metrics return_mean,test_return_mean)")
+        raise UsageError(
+            "--export-csv FILE and --metrics M,... go together "
+            "(e.g. --export-csv out.csv --metrics return_mean,test_return_mean)"
+        )
     filters = parse_filters(args.filters)
     store = open_store(args.store or default_location())
     try:
@@ -67,8 +81,9 @@ def run_command(args):
         keys = columns(filters)
         if args.export_csv:
             if not runs:
-                raise StoreError(f"no run in {store} matches {' '.join(args.filters)}; "
-                                    "nothing exported")
+                raise StoreError(
+                    f"no run in {store} matches {' '.join(args.filters)}; nothing exported"
+                )
             metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
             export_csv(runs, keys, metrics, args.export_csv)
             print(f"{plural(len(runs), 'run')}, metrics {', '.join(metrics)} -> {args.export_csv}")
@@ -82,7 +97,8 @@ def run_command(args):
 
 def add_parser(subparsers):
     p = subparsers.add_parser(
-        "runs", help="list runs, export their metrics to CSV, push them to MongoDB",
+        "runs",
+        help="list runs, export their metrics to CSV, push them to MongoDB",
         usage="epymarl-sn runs [--store URL_OR_DIR] [KEY=VALUE ...] "
         "[--export-csv FILE --metrics M,...]\n"
         "       epymarl-sn runs push [--store DIR] [--to URL] [KEY=VALUE ...]",
@@ -90,18 +106,30 @@ def add_parser(subparsers):
         "export chosen metrics of those runs to CSV; this never writes to the store. "
         "`runs push` uploads file-storage runs (made where no MongoDB was reachable) to "
         "MongoDB: runs it already has are completed, never duplicated, so pushing twice "
-        "adds nothing.")
-    p.add_argument("filters", nargs="*", metavar="[push] KEY=VALUE",
-                   help="keep runs whose config has this value at this dotted key "
-                   "(critic_sn=last, env_args.map_name=corridor, seed=1) or this status "
-                   "(status=COMPLETED); all must hold")
+        "adds nothing.",
+    )
+    p.add_argument(
+        "filters",
+        nargs="*",
+        metavar="[push] KEY=VALUE",
+        help="keep runs whose config has this value at this dotted key "
+        "(critic_sn=last, env_args.map_name=corridor, seed=1) or this status "
+        "(status=COMPLETED); all must hold",
+    )
     add_store_option(p)
-    p.add_argument("--to", metavar="URL",
-                   help="with push: the MongoDB to push to (default $SACRED_MONGO_URL; "
-                   "database $SACRED_MONGO_DB, default epymarl); push reads --store, "
-                   "default ./results/sacred")
-    p.add_argument("--export-csv", metavar="FILE",
-                   help="write one row per run, metric and step to FILE")
-    p.add_argument("--metrics", metavar="M,...",
-                   help="comma-separated metric names to export (with --export-csv)")
+    p.add_argument(
+        "--to",
+        metavar="URL",
+        help="with push: the MongoDB to push to (default $SACRED_MONGO_URL; "
+        "database $SACRED_MONGO_DB, default epymarl); push reads --store, "
+        "default ./results/sacred",
+    )
+    p.add_argument(
+        "--export-csv", metavar="FILE", help="write one row per run, metric and step to FILE"
+    )
+    p.add_argument(
+        "--metrics",
+        metavar="M,...",
+        help="comma-separated metric names to export (with --export-csv)",
+    )
     p.set_defaults(func=run_command)

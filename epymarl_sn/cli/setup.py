@@ -1,6 +1,6 @@
 """`epymarl-sn setup [DIR]`: EPyMARL, SMAC, SMAClite and their dependencies."""
-import argparse
 
+import argparse
 
 from epymarl_sn.console import say
 from epymarl_sn.install.bootstrap import setup
@@ -18,6 +18,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="a patched EPyMARL checkout with SMAC, SMAClite and the rest installed "
         "(idempotent); prints the checkout's path last",
     )
-    p.add_argument("dir", nargs="?", default="epymarl",
-                   help="where the EPyMARL checkout goes (default: ./epymarl)")
+    p.add_argument(
+        "dir",
+        nargs="?",
+        default="epymarl",
+        help="where the EPyMARL checkout goes (default: ./epymarl)",
+    )
     p.set_defaults(func=run_command)

@@ -4,6 +4,7 @@ EPyMARL calls them with env_args plus `common_reward`, `reward_scalarisation` an
 `seed`; the parallel runner calls them in its env subprocesses, where a failure
 would hang the run, so every user-facing check is in envs/checks.py, before the run.
 """
+
 from typing import Any
 
 from epymarl_sn.envs.reward import SparseReward
@@ -31,4 +32,3 @@ def sc2_sparse_fn(**kwargs: Any) -> Any:
 
     reward, kwargs = _prepare(kwargs)
     return SparseSMACWrapper(reward, **kwargs)
-

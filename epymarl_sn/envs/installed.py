@@ -1,11 +1,14 @@
 """What the sparse envs need installed, asked without importing it: oxwhirl's SMAC
 (and not PyPI's SMAC3 under the same module name) and SMAClite's C++ RVO2."""
+
 import importlib.util
 from importlib import metadata
 from typing import Optional
 
-RVO2_INSTALL_HINT = ("run `epymarl-sn setup` where g++ and cmake are installed "
-                     "(it builds github.com/micadam/SMAClite-Python-RVO2)")
+RVO2_INSTALL_HINT = (
+    "run `epymarl-sn setup` where g++ and cmake are installed "
+    "(it builds github.com/micadam/SMAClite-Python-RVO2)"
+)
 
 
 def smac_flavour() -> Optional[str]:

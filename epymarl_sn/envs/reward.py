@@ -14,6 +14,7 @@ divisor / reward_scale_rate, where the divisor is (`reward_scale_divisor`)
     sparse:  n_enemies * reward_death_value + reward_win
              (so killing every enemy and winning without a loss sums to the rate)
 """
+
 import enum
 from dataclasses import dataclass, fields
 from typing import Any, Optional, Union
@@ -57,9 +58,11 @@ class SparseReward:
 
     def unscaled(self, enemies_killed: int, allies_lost: int, outcome: Outcome) -> float:
         terminal = {Outcome.WON: self.reward_win, Outcome.LOST: self.reward_defeat}
-        return (self.reward_death_value * enemies_killed
-                - self.reward_ally_death_value * allies_lost
-                + terminal.get(outcome, 0.0))
+        return (
+            self.reward_death_value * enemies_killed
+            - self.reward_ally_death_value * allies_lost
+            + terminal.get(outcome, 0.0)
+        )
 
     def divisor(self, n_enemies: int, enemy_health_and_shields: float) -> float:
         """What every r_t is divided by; `enemy_health_and_shields` is the sum of the
@@ -95,13 +98,18 @@ class SparseRewardTracker:
         self.dead_allies = 0
         self.dead_enemies = 0
 
-    def step(self, dead_allies: int, dead_enemies: int,
-             outcome: Outcome) -> tuple[float, dict[str, Union[bool, int]]]:
+    def step(
+        self, dead_allies: int, dead_enemies: int, outcome: Outcome
+    ) -> tuple[float, dict[str, Union[bool, int]]]:
         """Returns (r_t, info) with info's `battle_won`, `dead_allies`, `dead_enemies`."""
-        r = self.reward.unscaled(dead_enemies - self.dead_enemies,
-                                 dead_allies - self.dead_allies, outcome)
+        r = self.reward.unscaled(
+            dead_enemies - self.dead_enemies, dead_allies - self.dead_allies, outcome
+        )
         self.dead_allies, self.dead_enemies = dead_allies, dead_enemies
-        info = {"battle_won": outcome is Outcome.WON,
-                "dead_allies": dead_allies, "dead_enemies": dead_enemies}
+        info = {
+            "battle_won": outcome is Outcome.WON,
+            "dead_allies": dead_allies,
+            "dead_enemies": dead_enemies,
+        }
         assert self.divisor is not None  # set by reset(), which comes before any step()
         return r / self.divisor, info

@@ -4,6 +4,7 @@ Imports smac (and so pysc2): import this module only in a run that uses
 `sc2_sparse`; EPyMARL notes that importing both smac and smacv2 breaks pysc2.
 Needs EPyMARL's src/ on sys.path (it subclasses EPyMARL's SMAC wrapper).
 """
+
 from collections.abc import Iterable
 from typing import Any, Optional
 
@@ -29,8 +30,7 @@ class SparseStarCraft2Env(StarCraft2Env):
         self._end_code = None
         reset = super().reset()
         # public SMAC's max_reward adds each enemy's health_max + shield_max
-        self.tracker.reset(sum(unit.health_max + unit.shield_max
-                               for unit in self.enemies.values()))
+        self.tracker.reset(sum(unit.health_max + unit.shield_max for unit in self.enemies.values()))
         return reset
 
     def update_units(self) -> Optional[int]:
@@ -56,8 +56,7 @@ class SparseStarCraft2Env(StarCraft2Env):
 
 
 class SparseSMACWrapper(SMACWrapper):
-    def __init__(self, reward: SparseReward, map_name: str, seed: int,
-                 **kwargs: Any) -> None:
+    def __init__(self, reward: SparseReward, map_name: str, seed: int, **kwargs: Any) -> None:
         # SMACWrapper.__init__ builds a plain StarCraft2Env; everything else it has
         # works on this subclass unchanged
         self.env = SparseStarCraft2Env(reward, map_name=map_name, seed=seed, **kwargs)

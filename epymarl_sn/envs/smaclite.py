@@ -2,6 +2,7 @@
 
 Needs EPyMARL's src/ on sys.path (it subclasses EPyMARL's SMAClite wrapper).
 """
+
 from collections.abc import Iterable
 from typing import Any, Optional, Union
 
@@ -26,19 +27,27 @@ class SparseSMACliteWrapper(SMACliteWrapper):
     uses the C++ collision avoidance when it is installed.
     """
 
-    def __init__(self, reward: SparseReward, map_name: str, seed: int,
-                 time_limit: Optional[int] = None, use_cpp_rvo2: Union[bool, str] = "auto",
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        reward: SparseReward,
+        map_name: str,
+        seed: int,
+        time_limit: Optional[int] = None,
+        use_cpp_rvo2: Union[bool, str] = "auto",
+        **kwargs: Any,
+    ) -> None:
         if time_limit is None:
             time_limit = smac_episode_limit(map_name)
         if use_cpp_rvo2 == "auto":
             use_cpp_rvo2 = rvo2_installed()
-        super().__init__(map_name=map_name, seed=seed, time_limit=time_limit,
-                         use_cpp_rvo2=use_cpp_rvo2, **kwargs)
+        super().__init__(
+            map_name=map_name, seed=seed, time_limit=time_limit, use_cpp_rvo2=use_cpp_rvo2, **kwargs
+        )
         self.tracker = SparseRewardTracker(reward, self.env.unwrapped.n_enemies)
 
-    def reset(self, seed: Optional[int] = None,
-              options: Optional[dict[str, Any]] = None) -> tuple[Any, dict[str, Any]]:
+    def reset(
+        self, seed: Optional[int] = None, options: Optional[dict[str, Any]] = None
+    ) -> tuple[Any, dict[str, Any]]:
         reset = super().reset(seed=seed, options=options)
         # SMAClite's own max_reward, like public SMAC's, adds each enemy's hp + shield
         # at the start (its units start at their maximum)
@@ -58,5 +67,6 @@ class SparseSMACliteWrapper(SMACliteWrapper):
         # SMAClite calls a battle in which both teams die at once won; SMAC and the
         # sparse reward call it a draw, so its battle_won is replaced too
         reward, sparse_info = self.tracker.step(
-            game.n_agents - allies_alive, game.n_enemies - enemies_alive, outcome)
+            game.n_agents - allies_alive, game.n_enemies - enemies_alive, outcome
+        )
         return obs, reward, terminated, truncated, {**info, **sparse_info}

@@ -1,4 +1,5 @@
 """Where StarCraft II and the SMAC maps are, as SMAC/pysc2 will look for them."""
+
 import os
 from pathlib import Path
 from typing import Optional, Union

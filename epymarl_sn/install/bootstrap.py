@@ -1,11 +1,12 @@
 """Everything a run needs: the pinned SMAC and SMAClite, the C++ RVO2, PyTorch and
 the plugin's requirements, and a patched EPyMARL checkout (`epymarl-sn setup`)."""
+
 from pathlib import Path
 from typing import Callable, Union
 
 from epymarl_sn.envs.installed import smac_flavour
-from epymarl_sn.install import packages
 from epymarl_sn.errors import SetupError
+from epymarl_sn.install import packages
 from epymarl_sn.install.checkout import ensure_checkout
 from epymarl_sn.install.rvo2 import ensure_rvo2
 from epymarl_sn.install.upstreams import SMAC, SMACLITE, Upstream, cache_dir, source_tree
@@ -25,8 +26,9 @@ def _wheel(upstream: Upstream, log: Callable[[str], None]) -> Path:
         raise SetupError(f"cannot build {upstream.name} from {tree}: {err}") from None
 
 
-def ensure_pinned_package(upstream: Upstream, dist_name: str,
-                          log: Callable[[str], None] = print) -> bool:
+def ensure_pinned_package(
+    upstream: Upstream, dist_name: str, log: Callable[[str], None] = print
+) -> bool:
     """Install the upstream from its pinned commit unless it already is.
 
     Its dependencies are the plugin's own requirements, hence --no-deps.

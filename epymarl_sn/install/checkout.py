@@ -1,20 +1,24 @@
 """A patched EPyMARL checkout at the pinned commit."""
+
 import shutil
 import subprocess
 from pathlib import Path
 from typing import Callable, Optional, Union
 
 from epymarl_sn.errors import SetupError
+from epymarl_sn.install.upstreams import EPYMARL, cached_git_dir, git, plain_tree
 from epymarl_sn.resources import patch_file
-from epymarl_sn.install.upstreams import EPYMARL, plain_tree, cached_git_dir, git
 
 
 def patch_state(checkout: Union[str, Path]) -> str:
     """'applied', 'applicable' or 'conflict' for the plugin patch in a checkout."""
+
     def applies(*flags: str) -> bool:
         proc = subprocess.run(
             ["git", "apply", "--check", *flags, str(patch_file())],
-            cwd=checkout, capture_output=True, check=False,
+            cwd=checkout,
+            capture_output=True,
+            check=False,
         )
         return proc.returncode == 0
 
@@ -33,8 +37,10 @@ def head_commit(checkout: Union[str, Path]) -> Optional[str]:
 def _create(target: Path, log: Callable[[str], None]) -> None:
     plain = plain_tree(EPYMARL.source)
     if plain is not None:
-        log(f"copying EPyMARL from the plain directory {plain} "
-            f"(commit {EPYMARL.commit[:12]} is not checked)")
+        log(
+            f"copying EPyMARL from the plain directory {plain} "
+            f"(commit {EPYMARL.commit[:12]} is not checked)"
+        )
         shutil.copytree(plain, target)
         return
     git_dir = cached_git_dir(EPYMARL, log)

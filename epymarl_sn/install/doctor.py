@@ -1,19 +1,20 @@
 """What is there, what is missing, and how to fix it (`epymarl-sn doctor`)."""
+
 import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Union
+from typing import Optional, Union
 
 import yaml
 
 from epymarl_sn.envs import starcraft
 from epymarl_sn.envs.installed import RVO2_INSTALL_HINT, rvo2_installed, rvo2_state, smac_flavour
-from epymarl_sn.tracking import mongo
 from epymarl_sn.errors import UsageError
 from epymarl_sn.install.checkout import head_commit, patch_state
-from epymarl_sn.resources import available_configs, config_file
 from epymarl_sn.install.upstreams import EPYMARL
+from epymarl_sn.resources import available_configs, config_file
+from epymarl_sn.tracking import mongo
 
 # env keys that run on the StarCraft II binary
 SC2_ENVS = {"sc2", "sc2v2", "sc2_sparse"}
@@ -34,12 +35,20 @@ def check_checkout(checkout: Path) -> Check:
         return Check(name, False, f"none at {checkout}", f"run `epymarl-sn setup {checkout}`")
     head = head_commit(checkout) if (checkout / ".git").exists() else None
     if head is not None and head != EPYMARL.commit:
-        return Check(name, False, f"{checkout} is at {head[:12]}, not {EPYMARL.commit[:12]}",
-                     f"`git -C {checkout} checkout {EPYMARL.commit}`, then setup")
+        return Check(
+            name,
+            False,
+            f"{checkout} is at {head[:12]}, not {EPYMARL.commit[:12]}",
+            f"`git -C {checkout} checkout {EPYMARL.commit}`, then setup",
+        )
     state = patch_state(checkout)
     if state != "applied":
-        return Check(name, False, f"{checkout}: plugin patch not applied ({state})",
-                     f"run `epymarl-sn setup {checkout}`")
+        return Check(
+            name,
+            False,
+            f"{checkout}: plugin patch not applied ({state})",
+            f"run `epymarl-sn setup {checkout}`",
+        )
     return Check(name, True, f"{checkout} at {EPYMARL.commit[:12]}, patch applied")
 
 
@@ -51,9 +60,12 @@ def check_module(module: str, fix: str) -> Check:
 def check_sacred() -> Check:
     check = check_module("sacred", "run `epymarl-sn setup`")
     if check.ok and importlib.util.find_spec("pkg_resources") is None:
-        return Check(check.name, False, "installed, but pkg_resources (setuptools < 81) "
-                     "is missing and sacred 0.8.7 imports it",
-                     "run `epymarl-sn setup`, which installs 'setuptools<81' again")
+        return Check(
+            check.name,
+            False,
+            "installed, but pkg_resources (setuptools < 81) is missing and sacred 0.8.7 imports it",
+            "run `epymarl-sn setup`, which installs 'setuptools<81' again",
+        )
     return check
 
 
@@ -62,22 +74,30 @@ def check_smac() -> Check:
     if flavour == "oxwhirl":
         return Check("SMAC (oxwhirl)", True, "installed")
     if flavour == "smac3":
-        return Check("SMAC (oxwhirl)", False, "PyPI's `smac` (SMAC3, a hyper-parameter "
-                     "optimiser) owns the `smac` module", "pip uninstall smac; epymarl-sn setup")
+        return Check(
+            "SMAC (oxwhirl)",
+            False,
+            "PyPI's `smac` (SMAC3, a hyper-parameter optimiser) owns the `smac` module",
+            "pip uninstall smac; epymarl-sn setup",
+        )
     return Check("SMAC (oxwhirl)", False, "missing", "run `epymarl-sn setup`")
 
 
-def check_starcraft(checkout: Path) -> List[Check]:
+def check_starcraft(checkout: Path) -> list[Check]:
     path = starcraft.sc2_dir(checkout)
     if not starcraft.has_binary(path):
-        return [Check("StarCraft II", False, f"not found in {path} (SC2PATH)",
-                      starcraft.INSTALL_HINT)]
+        return [
+            Check("StarCraft II", False, f"not found in {path} (SC2PATH)", starcraft.INSTALL_HINT)
+        ]
     maps = starcraft.has_smac_maps(path)
     return [
         Check("StarCraft II", True, f"found in {path}"),
-        Check("SMAC maps", maps, f"{'found in' if maps else 'none in'} "
-              f"{starcraft.smac_maps_dir(path)}",
-              "unzip SMAC_Maps.zip (github.com/oxwhirl/smac releases) into that directory"),
+        Check(
+            "SMAC maps",
+            maps,
+            f"{'found in' if maps else 'none in'} {starcraft.smac_maps_dir(path)}",
+            "unzip SMAC_Maps.zip (github.com/oxwhirl/smac releases) into that directory",
+        ),
     ]
 
 
@@ -87,9 +107,13 @@ def check_mongo() -> Check:
         return Check("MongoDB", True, "not used (SACRED_MONGO_URL unset): file storage only")
     problem = mongo.ping(url, os.environ.get("SACRED_MONGO_DB", "epymarl"))
     if problem:
-        return Check("MongoDB", False, problem,
-                     "start it (docker compose -f docker/docker-compose.yml up -d mongo) "
-                     "or fix SACRED_MONGO_URL")
+        return Check(
+            "MongoDB",
+            False,
+            problem,
+            "start it (docker compose -f docker/docker-compose.yml up -d mongo) "
+            "or fix SACRED_MONGO_URL",
+        )
     return Check("MongoDB", True, f"reachable at {mongo.hosts(url)}")
 
 
@@ -102,7 +126,7 @@ def env_key(checkout: Path, env_config: str) -> Optional[str]:
     return yaml.safe_load(path.read_text()).get("env")
 
 
-def diagnose(checkout: Union[str, Path], env_config: Optional[str] = None) -> List[Check]:
+def diagnose(checkout: Union[str, Path], env_config: Optional[str] = None) -> list[Check]:
     """All checks; `needed` marks those the requested work cannot do without."""
     checkout = Path(checkout).expanduser().resolve()
     needs_sc2 = env_config is not None and env_key(checkout, env_config) in SC2_ENVS
@@ -118,12 +142,13 @@ def diagnose(checkout: Union[str, Path], env_config: Optional[str] = None) -> Li
     optional = [check_smac(), *check_starcraft(checkout)]
     for check in optional:
         check.needed = needs_sc2
-    rvo2 = Check("SMAClite C++ RVO2", rvo2_installed(), rvo2_state(),
-                 RVO2_INSTALL_HINT, needed=False)
+    rvo2 = Check(
+        "SMAClite C++ RVO2", rvo2_installed(), rvo2_state(), RVO2_INSTALL_HINT, needed=False
+    )
     return checks + optional + [check_mongo(), rvo2]
 
 
-def report(checks: List[Check]) -> str:
+def report(checks: list[Check]) -> str:
     lines = []
     for c in checks:
         mark = "ok     " if c.ok else ("MISSING" if c.needed else "absent ")

@@ -1,4 +1,5 @@
 """Omniboard (npm `omniboard`, MIT), installed once into the setup cache."""
+
 import shutil
 import subprocess
 import tempfile
@@ -14,9 +15,11 @@ def node_tools():
     found = {tool: shutil.which(tool) for tool in ("node", "npm")}
     missing = [tool for tool, path in found.items() if not path]
     if missing:
-        raise BoardError(f"Omniboard needs Node.js: {' and '.join(missing)} not found on PATH; "
-                         "install them (Debian/Ubuntu: apt-get install nodejs npm; else "
-                         "https://nodejs.org) or open your runs with `epymarl-sn runs`")
+        raise BoardError(
+            f"Omniboard needs Node.js: {' and '.join(missing)} not found on PATH; "
+            "install them (Debian/Ubuntu: apt-get install nodejs npm; else "
+            "https://nodejs.org) or open your runs with `epymarl-sn runs`"
+        )
     return found["node"], found["npm"]
 
 
@@ -31,14 +34,28 @@ def install_omniboard(cache: Path, log=print) -> Path:
     home.parent.mkdir(parents=True, exist_ok=True)
     # into a new directory first: an interrupted install leaves no half an Omniboard
     tmp = Path(tempfile.mkdtemp(prefix=".omniboard-", dir=home.parent))
-    proc = subprocess.run([npm, "install", "--prefix", str(tmp), "--no-audit", "--no-fund",
-                           "--loglevel=error", OMNIBOARD], capture_output=True, text=True,
-                          check=False)
+    proc = subprocess.run(
+        [
+            npm,
+            "install",
+            "--prefix",
+            str(tmp),
+            "--no-audit",
+            "--no-fund",
+            "--loglevel=error",
+            OMNIBOARD,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if proc.returncode != 0:
         shutil.rmtree(tmp, ignore_errors=True)
         lines = (proc.stderr.strip() or proc.stdout.strip()).splitlines()
-        raise BoardError(f"npm could not install {OMNIBOARD}: "
-                         f"{lines[-1] if lines else f'exit status {proc.returncode}'}")
+        raise BoardError(
+            f"npm could not install {OMNIBOARD}: "
+            f"{lines[-1] if lines else f'exit status {proc.returncode}'}"
+        )
     shutil.rmtree(home, ignore_errors=True)
     tmp.rename(home)
     return entry

@@ -1,11 +1,13 @@
 """Python packages EPyMARL needs, and installing them with pip only when missing."""
+
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
-from typing import Callable, List, Mapping, Optional, Union
+from typing import Callable, Optional, Union
 
 from packaging.requirements import Requirement
 
@@ -14,7 +16,7 @@ from epymarl_sn.errors import SetupError
 CONSTRAINTS = Path(__file__).with_name("constraints.txt")
 
 
-def plugin_requirements() -> List[str]:
+def plugin_requirements() -> list[str]:
     """What `pip install epymarl-sn` requires (setup.py's list, read back from the
     installed metadata), without the extras."""
     try:
@@ -50,15 +52,31 @@ def pip_install(*args: str, log: Callable[[str], None] = print) -> None:
         )
 
 
-def build_wheel(tree: Union[str, Path], wheel_dir: Union[str, Path],
-                env: Optional[Mapping[str, str]] = None) -> Path:
+def build_wheel(
+    tree: Union[str, Path], wheel_dir: Union[str, Path], env: Optional[Mapping[str, str]] = None
+) -> Path:
     """A wheel of a source tree, built into wheel_dir with the packages already
     installed (no dependencies, no build isolation). A failed build raises
     SetupError with the build's own last words."""
     proc = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-         "-c", str(CONSTRAINTS), "--wheel-dir", str(wheel_dir), str(tree)],
-        capture_output=True, text=True, check=False, env=env,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "-c",
+            str(CONSTRAINTS),
+            "--wheel-dir",
+            str(wheel_dir),
+            str(tree),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
     )
     wheels = sorted(Path(wheel_dir).glob("*.whl"))
     if proc.returncode != 0 or not wheels:
@@ -74,7 +92,7 @@ def _build_error(output: str) -> str:
     return lines[-1] if lines else "no wheel"
 
 
-def ensure_requirements(log: Callable[[str], None] = print) -> List[str]:
+def ensure_requirements(log: Callable[[str], None] = print) -> list[str]:
     """Install what is missing (PyTorch, or a requirement something undid since
     `pip install epymarl-sn`); with everything present pip is not even started."""
     wanted = plugin_requirements()
@@ -93,4 +111,3 @@ def installed_url(dist_name: str) -> Optional[str]:
     except metadata.PackageNotFoundError:
         return None
     return json.loads(text)["url"] if text else None
-

@@ -5,21 +5,24 @@ faster than SMAClite's numpy port on the paper's maps. It needs a C++ compiler,
 cmake and Cython, so it is optional: where it cannot be built, setup says why in
 one line and SMAClite keeps its numpy port.
 """
+
 import importlib.util
 import os
 import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Callable, List
+from typing import Callable
 
 from epymarl_sn.envs.installed import rvo2_installed
-from epymarl_sn.install import packages
 from epymarl_sn.errors import SetupError
+from epymarl_sn.install import packages
 from epymarl_sn.install.upstreams import RVO2, cache_dir, source_tree
 
 DIST_NAME = "pyrvo2"
-def missing_tools() -> List[str]:
+
+
+def missing_tools() -> list[str]:
     return [tool for tool in ("g++", "cmake") if shutil.which(tool) is None]
 
 

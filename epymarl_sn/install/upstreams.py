@@ -5,6 +5,7 @@ Each upstream is fetched once into a bare git repository under the cache
 commit there and need no network. `EPYMARL_SN_<NAME>_SOURCE` overrides where it
 comes from: a URL, a local clone, a bare git directory, or a plain source tree.
 """
+
 import os
 import subprocess
 import tarfile
@@ -14,7 +15,6 @@ from pathlib import Path
 from typing import Callable, Optional, Union
 
 from epymarl_sn.errors import SetupError
-
 
 
 @dataclass(frozen=True)
@@ -62,9 +62,7 @@ def cache_dir() -> Path:
 
 def git(*args: str, cwd: Optional[Union[str, Path]] = None) -> str:
     """Run git, returning stdout; a failure raises SetupError with git's message."""
-    proc = subprocess.run(
-        ["git", *args], cwd=cwd, capture_output=True, text=True, check=False
-    )
+    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         msg = (proc.stderr.strip() or proc.stdout.strip()).splitlines()
         raise SetupError(msg[-1] if msg else f"git exited with {proc.returncode}")
@@ -108,12 +106,19 @@ def cached_git_dir(upstream: Upstream, log: Callable[[str], None] = print) -> Pa
         f"directory that has commit {upstream.commit}"
     )
     try:
-        git("--git-dir", str(git_dir), "fetch", "--quiet", source,
-            "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
+        git(
+            "--git-dir",
+            str(git_dir),
+            "fetch",
+            "--quiet",
+            source,
+            "+refs/heads/*:refs/heads/*",
+            "+refs/tags/*:refs/tags/*",
+        )
         if not _has_commit(git_dir, upstream.commit):
             git("--git-dir", str(git_dir), "fetch", "--quiet", source, upstream.commit)
     except SetupError as err:
-        raise SetupError(f"cannot fetch {upstream.name} from {source} ({err}); {fix}")
+        raise SetupError(f"cannot fetch {upstream.name} from {source} ({err}); {fix}") from None
     if not _has_commit(git_dir, upstream.commit):
         raise SetupError(f"{source} has no commit {upstream.commit}; {fix}")
     return git_dir
@@ -123,8 +128,10 @@ def source_tree(upstream: Upstream, log: Callable[[str], None] = print) -> Path:
     """A directory with the upstream's files at the pinned commit (cached)."""
     plain = plain_tree(upstream.source)
     if plain is not None:
-        log(f"using {upstream.name} from the plain directory {plain} "
-            f"(not a git repository, so commit {upstream.commit[:12]} is not checked)")
+        log(
+            f"using {upstream.name} from the plain directory {plain} "
+            f"(not a git repository, so commit {upstream.commit[:12]} is not checked)"
+        )
         return plain
     tree = cache_dir() / "src" / f"{upstream.name}-{upstream.commit[:12]}"
     if tree.is_dir():
@@ -133,8 +140,7 @@ def source_tree(upstream: Upstream, log: Callable[[str], None] = print) -> Path:
     tree.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=tree.parent) as tmp:
         archive = Path(tmp) / "src.tar"
-        git("--git-dir", str(git_dir), "archive", "--output", str(archive),
-            upstream.commit)
+        git("--git-dir", str(git_dir), "archive", "--output", str(archive), upstream.commit)
         with tarfile.open(archive) as tar:
             tar.extractall(Path(tmp) / "tree", filter="data")
         (Path(tmp) / "tree").rename(tree)

@@ -15,6 +15,7 @@ mean of the middle half; with fewer than 4 runs it trims nothing and equals the
 mean). Confidence intervals are percentile bootstrap intervals, resampling runs
 with replacement within each task (rliable's stratified bootstrap).
 """
+
 import warnings
 from collections.abc import Sequence
 
@@ -43,8 +44,10 @@ def common_grid(series_list: Sequence[Points], task: str) -> np.ndarray:
     start = max(steps[0] for steps, _ in series_list)
     stop = min(steps[-1] for steps, _ in series_list)
     if start > stop:
-        raise PlotError(f"task {task}: the runs' logged steps do not overlap "
-                             f"(one ends at {stop:g}, another starts at {start:g})")
+        raise PlotError(
+            f"task {task}: the runs' logged steps do not overlap "
+            f"(one ends at {stop:g}, another starts at {start:g})"
+        )
     points = max(int(np.sum((steps >= start) & (steps <= stop))) for steps, _ in series_list)
     return np.linspace(start, stop, max(points, 2) if start < stop else 1)
 
@@ -71,13 +74,17 @@ def mean(scores: np.ndarray) -> np.ndarray:
 AGGREGATES = {"iqm": iqm, "mean": mean}
 
 
-def interval_estimates(scores: np.ndarray, aggregate: str, reps: int,
-                       seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def interval_estimates(
+    scores: np.ndarray, aggregate: str, reps: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """scores: (runs, tasks) or (runs, tasks, points) -> (point, low, high) arrays."""
     with warnings.catch_warnings():
         # arch 7 deprecates the random_state argument that rliable passes it
         warnings.simplefilter("ignore", FutureWarning)
         points, intervals = library.get_interval_estimates(
-            {"scores": scores}, AGGREGATES[aggregate], reps=reps,
-            random_state=np.random.RandomState(seed))
+            {"scores": scores},
+            AGGREGATES[aggregate],
+            reps=reps,
+            random_state=np.random.RandomState(seed),
+        )
     return points["scores"], intervals["scores"][0], intervals["scores"][1]

@@ -1,6 +1,7 @@
 """Stored runs -> a figure of a metric against env steps (mean or IQM over seeds
 with 95% stratified-bootstrap bands) and a final-performance table, for any metric
 or as the paper's Figs. 2-5."""
+
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,15 +33,26 @@ DEFAULT_AGGREGATE = "mean"
 
 PRESETS = {
     "fig2": Preset("test_return_mean", "test return", "Fig. 2: RWARE, test return"),
-    "fig3": Preset("test_battle_won_mean", "test win rate",
-                   "Fig. 3: SMAC (sparse reward), test battles won"),
-    "fig4": Preset("dead_enemies_mean", "dead enemies per episode",
-                   "Fig. 4: SMAC (sparse reward), dead enemies"),
+    "fig3": Preset(
+        "test_battle_won_mean", "test win rate", "Fig. 3: SMAC (sparse reward), test battles won"
+    ),
+    "fig4": Preset(
+        "dead_enemies_mean",
+        "dead enemies per episode",
+        "Fig. 4: SMAC (sparse reward), dead enemies",
+    ),
     # the paper does not say which of the authors' two critic gradient norms Fig. 5 shows
-    "fig5": Preset("critic_grad_norm", "critic gradient norm (all parameters, before clipping)",
-                   "Fig. 5: critic gradient norm", log_scale=True, alternatives={
-                       "critic_grad_norm_clipped_weights":
-                           "critic gradient norm (weights only, after clipping)"}),
+    "fig5": Preset(
+        "critic_grad_norm",
+        "critic gradient norm (all parameters, before clipping)",
+        "Fig. 5: critic gradient norm",
+        log_scale=True,
+        alternatives={
+            "critic_grad_norm_clipped_weights": (
+                "critic gradient norm (weights only, after clipping)"
+            )
+        },
+    ),
 }
 
 
@@ -51,14 +63,16 @@ def resolve(preset_name: Optional[str], metric: Optional[str], log: bool) -> Pre
         if metric and metric != preset.metric:
             if metric not in preset.alternatives:
                 others = "".join(f" (or --metric {m})" for m in preset.alternatives)
-                raise PlotError(f"--preset {preset_name} plots {preset.metric}{others}; drop "
-                                f"--metric {metric} or --preset")
-            return Preset(metric, preset.alternatives[metric], preset.title,
-                          preset.log_scale or log)
+                raise PlotError(
+                    f"--preset {preset_name} plots {preset.metric}{others}; drop "
+                    f"--metric {metric} or --preset"
+                )
+            return Preset(
+                metric, preset.alternatives[metric], preset.title, preset.log_scale or log
+            )
         return Preset(preset.metric, preset.ylabel, preset.title, preset.log_scale or log)
     if not metric:
-        raise PlotError("give --metric M (e.g. test_return_mean) or --preset "
-                        + "|".join(PRESETS))
+        raise PlotError("give --metric M (e.g. test_return_mean) or --preset " + "|".join(PRESETS))
     return Preset(metric, metric, metric, log)
 
 
@@ -70,8 +84,9 @@ def file_stem(preset_name: Optional[str], metric: str) -> str:
     return preset_name if metric == PRESETS[preset_name].metric else f"{preset_name}_{metric}"
 
 
-def select(location: str,
-           filter_args: Sequence[str]) -> tuple[Union[FileStore, MongoStore], list[Run]]:
+def select(
+    location: str, filter_args: Sequence[str]
+) -> tuple[Union[FileStore, MongoStore], list[Run]]:
     """The runs to plot: those matching the filters, COMPLETED unless a status is given."""
     filters = parse_filters(filter_args)
     if not any(f.key == "status" for f in filters):
@@ -80,8 +95,9 @@ def select(location: str,
     store = open_store(location)
     runs = store.runs(filters)
     if not runs:
-        raise PlotError(f"no run in {store} matches "
-                        f"{' '.join(f'{f.key}={f.text}' for f in filters)}")
+        raise PlotError(
+            f"no run in {store} matches {' '.join(f'{f.key}={f.text}' for f in filters)}"
+        )
     return store, runs
 
 
@@ -94,8 +110,17 @@ class Made:
     tasks: int  # panels drawn
 
 
-def make_files(runs: Sequence[Run], what: Preset, group_by: str, aggregate: str, reps: int,
-               seed: int, out: Union[str, Path], stem: str, dpi: int) -> Made:
+def make_files(
+    runs: Sequence[Run],
+    what: Preset,
+    group_by: str,
+    aggregate: str,
+    reps: int,
+    seed: int,
+    out: Union[str, Path],
+    stem: str,
+    dpi: int,
+) -> Made:
     """Write OUT/STEM.png, .pdf, STEM_final.md and .csv.
 
     `reps` >= 1 bootstrap resamples per CI."""
@@ -108,8 +133,12 @@ def make_files(runs: Sequence[Run], what: Preset, group_by: str, aggregate: str,
     panels = build_panels(grouped, aggregate, reps, seed)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    fig = draw(panels, what.ylabel, f"{what.title}\n{AGGREGATE_NAMES[aggregate]} over seeds, "
-               "95% stratified-bootstrap CI", what.log_scale)
+    fig = draw(
+        panels,
+        what.ylabel,
+        f"{what.title}\n{AGGREGATE_NAMES[aggregate]} over seeds, 95% stratified-bootstrap CI",
+        what.log_scale,
+    )
     written = [out / f"{stem}.png", out / f"{stem}.pdf"]
     for path in written:
         fig.savefig(path, dpi=dpi)

@@ -1,5 +1,6 @@
 """Stored runs -> one panel per task: each group's curve (aggregate and 95% CI per
 grid step) and final scores, on the task's common grid (see aggregate.py)."""
+
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -24,7 +25,7 @@ Grouped = dict[str, dict[str, list[Points]]]
 class Curve:
     runs: int
     point: np.ndarray  # aggregate at each grid step
-    low: np.ndarray    # 95% CI
+    low: np.ndarray  # 95% CI
     high: np.ndarray
     finals: np.ndarray  # each run's value at the grid's last step
 
@@ -50,8 +51,7 @@ def task_of(run: Run) -> str:
     return task_name(run.config.get("env_args") or {}, run.config.get("env", "?"))
 
 
-def group_series(runs: Sequence[Run], metric: str,
-                 group_by: str) -> tuple[Grouped, list[Run]]:
+def group_series(runs: Sequence[Run], metric: str, group_by: str) -> tuple[Grouped, list[Run]]:
     """{task: {group label: [(steps, values)]}} of the runs that logged `metric`,
     and the runs that did not."""
     if not runs:
@@ -59,9 +59,11 @@ def group_series(runs: Sequence[Run], metric: str,
     missing = object()
     lacking = [run for run in runs if run.get(group_by, missing) is missing]
     if lacking:
-        raise PlotError(f"{len(lacking)} of {len(runs)} selected runs have no config key "
-                         f"'{group_by}' (e.g. run {lacking[0].id}); choose another "
-                         "--group-by or select runs that have it with KEY=VALUE filters")
+        raise PlotError(
+            f"{len(lacking)} of {len(runs)} selected runs have no config key "
+            f"'{group_by}' (e.g. run {lacking[0].id}); choose another "
+            "--group-by or select runs that have it with KEY=VALUE filters"
+        )
     grouped: Grouped = {}
     without: list[Run] = []
     for run in runs:
@@ -74,8 +76,10 @@ def group_series(runs: Sequence[Run], metric: str,
             without.append(run)
     if not grouped:
         found = sorted({name for run in runs for name in run.metrics})
-        raise PlotError(f"no selected run logged metric '{metric}'; they have: "
-                         + (", ".join(found) or "no metrics"))
+        raise PlotError(
+            f"no selected run logged metric '{metric}'; they have: "
+            + (", ".join(found) or "no metrics")
+        )
     return grouped, without
 
 

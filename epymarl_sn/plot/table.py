@@ -1,6 +1,7 @@
 """The final-performance table: per task and group, the IQM and mean over runs of
 each run's value at the task's last common step, with 95% stratified-bootstrap CIs;
 written as markdown (for reading) and CSV (full precision, for checking)."""
+
 import csv
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -10,8 +11,18 @@ from typing import Union
 from epymarl_sn.plot.aggregate import interval_estimates
 from epymarl_sn.plot.panels import Panel
 
-CSV_COLUMNS = ("task", "group", "runs", "step", "iqm", "iqm_low", "iqm_high",
-               "mean", "mean_low", "mean_high")
+CSV_COLUMNS = (
+    "task",
+    "group",
+    "runs",
+    "step",
+    "iqm",
+    "iqm_low",
+    "iqm_high",
+    "mean",
+    "mean_low",
+    "mean_high",
+)
 
 
 @dataclass
@@ -36,8 +47,13 @@ def final_rows(panels: Sequence[Panel], reps: int, seed: int) -> list[Row]:
             stats = {}
             for aggregate in ("iqm", "mean"):
                 point, low, high = interval_estimates(scores, aggregate, reps, seed)
-                stats.update({aggregate: float(point[0]), f"{aggregate}_low": float(low[0]),
-                              f"{aggregate}_high": float(high[0])})
+                stats.update(
+                    {
+                        aggregate: float(point[0]),
+                        f"{aggregate}_low": float(low[0]),
+                        f"{aggregate}_high": float(high[0]),
+                    }
+                )
             rows.append(Row(panel.task, label, curve.runs, float(panel.grid[-1]), **stats))
     return rows
 
@@ -47,17 +63,26 @@ def write_csv(rows: Iterable[Row], path: Union[str, Path]) -> None:
         writer = csv.writer(f)
         writer.writerow(CSV_COLUMNS)
         for row in rows:
-            writer.writerow([repr(v) if isinstance(v, float) else v
-                             for v in (getattr(row, c) for c in CSV_COLUMNS)])
+            writer.writerow(
+                [
+                    repr(v) if isinstance(v, float) else v
+                    for v in (getattr(row, c) for c in CSV_COLUMNS)
+                ]
+            )
 
 
 def markdown(rows: Iterable[Row], metric: str, group_by: str) -> str:
-    lines = [f"Final {metric}: value at the last step every run of the task reached, "
-             "over runs; 95% stratified-bootstrap CIs.", "",
-             f"| task | {group_by} | runs | step | IQM | IQM 95% CI | mean | mean 95% CI |",
-             "|---|---|---:|---:|---:|---|---:|---|"]
+    lines = [
+        f"Final {metric}: value at the last step every run of the task reached, "
+        "over runs; 95% stratified-bootstrap CIs.",
+        "",
+        f"| task | {group_by} | runs | step | IQM | IQM 95% CI | mean | mean 95% CI |",
+        "|---|---|---:|---:|---:|---|---:|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r.task} | {r.group} | {r.runs} | {r.step:.0f} | {r.iqm:.4g} | "
-                     f"[{r.iqm_low:.4g}, {r.iqm_high:.4g}] | {r.mean:.4g} | "
-                     f"[{r.mean_low:.4g}, {r.mean_high:.4g}] |")
+        lines.append(
+            f"| {r.task} | {r.group} | {r.runs} | {r.step:.0f} | {r.iqm:.4g} | "
+            f"[{r.iqm_low:.4g}, {r.iqm_high:.4g}] | {r.mean:.4g} | "
+            f"[{r.mean_low:.4g}, {r.mean_high:.4g}] |"
+        )
     return "\n".join(lines) + "\n"

@@ -3,6 +3,7 @@
 Kept apart from `runners.vector`, which imports EPyMARL's modules: the check runs
 wherever the plugin is loaded, before a run starts.
 """
+
 import os
 from typing import Any
 

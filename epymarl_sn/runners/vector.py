@@ -25,6 +25,7 @@ do); without it the default applies.
 Workers die with the training process (a parent-death signal on Linux, daemon
 processes, EOF on their pipe) and are joined by `close_env`.
 """
+
 import mmap
 import os
 import signal
@@ -77,8 +78,9 @@ def array_layout(batch_size: int, env_info: dict[str, Any], common_reward: bool)
 
 
 def layout_bytes(layout: Layout) -> int:
-    return sum(_padded(int(np.prod(shape)) * np.dtype(dtype).itemsize)
-               for shape, dtype in layout.values())
+    return sum(
+        _padded(int(np.prod(shape)) * np.dtype(dtype).itemsize) for shape, dtype in layout.values()
+    )
 
 
 def _padded(n: int) -> int:
@@ -170,8 +172,7 @@ class EnvSlice:
             env.close()
 
 
-def worker_main(conn: Connection, env_fns: CloudpickleWrapper, first: int,
-                parent_pid: int) -> None:
+def worker_main(conn: Connection, env_fns: CloudpickleWrapper, first: int, parent_pid: int) -> None:
     """A worker process: build its envs, then answer the runner's commands until `close`
     or until the runner is gone."""
     # Ctrl-C is the training process's to handle: it closes the workers
@@ -322,11 +323,13 @@ class VectorRunner(ParallelRunner):
         try:
             status, reply = self.conns[w].recv()
         except EOFError:
-            raise RuntimeError(f"vector runner: env worker {w} (envs {self.slices[w]}) "
-                               "died; see its output above") from None
+            raise RuntimeError(
+                f"vector runner: env worker {w} (envs {self.slices[w]}) died; see its output above"
+            ) from None
         if status == "error":
-            raise RuntimeError(f"vector runner: env worker {w} (envs {self.slices[w]}) "
-                               f"failed:\n{reply}")
+            raise RuntimeError(
+                f"vector runner: env worker {w} (envs {self.slices[w]}) failed:\n{reply}"
+            )
         return reply
 
     def _call(self, w: int, cmd: str, data: Any = None) -> Any:
@@ -363,9 +366,14 @@ class VectorRunner(ParallelRunner):
         self.batch = self.new_batch()
         self._call_all("reset", [None] * len(self.conns))
         every = slice(None)
-        self.batch.update({"state": self._tensor("state", every),
-                           "avail_actions": self._tensor("avail_actions", every),
-                           "obs": self._tensor("obs", every)}, ts=0)
+        self.batch.update(
+            {
+                "state": self._tensor("state", every),
+                "avail_actions": self._tensor("avail_actions", every),
+                "obs": self._tensor("obs", every),
+            },
+            ts=0,
+        )
         self.t = 0
         self.env_steps_this_run = 0
 
@@ -406,12 +414,19 @@ class VectorRunner(ParallelRunner):
 
         while True:
             actions = self.mac.select_actions(
-                self.batch, t_ep=self.t, t_env=self.t_env, bs=envs_not_terminated,
+                self.batch,
+                t_ep=self.t,
+                t_env=self.t_env,
+                bs=envs_not_terminated,
                 test_mode=test_mode,
             )
             cpu_actions = actions.to("cpu").numpy()
-            self.batch.update({"actions": actions.unsqueeze(1)}, bs=envs_not_terminated,
-                              ts=self.t, mark_filled=False)
+            self.batch.update(
+                {"actions": actions.unsqueeze(1)},
+                bs=envs_not_terminated,
+                ts=self.t,
+                mark_filled=False,
+            )
 
             # only envs that have not terminated are stepped
             stepping = [idx for idx in range(self.batch_size) if not terminated[idx]]
@@ -438,22 +453,37 @@ class VectorRunner(ParallelRunner):
                     final_env_infos.append(ended_infos[idx])
                 # an episode cut by the time limit is not terminated for bootstrapping
                 env_terminated.append(
-                    terminated[idx] and not ended_infos[idx].get("episode_limit", False))
+                    terminated[idx] and not ended_infos[idx].get("episode_limit", False)
+                )
 
             # shaped (envs, 1, ...) as the parallel runner's lists of 1-tuples: with one
             # env left, EpisodeBatch.update needs that time axis
             self.batch.update(
-                {"reward": th.as_tensor(arrays["reward"][stepping][:, None],
-                                        dtype=th.float32, device=self.args.device),
-                 "terminated": th.as_tensor(env_terminated, dtype=th.uint8,
-                                            device=self.args.device)[:, None]},
-                bs=envs_not_terminated, ts=self.t, mark_filled=False,
+                {
+                    "reward": th.as_tensor(
+                        arrays["reward"][stepping][:, None],
+                        dtype=th.float32,
+                        device=self.args.device,
+                    ),
+                    "terminated": th.as_tensor(
+                        env_terminated, dtype=th.uint8, device=self.args.device
+                    )[:, None],
+                },
+                bs=envs_not_terminated,
+                ts=self.t,
+                mark_filled=False,
             )
             self.t += 1
-            self.batch.update({"state": self._tensor("state", stepping),
-                               "avail_actions": self._tensor("avail_actions", stepping),
-                               "obs": self._tensor("obs", stepping)},
-                              bs=envs_not_terminated, ts=self.t, mark_filled=True)
+            self.batch.update(
+                {
+                    "state": self._tensor("state", stepping),
+                    "avail_actions": self._tensor("avail_actions", stepping),
+                    "obs": self._tensor("obs", stepping),
+                },
+                bs=envs_not_terminated,
+                ts=self.t,
+                mark_filled=True,
+            )
 
         if not test_mode:
             self.t_env += self.env_steps_this_run

@@ -1,4 +1,5 @@
 """The SN critic's config keys (DESIGN.md, "SN critic config keys"): parsing and checks."""
+
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ LAYER_CHOICES = ("full", "mid", "last", "none")
 
 @dataclass(frozen=True)
 class SNSettings:
-    layers: int                  # depth of the critic MLP
+    layers: int  # depth of the critic MLP
     normalised: tuple[int, ...]  # 1-based indices of the spectrally normalised layers
     k: float
     clamp: bool
@@ -89,15 +90,17 @@ def _flag(key: str, value: Any) -> bool:
 def sn_settings(config: Mapping[str, Any]) -> "SNSettings":
     """Parse the SN keys of a config dict (missing keys take DEFAULTS); ConfigError if bad."""
     values = {key: config.get(key, default) for key, default in DEFAULTS.items()}
-    layers = _int_at_least("critic_layers", values["critic_layers"], 2, 3,
-                           note=" (the paper uses 3)")
+    layers = _int_at_least(
+        "critic_layers", values["critic_layers"], 2, 3, note=" (the paper uses 3)"
+    )
     return SNSettings(
         layers=layers,
         normalised=_normalised(values["critic_sn"], layers),
         k=_k(values["critic_sn_k"]),
         clamp=_flag("critic_sn_clamp", values["critic_sn_clamp"]),
-        power_iterations=_int_at_least("critic_sn_power_iterations",
-                                       values["critic_sn_power_iterations"], 1, 1),
+        power_iterations=_int_at_least(
+            "critic_sn_power_iterations", values["critic_sn_power_iterations"], 1, 1
+        ),
         stop_grad=_flag("critic_sn_stop_grad", values["critic_sn_stop_grad"]),
     )
 

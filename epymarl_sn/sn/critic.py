@@ -1,4 +1,5 @@
 """`cv_critic_sn`: EPyMARL's centralised V critic with spectral normalisation on chosen layers."""
+
 from types import SimpleNamespace
 from typing import Any, Optional
 
@@ -32,9 +33,14 @@ class SNCentralVCritic(CentralVCritic):
         for i in range(1, self.sn.layers + 1):
             layer: nn.Linear
             if i in self.sn.normalised:
-                layer = SNLinear(widths[i - 1], widths[i], k=self.sn.k, clamp=self.sn.clamp,
-                                 power_iterations=self.sn.power_iterations,
-                                 stop_grad=self.sn.stop_grad)
+                layer = SNLinear(
+                    widths[i - 1],
+                    widths[i],
+                    k=self.sn.k,
+                    clamp=self.sn.clamp,
+                    power_iterations=self.sn.power_iterations,
+                    stop_grad=self.sn.stop_grad,
+                )
             else:
                 layer = nn.Linear(widths[i - 1], widths[i])
             self.add_module(f"fc{i}", layer)

@@ -1,5 +1,6 @@
 """The critic's diagnostics: the paper's SN quantities (each layer's sigma, the gradient
 scale k^-1) and the authors' second gradient norm."""
+
 import torch
 import torch.nn as nn
 
@@ -31,5 +32,6 @@ def clipped_weights_grad_norm(critic: nn.Module) -> float:
     as the last critic update left them, i.e. after clip_grad_norm_.
     """
     grads = [m.weight.grad for m in critic.modules() if isinstance(m, nn.Linear)]
-    return torch.linalg.vector_norm(torch.stack(
-        [torch.linalg.vector_norm(g) for g in grads])).item()
+    return torch.linalg.vector_norm(
+        torch.stack([torch.linalg.vector_norm(g) for g in grads])
+    ).item()

@@ -6,6 +6,7 @@ where sigma = u^T W v estimates W's largest singular value by power iteration an
     s = k / sigma                (clamp=False: ||W_hat||_2 = k, eq. 5 with a target k)
     s = min(1, k / sigma)        (clamp=True: ||W_hat||_2 <= k, eq. 6 read as a bound)
 """
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -22,9 +23,17 @@ class SNLinear(nn.Linear):
     u: torch.Tensor
     v: torch.Tensor
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
-                 k: float = 1.0, clamp: bool = False, power_iterations: int = 1,
-                 stop_grad: bool = False) -> None:
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        *,
+        k: float = 1.0,
+        clamp: bool = False,
+        power_iterations: int = 1,
+        stop_grad: bool = False,
+    ) -> None:
         super().__init__(in_features, out_features, bias)
         self.k = float(k)
         self.clamp = clamp
@@ -62,5 +71,7 @@ class SNLinear(nn.Linear):
         return F.linear(x, self.effective_weight(), self.bias)
 
     def extra_repr(self) -> str:
-        return (f"{super().extra_repr()}, k={self.k}, clamp={self.clamp}, "
-                f"power_iterations={self.power_iterations}, stop_grad={self.stop_grad}")
+        return (
+            f"{super().extra_repr()}, k={self.k}, clamp={self.clamp}, "
+            f"power_iterations={self.power_iterations}, stop_grad={self.stop_grad}"
+        )

@@ -1,4 +1,5 @@
 """`ppo_sn_learner`: EPyMARL's PPO learner that also logs the critic's diagnostics."""
+
 from components.episode_buffer import EpisodeBatch
 from learners.ppo_learner import PPOLearner
 
@@ -15,5 +16,6 @@ class PPOSNLearner(PPOLearner):
                 self.logger.log_stat(key, value, t_env)
             # the critic's gradients are still those of its last (clipped) update, as
             # when the authors logged this norm
-            self.logger.log_stat("critic_grad_norm_clipped_weights",
-                                 clipped_weights_grad_norm(self.critic), t_env)
+            self.logger.log_stat(
+                "critic_grad_norm_clipped_weights", clipped_weights_grad_norm(self.critic), t_env
+            )

@@ -7,6 +7,7 @@ A watchdog (`guard`) kills the run's process group and marks its stored runs if 
 process running `execute` dies first. While the run goes, `execute` reports the
 env steps EPyMARL logs (`t_env: N / M`) to the sweep's progress bar.
 """
+
 import os
 import re
 import signal
@@ -70,16 +71,22 @@ def settle(checkout, env, comment, status, reason):
             settle_runs(store, comment, status, reason)
         except Exception as err:  # a side service must not lose the sweep's result
             where = "MongoDB" if store == env.get("SACRED_MONGO_URL") else store
-            lines.append(f"epymarl-sn sweep: could not mark the run {status} in {where} "
-                         f"({type(err).__name__})")
+            lines.append(
+                f"epymarl-sn sweep: could not mark the run {status} in {where} "
+                f"({type(err).__name__})"
+            )
     return lines
 
 
 def _start_guard(proc, checkout, env, comment, log):
     guard = subprocess.Popen(
         [sys.executable, "-m", "epymarl_sn.sweep.guard", str(proc.pid), str(checkout), comment],
-        stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, env=env,
-        start_new_session=True)
+        stdin=subprocess.PIPE,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+    )
     guard.wait()  # its first process exits once the watchdog is detached
     return guard.stdin
 
@@ -88,7 +95,7 @@ class Steps:
     """The env steps a run's log reports last, read as the log grows."""
 
     def __init__(self, log_path):
-        self._log = open(log_path, "rb")
+        self._log = open(log_path, "rb")  # noqa: SIM115 (read as the run writes; closed by close())
         self._rest = b""
 
     def read(self):
@@ -101,8 +108,9 @@ class Steps:
         self._log.close()
 
 
-def execute(argv, checkout, env, log_path, timeout=None, comment=None, stop=None,
-            report=None, tail_lines=15):
+def execute(
+    argv, checkout, env, log_path, timeout=None, comment=None, stop=None, report=None, tail_lines=15
+):
     """Run `python src/main.py ARGV` in the checkout, its output into log_path
     (relative to the checkout, or absolute), stopping it after `timeout` seconds
     (None: no limit) or when `stop` (an Event) is set or the caller is interrupted.
@@ -117,9 +125,11 @@ def execute(argv, checkout, env, log_path, timeout=None, comment=None, stop=None
     checkout = Path(checkout)
     log_path = checkout / log_path
     if not (checkout / "src" / "main.py").is_file():
-        missing = (f"epymarl-sn sweep: no EPyMARL checkout at {checkout} on "
-                   f"{socket.gethostname()}: put it there, or give this node's path in "
-                   "EPYMARL_SN_CHECKOUT when starting its Ray node")
+        missing = (
+            f"epymarl-sn sweep: no EPyMARL checkout at {checkout} on "
+            f"{socket.gethostname()}: put it there, or give this node's path in "
+            "EPYMARL_SN_CHECKOUT when starting its Ray node"
+        )
         return 2, [missing], str(log_path)
     comment = comment or attempt_comment(f"{log_path.parent.name}/{log_path.stem}")
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -128,8 +138,13 @@ def execute(argv, checkout, env, log_path, timeout=None, comment=None, stop=None
     run_env = {**os.environ, **env}
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "src/main.py", *argv, f"--comment={comment}"], cwd=checkout,
-            stdout=log, stderr=subprocess.STDOUT, env=run_env, start_new_session=True)
+            [sys.executable, "src/main.py", *argv, f"--comment={comment}"],
+            cwd=checkout,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=run_env,
+            start_new_session=True,
+        )
         guard = _start_guard(proc, checkout, run_env, comment, log)
         steps = Steps(log_path)
         try:
@@ -160,8 +175,13 @@ def execute(argv, checkout, env, log_path, timeout=None, comment=None, stop=None
     code = proc.returncode
     if why is None and code != 0:
         why = _ended(code)
-    notes = settle(checkout, env, comment, "INTERRUPTED" if why and why.startswith("stopped")
-                   else "FAILED", why or _ended(code))
+    notes = settle(
+        checkout,
+        env,
+        comment,
+        "INTERRUPTED" if why and why.startswith("stopped") else "FAILED",
+        why or _ended(code),
+    )
     with open(log_path, "rb") as log:
         # a long run's log is large; its end is what explains a failure
         log.seek(max(0, log_path.stat().st_size - TAIL_BYTES))
@@ -169,5 +189,9 @@ def execute(argv, checkout, env, log_path, timeout=None, comment=None, stop=None
     tail = [ln for ln in lines if ln.strip()][-tail_lines:] + notes
     if why is not None and why.startswith("stopped"):
         tail.append(f"epymarl-sn sweep: {why}")
-        return code or 1, tail, str(log_path)  # a run stopped early has failed, whatever it exited with
+        return (
+            code or 1,
+            tail,
+            str(log_path),
+        )  # a run stopped early has failed, whatever it exited with
     return code, tail, str(log_path)

@@ -10,12 +10,15 @@ killed, ...): the guard then kills the run's process group, whose env workers wo
 otherwise live on blocked on their pipes, and marks the run's stored runs
 INTERRUPTED with the reason. Its output goes to the run's log.
 """
+
 import os
 import signal
 import sys
 
-REASON = ("stopped: the epymarl-sn sweep process that ran it died "
-          "(its Ray node was lost, or the sweep was killed)")
+REASON = (
+    "stopped: the epymarl-sn sweep process that ran it died "
+    "(its Ray node was lost, or the sweep was killed)"
+)
 
 
 def main(pgid, checkout, comment):

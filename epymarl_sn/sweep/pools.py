@@ -5,6 +5,7 @@ concurrent.futures Future per attempt, so the sweep's loop (retries, progress) i
 the same for both. Each attempt reports its env steps to the pool's `Progress`,
 keyed by its Sacred comment.
 """
+
 import os
 import socket
 import threading
@@ -46,8 +47,9 @@ class LocalPool:
 
     def submit(self, argv, checkout, env, log, timeout, comment):
         report = partial(self._progress.report, comment, None)
-        return self._executor.submit(execute, argv, checkout, env, log, timeout, comment,
-                                     stop=self._stop, report=report)
+        return self._executor.submit(
+            execute, argv, checkout, env, log, timeout, comment, stop=self._stop, report=report
+        )
 
     def progress(self):
         return self._progress.snapshot()
@@ -69,9 +71,11 @@ def check_reachable(address, timeout_s=5):
     try:
         socket.create_connection((host, int(port)), timeout=timeout_s).close()
     except OSError as err:
-        raise PoolError(f"nothing answers at the Ray address {address} "
-                        f"({err.strerror or type(err).__name__}): start the cluster "
-                        "(`ray start --head`) or fix the address") from None
+        raise PoolError(
+            f"nothing answers at the Ray address {address} "
+            f"({err.strerror or type(err).__name__}): start the cluster "
+            "(`ray start --head`) or fix the address"
+        ) from None
 
 
 def run_on_node(argv, checkout, env, log, timeout, comment, progress):
@@ -87,8 +91,7 @@ def run_on_node(argv, checkout, env, log, timeout, comment, progress):
         progress.report.remote(comment, node, t_env, t_max)
 
     report(0, None)  # the driver learns where the attempt runs
-    return execute(argv, checkout, {**env, NODE_ENV: node}, log, timeout, comment,
-                   report=report)
+    return execute(argv, checkout, {**env, NODE_ENV: node}, log, timeout, comment, report=report)
 
 
 class RayPool:
@@ -114,15 +117,19 @@ class RayPool:
                 ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
         except (ConnectionError, RuntimeError, ValueError) as err:
             first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-            raise PoolError(f"cannot connect to the Ray cluster at {address!r}: {first} "
-                            "(is `ray start --head` running there?)") from None
+            raise PoolError(
+                f"cannot connect to the Ray cluster at {address!r}: {first} "
+                "(is `ray start --head` running there?)"
+            ) from None
         self.slots = max(1, int(ray.cluster_resources().get("CPU", 1)))
-        self.where = (f"Ray cluster {address}" if address else "local Ray") + \
-            f" ({self.slots} CPUs)"
+        self.where = (
+            f"Ray cluster {address}" if address else "local Ray"
+        ) + f" ({self.slots} CPUs)"
         self._execute = ray.remote(num_cpus=1, max_retries=0)(run_on_node)
         # on the head node, which lives as long as the cluster; it takes no CPU
         self._progress = ray.remote(num_cpus=0, resources={"node:__internal_head__": 0.001})(
-            Progress).remote()
+            Progress
+        ).remote()
         self._refs = []
 
     def submit(self, argv, checkout, env, log, timeout, comment):

@@ -5,6 +5,7 @@ A stored run counts as one of the sweep's runs when its config has every value t
 run would get: the preset's `name`, the env config's `env`, `t_max`, each override
 and the seed. A run made by hand with the same arguments counts too.
 """
+
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -28,9 +29,11 @@ def expected_config(run, checkout):
     """The config values that identify a run, as main.py will store them."""
     values = {}
     # main.py's precedence: default.yaml, then the env config, then the alg config
-    files = (Path(checkout) / "src" / "config" / "default.yaml",
-             config_file(checkout, "envs", run.env_config),
-             config_file(checkout, "algs", run.config))
+    files = (
+        Path(checkout) / "src" / "config" / "default.yaml",
+        config_file(checkout, "envs", run.env_config),
+        config_file(checkout, "algs", run.config),
+    )
     for path in files:
         data = yaml.safe_load(path.read_text()) or {}
         values.update({k: data[k] for k in IDENTITY_KEYS if k in data})
@@ -61,5 +64,8 @@ def running(runs, checkout, location):
     """Indexes of `runs` that have a RUNNING run in the store with a heartbeat (or a
     start) under ALIVE_S seconds old: a process somewhere still runs them."""
     recent = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(seconds=ALIVE_S)
-    return {i for i, hits in _matching(runs, checkout, location, "RUNNING").items()
-            if any((s.heartbeat or s.start_time or datetime.min) > recent for s in hits)}
+    return {
+        i
+        for i, hits in _matching(runs, checkout, location, "RUNNING").items()
+        if any((s.heartbeat or s.start_time or datetime.min) > recent for s in hits)
+    }

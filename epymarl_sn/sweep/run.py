@@ -1,6 +1,7 @@
 """A sweep: expand the spec, skip the runs already COMPLETED in the store, wait for
 those another process still runs, run the rest on a pool with retries and a progress
 bar, and summarise the retries and the failures."""
+
 import os
 import re
 import sys
@@ -37,8 +38,10 @@ def spec_path(arg):
 def check_checkout(path):
     path = Path(path).expanduser().resolve()
     if not (path / "src" / "main.py").is_file() or patch_state(path) != "applied":
-        raise UsageError(f"{path} is not a patched EPyMARL checkout: run "
-                         f"`epymarl-sn setup {path}` or point --epymarl at one")
+        raise UsageError(
+            f"{path} is not a patched EPyMARL checkout: run "
+            f"`epymarl-sn setup {path}` or point --epymarl at one"
+        )
     return path
 
 
@@ -65,9 +68,12 @@ def make_pool(workers, ray):
     if ray is None:
         return LocalPool(workers or os.cpu_count() or 1)
     if ray and "SACRED_MONGO_URL" not in os.environ:
-        print("epymarl-sn sweep: warning: SACRED_MONGO_URL is not set, so runs on other "
-              "Ray nodes are stored in their own file storage, which this machine cannot "
-              "see to resume the sweep", file=sys.stderr)
+        print(
+            "epymarl-sn sweep: warning: SACRED_MONGO_URL is not set, so runs on other "
+            "Ray nodes are stored in their own file storage, which this machine cannot "
+            "see to resume the sweep",
+            file=sys.stderr,
+        )
     return RayPool(ray or None, workers)
 
 
@@ -81,8 +87,9 @@ def lost(err, node):
 
 def failure(code, tail):
     """Why an attempt failed, in a few words for the summary."""
-    stopped = [ln[len("epymarl-sn sweep: "):] for ln in tail
-               if ln.startswith("epymarl-sn sweep: stopped")]
+    stopped = [
+        ln[len("epymarl-sn sweep: ") :] for ln in tail if ln.startswith("epymarl-sn sweep: stopped")
+    ]
     return stopped[-1] if stopped else f"exit code {code}"
 
 
@@ -116,8 +123,9 @@ def run_all(pool, jobs, checkout, retries, timeout):
                 i = pending.popleft()
                 run, log = jobs[i]
                 comment = attempt_comment(f"{log.parent.name}/{log.stem}")
-                future = pool.submit(run.argv(), str(checkout), mongo_env(), str(log),
-                                     timeout, comment)
+                future = pool.submit(
+                    run.argv(), str(checkout), mongo_env(), str(log), timeout, comment
+                )
                 in_flight[future] = (i, comment)
             finished, _ = wait(in_flight, timeout=PROGRESS_S, return_when=FIRST_COMPLETED)
             progress = pool.progress()
@@ -131,8 +139,7 @@ def run_all(pool, jobs, checkout, retries, timeout):
                     node = progress.get(comment, (None,))[0]
                     why = lost(err, node)
                     # its own process could not mark its stored runs: do it from here
-                    notes = settle(checkout, mongo_env(), comment, "INTERRUPTED",
-                                   f"stopped: {why}")
+                    notes = settle(checkout, mongo_env(), comment, "INTERRUPTED", f"stopped: {why}")
                     code, tail, log = None, [f"epymarl-sn sweep: {why}", *notes], None
                 if code == 0:
                     done += 1
@@ -150,9 +157,11 @@ def run_all(pool, jobs, checkout, retries, timeout):
 
 
 def summary(runs, failed, skipped, spec, store, where, retried=()):
-    lines = [f"sweep {spec.name} ({where}): {len(runs) - len(skipped) - len(failed)} "
-             f"COMPLETED, {len(failed)} FAILED, {len(skipped)} skipped (already COMPLETED "
-             f"in {store})"]
+    lines = [
+        f"sweep {spec.name} ({where}): {len(runs) - len(skipped) - len(failed)} "
+        f"COMPLETED, {len(failed)} FAILED, {len(skipped)} skipped (already COMPLETED "
+        f"in {store})"
+    ]
     for i, attempt, why in retried:
         lines.append(f"RETRIED {runs[i].label}: attempt {attempt} failed: {why}")
     for i, (code, tail, attempts, log) in sorted(failed.items()):
@@ -160,8 +169,10 @@ def summary(runs, failed, skipped, spec, store, where, retried=()):
         ended = "its worker was lost" if code is None else f"exit code {code}"
         # a lost worker's log is on its node, if that is still there
         log = f"; log {log}" if log else ""
-        lines.append(f"FAILED {run.label}: {ended} after {attempts} "
-                     f"attempt{'s' if attempts > 1 else ''}{log}")
+        lines.append(
+            f"FAILED {run.label}: {ended} after {attempts} "
+            f"attempt{'s' if attempts > 1 else ''}{log}"
+        )
         lines.append(f"  {run.command()}")
         lines.extend(f"  | {line}" for line in tail)
     return "\n".join(lines)
@@ -187,8 +198,9 @@ def make_plan(spec_arg, epymarl):
     checkout = check_checkout(epymarl)
     runs = load_spec(spec, checkout)
     location = default_location(checkout / "results" / "sacred")
-    return Plan(spec, checkout, runs, completed(runs, checkout, location), location,
-                store_name(location))
+    return Plan(
+        spec, checkout, runs, completed(runs, checkout, location), location, store_name(location)
+    )
 
 
 def wait_for_others(plan):
@@ -199,9 +211,12 @@ def wait_for_others(plan):
     said = False
     while busy := running(plan.runs, plan.checkout, plan.location) & set(plan.todo):
         if not said:
-            print(f"epymarl-sn sweep: waiting for {len(busy)} run(s) RUNNING in "
-                  f"{plan.store} with a recent heartbeat (started by another or an "
-                  "earlier sweep) to stop", file=sys.stderr)
+            print(
+                f"epymarl-sn sweep: waiting for {len(busy)} run(s) RUNNING in "
+                f"{plan.store} with a recent heartbeat (started by another or an "
+                "earlier sweep) to stop",
+                file=sys.stderr,
+            )
             said = True
         time.sleep(WAIT_S)
     if said:

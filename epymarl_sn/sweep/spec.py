@@ -20,6 +20,7 @@ Overrides are merged in order, later ones winning: `t_max`, the spec's `with`, t
 env config's, the config's. Keys are Sacred's dotted config keys; values are YAML
 scalars or lists, handed to Sacred as Python literals.
 """
+
 import ast
 import shlex
 from dataclasses import dataclass
@@ -35,7 +36,6 @@ SPEC_KEYS = ("configs", "env_configs", "seeds", "t_max", "with")
 KINDS = {"configs": ("config", "algs"), "env_configs": ("env_config", "envs")}
 
 
-
 @dataclass(frozen=True)
 class RunSpec:
     config: str
@@ -46,8 +46,13 @@ class RunSpec:
     def argv(self):
         """The arguments after `python src/main.py`."""
         pairs = [f"{key}={sacred_literal(value)}" for key, value in self.overrides]
-        return [f"--config={self.config}", f"--env-config={self.env_config}", "with",
-                *pairs, f"seed={self.seed}"]
+        return [
+            f"--config={self.config}",
+            f"--env-config={self.env_config}",
+            "with",
+            *pairs,
+            f"seed={self.seed}",
+        ]
 
     def command(self):
         return shlex.join(["python", "src/main.py", *self.argv()])
@@ -56,7 +61,9 @@ class RunSpec:
     def task(self):
         """What main.py names the task: the map, else the env key, else the env config."""
         values = dict(self.overrides)
-        env_args = {k[len("env_args."):]: v for k, v in values.items() if k.startswith("env_args.")}
+        env_args = {
+            k[len("env_args.") :]: v for k, v in values.items() if k.startswith("env_args.")
+        }
         return task_name(env_args, self.env_config)
 
     @property
@@ -79,17 +86,20 @@ def _overrides(where, value):
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise SpecError(f"{where}: `with` must be a mapping of dotted config keys to "
-                        "values, e.g. with: {env_args.time_limit: 500}")
+        raise SpecError(
+            f"{where}: `with` must be a mapping of dotted config keys to "
+            "values, e.g. with: {env_args.time_limit: 500}"
+        )
     for key, item in value.items():
         if not isinstance(key, str) or not key:
             raise SpecError(f"{where}: override key {key!r} is not a config key")
         if key == "seed":
-            raise SpecError(f"{where}: `seed` is set by the spec's `seeds` list, "
-                            "not by `with`")
+            raise SpecError(f"{where}: `seed` is set by the spec's `seeds` list, not by `with`")
         if isinstance(item, dict):
-            raise SpecError(f"{where}: override {key} is a mapping; give each entry as "
-                            f"a dotted key instead (e.g. {key}.NAME: VALUE)")
+            raise SpecError(
+                f"{where}: override {key} is a mapping; give each entry as "
+                f"a dotted key instead (e.g. {key}.NAME: VALUE)"
+            )
     return dict(value)
 
 
@@ -98,8 +108,10 @@ def _axis(spec, axis, checkout):
     field, subfolder = KINDS[axis]
     items = spec.get(axis)
     if not isinstance(items, list) or not items:
-        raise SpecError(f"`{axis}` must be a non-empty list of {field} names "
-                        f"(or mappings {{{field}: NAME, with: {{...}}}})")
+        raise SpecError(
+            f"`{axis}` must be a non-empty list of {field} names "
+            f"(or mappings {{{field}: NAME, with: {{...}}}})"
+        )
     entries = []
     for i, item in enumerate(items, 1):
         where = f"{axis}[{i}]"
@@ -108,26 +120,31 @@ def _axis(spec, axis, checkout):
         elif isinstance(item, dict):
             unknown = sorted(set(item) - {field, "with"})
             if unknown:
-                raise SpecError(f"{where}: unknown key(s) {', '.join(map(str, unknown))}; "
-                                f"allowed: {field}, with")
+                raise SpecError(
+                    f"{where}: unknown key(s) {', '.join(map(str, unknown))}; "
+                    f"allowed: {field}, with"
+                )
             name = item.get(field)
             if not isinstance(name, str):
                 raise SpecError(f"{where}: `{field}` must name a config, e.g. {field}: NAME")
             overrides = _overrides(where, item.get("with"))
         else:
-            raise SpecError(f"{where}: expected a {field} name or a mapping "
-                            f"{{{field}: NAME, with: {{...}}}}, got {item!r}")
+            raise SpecError(
+                f"{where}: expected a {field} name or a mapping "
+                f"{{{field}: NAME, with: {{...}}}}, got {item!r}"
+            )
         if config_file(checkout, subfolder, name) is None:
-            raise SpecError(f"{where}: unknown {field} '{name}'. Available: "
-                            + ", ".join(available_configs(checkout, subfolder)))
+            raise SpecError(
+                f"{where}: unknown {field} '{name}'. Available: "
+                + ", ".join(available_configs(checkout, subfolder))
+            )
         entries.append((name, overrides))
     return entries
 
 
 def _seeds(spec):
     seeds = spec.get("seeds")
-    if (not isinstance(seeds, list) or not seeds
-            or not all(is_int(s) for s in seeds)):
+    if not isinstance(seeds, list) or not seeds or not all(is_int(s) for s in seeds):
         raise SpecError("`seeds` must be a non-empty list of integers, e.g. seeds: [1, 2, 3, 4]")
     if len(set(seeds)) != len(seeds):
         raise SpecError(f"`seeds` lists a seed twice: {seeds}")
@@ -142,8 +159,7 @@ def parse_spec(spec, checkout):
     if unknown:
         raise SpecError(f"unknown key(s) {', '.join(unknown)}; allowed: {', '.join(SPEC_KEYS)}")
     t_max = spec.get("t_max")
-    if t_max is not None and (not is_int(t_max)
-                              or t_max <= 0):
+    if t_max is not None and (not is_int(t_max) or t_max <= 0):
         raise SpecError(f"`t_max` must be a positive integer (env steps), got {t_max!r}")
     common = {"t_max": t_max} if t_max is not None else {}
     common.update(_overrides("with", spec.get("with")))
@@ -158,8 +174,10 @@ def parse_spec(spec, checkout):
     seen = set()
     for run in runs:
         if run.command() in seen:
-            raise SpecError(f"the grid has the run `{run.command()}` twice; "
-                            "remove the repeated config or env config entry")
+            raise SpecError(
+                f"the grid has the run `{run.command()}` twice; "
+                "remove the repeated config or env config entry"
+            )
         seen.add(run.command())
     return runs
 
@@ -170,9 +188,9 @@ def load_spec(path, checkout):
     try:
         spec = yaml.safe_load(path.read_text())
     except OSError as err:
-        raise SpecError(f"cannot read sweep spec {path}: {err.strerror}")
+        raise SpecError(f"cannot read sweep spec {path}: {err.strerror}") from None
     except yaml.YAMLError as err:
-        raise SpecError(f"{path} is not valid YAML: {str(err).splitlines()[0]}")
+        raise SpecError(f"{path} is not valid YAML: {str(err).splitlines()[0]}") from None
     try:
         return parse_spec(spec, checkout)
     except SpecError as err:

@@ -4,14 +4,16 @@
     open_board(omniboard_js, workdir, port=9000, store="results/sacred")  # a local server
 
 Without a MongoDB URL, a local MongoDB-compatible server (`local_server`, its data
-in STORE/.board-mongo, kept between sessions) receives the file-storage runs through `push`, again every 30 s so that new
-runs show. Omniboard listens on 127.0.0.1 only (it binds every interface by itself),
+in STORE/.board-mongo, kept between sessions) receives the file-storage runs through
+`push`, again every 30 s so that new runs show. Omniboard listens on 127.0.0.1 only
+(it binds every interface by itself),
 shows runs under their preset's name and gets columns for the map or env key, seed,
 critic_sn and the last test_battle_won_mean. Omniboard 2.16 does not reconnect once
 its MongoDB restarts (HTTP 500 from then on: `pool destroyed`, or `no connection
 available` after a longer outage): it is restarted once MongoDB answers again.
 Ctrl-C (KeyboardInterrupt) stops what was started, Omniboard first.
 """
+
 import json
 import os
 import signal
@@ -35,7 +37,8 @@ const net = require('net');
 const listen = net.Server.prototype.listen;
 net.Server.prototype.listen = function (port, ...rest) {
   if (typeof port === 'number' || /^[0-9]+$/.test(String(port))) {
-    return listen.call(this, Number(port), '127.0.0.1', ...rest.filter(a => typeof a === 'function'));
+    const callbacks = rest.filter(a => typeof a === 'function');
+    return listen.call(this, Number(port), '127.0.0.1', ...callbacks);
   }
   return listen.call(this, port, ...rest);
 };
@@ -47,8 +50,12 @@ require(process.argv[1]);
 LOST_CONNECTION = ("pool destroyed", "Topology was destroyed", "no connection available")
 
 # Omniboard columns: config values (custom columns) and a metric's last value
-CONFIG_COLUMNS = {"map": "env_args.map_name", "env": "env_args.key", "seed": "seed",
-                  "critic_sn": "critic_sn"}
+CONFIG_COLUMNS = {
+    "map": "env_args.map_name",
+    "env": "env_args.key",
+    "seed": "seed",
+    "critic_sn": "critic_sn",
+}
 METRIC_COLUMNS = {"test_battle_won_mean": "test_battle_won_mean"}
 PUSH_EVERY_S = 30.0
 
@@ -67,11 +74,14 @@ def setup_columns(db) -> None:
     """Omniboard's columns for what tells runs apart; a column the user changed stays."""
     for name, path in CONFIG_COLUMNS.items():
         db["omniboard.custom.columns"].update_one(
-            {"name": name}, {"$setOnInsert": {"name": name, "config_path": path}}, upsert=True)
+            {"name": name}, {"$setOnInsert": {"name": name, "config_path": path}}, upsert=True
+        )
     for name, metric in METRIC_COLUMNS.items():
         db["omniboard.metric.columns"].update_one(
-            {"name": name}, {"$setOnInsert": {"name": name, "metric_name": metric,
-                                              "extrema": "last", "lastn": 1}}, upsert=True)
+            {"name": name},
+            {"$setOnInsert": {"name": name, "metric_name": metric, "extrema": "last", "lastn": 1}},
+            upsert=True,
+        )
 
 
 def port_free(port: int) -> bool:
@@ -98,15 +108,17 @@ class Omniboard:
 
     def start(self, timeout_s: float = 90.0) -> "Omniboard":
         if not port_free(self.port):
-            raise BoardError(f"port {self.port} on 127.0.0.1 is taken: choose another "
-                             "with --port")
+            raise BoardError(f"port {self.port} on 127.0.0.1 is taken: choose another with --port")
         with open(self.log, "a") as log:
             # the URL reaches Omniboard through its environment, never its command line
             self.proc = subprocess.Popen(
                 ["node", "-e", LOCALHOST_ONLY, str(self.entry)],
                 env={**os.environ, "MONGO_URI": self.uri, "PORT": str(self.port)},
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True)
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + timeout_s
         while self.problem() is not None:
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -146,14 +158,22 @@ class Omniboard:
                 self.proc.wait()
 
     def _last_line(self) -> str:
-        lines = self.log.read_text(errors="replace").strip().splitlines() if self.log.is_file() else []
+        lines = (
+            self.log.read_text(errors="replace").strip().splitlines() if self.log.is_file() else []
+        )
         return lines[-1][:300] if lines else "no output"
 
 
-def open_board(omniboard_js: Path, workdir: Path, port: int = 9000,
-               mongo_url: Optional[str] = None, db_name: str = "epymarl",
-               store: Optional[Path] = None, say: Callable[[str], None] = print,
-               check_every_s: float = 3.0) -> None:
+def open_board(
+    omniboard_js: Path,
+    workdir: Path,
+    port: int = 9000,
+    mongo_url: Optional[str] = None,
+    db_name: str = "epymarl",
+    store: Optional[Path] = None,
+    say: Callable[[str], None] = print,
+    check_every_s: float = 3.0,
+) -> None:
     """Serve Omniboard until KeyboardInterrupt, then stop what was started; logs go
     to `workdir`."""
     workdir = Path(workdir)
@@ -166,9 +186,11 @@ def open_board(omniboard_js: Path, workdir: Path, port: int = 9000,
             server = LocalServer(Path(store) / ".board-mongo", log=workdir / "mongo.log").start()
             mongo_url = server.url
             counts = push(store, mongo_url, db_name)
-            say(f"{store}: {counts.added} runs added to the local MongoDB "
+            say(
+                f"{store}: {counts.added} runs added to the local MongoDB "
                 f"(127.0.0.1:{server.port}, data in {server.storage}), "
-                f"{counts.completed} completed, {counts.unchanged} already there")
+                f"{counts.completed} completed, {counts.unchanged} already there"
+            )
         client = mongo.connect(mongo_url)
         try:
             problem = mongo.check_access(client, mongo.hosts(mongo_url), db_name, 5.0)
@@ -177,17 +199,23 @@ def open_board(omniboard_js: Path, workdir: Path, port: int = 9000,
             setup_columns(client[db_name])
         finally:
             client.close()
-        omniboard = Omniboard(omniboard_js, omniboard_uri(mongo_url, db_name), port,
-                              workdir / "omniboard.log").start()
-        say(f"Omniboard: {omniboard.url}  (runs of MongoDB {mongo.hosts(mongo_url)}, database "
-            f"{db_name}; Ctrl-C stops it)")
+        omniboard = Omniboard(
+            omniboard_js, omniboard_uri(mongo_url, db_name), port, workdir / "omniboard.log"
+        ).start()
+        say(
+            f"Omniboard: {omniboard.url}  (runs of MongoDB {mongo.hosts(mongo_url)}, database "
+            f"{db_name}; Ctrl-C stops it)"
+        )
         pushed = time.monotonic()
         while True:
             time.sleep(check_every_s)
             problem = omniboard.problem()
             # while MongoDB itself is down, a restarted Omniboard could not connect either
-            if problem and ("lost" in problem or "not running" in problem) and \
-                    mongo.ping(mongo_url, db_name) is None:
+            if (
+                problem
+                and ("lost" in problem or "not running" in problem)
+                and mongo.ping(mongo_url, db_name) is None
+            ):
                 say(f"Omniboard {problem}; MongoDB answers: restarting Omniboard")
                 omniboard.stop()
                 omniboard.start()

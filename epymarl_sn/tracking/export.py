@@ -1,4 +1,5 @@
 """Runs of a store as CSV: one row per run, metric and step."""
+
 import csv
 
 from epymarl_sn.errors import StoreError
@@ -24,8 +25,10 @@ def export_csv(runs, keys, metrics, path):
     found = {name for run in runs for name in run.metrics}
     unknown = [m for m in metrics if m not in found]
     if unknown:
-        raise StoreError(f"no selected run has metric {', '.join(unknown)}; "
-                            f"they have: {', '.join(sorted(found)) or 'no metrics'}")
+        raise StoreError(
+            f"no selected run has metric {', '.join(unknown)}; "
+            f"they have: {', '.join(sorted(found)) or 'no metrics'}"
+        )
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["run", "status", *keys, "metric", "step", "value"])

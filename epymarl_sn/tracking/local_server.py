@@ -2,6 +2,7 @@
 PyPI `secantusdb`, the `[board]` extra), run as a separate program on a storage
 directory that survives restarts. `epymarl-sn board` uses it when no MongoDB URL is
 given; the tests use it as their real server."""
+
 import os
 import shutil
 import signal
@@ -31,7 +32,8 @@ def server_program() -> str:
     if not found:
         raise BoardError(
             "the local MongoDB server is not installed (secantusd-py not found): "
-            "pip install 'epymarl-sn[board]', or give a MongoDB URL")
+            "pip install 'epymarl-sn[board]', or give a MongoDB URL"
+        )
     return found
 
 
@@ -42,7 +44,9 @@ class LocalServer:
     (SIGTERM, then SIGKILL); `kill()` is a crash (SIGKILL) that keeps the data.
     """
 
-    def __init__(self, storage: Path, port: Optional[int] = None, args=(), log: Optional[Path] = None):
+    def __init__(
+        self, storage: Path, port: Optional[int] = None, args=(), log: Optional[Path] = None
+    ):
         self.storage = Path(storage)
         self.port = port or free_port()
         self.args = list(args)
@@ -57,13 +61,25 @@ class LocalServer:
         self.storage.mkdir(parents=True, exist_ok=True)
         with open(self.log, "a") as log:
             self.proc = subprocess.Popen(
-                [server_program(), "--host", "127.0.0.1", "--port", str(self.port),
-                 "--storage-path", str(self.storage), "--standalone", "--sync-on-commit",
-                 *self.args],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                [
+                    server_program(),
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                    "--storage-path",
+                    str(self.storage),
+                    "--standalone",
+                    "--sync-on-commit",
+                    *self.args,
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 # its own process group: a Ctrl-C in a terminal goes to `board`, which
                 # then stops the server itself, after Omniboard
-                start_new_session=True)
+                start_new_session=True,
+            )
         self.wait_ready(timeout_s)
         return self
 
@@ -76,7 +92,8 @@ class LocalServer:
                     tail = self.log.read_text(errors="replace").strip().splitlines()[-1:]
                     raise BoardError(
                         f"the local MongoDB server exited with status {self.proc.returncode} "
-                        f"at start ({' '.join(tail) or 'no output'}; log: {self.log})")
+                        f"at start ({' '.join(tail) or 'no output'}; log: {self.log})"
+                    )
                 try:
                     client.admin.command("ping")
                     return
@@ -85,7 +102,8 @@ class LocalServer:
                         self.stop()
                         raise BoardError(
                             f"the local MongoDB server did not answer on port {self.port} "
-                            f"within {timeout_s:g}s (log: {self.log})")
+                            f"within {timeout_s:g}s (log: {self.log})"
+                        ) from None
                     time.sleep(0.2)
         finally:
             client.close()

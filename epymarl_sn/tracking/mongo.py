@@ -1,4 +1,5 @@
 """MongoDB connection helpers that never reveal the credentials of a URL."""
+
 from typing import NamedTuple, Optional
 
 import pymongo
@@ -47,14 +48,19 @@ def check_access(client, where, db_name, timeout_s) -> Optional[AccessProblem]:
         if reason == "AuthenticationFailed":
             return AccessProblem(
                 f"MongoDB at {where} refused the credentials in SACRED_MONGO_URL ({reason}): "
-                "check the user, the password and authSource", refused=True)
+                "check the user, the password and authSource",
+                refused=True,
+            )
         return AccessProblem(
             f"MongoDB at {where} refused to let us read database '{db_name}' ({reason}): "
             "check the user's rights, or the user and password in SACRED_MONGO_URL",
-            refused=reason in REFUSALS)
+            refused=reason in REFUSALS,
+        )
     except PyMongoError as err:
-        return AccessProblem(f"MongoDB at {where} did not answer within {timeout_s:g}s "
-                             f"({type(err).__name__})", refused=False)
+        return AccessProblem(
+            f"MongoDB at {where} did not answer within {timeout_s:g}s ({type(err).__name__})",
+            refused=False,
+        )
     return None
 
 

@@ -18,6 +18,7 @@ What it changes in Sacred's MongoObserver:
 - Its run ids are MongoDB's own, taken after the FileStorageObserver has picked
   its directory: ids in a database shared by several machines are no file names.
 """
+
 import logging
 import os
 import subprocess
@@ -72,7 +73,8 @@ class TrackingMongoObserver(MongoObserver):
         except (PyMongoError, ValueError) as err:
             raise SystemExit(
                 f"error: SACRED_MONGO_URL is not a valid MongoDB URL ({type(err).__name__}); "
-                "expected mongodb://[user:password@]host[:port]")
+                "expected mongodb://[user:password@]host[:port]"
+            ) from None
         problem = mongo.check_access(client, self.where, db_name, CONNECT_TIMEOUT_S)
         # the patched main.py reports bad input as `error: ...` and exit status 1
         if problem and problem.refused:
@@ -81,7 +83,8 @@ class TrackingMongoObserver(MongoObserver):
             raise SystemExit(
                 f"error: {problem.message}. Start MongoDB (docker compose -f "
                 "docker/docker-compose.yml up -d mongo), fix SACRED_MONGO_URL, or unset it "
-                "to keep runs in file storage only")
+                "to keep runs in file storage only"
+            )
         super().__init__(client=client, db_name=db_name, priority=PRIORITY, **kwargs)
         self._url, self._db_name = url, db_name
         # the heartbeat thread and the main thread (final events) both send
@@ -98,8 +101,9 @@ class TrackingMongoObserver(MongoObserver):
         # started after the FileStorageObserver (lower priority): its directory exists
         self._file_dir = file_storage_dir()
         ex_info = {**ex_info, "name": str(config.get("name") or ex_info.get("name"))}
-        return super().started_event(ex_info, command, host_info, start_time, config,
-                                     meta_info, _id=None)
+        return super().started_event(
+            ex_info, command, host_info, start_time, config, meta_info, _id=None
+        )
 
     def log_metrics(self, metrics_by_name, info):
         # Sacred calls heartbeat_event right after this; it sends them
@@ -116,8 +120,12 @@ class TrackingMongoObserver(MongoObserver):
             if self._handed_over:
                 return
             self._info = info
-            self.run_entry.update(info=flatten(info), captured_out=captured_out,
-                                  heartbeat=beat_time, result=flatten(result))
+            self.run_entry.update(
+                info=flatten(info),
+                captured_out=captured_out,
+                heartbeat=beat_time,
+                result=flatten(result),
+            )
             self._send(finished=False)
 
     def completed_event(self, stop_time, result):
@@ -141,15 +149,19 @@ class TrackingMongoObserver(MongoObserver):
                 time.sleep(self.retry_interval_s)
             if self._down_since is not None:
                 self._handed_over = True
-                say(f"MongoDB at {self.where} still takes no writes {self.final_wait_s:g}s after "
+                say(
+                    f"MongoDB at {self.where} still takes no writes {self.final_wait_s:g}s after "
                     f"the run ended: its copy of run {self.run_entry['_id']} lacks "
-                    f"{self._lacks()}; the file-storage copy is complete. {self._finish_later()}")
+                    f"{self._lacks()}; the file-storage copy is complete. {self._finish_later()}"
+                )
 
     def _lacks(self):
         points = sum(len(m["values"]) for m in self._unsent.values())
-        lacks = [f"{points} metric points of {len(self._unsent)} metrics",
-                 f"the final status {self.run_entry['status']}",
-                 f"the output since {self._down_since:%H:%M:%S}"]
+        lacks = [
+            f"{points} metric points of {len(self._unsent)} metrics",
+            f"the final status {self.run_entry['status']}",
+            f"the output since {self._down_since:%H:%M:%S}",
+        ]
         if self._models is not None:
             stored = {a["name"] for a in self.run_entry["artifacts"]}
             models = [n for n, _ in self._models.files(finished=True) if n not in stored]
@@ -165,14 +177,25 @@ class TrackingMongoObserver(MongoObserver):
         with open(log, "a") as out:
             # the URL reaches it through the environment, never its command line
             proc = subprocess.Popen(
-                [sys.executable, "-m", "epymarl_sn.tracking.push", str(self._file_dir),
-                 "--within", str(FINISH_WITHIN_S)],
+                [
+                    sys.executable,
+                    "-m",
+                    "epymarl_sn.tracking.push",
+                    str(self._file_dir),
+                    "--within",
+                    str(FINISH_WITHIN_S),
+                ],
                 env={**os.environ, "SACRED_MONGO_URL": self._url, "SACRED_MONGO_DB": self._db_name},
-                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True)
-        return (f"Process {proc.pid} pushes it once MongoDB is back (within "
-                f"{FINISH_WITHIN_S // 3600} h, log {log}); or run `epymarl-sn runs push "
-                f"--store {self._file_dir}` then.")
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        return (
+            f"Process {proc.pid} pushes it once MongoDB is back (within "
+            f"{FINISH_WITHIN_S // 3600} h, log {log}); or run `epymarl-sn runs push "
+            f"--store {self._file_dir}` then."
+        )
 
     def _send(self, finished):
         """Send unsent metrics, new saved models and the run document; False if down."""
@@ -183,12 +206,16 @@ class TrackingMongoObserver(MongoObserver):
         except (ConnectionFailure, OperationFailure) as err:
             if self._down_since is None:
                 self._down_since = datetime.now()
-                say(f"cannot write to MongoDB at {self.where} ({type(err).__name__}); "
-                     "training goes on, metrics are kept in memory and sent when it is back")
+                say(
+                    f"cannot write to MongoDB at {self.where} ({type(err).__name__}); "
+                    "training goes on, metrics are kept in memory and sent when it is back"
+                )
             return False
         if self._down_since is not None:
-            say(f"MongoDB at {self.where} is back (down since "
-                 f"{self._down_since:%H:%M:%S}); buffered metrics sent")
+            say(
+                f"MongoDB at {self.where} is back (down since "
+                f"{self._down_since:%H:%M:%S}); buffered metrics sent"
+            )
             self._down_since = None
         return True
 

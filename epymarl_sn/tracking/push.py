@@ -15,6 +15,7 @@ left alone: their process may still be writing them.
 `python -m epymarl_sn.tracking.push RUN_DIR --within S` (started by the observer when
 MongoDB is still down at the end of a run) retries one run until MongoDB takes it.
 """
+
 import argparse
 import hashlib
 import json
@@ -41,10 +42,10 @@ FINAL_FIELDS = ("status", "stop_time", "heartbeat", "result", "fail_trace", "cap
 
 @dataclass
 class Counts:
-    added: int = 0       # runs MongoDB did not have
-    completed: int = 0   # runs MongoDB had in part
-    unchanged: int = 0   # runs MongoDB had in full
-    running: int = 0     # left alone: still RUNNING in file storage
+    added: int = 0  # runs MongoDB did not have
+    completed: int = 0  # runs MongoDB had in part
+    unchanged: int = 0  # runs MongoDB had in full
+    running: int = 0  # left alone: still RUNNING in file storage
 
 
 def _time(text):
@@ -76,16 +77,24 @@ class FileRun:
         return self.run.get("status")
 
     def final_fields(self):
-        values = {"status": self.status, "stop_time": _time(self.run.get("stop_time")),
-                  "heartbeat": _time(self.run.get("heartbeat")), "result": self.run.get("result"),
-                  "fail_trace": self.run.get("fail_trace"), "captured_out": self.captured_out}
+        values = {
+            "status": self.status,
+            "stop_time": _time(self.run.get("stop_time")),
+            "heartbeat": _time(self.run.get("heartbeat")),
+            "result": self.run.get("result"),
+            "fail_trace": self.run.get("fail_trace"),
+            "captured_out": self.captured_out,
+        }
         # Sacred stores a run's result even when it is None; the others only once set
         return {k: v for k, v in values.items() if v is not None or k == "result"}
 
     def artifacts(self):
         """(name, path) of the run's artifacts and of the models EPyMARL saved for it."""
-        files = [(name, self.path / name) for name in self.run.get("artifacts", [])
-                 if (self.path / name).is_file()]
+        files = [
+            (name, self.path / name)
+            for name in self.run.get("artifacts", [])
+            if (self.path / name).is_file()
+        ]
         models = SavedModels(self.config, started=self._local_start())
         # EPyMARL's layout: results/sacred/<name>/<task>/<id> next to results/models
         models.root = self.path.parents[3] / "models" if len(self.path.parents) > 3 else None
@@ -102,11 +111,19 @@ class FileRun:
         """The run as Sacred's MongoObserver stores it (without _id, artifacts, sources)."""
         experiment = dict(self.run.get("experiment", {}))
         experiment["name"] = self.config.get("name", experiment.get("name"))
-        return {"experiment": experiment, "format": FORMAT, "command": self.run.get("command"),
-                "host": self.run.get("host", {}), "start_time": _time(self.run["start_time"]),
-                "config": self.config, "meta": self.run.get("meta", {}),
-                "resources": self.run.get("resources", []), "artifacts": [],
-                "info": dict(self.info), **self.final_fields()}
+        return {
+            "experiment": experiment,
+            "format": FORMAT,
+            "command": self.run.get("command"),
+            "host": self.run.get("host", {}),
+            "start_time": _time(self.run["start_time"]),
+            "config": self.config,
+            "meta": self.run.get("meta", {}),
+            "resources": self.run.get("resources", []),
+            "artifacts": [],
+            "info": dict(self.info),
+            **self.final_fields(),
+        }
 
 
 class Pusher:
@@ -127,8 +144,12 @@ class Pusher:
     def find(self, run):
         """The MongoDB copy of `run`: same host, same start time (Sacred gives every
         observer the same one; MongoDB keeps milliseconds)."""
-        return self.db.runs.find_one({"host.hostname": run.run.get("host", {}).get("hostname"),
-                                      "start_time": _time(run.run["start_time"])})
+        return self.db.runs.find_one(
+            {
+                "host.hostname": run.run.get("host", {}).get("hostname"),
+                "start_time": _time(run.run["start_time"]),
+            }
+        )
 
     def add(self, run):
         doc = run.document()
@@ -164,8 +185,11 @@ class Pusher:
         for name, path in run.artifacts():
             if name not in stored:
                 with open(path, "rb") as f:
-                    file_id = self.fs.put(f, filename=f"artifact://runs/{doc['_id']}/{name}",
-                                          content_type="application/octet-stream")
+                    file_id = self.fs.put(
+                        f,
+                        filename=f"artifact://runs/{doc['_id']}/{name}",
+                        content_type="application/octet-stream",
+                    )
                 artifacts.append({"name": name, "file_id": file_id})
         if len(artifacts) != len(stored):
             changes["artifacts"] = artifacts
@@ -181,9 +205,14 @@ class Pusher:
             return False  # not a prefix: not the same series, leave MongoDB's alone
         if have >= len(series["steps"]):
             return False
-        tail = {field: {"$each": [_time(v) for v in series[field][have:]] if field == "timestamps"
-                        else series[field][have:]}
-                for field in ("steps", "values", "timestamps")}
+        tail = {
+            field: {
+                "$each": [_time(v) for v in series[field][have:]]
+                if field == "timestamps"
+                else series[field][have:]
+            }
+            for field in ("steps", "values", "timestamps")
+        }
         self.db.metrics.update_one({"run_id": run_id, "name": name}, {"$push": tail}, upsert=True)
         return True
 
@@ -217,8 +246,10 @@ def push(store_dir, url, db_name, filters=()) -> Counts:
             setattr(counts, outcome, getattr(counts, outcome) + 1)
         return counts
     except PyMongoError as err:
-        raise StoreError(f"MongoDB at {where} stopped taking writes ({type(err).__name__}); "
-                         "push again when it is back: runs already pushed are skipped")
+        raise StoreError(
+            f"MongoDB at {where} stopped taking writes ({type(err).__name__}); "
+            "push again when it is back: runs already pushed are skipped"
+        ) from None
     finally:
         client.close()
 
@@ -231,14 +262,19 @@ def push_when_back(run_dir: Path, within_s: float, retry_s: float = 10.0) -> int
         client = mongo.connect(url)
         try:
             outcome = Pusher(client[db_name]).push(FileRun(run_dir))
-            print(f"{datetime.now():%H:%M:%S} run {run_dir}: {outcome} in MongoDB at "
-                  f"{mongo.hosts(url)}", flush=True)
+            print(
+                f"{datetime.now():%H:%M:%S} run {run_dir}: {outcome} in MongoDB at "
+                f"{mongo.hosts(url)}",
+                flush=True,
+            )
             return 0
         except PyMongoError as err:
             if datetime.now() > deadline:
-                print(f"{datetime.now():%H:%M:%S} MongoDB at {mongo.hosts(url)} still down "
-                      f"({type(err).__name__}); giving up: run `epymarl-sn runs push` later",
-                      flush=True)
+                print(
+                    f"{datetime.now():%H:%M:%S} MongoDB at {mongo.hosts(url)} still down "
+                    f"({type(err).__name__}); giving up: run `epymarl-sn runs push` later",
+                    flush=True,
+                )
                 return 1
         finally:
             client.close()

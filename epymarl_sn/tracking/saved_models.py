@@ -5,6 +5,7 @@ EPyMARL (src/run.py) saves to `<local_results_path>/models/<token>/<t_env>/` wit
 after the Sacred run starts. The run's token is the first one with its prefix
 stamped at or after the run's start.
 """
+
 from datetime import datetime
 from pathlib import Path
 
@@ -27,7 +28,7 @@ class SavedModels:
         for d in self.root.iterdir():
             if d.is_dir() and d.name.startswith(self.prefix):
                 try:
-                    stamp = datetime.fromisoformat(d.name[len(self.prefix):])
+                    stamp = datetime.fromisoformat(d.name[len(self.prefix) :])
                 except ValueError:
                     continue
                 if stamp >= self.started:
@@ -43,9 +44,15 @@ class SavedModels:
         run_dir = self.run_dir()
         if run_dir is None:
             return []
-        saves = sorted((d for d in run_dir.iterdir() if d.is_dir() and d.name.isdigit()),
-                       key=lambda d: int(d.name))
+        saves = sorted(
+            (d for d in run_dir.iterdir() if d.is_dir() and d.name.isdigit()),
+            key=lambda d: int(d.name),
+        )
         if not finished:
             saves = saves[:-1]
-        return [(f"models/{save.name}/{f.name}", f)
-                for save in saves for f in sorted(save.iterdir()) if f.is_file()]
+        return [
+            (f"models/{save.name}/{f.name}", f)
+            for save in saves
+            for f in sorted(save.iterdir())
+            if f.is_file()
+        ]

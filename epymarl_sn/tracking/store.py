@@ -25,6 +25,7 @@
   `critic_sn=[1,2]` compare with typed config values; numbers compare by value
   (`lr=5e-4` matches 0.0005).
 """
+
 import json
 import os
 import tempfile
@@ -33,14 +34,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, NamedTuple
 
-
 from epymarl_sn.errors import StoreError
-from epymarl_sn.values import same_as_text
 from epymarl_sn.tracking.mongo import connect, hosts
+from epymarl_sn.values import same_as_text
 
 MONGO_SCHEMES = ("mongodb://", "mongodb+srv://")
 MISSING = object()
-
 
 
 class Series(NamedTuple):
@@ -93,15 +92,20 @@ def parse_filters(args):
     for arg in args:
         key, sep, text = arg.partition("=")
         if not sep or not key:
-            raise StoreError(f"filter '{arg}' is not KEY=VALUE (e.g. critic_sn=last, "
-                                "env_args.map_name=corridor, status=COMPLETED)")
+            raise StoreError(
+                f"filter '{arg}' is not KEY=VALUE (e.g. critic_sn=last, "
+                "env_args.map_name=corridor, status=COMPLETED)"
+            )
         key, text = key.strip(), text.strip()
         # Sacred writes statuses in capitals
         filters.append(Filter(key, text.upper() if key == "status" else text))
     return filters
 
 
-def default_location(results_dir=os.path.join("results", "sacred")):
+RESULTS_DIR = os.path.join("results", "sacred")  # EPyMARL's file storage, from its root
+
+
+def default_location(results_dir=RESULTS_DIR):
     """Where runs go: MongoDB when SACRED_MONGO_URL is set (the patched main.py adds
     a MongoObserver then), else the file storage in `results_dir`."""
     return os.environ.get("SACRED_MONGO_URL") or str(results_dir)
@@ -133,14 +137,18 @@ class FileStore:
         if not self.root.is_dir():
             raise StoreError(
                 f"no run directory {self.root}: give --store a Sacred file-storage "
-                "directory (e.g. EPyMARL's results/sacred) or a mongodb:// URL")
+                "directory (e.g. EPyMARL's results/sacred) or a mongodb:// URL"
+            )
 
     def __str__(self):
         return str(self.root)
 
     def runs(self, filters=()):
-        runs = [self._read(p.parent) for p in self.root.rglob("run.json")
-                if (p.parent / "config.json").is_file()]
+        runs = [
+            self._read(p.parent)
+            for p in self.root.rglob("run.json")
+            if (p.parent / "config.json").is_file()
+        ]
         return _select(runs, filters)
 
     def _read(self, path):
@@ -172,8 +180,10 @@ class MongoStore:
             self.where = hosts(url)
             client = connect(url, timeout_s)
         except (PyMongoError, ValueError) as err:
-            raise StoreError(f"not a valid MongoDB URL ({type(err).__name__}): "
-                                "expected mongodb://[user:password@]host[:port]")
+            raise StoreError(
+                f"not a valid MongoDB URL ({type(err).__name__}): "
+                "expected mongodb://[user:password@]host[:port]"
+            ) from None
         self.db = client[db_name]
         self.db_name = db_name
         self._errors = PyMongoError
@@ -184,27 +194,45 @@ class MongoStore:
     def runs(self, filters=()):
         # status is selected by the server; config values are compared here, where
         # command-line text can be matched leniently against typed values
-        query = {"status": f.text for f in filters if f.key == "status"}
-        fields = {"_id": 1, "status": 1, "config": 1, "start_time": 1, "stop_time": 1,
-                  "heartbeat": 1}
+        statuses = [f.text for f in filters if f.key == "status"]
+        query = {"status": statuses[-1]} if statuses else {}
+        fields = {
+            "_id": 1,
+            "status": 1,
+            "config": 1,
+            "start_time": 1,
+            "stop_time": 1,
+            "heartbeat": 1,
+        }
         try:
             docs = list(self.db.runs.find(query, fields))
         except self._errors as err:
-            raise StoreError(f"cannot read runs from MongoDB at {self.where} "
-                                f"({type(err).__name__}): is it running and is the URL right?")
-        runs = [Run(id=d["_id"], status=d.get("status"), config=d.get("config", {}),
-                    start_time=d.get("start_time"), stop_time=d.get("stop_time"),
-                    heartbeat=d.get("heartbeat"),
-                    _load_metrics=lambda i=d["_id"]: self._metrics(i))
-                for d in docs]
+            raise StoreError(
+                f"cannot read runs from MongoDB at {self.where} "
+                f"({type(err).__name__}): is it running and is the URL right?"
+            ) from None
+        runs = [
+            Run(
+                id=d["_id"],
+                status=d.get("status"),
+                config=d.get("config", {}),
+                start_time=d.get("start_time"),
+                stop_time=d.get("stop_time"),
+                heartbeat=d.get("heartbeat"),
+                _load_metrics=lambda i=d["_id"]: self._metrics(i),
+            )
+            for d in docs
+        ]
         return _select(runs, filters)
 
     def _metrics(self, run_id):
         try:
             docs = list(self.db.metrics.find({"run_id": run_id}))
         except self._errors as err:
-            raise StoreError(f"cannot read metrics from MongoDB at {self.where} "
-                                f"({type(err).__name__}): is it running?")
+            raise StoreError(
+                f"cannot read metrics from MongoDB at {self.where} "
+                f"({type(err).__name__}): is it running?"
+            ) from None
         return {m["name"]: Series(m.get("steps", []), m.get("values", [])) for m in docs}
 
 

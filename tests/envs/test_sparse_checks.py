@@ -1,10 +1,11 @@
 """The sparse envs' config is checked before a run: one line per problem, with the fix."""
+
 import pytest
 import yaml
 
 from epymarl_sn.envs import checks
-from epymarl_sn.resources import config_dir
 from epymarl_sn.envs.checks import check_sparse_config
+from epymarl_sn.resources import config_dir
 
 
 def preset(name, **env_args):
@@ -59,9 +60,14 @@ def test_presets_pass_and_hold_the_paper_reward(sc2_without_maps):
         reward = {k: v for k, v in config["env_args"].items() if k.startswith("reward")}
         # the paper's reward (§VI-B), scaled as the authors' sc2_sparse.yaml scales it
         assert reward == {
-            "reward_death_value": 10, "reward_ally_death_value": 10, "reward_win": 200,
-            "reward_defeat": -200, "reward_scale": True, "reward_scale_rate": 50,
-            "reward_scale_divisor": "smac"}
+            "reward_death_value": 10,
+            "reward_ally_death_value": 10,
+            "reward_win": 200,
+            "reward_defeat": -200,
+            "reward_scale": True,
+            "reward_scale_rate": 50,
+            "reward_scale_divisor": "smac",
+        }
         assert "t_max" not in config
         check_sparse_config(config)
 
@@ -89,10 +95,13 @@ def test_smac3_in_place_of_smac(smac3, no_sc2):
     assert "SMAC3" in message and "pip uninstall smac" in message
 
 
-@pytest.mark.parametrize("env, some_maps", [
-    ("sc2_sparse", ["3m", "27m_vs_30m", "corridor"]),
-    ("smaclite_sparse", ["2s3z", "27m_vs_30m", "corridor"]),
-])
+@pytest.mark.parametrize(
+    "env, some_maps",
+    [
+        ("sc2_sparse", ["3m", "27m_vs_30m", "corridor"]),
+        ("smaclite_sparse", ["2s3z", "27m_vs_30m", "corridor"]),
+    ],
+)
 def test_unknown_map_lists_the_maps(no_sc2, env, some_maps):
     message = error(preset(env, map_name="27m_vs_31m"))
     assert "unknown map '27m_vs_31m'" in message
@@ -100,18 +109,26 @@ def test_unknown_map_lists_the_maps(no_sc2, env, some_maps):
 
 
 @pytest.mark.parametrize("env", ["sc2_sparse", "smaclite_sparse"])
-@pytest.mark.parametrize("key, value, expected", [
-    ("reward_win", "lots", "env_args.reward_win must be a number, got 'lots' (str)"),
-    ("reward_death_value", True, "env_args.reward_death_value must be a number"),
-    ("reward_defeat", None, "env_args.reward_defeat must be a number, got None"),
-    ("reward_scale", "yes", "env_args.reward_scale must be True or False"),
-    ("reward_death", 10, "env_args.reward_death_value"),
-    ("reward_ally_death_value", "5", "env_args.reward_ally_death_value must be a number"),
-    ("reward_scale_divisor", "health", (
-        "env_args.reward_scale_divisor must be one of smac, sparse (smac: public SMAC's "
-        "max_reward, with the enemies' health and shields; sparse: without them), got "
-        "'health'; e.g. env_args.reward_scale_divisor=smac")),
-])
+@pytest.mark.parametrize(
+    "key, value, expected",
+    [
+        ("reward_win", "lots", "env_args.reward_win must be a number, got 'lots' (str)"),
+        ("reward_death_value", True, "env_args.reward_death_value must be a number"),
+        ("reward_defeat", None, "env_args.reward_defeat must be a number, got None"),
+        ("reward_scale", "yes", "env_args.reward_scale must be True or False"),
+        ("reward_death", 10, "env_args.reward_death_value"),
+        ("reward_ally_death_value", "5", "env_args.reward_ally_death_value must be a number"),
+        (
+            "reward_scale_divisor",
+            "health",
+            (
+                "env_args.reward_scale_divisor must be one of smac, sparse (smac: public SMAC's "
+                "max_reward, with the enemies' health and shields; sparse: without them), got "
+                "'health'; e.g. env_args.reward_scale_divisor=smac"
+            ),
+        ),
+    ],
+)
 def test_reward_options_of_the_wrong_type(no_sc2, env, key, value, expected):
     assert expected in error(preset(env, **{key: value}))
 
@@ -126,11 +143,14 @@ def test_smac_dense_reward_options_are_refused(no_sc2):
     assert "reward_only_positive" in message and "remove it" in message
 
 
-@pytest.mark.parametrize("env_args, expected", [
-    ({"time_limit": 0}, "env_args.time_limit must be a positive number of steps"),
-    ({"use_cpp_rvo2": "fast"}, "env_args.use_cpp_rvo2 must be True, False or auto"),
-    ({"map_nmae": "2s3z"}, "unknown env_args.map_nmae for smaclite_sparse"),
-])
+@pytest.mark.parametrize(
+    "env_args, expected",
+    [
+        ({"time_limit": 0}, "env_args.time_limit must be a positive number of steps"),
+        ({"use_cpp_rvo2": "fast"}, "env_args.use_cpp_rvo2 must be True, False or auto"),
+        ({"map_nmae": "2s3z"}, "unknown env_args.map_nmae for smaclite_sparse"),
+    ],
+)
 def test_smaclite_options(env_args, expected):
     assert expected in error(preset("smaclite_sparse", **env_args))
 

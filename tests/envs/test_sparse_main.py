@@ -1,5 +1,6 @@
 """The sparse envs through EPyMARL's src/main.py: training with mappo_sn, and clear
 errors before a run that cannot work."""
+
 import pytest
 
 # a short mappo_sn run on SMAClite's 2s3z (5 v 5), logging often enough to see metrics
@@ -18,10 +19,13 @@ SMACLITE_2S3Z = (
 )
 
 
-@pytest.mark.parametrize("runner", [
-    ("batch_size_run=2", "buffer_size=2", "batch_size=2"),  # mappo_sn's parallel runner
-    ("runner=episode", "batch_size_run=1", "buffer_size=1", "batch_size=1", "t_max=600"),
-])
+@pytest.mark.parametrize(
+    "runner",
+    [
+        ("batch_size_run=2", "buffer_size=2", "batch_size=2"),  # mappo_sn's parallel runner
+        ("runner=episode", "batch_size_run=1", "buffer_size=1", "batch_size=1", "t_max=600"),
+    ],
+)
 def test_mappo_sn_trains_on_smaclite_sparse(run_main, runner):
     result = run_main(*SMACLITE_2S3Z, *runner, "seed=4")
 
@@ -40,8 +44,12 @@ def test_mappo_sn_trains_on_smaclite_sparse(run_main, runner):
         # preset scales it: divided by public SMAC's max_reward / 50, on 2s3z (5 kills +
         # win + 2 stalkers' 80 hp + 80 shield + 3 zealots' 100 hp + 50 shield) / 50
         divisor = (5 * 10 + 200 + 2 * 160 + 3 * 150) / 50
-        for ret, won, enemies, allies in zip(*(metrics[prefix + m]["values"] for m in (
-                "return_mean", "battle_won_mean", "dead_enemies_mean", "dead_allies_mean"))):
+        for ret, won, enemies, allies in zip(
+            *(
+                metrics[prefix + m]["values"]
+                for m in ("return_mean", "battle_won_mean", "dead_enemies_mean", "dead_allies_mean")
+            )
+        ):
             no_defeat = (10 * enemies - 10 * allies + 200 * won) / divisor
             assert no_defeat - 200 / divisor - 1e-6 <= ret <= no_defeat + 1e-6
             assert 0 <= allies <= 5 and 0 <= enemies <= 5
@@ -51,8 +59,9 @@ def test_mappo_sn_trains_on_smaclite_sparse(run_main, runner):
 def test_sc2_sparse_without_starcraft_stops_before_the_run(run_main, tmp_path):
     # as on a machine without StarCraft II, even where this one has it
     nowhere = tmp_path / "StarCraftII"
-    result = run_main("--config=mappo_sn", "--env-config=sc2_sparse",
-                      env={"SC2PATH": str(nowhere)}, timeout=120)
+    result = run_main(
+        "--config=mappo_sn", "--env-config=sc2_sparse", env={"SC2PATH": str(nowhere)}, timeout=120
+    )
 
     assert result.proc.returncode != 0
     assert "Traceback" not in result.output
@@ -63,13 +72,17 @@ def test_sc2_sparse_without_starcraft_stops_before_the_run(run_main, tmp_path):
     assert not result.runs
 
 
-@pytest.mark.parametrize("args, expected", [
-    (("env_args.map_name=2s4z",), "unknown map '2s4z' for smaclite_sparse"),
-    (("env_args.reward_win=lots",), "env_args.reward_win must be a number"),
-])
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (("env_args.map_name=2s4z",), "unknown map '2s4z' for smaclite_sparse"),
+        (("env_args.reward_win=lots",), "env_args.reward_win must be a number"),
+    ],
+)
 def test_bad_smaclite_sparse_config_stops_the_parallel_run(run_main, args, expected):
-    result = run_main("--config=mappo_sn", "--env-config=smaclite_sparse", "with", *args,
-                      timeout=120)
+    result = run_main(
+        "--config=mappo_sn", "--env-config=smaclite_sparse", "with", *args, timeout=120
+    )
 
     assert result.proc.returncode != 0
     assert "Traceback" not in result.output

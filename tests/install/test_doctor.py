@@ -1,4 +1,5 @@
 """`epymarl-sn doctor` on this machine: StarCraft II is absent."""
+
 import subprocess
 
 import pytest
@@ -20,8 +21,9 @@ def test_missing_starcraft_reported_but_not_fatal_for_other_work(epymarl_dir, no
     assert proc.returncode == 0, proc.stdout
     lines = proc.stdout.splitlines()
     assert f"[absent ] StarCraft II: not found in {no_sc2} (SC2PATH)" in lines
-    assert any(ln.startswith("[ok     ] EPyMARL checkout:") and "patch applied" in ln
-               for ln in lines)
+    assert any(
+        ln.startswith("[ok     ] EPyMARL checkout:") and "patch applied" in ln for ln in lines
+    )
     assert "SMAC (oxwhirl): installed" in proc.stdout
     assert "MongoDB: not used" in proc.stdout
 

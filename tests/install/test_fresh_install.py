@@ -1,6 +1,7 @@
 """A new user's machine: a new virtual environment, `pip install .`, then
 `epymarl-sn setup` with an empty cache. Whatever the plugin, its commands or
 EPyMARL import must arrive through these two steps alone."""
+
 import os
 import subprocess
 import sys
@@ -15,8 +16,9 @@ SUBCOMMANDS = ("setup", "doctor", "runs", "runs push", "sweep", "plot", "board")
 
 
 def run(*cmd, env=None, cwd=None):
-    proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, env=env,
-                          cwd=cwd, timeout=1200)
+    proc = subprocess.run(
+        [str(c) for c in cmd], capture_output=True, text=True, env=env, cwd=cwd, timeout=1200
+    )
     assert proc.returncode == 0, f"{cmd}:\n{proc.stdout}\n{proc.stderr}"
     return proc
 
@@ -25,14 +27,19 @@ def test_pip_install_then_setup_in_a_new_venv(epymarl_dir, tmp_path):
     venv = tmp_path / "venv"
     run(sys.executable, "-m", "venv", venv)
     bin_dir = venv / "bin"
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("VIRTUAL_ENV", "PYTHONPATH") and not k.startswith("EPYMARL_SN_")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("VIRTUAL_ENV", "PYTHONPATH") and not k.startswith("EPYMARL_SN_")
+    }
     env["PATH"] = os.pathsep.join([str(bin_dir), env.get("PATH", "")])
 
     run(bin_dir / "python", "-m", "pip", "install", "--quiet", ROOT, env=env, cwd=tmp_path)
     for sub in ("", *SUBCOMMANDS):
-        assert "usage: epymarl-sn" in run(bin_dir / "epymarl-sn", *sub.split(), "--help",
-                                          env=env).stdout
+        assert (
+            "usage: epymarl-sn"
+            in run(bin_dir / "epymarl-sn", *sub.split(), "--help", env=env).stdout
+        )
 
     # an empty cache, the upstreams from local mirrors (this session's cache, filled
     # by the epymarl_dir fixture), PyTorch as the documented variable picks it
@@ -45,9 +52,11 @@ def test_pip_install_then_setup_in_a_new_venv(epymarl_dir, tmp_path):
     assert proc.stdout.splitlines()[-1] == str(target)
     assert (target / "src" / "main.py").is_file()
 
-    code = ("import importlib.metadata as m, pkg_resources, sacred, pymongo, torch, "
-            "smaclite, rware; from smac.env.starcraft2.starcraft2 import StarCraft2Env; "
-            "print(m.version('setuptools'), m.version('sacred'))")
+    code = (
+        "import importlib.metadata as m, pkg_resources, sacred, pymongo, torch, "
+        "smaclite, rware; from smac.env.starcraft2.starcraft2 import StarCraft2Env; "
+        "print(m.version('setuptools'), m.version('sacred'))"
+    )
     setuptools, sacred = run(bin_dir / "python", "-c", code, env=env).stdout.split()
     assert int(setuptools.split(".")[0]) < 81 and sacred == "0.8.7"
     # setup again changes nothing
@@ -56,11 +65,13 @@ def test_pip_install_then_setup_in_a_new_venv(epymarl_dir, tmp_path):
 
     # a later install that brings setuptools >= 81 back: doctor says so, setup repairs it
     run(bin_dir / "python", "-m", "pip", "install", "--quiet", "setuptools>=81", env=env)
-    doctor = subprocess.run([bin_dir / "epymarl-sn", "doctor", target], env=env,
-                            capture_output=True, text=True)
+    doctor = subprocess.run(
+        [bin_dir / "epymarl-sn", "doctor", target], env=env, capture_output=True, text=True
+    )
     assert doctor.returncode == 1
-    assert ("[MISSING] python package sacred: installed, but pkg_resources (setuptools < 81)"
-            " is missing") in doctor.stdout
+    assert (
+        "[MISSING] python package sacred: installed, but pkg_resources (setuptools < 81) is missing"
+    ) in doctor.stdout
     assert "fix: run `epymarl-sn setup`, which installs 'setuptools<81' again" in doctor.stdout
     repair = run(bin_dir / "epymarl-sn", "setup", target, env=env, cwd=tmp_path)
     assert "setuptools<81" in repair.stderr

@@ -1,7 +1,8 @@
 """The EPyMARL patch: applies to the pinned commit, keeps stock EPyMARL working,
 and makes plugin configs and clear config errors available."""
-from epymarl_sn.resources import patch_file
+
 from epymarl_sn.install.upstreams import EPYMARL, cached_git_dir, git
+from epymarl_sn.resources import patch_file
 
 
 def test_patch_applies_cleanly_to_pinned_commit_and_touches_only_main(tmp_path):
@@ -13,7 +14,9 @@ def test_patch_applies_cleanly_to_pinned_commit_and_touches_only_main(tmp_path):
     git("apply", str(patch_file()), cwd=checkout)
 
     assert git("diff", "--name-only", cwd=checkout).splitlines() == ["src/main.py"]
-    assert git("status", "--porcelain", cwd=checkout).splitlines() == ["M src/main.py"]  # no new files either
+    assert git("status", "--porcelain", cwd=checkout).splitlines() == [
+        "M src/main.py"
+    ]  # no new files either
 
 
 def test_stock_mappo_still_trains_with_patch(run_main, rware_tiny):

@@ -1,5 +1,6 @@
 """setup's build of SMAClite's C++ RVO2: installed where it can be built, one log
 line and no failure where it cannot."""
+
 import shutil
 
 from epymarl_sn.envs.installed import rvo2_installed

@@ -1,15 +1,16 @@
 """`epymarl-sn setup`: pinned sources, overrides, the cache, idempotence."""
+
 import importlib.metadata
 import subprocess
 import sys
 
 import pytest
 
-from epymarl_sn.errors import SetupError
 from epymarl_sn.envs.installed import smac_flavour
+from epymarl_sn.errors import SetupError
 from epymarl_sn.install import packages
-from epymarl_sn.install.checkout import ensure_checkout, head_commit, patch_state
 from epymarl_sn.install.bootstrap import setup
+from epymarl_sn.install.checkout import ensure_checkout, head_commit, patch_state
 from epymarl_sn.install.upstreams import ALL, EPYMARL, SMAC, SMACLITE, cached_git_dir, git
 
 
@@ -38,8 +39,10 @@ def test_pinned_smac_and_smaclite_are_installed(epymarl_dir):
         assert f"/{upstream.name}-{upstream.commit[:12]}/" in url
     assert smac_flavour() == "oxwhirl"
     assert importlib.metadata.version("setuptools").split(".")[0] < "81"
-    code = "import pkg_resources, sacred, smaclite, torch, rware; " \
-           "from smac.env.starcraft2.starcraft2 import StarCraft2Env"
+    code = (
+        "import pkg_resources, sacred, smaclite, torch, rware; "
+        "from smac.env.starcraft2.starcraft2 import StarCraft2Env"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -49,8 +52,9 @@ def test_checkout_is_pinned_commit_with_patch(epymarl_dir):
 
 
 def test_cli_prints_checkout_path_last(epymarl_dir, offline):
-    proc = subprocess.run(["epymarl-sn", "setup", str(epymarl_dir)],
-                          capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        ["epymarl-sn", "setup", str(epymarl_dir)], capture_output=True, text=True, check=True
+    )
     assert proc.stdout.splitlines() == [str(epymarl_dir)]
 
 

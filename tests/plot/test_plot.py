@@ -1,6 +1,7 @@
 """`epymarl-sn plot` on the runs of the shared tiny sweep: the files, the matplotlib
 objects, and the final table against a computation straight from the stored
 metric series (metrics.json, not run_store)."""
+
 import csv
 import json
 import shutil
@@ -27,8 +28,9 @@ def completed_series(sweep, metric):
             continue
         name = json.loads((d / "config.json").read_text())["name"]
         m = json.loads((d / "metrics.json").read_text())[metric]
-        series.setdefault(name, []).append((np.array(m["steps"], float),
-                                            np.array(m["values"], float)))
+        series.setdefault(name, []).append(
+            (np.array(m["steps"], float), np.array(m["values"], float))
+        )
     return series
 
 
@@ -44,8 +46,11 @@ def expected_grid(series):
 
 # grouped by name, mappo_sn (the tiny sweep's SN variant) plots as one line with
 # mappo_midsn, the same preset under its paper name
-LABELS = {"mappo_paper": "mappo_paper", "mappo_sn": "mappo_midsn = mappo_sn",
-          "mappo_midsn": "mappo_midsn = mappo_sn"}
+LABELS = {
+    "mappo_paper": "mappo_paper",
+    "mappo_sn": "mappo_midsn = mappo_sn",
+    "mappo_midsn": "mappo_midsn = mappo_sn",
+}
 
 
 def labels(names):
@@ -68,7 +73,9 @@ def test_fig5_files_are_written(fig5, tiny_sweep):
     png, pdf = out / "fig5.png", out / "fig5.pdf"
     assert png.read_bytes().startswith(b"\x89PNG") and png.stat().st_size > 10_000
     assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 5_000
-    assert (out / "fig5_final.md").read_text().count(f"| {tiny_sweep.task} |") == len(tiny_sweep.variants)
+    assert (out / "fig5_final.md").read_text().count(f"| {tiny_sweep.task} |") == len(
+        tiny_sweep.variants
+    )
 
 
 def test_fig5_axes_labels_and_legend_match_the_request(fig5, tiny_sweep):
@@ -111,12 +118,13 @@ def test_final_table_equals_an_independent_computation(fig5, tiny_sweep):
         assert float(row["step"]) == last
         assert float(row["iqm"]) == pytest.approx(scipy.stats.trim_mean(finals, 0.25))
         assert float(row["mean"]) == pytest.approx(finals.mean())
-        for aggregate, func in (("iqm", lambda x: np.array([scipy.stats.trim_mean(x, 0.25,
-                                                                                  axis=None)])),
-                                ("mean", lambda x: np.array([x.mean()]))):
+        for aggregate, func in (
+            ("iqm", lambda x: np.array([scipy.stats.trim_mean(x, 0.25, axis=None)])),
+            ("mean", lambda x: np.array([x.mean()])),
+        ):
             _, ci = library.get_interval_estimates(
-                {"x": finals[:, None]}, func, reps=2000,
-                random_state=np.random.RandomState(0))
+                {"x": finals[:, None]}, func, reps=2000, random_state=np.random.RandomState(0)
+            )
             assert float(row[f"{aggregate}_low"]) == pytest.approx(ci["x"][0][0])
             assert float(row[f"{aggregate}_high"]) == pytest.approx(ci["x"][1][0])
             assert finals.min() <= float(row[f"{aggregate}_low"]) <= float(row[aggregate])
@@ -124,29 +132,53 @@ def test_final_table_equals_an_independent_computation(fig5, tiny_sweep):
 
 
 def test_group_by_another_key_with_mean_and_linear_scale(tiny_sweep, tmp_path):
-    fig, rows = run_plot("--store", store_of(tiny_sweep), "--metric", "return_mean",
-                         "--group-by", "seed", "--aggregate", "mean",
-                         f"name={tiny_sweep.variants[0]}", "--out", tmp_path)
+    fig, rows = run_plot(
+        "--store",
+        store_of(tiny_sweep),
+        "--metric",
+        "return_mean",
+        "--group-by",
+        "seed",
+        "--aggregate",
+        "mean",
+        f"name={tiny_sweep.variants[0]}",
+        "--out",
+        tmp_path,
+    )
     ax = fig.axes[0]
     assert [t.get_text() for t in fig.legends[0].get_texts()] == [str(s) for s in tiny_sweep.seeds]
     assert ax.get_ylabel() == "return_mean" and ax.get_yscale() == "linear"
     assert fig.get_suptitle() == "return_mean\nMean over seeds, 95% stratified-bootstrap CI"
     assert [(r.group, r.runs) for r in rows] == [(str(s), 1) for s in tiny_sweep.seeds]
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "return_mean.pdf", "return_mean.png", "return_mean_final.csv", "return_mean_final.md"]
+        "return_mean.pdf",
+        "return_mean.png",
+        "return_mean_final.csv",
+        "return_mean_final.md",
+    ]
 
 
 def test_failed_runs_are_left_out_unless_selected(tiny_sweep, tmp_path):
-    _, rows = run_plot("--store", store_of(tiny_sweep), "--metric", "critic_grad_norm",
-                       "--out", tmp_path)
+    _, rows = run_plot(
+        "--store", store_of(tiny_sweep), "--metric", "critic_grad_norm", "--out", tmp_path
+    )
     # not the FAILED "broken" runs
     assert sorted({r.group for r in rows}) == labels(tiny_sweep.variants)
 
 
 def test_fig5_plots_the_authors_clipped_weights_norm_on_request(tiny_sweep, tmp_path):
-    fig, rows = run_plot("--store", store_of(tiny_sweep), "--preset", "fig5", "--metric",
-                         "critic_grad_norm_clipped_weights", "--aggregate", "iqm",
-                         "--out", tmp_path)
+    fig, rows = run_plot(
+        "--store",
+        store_of(tiny_sweep),
+        "--preset",
+        "fig5",
+        "--metric",
+        "critic_grad_norm_clipped_weights",
+        "--aggregate",
+        "iqm",
+        "--out",
+        tmp_path,
+    )
     ax = fig.axes[0]
     assert ax.get_ylabel() == "critic gradient norm (weights only, after clipping)"
     assert ax.get_yscale() == "log"
@@ -161,12 +193,12 @@ def test_fig5_plots_the_authors_clipped_weights_norm_on_request(tiny_sweep, tmp_
     grid = expected_grid(series)
     for name in tiny_sweep.variants:
         aligned = np.stack([np.interp(grid, s, v) for s, v in series[name]])
-        np.testing.assert_allclose(lines[LABELS[name]].get_ydata(),
-                                   scipy.stats.trim_mean(aligned, 0.25, axis=0))
+        np.testing.assert_allclose(
+            lines[LABELS[name]].get_ydata(), scipy.stats.trim_mean(aligned, 0.25, axis=0)
+        )
 
 
-def test_mappo_sn_and_mappo_midsn_runs_make_one_line(tiny_sweep, run_main, rware_tiny,
-                                                     tmp_path):
+def test_mappo_sn_and_mappo_midsn_runs_make_one_line(tiny_sweep, run_main, rware_tiny, tmp_path):
     # the tiny sweep's runs of mappo_sn and a real mappo_midsn run, in one store
     result = run_main("--config=mappo_midsn", *rware_tiny, "seed=3")
     assert result.proc.returncode == 0, result.output[-3000:]
@@ -174,28 +206,50 @@ def test_mappo_sn_and_mappo_midsn_runs_make_one_line(tiny_sweep, run_main, rware
     shutil.copytree(store_of(tiny_sweep) / "mappo_sn", store / "mappo_sn")
     fig, rows = run_plot("--store", store, "--metric", "return_mean", "--out", tmp_path)
     assert [(r.group, r.runs) for r in rows] == [
-        ("mappo_midsn = mappo_sn", len(tiny_sweep.seeds) + 1)]
+        ("mappo_midsn = mappo_sn", len(tiny_sweep.seeds) + 1)
+    ]
     assert [t.get_text() for t in fig.legends[0].get_texts()] == ["mappo_midsn = mappo_sn"]
     # grouped by another key, each keeps its own runs
-    _, rows = run_plot("--store", store, "--metric", "return_mean", "--group-by", "seed",
-                       "--out", tmp_path / "by_seed")
+    _, rows = run_plot(
+        "--store",
+        store,
+        "--metric",
+        "return_mean",
+        "--group-by",
+        "seed",
+        "--out",
+        tmp_path / "by_seed",
+    )
     assert [(r.group, r.runs) for r in rows] == [("1", 1), ("2", 1), ("3", 1)]
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--metric", "no_such_metric"],
-     "no selected run logged metric 'no_such_metric'; they have: "),
-    (["--preset", "fig3"], "no selected run logged metric 'test_battle_won_mean'"),
-    (["--metric", "return_mean", "name=nosuch"], "matches name=nosuch status=COMPLETED"),
-    (["--metric", "return_mean", "--group-by", "critic_sn"],
-     "2 of 4 selected runs have no config key 'critic_sn'"),
-    (["--preset", "fig5", "--metric", "return_mean"],
-     ("--preset fig5 plots critic_grad_norm (or --metric critic_grad_norm_clipped_weights); "
-      "drop --metric return_mean or --preset")),
-    ([], "give --metric M"),
-])
-def test_bad_request_is_one_clear_line_and_writes_nothing(tiny_sweep, tmp_path, capsys,
-                                                          args, message):
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (
+            ["--metric", "no_such_metric"],
+            "no selected run logged metric 'no_such_metric'; they have: ",
+        ),
+        (["--preset", "fig3"], "no selected run logged metric 'test_battle_won_mean'"),
+        (["--metric", "return_mean", "name=nosuch"], "matches name=nosuch status=COMPLETED"),
+        (
+            ["--metric", "return_mean", "--group-by", "critic_sn"],
+            "2 of 4 selected runs have no config key 'critic_sn'",
+        ),
+        (
+            ["--preset", "fig5", "--metric", "return_mean"],
+            (
+                "--preset fig5 plots critic_grad_norm "
+                "(or --metric critic_grad_norm_clipped_weights); "
+                "drop --metric return_mean or --preset"
+            ),
+        ),
+        ([], "give --metric M"),
+    ],
+)
+def test_bad_request_is_one_clear_line_and_writes_nothing(
+    tiny_sweep, tmp_path, capsys, args, message
+):
     out = tmp_path / "figures"
     code = main(["plot", "--store", str(store_of(tiny_sweep)), *args, "--out", str(out)])
     err = capsys.readouterr().err
@@ -206,8 +260,9 @@ def test_bad_request_is_one_clear_line_and_writes_nothing(tiny_sweep, tmp_path, 
 
 
 def test_plot_command_line_end_to_end(tiny_sweep, tmp_path, epymarl_sn):
-    proc = epymarl_sn("plot", "--store", store_of(tiny_sweep), "--preset", "fig2",
-                      "--out", tmp_path)
+    proc = epymarl_sn(
+        "plot", "--store", store_of(tiny_sweep), "--preset", "fig2", "--out", tmp_path
+    )
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "fig2.png").stat().st_size > 0
     assert (tmp_path / "fig2.pdf").stat().st_size > 0

@@ -7,6 +7,7 @@ that each `run()` call appends a copy of the EpisodeBatch's tensors to a list, a
 pids of the runner's env processes are written to OUT.pids.json when it starts; the
 list is saved to OUT (torch.save) when the runner closes its envs.
 """
+
 import json
 import runpy
 import sys
@@ -34,8 +35,12 @@ def recording(runner_class):
 
         def run(self, test_mode=False):
             batch = super().run(test_mode=test_mode)
-            self.recorded.append({"test_mode": test_mode, **{
-                key: value.clone() for key, value in batch.data.transition_data.items()}})
+            self.recorded.append(
+                {
+                    "test_mode": test_mode,
+                    **{key: value.clone() for key, value in batch.data.transition_data.items()},
+                }
+            )
             return batch
 
         def close_env(self):

@@ -4,6 +4,7 @@ stats, checks `vector_workers` before a run, and leaves no worker process behind
 Each run is a real `src/main.py` run, recorded by record_episodes.py: every batch the
 runner returned (training and test) and Sacred's metrics.
 """
+
 import json
 import os
 import signal
@@ -20,37 +21,66 @@ from epymarl_sn.runners.config import available_cores, check_vector_config
 COMMON = ("--config=mappo_paper",)
 SMALL_BATCH = ("batch_size_run=4", "buffer_size=4", "batch_size=4")
 RWARE = (
-    *COMMON, "--env-config=gymma", "with",
-    "env_args.key=rware:rware-tiny-2ag-v2", "env_args.time_limit=100", "t_max=2000",
-    "test_interval=1000", "test_nepisode=4", "log_interval=1000", "runner_log_interval=1000",
-    "learner_log_interval=1000", *SMALL_BATCH, "seed=7",
+    *COMMON,
+    "--env-config=gymma",
+    "with",
+    "env_args.key=rware:rware-tiny-2ag-v2",
+    "env_args.time_limit=100",
+    "t_max=2000",
+    "test_interval=1000",
+    "test_nepisode=4",
+    "log_interval=1000",
+    "runner_log_interval=1000",
+    "learner_log_interval=1000",
+    *SMALL_BATCH,
+    "seed=7",
 )
 # short battles (40 steps): some end in a defeat, the others at the time limit
 SMACLITE = (
-    *COMMON, "--env-config=smaclite_sparse", "with",
-    "env_args.map_name=2s3z", "env_args.time_limit=40", "t_max=300", "test_interval=150",
-    "test_nepisode=4", "log_interval=150", "runner_log_interval=150",
-    "learner_log_interval=150", *SMALL_BATCH, "seed=3",
+    *COMMON,
+    "--env-config=smaclite_sparse",
+    "with",
+    "env_args.map_name=2s3z",
+    "env_args.time_limit=40",
+    "t_max=300",
+    "test_interval=150",
+    "test_nepisode=4",
+    "log_interval=150",
+    "runner_log_interval=150",
+    "learner_log_interval=150",
+    *SMALL_BATCH,
+    "seed=3",
 )
 
 
 @pytest.fixture(scope="module")
 def rware_runs(record_main):
-    return {runner: record_main(*RWARE, *extra) for runner, extra in (
-        ("parallel", ["runner=parallel"]),
-        ("vector", ["runner=vector"]),
-        ("vector, no workers", ["runner=vector", "vector_workers=0"]),
-        ("vector, 3 workers", ["runner=vector", "vector_workers=3"]),  # slices of 1, 2, 1
-    )}
+    return {
+        runner: record_main(*RWARE, *extra)
+        for runner, extra in (
+            ("parallel", ["runner=parallel"]),
+            ("vector", ["runner=vector"]),
+            ("vector, no workers", ["runner=vector", "vector_workers=0"]),
+            ("vector, 3 workers", ["runner=vector", "vector_workers=3"]),  # slices of 1, 2, 1
+        )
+    }
 
 
 @pytest.fixture(scope="module")
 def one_env_runs(record_main):
     """batch_size_run=1: every step updates the batch for a single env."""
     args = [a for a in RWARE if a not in SMALL_BATCH and not a.startswith("t_max=")]
-    return {runner: record_main(*args, "batch_size_run=1", "buffer_size=1", "batch_size=1",
-                                "t_max=500", f"runner={runner}")
-            for runner in ("parallel", "vector")}
+    return {
+        runner: record_main(
+            *args,
+            "batch_size_run=1",
+            "buffer_size=1",
+            "batch_size=1",
+            "t_max=500",
+            f"runner={runner}",
+        )
+        for runner in ("parallel", "vector")
+    }
 
 
 @pytest.fixture(scope="module")
@@ -114,8 +144,13 @@ def test_default_workers_one_per_core(rware_runs):
 
 
 def test_no_worker_survives_a_run(rware_runs, smaclite_runs):
-    pids = [pid for runs in (rware_runs, smaclite_runs) for name, run in runs.items()
-            if name.startswith("vector") for pid in run.env_pids]
+    pids = [
+        pid
+        for runs in (rware_runs, smaclite_runs)
+        for name, run in runs.items()
+        if name.startswith("vector")
+        for pid in run.env_pids
+    ]
     assert pids
     assert all(gone(pid) for pid in pids)
 
@@ -127,8 +162,13 @@ def test_smaclite_sparse_episodes_and_stats_are_the_parallel_runners(smaclite_ru
     assert_same_batches(parallel, vector)
     assert vector.run["status"] == "COMPLETED"
     for prefix in ("", "test_"):
-        names = ("return_mean", "battle_won_mean", "dead_allies_mean", "dead_enemies_mean",
-                 "ep_length_mean")
+        names = (
+            "return_mean",
+            "battle_won_mean",
+            "dead_allies_mean",
+            "dead_enemies_mean",
+            "ep_length_mean",
+        )
         assert {f"{prefix}{k}" for k in names} <= vector.metrics.keys()
     assert metric_values(vector) == metric_values(parallel)
 
@@ -161,9 +201,18 @@ def test_workers_die_with_a_killed_training_process(checkout_copy, recorder):
     out = checkout_copy / "episodes.pt"
     args = [a if not a.startswith("t_max=") else "t_max=10000000" for a in RWARE]
     proc = subprocess.Popen(
-        [sys.executable, str(recorder), str(out), "src/main.py", *args, "runner=vector",
-         "vector_workers=2"],
-        cwd=checkout_copy, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            str(recorder),
+            str(out),
+            "src/main.py",
+            *args,
+            "runner=vector",
+            "vector_workers=2",
+        ],
+        cwd=checkout_copy,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         env=dict(os.environ),
     )
     pids_file = Path(f"{out}.pids.json")

@@ -1,5 +1,6 @@
 """Fixtures of the SN tests: in-process EPyMARL (its src/ importable, the plugin
 registered), a preset's args as run() builds them, random episode batches."""
+
 import sys
 from types import SimpleNamespace
 
@@ -19,6 +20,7 @@ def epymarl_src(epymarl_dir):
     if str(src) not in sys.path:
         sys.path.insert(0, str(src))
     from epymarl_sn.plugin import register
+
     register()
     return src
 
@@ -26,11 +28,15 @@ def epymarl_src(epymarl_dir):
 def _preset_args(src, preset, **overrides):
     """The args EPyMARL's run() would build from default.yaml, gymma.yaml and a preset."""
     config = {}
-    for path in (src / "config" / "default.yaml", src / "config" / "envs" / "gymma.yaml",
-                 config_dir() / "algs" / f"{preset}.yaml"):
+    for path in (
+        src / "config" / "default.yaml",
+        src / "config" / "envs" / "gymma.yaml",
+        config_dir() / "algs" / f"{preset}.yaml",
+    ):
         config.update(yaml.safe_load(path.read_text()))
-    config.update(n_agents=N_AGENTS, n_actions=N_ACTIONS, state_shape=STATE_DIM,
-                  use_cuda=False, device="cpu")
+    config.update(
+        n_agents=N_AGENTS, n_actions=N_ACTIONS, state_shape=STATE_DIM, use_cuda=False, device="cpu"
+    )
     config.update(overrides)
     return SimpleNamespace(**config)
 
@@ -55,14 +61,16 @@ def _random_batch(args, batch_size=4, seed=0):
     g = torch.Generator().manual_seed(seed)
     terminated = torch.zeros(batch_size, steps, 1, dtype=torch.uint8)
     terminated[:, EPISODE_LEN - 1] = 1
-    batch.update({
-        "state": torch.randn(batch_size, steps, STATE_DIM, generator=g),
-        "obs": torch.randn(batch_size, steps, N_AGENTS, OBS_DIM, generator=g),
-        "actions": torch.randint(0, N_ACTIONS, (batch_size, steps, N_AGENTS, 1), generator=g),
-        "avail_actions": torch.ones(batch_size, steps, N_AGENTS, N_ACTIONS, dtype=torch.int),
-        "reward": torch.rand(batch_size, steps, 1, generator=g),
-        "terminated": terminated,
-    })
+    batch.update(
+        {
+            "state": torch.randn(batch_size, steps, STATE_DIM, generator=g),
+            "obs": torch.randn(batch_size, steps, N_AGENTS, OBS_DIM, generator=g),
+            "actions": torch.randint(0, N_ACTIONS, (batch_size, steps, N_AGENTS, 1), generator=g),
+            "avail_actions": torch.ones(batch_size, steps, N_AGENTS, N_ACTIONS, dtype=torch.int),
+            "reward": torch.rand(batch_size, steps, 1, generator=g),
+            "terminated": terminated,
+        }
+    )
     return batch
 
 

@@ -1,5 +1,6 @@
 """`critic_grad_norm_clipped_weights`, the authors' second critic gradient norm, on real
 SMAClite episodes collected by EPyMARL's own runner and trained on by ppo_sn_learner."""
+
 import copy
 import logging
 from types import SimpleNamespace
@@ -28,14 +29,14 @@ def smaclite_run(epymarl_src):
     def make(preset, env_args=None, **overrides):
         # default.yaml, then the env preset, then the alg preset: src/main.py's order
         config = yaml.safe_load((epymarl_src / "config" / "default.yaml").read_text())
-        for path in (config_dir() / "envs" / "smaclite_sparse.yaml",
-                     config_dir() / "algs" / f"{preset}.yaml"):
+        for path in (
+            config_dir() / "envs" / "smaclite_sparse.yaml",
+            config_dir() / "algs" / f"{preset}.yaml",
+        ):
             for key, value in yaml.safe_load(path.read_text()).items():
                 config[key] = {**config[key], **value} if key == "env_args" else value
-        config["env_args"].update(map_name="2s3z", use_cpp_rvo2=False, seed=1,
-                                  **(env_args or {}))
-        config.update(runner="episode", batch_size_run=1, use_cuda=False, device="cpu",
-                      **overrides)
+        config["env_args"].update(map_name="2s3z", use_cpp_rvo2=False, seed=1, **(env_args or {}))
+        config.update(runner="episode", batch_size_run=1, use_cuda=False, device="cpu", **overrides)
         args = SimpleNamespace(**config)
         logger = Logger(logging.getLogger("sn-test"))
         runner = runners[args.runner](args=args, logger=logger)
@@ -46,8 +47,11 @@ def smaclite_run(epymarl_src):
             "state": {"vshape": info["state_shape"]},
             "obs": {"vshape": info["obs_shape"], "group": "agents"},
             "actions": {"vshape": (1,), "group": "agents", "dtype": torch.long},
-            "avail_actions": {"vshape": (info["n_actions"],), "group": "agents",
-                              "dtype": torch.int},
+            "avail_actions": {
+                "vshape": (info["n_actions"],),
+                "group": "agents",
+                "dtype": torch.int,
+            },
             "terminated": {"vshape": (1,), "dtype": torch.uint8},
             "reward": {"vshape": (1,)},
         }
@@ -107,8 +111,9 @@ def test_equals_the_norm_of_the_last_clipped_critic_update(smaclite_run, preset)
 
 def test_never_exceeds_grad_norm_clip(smaclite_run):
     # the preset as it is (4 epochs) but a clip that every update hits
-    learner, runner = smaclite_run("mappo_sn", learner_log_interval=0, grad_norm_clip=0.05,
-                                   env_args={"reward_scale": False})
+    learner, runner = smaclite_run(
+        "mappo_sn", learner_log_interval=0, grad_norm_clip=0.05, env_args={"reward_scale": False}
+    )
     for episode in range(4):
         learner.train(runner.run(), episode, episode)
     stats = learner.logger.stats

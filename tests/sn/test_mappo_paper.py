@@ -1,11 +1,11 @@
 """The plugin's baseline preset runs through the patched EPyMARL end to end."""
+
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import yaml
-
 
 
 def test_entry_point_registers_into_epymarl(epymarl_dir):
@@ -21,16 +21,27 @@ print(json.dumps({"ep": ep.value, "config_dir": plugin["config_dir"],
                   "checks": callable(plugin["check_config"]),
                   "registries": sorted(critics) + sorted(learners) + sorted(envs)}))
 """
-    proc = subprocess.run([sys.executable, "-c", code], cwd=epymarl_dir / "src",
-                          capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=epymarl_dir / "src",
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     plugin = json.loads(proc.stdout.splitlines()[-1])
     assert plugin["ep"] == "epymarl_sn.plugin:register"
     assert plugin["checks"] is True
     with open(Path(plugin["config_dir"]) / "algs" / "mappo_paper.yaml") as f:
         assert yaml.safe_load(f)["name"] == "mappo_paper"
-    assert {"cv_critic", "ppo_learner", "gymma",  # EPyMARL's own, kept
-            "cv_critic_sn", "ppo_sn_learner", "sc2_sparse", "smaclite_sparse",
-            } <= set(plugin["registries"])
+    assert {
+        "cv_critic",
+        "ppo_learner",
+        "gymma",  # EPyMARL's own, kept
+        "cv_critic_sn",
+        "ppo_sn_learner",
+        "sc2_sparse",
+        "smaclite_sparse",
+    } <= set(plugin["registries"])
 
 
 def test_mappo_paper_trains_and_leaves_sacred_run(run_main, rware_tiny):

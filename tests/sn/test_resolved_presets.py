@@ -1,6 +1,7 @@
 """The presets' config as the patched `src/main.py` resolves it (default.yaml, then the
 env preset, then the alg preset, then Sacred), saved by Sacred's own save_config command:
 the authors' setting where the paper is silent."""
+
 import json
 
 import pytest
@@ -8,14 +9,31 @@ import pytest
 ALGS = ["mappo_paper", "mappo_sn", "mappo_fullsn", "mappo_midsn", "mappo_lastsn"]
 
 # the authors' src_spectral/config/algs/mappo.yaml and envs/sc2_sparse.yaml
-AUTHORS = {"standardise_rewards": False, "test_interval": 100000, "t_max": 40050000,
-           "lr": 0.0005, "grad_norm_clip": 10, "q_nstep": 10, "epochs": 4,
-           "eps_clip": 0.2, "entropy_coef": 0.001, "batch_size": 10, "batch_size_run": 10,
-           "target_update_interval_or_tau": 0.01, "obs_agent_id": True,
-           "obs_last_action": False}
-SPARSE_REWARD = {"reward_death_value": 10, "reward_ally_death_value": 10, "reward_win": 200,
-                 "reward_defeat": -200, "reward_scale": True, "reward_scale_rate": 50,
-                 "reward_scale_divisor": "smac"}
+AUTHORS = {
+    "standardise_rewards": False,
+    "test_interval": 100000,
+    "t_max": 40050000,
+    "lr": 0.0005,
+    "grad_norm_clip": 10,
+    "q_nstep": 10,
+    "epochs": 4,
+    "eps_clip": 0.2,
+    "entropy_coef": 0.001,
+    "batch_size": 10,
+    "batch_size_run": 10,
+    "target_update_interval_or_tau": 0.01,
+    "obs_agent_id": True,
+    "obs_last_action": False,
+}
+SPARSE_REWARD = {
+    "reward_death_value": 10,
+    "reward_ally_death_value": 10,
+    "reward_win": 200,
+    "reward_defeat": -200,
+    "reward_scale": True,
+    "reward_scale_rate": 50,
+    "reward_scale_divisor": "smac",
+}
 
 
 @pytest.fixture
@@ -32,8 +50,14 @@ def fake_sc2(tmp_path):
 
 def resolved(run_main, tmp_path, alg, env, env_vars=None):
     out = tmp_path / f"{alg}_{env}.json"
-    result = run_main(f"--config={alg}", f"--env-config={env}", "save_config", "with",
-                      f"config_filename={out}", env=env_vars)
+    result = run_main(
+        f"--config={alg}",
+        f"--env-config={env}",
+        "save_config",
+        "with",
+        f"config_filename={out}",
+        env=env_vars,
+    )
     assert result.proc.returncode == 0, result.output[-3000:]
     return json.loads(out.read_text())
 
@@ -46,15 +70,13 @@ def test_alg_presets_hold_the_authors_setting(run_main, tmp_path, alg):
     assert config["standardise_returns"] is (alg in ("mappo_fullsn", "mappo_lastsn"))
     assert config["learner"] == "ppo_sn_learner"
     assert config["name"] == alg
-    assert {k: v for k, v in config["env_args"].items() if k.startswith("reward")} \
-        == SPARSE_REWARD
+    assert {k: v for k, v in config["env_args"].items() if k.startswith("reward")} == SPARSE_REWARD
 
 
 def test_sc2_sparse_holds_the_authors_setting(run_main, tmp_path, fake_sc2):
     config = resolved(run_main, tmp_path, "mappo_sn", "sc2_sparse", {"SC2PATH": str(fake_sc2)})
     assert {k: config[k] for k in AUTHORS} == AUTHORS
-    assert {k: v for k, v in config["env_args"].items() if k.startswith("reward")} \
-        == SPARSE_REWARD
+    assert {k: v for k, v in config["env_args"].items() if k.startswith("reward")} == SPARSE_REWARD
     # as in the authors' runs, where their mappo.yaml's False overrode their env yaml's True
     assert config["env_args"]["state_last_action"] is False
 

@@ -1,4 +1,5 @@
 """The SN critic's config keys: accepted values, and one clear line for each bad one."""
+
 import pytest
 
 from epymarl_sn import plugin
@@ -9,37 +10,57 @@ SN = {"critic_type": "cv_critic_sn"}
 
 def test_defaults_are_designs():
     s = sn_settings(SN)
-    assert (s.layers, s.normalised, s.k, s.clamp, s.power_iterations, s.stop_grad) \
-        == (3, (2,), 1.0, False, 1, False)
+    assert (s.layers, s.normalised, s.k, s.clamp, s.power_iterations, s.stop_grad) == (
+        3,
+        (2,),
+        1.0,
+        False,
+        1,
+        False,
+    )
 
 
-@pytest.mark.parametrize("choice,layers,normalised", [
-    ("full", 4, (1, 2, 3, 4)), ("mid", 4, (2, 3)), ("mid", 2, ()), ("last", 5, (5,)),
-    ("none", 3, ()), ([3, 1], 3, (1, 3)), ([], 3, ()), ((2,), 2, (2,)),
-])
+@pytest.mark.parametrize(
+    "choice,layers,normalised",
+    [
+        ("full", 4, (1, 2, 3, 4)),
+        ("mid", 4, (2, 3)),
+        ("mid", 2, ()),
+        ("last", 5, (5,)),
+        ("none", 3, ()),
+        ([3, 1], 3, (1, 3)),
+        ([], 3, ()),
+        ((2,), 2, (2,)),
+    ],
+)
 def test_layer_choices(choice, layers, normalised):
-    assert sn_settings({**SN, "critic_sn": choice, "critic_layers": layers}).normalised == normalised
+    assert (
+        sn_settings({**SN, "critic_sn": choice, "critic_layers": layers}).normalised == normalised
+    )
 
 
-@pytest.mark.parametrize("overrides,key", [
-    ({"critic_sn": "middle"}, "critic_sn"),
-    ({"critic_sn": 2}, "critic_sn"),
-    ({"critic_sn": None}, "critic_sn"),
-    ({"critic_sn": [0]}, "critic_sn"),
-    ({"critic_sn": [4]}, "critic_sn"),
-    ({"critic_sn": [1, 1]}, "critic_sn"),
-    ({"critic_sn": [True]}, "critic_sn"),
-    ({"critic_sn": [2], "critic_layers": 1}, "critic_layers"),
-    ({"critic_layers": 2.0}, "critic_layers"),
-    ({"critic_sn_k": 0}, "critic_sn_k"),
-    ({"critic_sn_k": -1.0}, "critic_sn_k"),
-    ({"critic_sn_k": float("inf")}, "critic_sn_k"),
-    ({"critic_sn_k": "1"}, "critic_sn_k"),
-    ({"critic_sn_power_iterations": 0}, "critic_sn_power_iterations"),
-    ({"critic_sn_power_iterations": 1.5}, "critic_sn_power_iterations"),
-    ({"critic_sn_clamp": "yes"}, "critic_sn_clamp"),
-    ({"critic_sn_stop_grad": 1}, "critic_sn_stop_grad"),
-])
+@pytest.mark.parametrize(
+    "overrides,key",
+    [
+        ({"critic_sn": "middle"}, "critic_sn"),
+        ({"critic_sn": 2}, "critic_sn"),
+        ({"critic_sn": None}, "critic_sn"),
+        ({"critic_sn": [0]}, "critic_sn"),
+        ({"critic_sn": [4]}, "critic_sn"),
+        ({"critic_sn": [1, 1]}, "critic_sn"),
+        ({"critic_sn": [True]}, "critic_sn"),
+        ({"critic_sn": [2], "critic_layers": 1}, "critic_layers"),
+        ({"critic_layers": 2.0}, "critic_layers"),
+        ({"critic_sn_k": 0}, "critic_sn_k"),
+        ({"critic_sn_k": -1.0}, "critic_sn_k"),
+        ({"critic_sn_k": float("inf")}, "critic_sn_k"),
+        ({"critic_sn_k": "1"}, "critic_sn_k"),
+        ({"critic_sn_power_iterations": 0}, "critic_sn_power_iterations"),
+        ({"critic_sn_power_iterations": 1.5}, "critic_sn_power_iterations"),
+        ({"critic_sn_clamp": "yes"}, "critic_sn_clamp"),
+        ({"critic_sn_stop_grad": 1}, "critic_sn_stop_grad"),
+    ],
+)
 def test_bad_values_say_what_is_wrong_allowed_and_the_fix(overrides, key):
     with pytest.raises(ValueError) as err:
         check_sn_config({**SN, **overrides})

@@ -1,4 +1,5 @@
 """cv_critic_sn against EPyMARL's real CentralVCritic and torch.linalg."""
+
 import pytest
 import torch
 import torch.nn as nn
@@ -10,6 +11,7 @@ from epymarl_sn.sn.layer import SNLinear
 @pytest.fixture(scope="session")
 def make_critic(preset_args):
     """make_critic(src, batch, **sn_keys) -> mappo_sn's critic with those SN keys."""
+
     def make(src, batch, **sn_keys):
         from modules.critics import REGISTRY
 
@@ -21,8 +23,12 @@ def make_critic(preset_args):
 
 def expected_layers(choice, depth):
     """Which 1-based layers DESIGN.md says `critic_sn` normalises."""
-    named = {"full": set(range(1, depth + 1)), "mid": set(range(2, depth)),
-             "last": {depth}, "none": set()}
+    named = {
+        "full": set(range(1, depth + 1)),
+        "mid": set(range(2, depth)),
+        "last": {depth},
+        "none": set(),
+    }
     return named[choice] if isinstance(choice, str) else set(choice)
 
 
@@ -65,8 +71,9 @@ def test_normalises_exactly_the_chosen_layers(epymarl_src, batch, choice, depth,
     layers = critic.layers
     assert len(layers) == depth
     assert [name for name, _ in critic.named_children()] == [f"fc{i}" for i in range(1, depth + 1)]
-    assert {i for i, layer in enumerate(layers, 1) if isinstance(layer, SNLinear)} \
-        == expected_layers(choice, depth)
+    assert {
+        i for i, layer in enumerate(layers, 1) if isinstance(layer, SNLinear)
+    } == expected_layers(choice, depth)
     assert all(type(layer) in (nn.Linear, SNLinear) for layer in layers)
     assert [layer.out_features for layer in layers] == [64] * (depth - 1) + [1]
     assert layers[0].in_features == critic._get_input_shape(batch.scheme)
@@ -75,8 +82,7 @@ def test_normalises_exactly_the_chosen_layers(epymarl_src, batch, choice, depth,
 @pytest.mark.parametrize("choice,depth", CASES)
 @pytest.mark.parametrize("k", [1.0, 2.5])
 def test_unclamped_layers_have_norm_k(epymarl_src, batch, choice, depth, k, make_critic):
-    critic = make_critic(epymarl_src, batch, critic_sn=choice, critic_layers=depth,
-                         critic_sn_k=k)
+    critic = make_critic(epymarl_src, batch, critic_sn=choice, critic_layers=depth, critic_sn_k=k)
     train_briefly(critic, batch)
     for i, layer in enumerate(critic.layers, 1):
         if i in expected_layers(choice, depth):
@@ -85,9 +91,17 @@ def test_unclamped_layers_have_norm_k(epymarl_src, batch, choice, depth, k, make
 
 @pytest.mark.parametrize("choice,depth", CASES)
 @pytest.mark.parametrize("k", [0.3, 0.9, 10.0])
-def test_clamped_layers_are_bounded_by_k_and_untouched_below_it(epymarl_src, batch, choice, depth, k, make_critic):
-    critic = make_critic(epymarl_src, batch, critic_sn=choice, critic_layers=depth,
-                         critic_sn_k=k, critic_sn_clamp=True)
+def test_clamped_layers_are_bounded_by_k_and_untouched_below_it(
+    epymarl_src, batch, choice, depth, k, make_critic
+):
+    critic = make_critic(
+        epymarl_src,
+        batch,
+        critic_sn=choice,
+        critic_layers=depth,
+        critic_sn_k=k,
+        critic_sn_clamp=True,
+    )
     train_briefly(critic, batch)
     for i, layer in enumerate(critic.layers, 1):
         if i not in expected_layers(choice, depth):
@@ -111,8 +125,12 @@ def test_forward_is_the_relu_mlp_of_the_effective_weights(epymarl_src, batch, de
     assert torch.allclose(critic(batch), x, atol=1e-6)
 
 
-@pytest.mark.parametrize("individual_obs,last_action", [(False, False), (True, True), (False, True)])
-def test_none_with_three_layers_is_cv_critic(epymarl_src, individual_obs, last_action, preset_args, random_batch, make_critic):
+@pytest.mark.parametrize(
+    "individual_obs,last_action", [(False, False), (True, True), (False, True)]
+)
+def test_none_with_three_layers_is_cv_critic(
+    epymarl_src, individual_obs, last_action, preset_args, random_batch, make_critic
+):
     from modules.critics.centralV import CentralVCritic
 
     keys = dict(obs_individual_obs=individual_obs, obs_last_action=last_action)
@@ -135,7 +153,9 @@ def test_none_with_three_layers_is_cv_critic(epymarl_src, individual_obs, last_a
             assert torch.equal(sn(batch, t=t), plain(batch, t=t))
 
 
-def test_normalised_critic_starts_from_cv_critic_weights(epymarl_src, preset_args, random_batch, make_critic):
+def test_normalised_critic_starts_from_cv_critic_weights(
+    epymarl_src, preset_args, random_batch, make_critic
+):
     """SN adds no random draws: same seed, same raw weights as cv_critic, any layer choice."""
     from modules.critics.centralV import CentralVCritic
 

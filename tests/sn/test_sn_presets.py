@@ -1,4 +1,5 @@
 """The SN presets are mappo_paper plus exactly the differences DESIGN.md names."""
+
 import pytest
 import yaml
 
@@ -41,5 +42,6 @@ def test_preset_builds_the_paper_critic(epymarl_src, name, preset_args, random_b
     args = preset_args(epymarl_src, name)
     critic = REGISTRY[args.critic_type](random_batch(args).scheme, args)
     assert len(critic.layers) == 3
-    assert {i for i, layer in enumerate(critic.layers, 1) if isinstance(layer, SNLinear)} \
-        == SN_PRESETS[name][2]
+    assert {
+        i for i, layer in enumerate(critic.layers, 1) if isinstance(layer, SNLinear)
+    } == SN_PRESETS[name][2]

@@ -1,4 +1,5 @@
 """cv_critic_sn inside EPyMARL's real PPO learners and real `src/main.py` runs."""
+
 import logging
 import math
 
@@ -11,6 +12,7 @@ from epymarl_sn.sn.layer import SNLinear
 @pytest.fixture(scope="session")
 def make_learner(preset_args, random_batch):
     """make_learner(src, preset, seed=0, **overrides) -> the preset's learner, real MAC."""
+
     def make(src, preset, seed=0, **overrides):
         from controllers import REGISTRY as macs
         from learners import REGISTRY as learners
@@ -28,6 +30,7 @@ def make_learner(preset_args, random_batch):
 @pytest.fixture(scope="session")
 def train(random_batch):
     """train(learner, steps, first_t=0, seed=0): that many updates on random batches."""
+
     def run(learner, steps, first_t=0, seed=0):
         for i in range(steps):
             learner.train(random_batch(learner.args, seed=seed + i), first_t + 1000 * i, i)
@@ -53,8 +56,9 @@ def test_stock_ppo_learner_target_critic_and_soft_updates(epymarl_src, make_lear
     for a, b in zip(sn_layers(critic), sn_layers(target)):
         assert a.u.data_ptr() != b.u.data_ptr() and torch.equal(a.u, b.u)
     # soft updates and Adam see the raw weights and biases, never u and v
-    assert {name for name, _ in critic.named_parameters()} \
-        == {f"fc{i}.{p}" for i in (1, 2, 3) for p in ("weight", "bias")}
+    assert {name for name, _ in critic.named_parameters()} == {
+        f"fc{i}.{p}" for i in (1, 2, 3) for p in ("weight", "bias")
+    }
 
     train(learner, 3)
     before = [p.detach().clone() for p in target.parameters()]
@@ -77,7 +81,9 @@ def test_hard_target_updates_copy_the_power_iteration_state(epymarl_src, make_le
 
 
 @pytest.mark.parametrize("learner_name", ["ppo_learner", "ppo_sn_learner"])
-def test_save_and_load_restore_outputs_and_power_iteration_state(epymarl_src, tmp_path, learner_name, random_batch, make_learner, train):
+def test_save_and_load_restore_outputs_and_power_iteration_state(
+    epymarl_src, tmp_path, learner_name, random_batch, make_learner, train
+):
     saved = make_learner(epymarl_src, "mappo_fullsn", seed=0, learner=learner_name)
     train(saved, 3)
     saved.save_models(str(tmp_path))
@@ -97,11 +103,14 @@ def test_save_and_load_restore_outputs_and_power_iteration_state(epymarl_src, tm
     # the power-iteration state matters: the weights alone do not give the same outputs
     weights_only = make_learner(epymarl_src, "mappo_fullsn", seed=1, learner=learner_name)
     weights_only.critic.load_state_dict(
-        {k: v for k, v in state.items() if not k.endswith((".u", ".v"))}, strict=False)
+        {k: v for k, v in state.items() if not k.endswith((".u", ".v"))}, strict=False
+    )
     assert not torch.allclose(weights_only.critic(batch), expected[0], rtol=1e-6, atol=0)
 
 
-def test_sn_learner_logs_diagnostics_at_the_learner_log_interval(epymarl_src, random_batch, make_learner):
+def test_sn_learner_logs_diagnostics_at_the_learner_log_interval(
+    epymarl_src, random_batch, make_learner
+):
     learner = make_learner(epymarl_src, "mappo_fullsn", learner_log_interval=1000)
     for t in (0, 400, 800, 1000, 1500):
         learner.train(random_batch(learner.args, seed=t), t, 0)
@@ -122,8 +131,7 @@ def test_sn_learner_logs_diagnostics_at_the_learner_log_interval(epymarl_src, ra
         assert stats[f"critic_sigma_layer{i}"][-1][1] == pytest.approx(value, rel=1e-5)
     with torch.no_grad():
         estimates = [1 / layer.weight_scale().item() for layer in layers]
-    assert stats["critic_grad_scale"][-1][1] == pytest.approx(1 / math.prod(estimates),
-                                                              rel=1e-6)
+    assert stats["critic_grad_scale"][-1][1] == pytest.approx(1 / math.prod(estimates), rel=1e-6)
     # the estimates follow the exact sigmas (each <= sigma: u^T W v for unit u, v)
     assert all(0.5 * s < e <= s * (1 + 1e-5) for e, s in zip(estimates, sigmas))
 
@@ -147,14 +155,21 @@ def test_lastsn_trains_end_to_end_and_sacred_holds_the_diagnostics(run_main, rwa
     (run,) = result.runs
     assert run.run["status"] == "COMPLETED"
     config = run.config
-    assert (config["critic_type"], config["critic_sn"], config["learner"]) \
-        == ("cv_critic_sn", "last", "ppo_sn_learner")
+    assert (config["critic_type"], config["critic_sn"], config["learner"]) == (
+        "cv_critic_sn",
+        "last",
+        "ppo_sn_learner",
+    )
     assert config["standardise_returns"] is True
 
     steps, _ = metric(run, "critic_grad_norm")
     assert len(steps) >= 2
-    for key in ["critic_sigma_layer1", "critic_sigma_layer2", "critic_sigma_layer3",
-                "critic_grad_scale"]:
+    for key in [
+        "critic_sigma_layer1",
+        "critic_sigma_layer2",
+        "critic_sigma_layer3",
+        "critic_grad_scale",
+    ]:
         assert metric(run, key)[0] == steps, key
     assert "critic_sigma_layer4" not in run.metrics
     # LastSN, k = 1: the gradient scale is 1 / sigma of the last layer
@@ -166,8 +181,14 @@ def test_lastsn_trains_end_to_end_and_sacred_holds_the_diagnostics(run_main, rwa
 
 def test_stock_ppo_learner_saves_and_resumes_from_checkpoint(run_main, tmp_path, rware_tiny):
     out = tmp_path / "out"
-    sn_paper = ("--config=mappo_sn", *rware_tiny, "learner=ppo_learner",
-                f"local_results_path={out}", "save_model=True", "save_model_interval=1000")
+    sn_paper = (
+        "--config=mappo_sn",
+        *rware_tiny,
+        "learner=ppo_learner",
+        f"local_results_path={out}",
+        "save_model=True",
+        "save_model_interval=1000",
+    )
     first = run_main(*sn_paper)
     assert first.proc.returncode == 0, first.output[-3000:]
     assert first.runs[0].config["learner"] == "ppo_learner"
@@ -184,14 +205,17 @@ def test_stock_ppo_learner_saves_and_resumes_from_checkpoint(run_main, tmp_path,
     assert min(metric(run, "critic_grad_norm")[0]) > saved_steps[-1]
 
 
-@pytest.mark.parametrize("override,key", [
-    ("critic_sn=middle", "critic_sn"),
-    ("critic_sn=[0]", "critic_sn"),
-    ("critic_sn=[4]", "critic_sn"),
-    ("critic_sn_k=0", "critic_sn_k"),
-    ("critic_sn_power_iterations=0", "critic_sn_power_iterations"),
-    ("critic_layers=1", "critic_layers"),
-])
+@pytest.mark.parametrize(
+    "override,key",
+    [
+        ("critic_sn=middle", "critic_sn"),
+        ("critic_sn=[0]", "critic_sn"),
+        ("critic_sn=[4]", "critic_sn"),
+        ("critic_sn_k=0", "critic_sn_k"),
+        ("critic_sn_power_iterations=0", "critic_sn_power_iterations"),
+        ("critic_layers=1", "critic_layers"),
+    ],
+)
 def test_bad_sn_values_stop_the_run_before_training(run_main, override, key, rware_tiny):
     result = run_main("--config=mappo_sn", *rware_tiny, override)
 

@@ -1,4 +1,5 @@
 """SNLinear against torch.linalg and against the paper's gradient analysis (§IV, eq. 18)."""
+
 import copy
 
 import pytest
@@ -17,8 +18,12 @@ def randomise_state(layer, seed):
     """Start the power iteration from random vectors instead of the exact SVD ones."""
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        layer.u.copy_(F.normalize(torch.randn(layer.u.shape, generator=g, dtype=layer.u.dtype), dim=0))
-        layer.v.copy_(F.normalize(torch.randn(layer.v.shape, generator=g, dtype=layer.v.dtype), dim=0))
+        layer.u.copy_(
+            F.normalize(torch.randn(layer.u.shape, generator=g, dtype=layer.u.dtype), dim=0)
+        )
+        layer.v.copy_(
+            F.normalize(torch.randn(layer.v.shape, generator=g, dtype=layer.v.dtype), dim=0)
+        )
 
 
 def test_same_initialisation_and_rng_stream_as_nn_linear():

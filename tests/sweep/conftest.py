@@ -2,6 +2,7 @@
 stopped by their own PIDs: a MongoDB (SecantusDB, a MongoDB wire-protocol server)
 and a Ray cluster of two nodes, each its own `ray start` with one CPU, its own temp
 dir and its own EPyMARL checkout (EPYMARL_SN_CHECKOUT), joined with token auth."""
+
 import os
 import secrets
 import signal
@@ -34,8 +35,8 @@ def _processes():
             continue
         try:
             stat = (entry / "stat").read_text()
-            comm = stat[stat.index("(") + 1:stat.rindex(")")]
-            fields = stat[stat.rindex(")") + 2:].split()
+            comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+            fields = stat[stat.rindex(")") + 2 :].split()
             try:
                 cwd = os.readlink(entry / "cwd")
             except OSError:
@@ -55,8 +56,11 @@ def _running_in(directory):
     """PIDs of the processes whose working directory is in `directory`: a run's
     main.py and its env workers run in their checkout."""
     directory = str(directory)
-    return [pid for pid, (_, _, cwd) in _processes().items()
-            if cwd and (cwd == directory or cwd.startswith(directory + os.sep))]
+    return [
+        pid
+        for pid, (_, _, cwd) in _processes().items()
+        if cwd and (cwd == directory or cwd.startswith(directory + os.sep))
+    ]
 
 
 def kill_session(proc, grace_s):
@@ -141,11 +145,28 @@ class RayCluster:
 
 def start_node(args, env, checkout, temp_dir, log):
     temp_dir.mkdir(parents=True)
-    node = Node(subprocess.Popen(
-        [BIN / "ray", "start", "--block", "--num-cpus", "1", "--temp-dir", str(temp_dir),
-         "--dashboard-agent-listen-port", str(free_port()), "--disable-usage-stats", *args],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        env={**env, "EPYMARL_SN_CHECKOUT": str(checkout)}), checkout)
+    node = Node(
+        subprocess.Popen(
+            [
+                BIN / "ray",
+                "start",
+                "--block",
+                "--num-cpus",
+                "1",
+                "--temp-dir",
+                str(temp_dir),
+                "--dashboard-agent-listen-port",
+                str(free_port()),
+                "--disable-usage-stats",
+                *args,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**env, "EPYMARL_SN_CHECKOUT": str(checkout)},
+        ),
+        checkout,
+    )
     # the node id tells apart two nodes of one host
     node.raylet_pid, node.node_id = _wait_until(node.raylet, 120, f"the raylet in {temp_dir}")
     return node
@@ -175,24 +196,49 @@ def ray_cluster(tmp_path_factory, epymarl_dir, copy_checkout):
     env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
     env = {k: v for k, v in env.items() if not k.startswith("SACRED_MONGO")}
     started = []
-    log = open(root / "ray.log", "wb")
+    log = open(root / "ray.log", "wb")  # noqa: SIM115 (the nodes write it until teardown)
     try:
-        head = start_node(["--head", "--port", str(port), "--include-dashboard", "false",
-                           "--dashboard-port", str(free_port()),
-                           "--ray-client-server-port", str(free_port())],
-                          env, copy_checkout(epymarl_dir, root / "head_checkout"),
-                          root / "h", log)
+        head = start_node(
+            [
+                "--head",
+                "--port",
+                str(port),
+                "--include-dashboard",
+                "false",
+                "--dashboard-port",
+                str(free_port()),
+                "--ray-client-server-port",
+                str(free_port()),
+            ],
+            env,
+            copy_checkout(epymarl_dir, root / "head_checkout"),
+            root / "h",
+            log,
+        )
         started.append(head)
-        worker = start_node(["--address", f"127.0.0.1:{port}"], env,
-                            copy_checkout(epymarl_dir, root / "worker_checkout"),
-                            root / "w", log)
+        worker = start_node(
+            ["--address", f"127.0.0.1:{port}"],
+            env,
+            copy_checkout(epymarl_dir, root / "worker_checkout"),
+            root / "w",
+            log,
+        )
         started.append(worker)
-        cluster = RayCluster(f"127.0.0.1:{port}", {"RAY_AUTH_MODE": "token",
-                                                   "RAY_AUTH_TOKEN": env["RAY_AUTH_TOKEN"]},
-                             head, worker)
+        cluster = RayCluster(
+            f"127.0.0.1:{port}",
+            {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": env["RAY_AUTH_TOKEN"]},
+            head,
+            worker,
+        )
         # both nodes alive in the cluster's own view, asked by a driver as the sweep's
-        alive = subprocess.run([sys.executable, "-c", ALIVE, cluster.address, *cluster.nodes],
-                               capture_output=True, text=True, env=env, timeout=120, check=False)
+        alive = subprocess.run(
+            [sys.executable, "-c", ALIVE, cluster.address, *cluster.nodes],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
         assert alive.returncode == 0, alive.stdout + alive.stderr
         yield cluster
     finally:

@@ -2,6 +2,7 @@
 process id there and hangs in its constructor: a run that Sacred already records as
 RUNNING and that never ends by itself. A run reaches it as the gymma key
 `hanging_env:hang-tiny-2ag-v0`, with this directory on PYTHONPATH."""
+
 import os
 import time
 
@@ -21,5 +22,6 @@ def make(**kwargs):
     return Warehouse(**kwargs)
 
 
-gymnasium.register("hang-tiny-2ag-v0", entry_point=make,
-                   kwargs=gymnasium.spec("rware-tiny-2ag-v2").kwargs)
+gymnasium.register(
+    "hang-tiny-2ag-v0", entry_point=make, kwargs=gymnasium.spec("rware-tiny-2ag-v2").kwargs
+)

@@ -1,6 +1,7 @@
 """`epymarl-sn sweep --ray ADDRESS` on a real two-node Ray cluster (two `ray start`
 processes on this machine, each with its own checkout) into one real MongoDB: where
 the runs went, a worker node lost mid-run, and the driver killed and started again."""
+
 import json
 import os
 import re
@@ -16,8 +17,16 @@ NODE_ENV = "EPYMARL_SN_RAY_NODE"
 
 
 def mongo_runs(url, db):
-    fields = {"status": 1, "config.name": 1, "config.seed": 1, "host": 1, "meta.comment": 1,
-              "start_time": 1, "stop_time": 1, "stop_reason": 1}
+    fields = {
+        "status": 1,
+        "config.name": 1,
+        "config.seed": 1,
+        "host": 1,
+        "meta.comment": 1,
+        "start_time": 1,
+        "stop_time": 1,
+        "stop_reason": 1,
+    }
     with MongoClient(url) as client:
         return list(client[db].runs.find({}, fields))
 
@@ -43,18 +52,26 @@ def sweep_env(cluster, mongo_url, db):
     return {**cluster.env, "SACRED_MONGO_URL": mongo_url, "SACRED_MONGO_DB": db}
 
 
-def test_a_sweep_runs_on_both_nodes_into_one_store(ray_cluster, mongo_url, epymarl_dir, tmp_path,
-                                                  tiny_spec, write_spec, copy_checkout,
-                                                  epymarl_sn):
+def test_a_sweep_runs_on_both_nodes_into_one_store(
+    ray_cluster, mongo_url, epymarl_dir, tmp_path, tiny_spec, write_spec, copy_checkout, epymarl_sn
+):
     spec = write_spec(tmp_path / "spread.yaml", tiny_spec())  # 2 variants x 2 seeds
     driver = copy_checkout(epymarl_dir, tmp_path / "driver")
-    proc = epymarl_sn("sweep", spec, "--epymarl", driver, "--ray", ray_cluster.address,
-                      env=sweep_env(ray_cluster, mongo_url, "spread"))
+    proc = epymarl_sn(
+        "sweep",
+        spec,
+        "--epymarl",
+        driver,
+        "--ray",
+        ray_cluster.address,
+        env=sweep_env(ray_cluster, mongo_url, "spread"),
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"(Ray cluster {ray_cluster.address} (2 CPUs)): 4 COMPLETED, 0 FAILED" in proc.stdout
     runs = mongo_runs(mongo_url, "spread")
     assert Counter(key(r) for r in runs if r["status"] == "COMPLETED") == Counter(
-        {(v, s): 1 for v in ("mappo_paper", "mappo_sn") for s in (1, 2)})
+        {(v, s): 1 for v in ("mappo_paper", "mappo_sn") for s in (1, 2)}
+    )
     assert len(runs) == 4  # and no other attempt
     # each node ran runs, each into the one MongoDB and into its own checkout's files
     assert {node_of(r) for r in runs} == set(ray_cluster.nodes)
@@ -71,19 +88,32 @@ def test_a_sweep_runs_on_both_nodes_into_one_store(ray_cluster, mongo_url, epyma
 
 
 def test_a_restarted_sweep_skips_completed_runs_and_runs_nothing_twice(
-        ray_cluster, mongo_url, epymarl_dir, tmp_path, tiny_spec, write_spec, copy_checkout,
-        epymarl_sn, epymarl_sn_background, wait_until, running_in):
-    spec = write_spec(tmp_path / "restart.yaml", tiny_spec(configs=["mappo_paper"],
-                                                           seeds=[1, 2, 3]))
+    ray_cluster,
+    mongo_url,
+    epymarl_dir,
+    tmp_path,
+    tiny_spec,
+    write_spec,
+    copy_checkout,
+    epymarl_sn,
+    epymarl_sn_background,
+    wait_until,
+    running_in,
+):
+    spec = write_spec(
+        tmp_path / "restart.yaml", tiny_spec(configs=["mappo_paper"], seeds=[1, 2, 3])
+    )
     driver = copy_checkout(epymarl_dir, tmp_path / "driver")
     env = sweep_env(ray_cluster, mongo_url, "restart")
     args = ("sweep", spec, "--epymarl", driver, "--ray", ray_cluster.address)
     first = epymarl_sn_background(*args, env=env)
     try:
+
         def one_done_one_running():
             assert first.poll() is None, first.communicate()
             statuses = Counter(r["status"] for r in mongo_runs(mongo_url, "restart"))
             return statuses["COMPLETED"] >= 1 and statuses["RUNNING"] >= 1
+
         wait_until(one_done_one_running, 400, "a COMPLETED and a RUNNING run")
         first.send_signal(signal.SIGKILL)  # the driver, as a lost login node would
         first.wait()
@@ -97,37 +127,61 @@ def test_a_restarted_sweep_skips_completed_runs_and_runs_nothing_twice(
     assert f"{3 - done} COMPLETED, 0 FAILED, {done} skipped" in proc.stdout
     runs = mongo_runs(mongo_url, "restart")
     assert Counter(key(r) for r in runs if r["status"] == "COMPLETED") == Counter(
-        {("mappo_paper", s): 1 for s in (1, 2, 3)})
+        {("mappo_paper", s): 1 for s in (1, 2, 3)}
+    )
     lost = [r for r in runs if r["status"] != "COMPLETED"]
     assert lost, "the killed sweep had a run RUNNING"
     for run in lost:
         assert run["status"] == "INTERRUPTED" and run["stop_reason"].startswith("stopped: ")
     # no two attempts of one run overlapped in time
     for seed in (1, 2, 3):
-        attempts = sorted((r for r in runs if key(r) == ("mappo_paper", seed)),
-                          key=lambda r: r["start_time"])
+        attempts = sorted(
+            (r for r in runs if key(r) == ("mappo_paper", seed)), key=lambda r: r["start_time"]
+        )
         for before, after in pairwise(attempts):
             assert before["stop_time"] <= after["start_time"], (before, after)
     for node in ray_cluster.nodes.values():
         assert running_in(node.checkout) == []
 
 
-def test_a_lost_worker_node_is_rerun_on_the_other_node(ray_cluster, mongo_url, epymarl_dir,
-                                                       tmp_path, tiny_spec, write_spec,
-                                                       copy_checkout, epymarl_sn_background,
-                                                       wait_until, running_in, processes):
+def test_a_lost_worker_node_is_rerun_on_the_other_node(
+    ray_cluster,
+    mongo_url,
+    epymarl_dir,
+    tmp_path,
+    tiny_spec,
+    write_spec,
+    copy_checkout,
+    epymarl_sn_background,
+    wait_until,
+    running_in,
+    processes,
+):
     # last in this module: the cluster keeps one node only
     spec = write_spec(tmp_path / "lost.yaml", tiny_spec(configs=["mappo_paper"], seeds=[1, 2]))
     driver = copy_checkout(epymarl_dir, tmp_path / "driver")
-    sweep = epymarl_sn_background("sweep", spec, "--epymarl", driver, "--ray",
-                                  ray_cluster.address, "--retries", 1,
-                                  env=sweep_env(ray_cluster, mongo_url, "lost"))
+    sweep = epymarl_sn_background(
+        "sweep",
+        spec,
+        "--epymarl",
+        driver,
+        "--ray",
+        ray_cluster.address,
+        "--retries",
+        1,
+        env=sweep_env(ray_cluster, mongo_url, "lost"),
+    )
     worker = ray_cluster.worker
     try:
+
         def held_by_worker():
             assert sweep.poll() is None, sweep.communicate()
-            return [r for r in mongo_runs(mongo_url, "lost")
-                    if r["status"] == "RUNNING" and node_of(r) == worker.node_id]
+            return [
+                r
+                for r in mongo_runs(mongo_url, "lost")
+                if r["status"] == "RUNNING" and node_of(r) == worker.node_id
+            ]
+
         (held,) = wait_until(held_by_worker, 300, "a run RUNNING on the worker node")
         run_pids = running_in(worker.checkout)  # its main.py and env workers
         assert len(run_pids) >= 2
@@ -141,7 +195,8 @@ def test_a_lost_worker_node_is_rerun_on_the_other_node(ray_cluster, mongo_url, e
     assert f"RETRIED {label}: attempt 1 failed: its Ray node {worker.node_id} was lost" in out
     runs = mongo_runs(mongo_url, "lost")
     assert Counter(key(r) for r in runs if r["status"] == "COMPLETED") == Counter(
-        {("mappo_paper", 1): 1, ("mappo_paper", 2): 1})
+        {("mappo_paper", 1): 1, ("mappo_paper", 2): 1}
+    )
     (lost,) = [r for r in runs if r["_id"] == held["_id"]]
     assert lost["status"] == "INTERRUPTED" and lost["stop_reason"].startswith("stopped: ")
     (rerun,) = [r for r in runs if key(r) == key(held) and r["status"] == "COMPLETED"]

@@ -1,6 +1,7 @@
 """`epymarl-sn sweep` end to end: real `src/main.py` runs on local workers and on
 local Ray, resume from the store, failure summary, and bad input caught before
 anything runs."""
+
 import ast
 import json
 import os
@@ -22,9 +23,13 @@ from epymarl_sn.sweep.spec import RunSpec, sacred_literal
 @pytest.fixture(scope="session")
 def completed_grid(stored):
     """completed_grid(checkout) -> Counter of (name, seed, env key) of COMPLETED runs."""
+
     def grid(checkout):
-        return Counter((r.config["name"], r.config["seed"], r.config["env_args"]["key"])
-                       for r in stored(checkout) if r.status == "COMPLETED")
+        return Counter(
+            (r.config["name"], r.config["seed"], r.config["env_args"]["key"])
+            for r in stored(checkout)
+            if r.status == "COMPLETED"
+        )
 
     return grid
 
@@ -50,10 +55,14 @@ def test_failed_run_is_retried_and_reported_without_stopping_the_others(tiny_swe
     assert sorted(r.config["seed"] for r in broken) == [1, 1, 2, 2]
     assert {r.status for r in broken} == {"FAILED"}
     for seed in tiny_sweep.seeds:
-        assert f"FAILED mappo_paper {tiny_sweep.task} seed={seed}: exit code 1 after 2 attempts" \
+        assert (
+            f"FAILED mappo_paper {tiny_sweep.task} seed={seed}: exit code 1 after 2 attempts"
             in proc.stdout
-        assert f"RETRIED mappo_paper {tiny_sweep.task} seed={seed}: attempt 1 failed: " \
+        )
+        assert (
+            f"RETRIED mappo_paper {tiny_sweep.task} seed={seed}: attempt 1 failed: "
             "exit code 1" in proc.stdout
+        )
     # the command to rerun it and the tail of its error
     assert "name=broken lr=-0.1" in proc.stdout
     assert proc.stdout.count("ValueError: Invalid learning rate: -0.1") == 2
@@ -61,15 +70,18 @@ def test_failed_run_is_retried_and_reported_without_stopping_the_others(tiny_swe
 
 def test_rerunning_the_spec_starts_no_run(tiny_sweep, epymarl_sn, run_dirs):
     before = run_dirs(tiny_sweep.checkout)
-    proc = epymarl_sn("sweep", tiny_sweep.good_spec, "--epymarl", tiny_sweep.checkout,
-                      "--workers", 2)
+    proc = epymarl_sn(
+        "sweep", tiny_sweep.good_spec, "--epymarl", tiny_sweep.checkout, "--workers", 2
+    )
     assert proc.returncode == 0, proc.stderr
     assert "4 runs, 4 already COMPLETED" in proc.stderr
     assert "0 COMPLETED, 0 FAILED, 4 skipped" in proc.stdout
     assert run_dirs(tiny_sweep.checkout) == before
 
 
-def test_dry_run_prints_the_commands_and_marks_completed_ones(tiny_sweep, tmp_path, tiny_spec, write_spec, epymarl_sn, run_dirs):
+def test_dry_run_prints_the_commands_and_marks_completed_ones(
+    tiny_sweep, tmp_path, tiny_spec, write_spec, epymarl_sn, run_dirs
+):
     spec = write_spec(tmp_path / "three_seeds.yaml", tiny_spec(seeds=[1, 2, 3]))
     before = run_dirs(tiny_sweep.checkout)
     proc = epymarl_sn("sweep", spec, "--epymarl", tiny_sweep.checkout, "--dry-run")
@@ -83,13 +95,27 @@ def test_dry_run_prints_the_commands_and_marks_completed_ones(tiny_sweep, tmp_pa
     assert len(done) == 4 and len(todo) == 2
     assert all(c.endswith("seed=3") for c in todo)
     argv = shlex.split(todo[0])
-    assert argv[:5] == ["python", "src/main.py", "--config=mappo_paper",
-                        "--env-config=gymma", "with"]
+    assert argv[:5] == [
+        "python",
+        "src/main.py",
+        "--config=mappo_paper",
+        "--env-config=gymma",
+        "with",
+    ]
     assert f"env_args.key={tiny_sweep.task}" in argv and "t_max=1000" in argv
     assert run_dirs(tiny_sweep.checkout) == before
 
 
-def test_same_grid_through_local_ray(epymarl_dir, tmp_path, tiny_sweep, tiny_spec, write_spec, copy_checkout, epymarl_sn, completed_grid):
+def test_same_grid_through_local_ray(
+    epymarl_dir,
+    tmp_path,
+    tiny_sweep,
+    tiny_spec,
+    write_spec,
+    copy_checkout,
+    epymarl_sn,
+    completed_grid,
+):
     checkout = copy_checkout(epymarl_dir, tmp_path / "epymarl")
     spec = write_spec(tmp_path / "tiny.yaml", tiny_spec())
     # local Ray limited to the 2 CPUs of the test machine; the command shuts it down
@@ -100,8 +126,18 @@ def test_same_grid_through_local_ray(epymarl_dir, tmp_path, tiny_sweep, tiny_spe
 
 
 def test_sacred_literals_read_back_as_the_spec_values():
-    for value in ("rware:rware-tiny-2ag-v2", "3s5z_vs_3s6z", "7", "True", 5e-4, 10,
-                  True, None, [1, 2], "a b"):
+    for value in (
+        "rware:rware-tiny-2ag-v2",
+        "3s5z_vs_3s6z",
+        "7",
+        "True",
+        5e-4,
+        10,
+        True,
+        None,
+        [1, 2],
+        "a b",
+    ):
         text = sacred_literal(value)
         try:
             read = ast.literal_eval(text)
@@ -109,23 +145,40 @@ def test_sacred_literals_read_back_as_the_spec_values():
             read = text  # what Sacred does with text that is not a literal
         assert read == value and type(read) is type(value)
     run = RunSpec("mappo_paper", "gymma", (("env_args.key", "rware:rware-tiny-2ag-v2"),), 3)
-    assert run.argv() == ["--config=mappo_paper", "--env-config=gymma", "with",
-                          "env_args.key=rware:rware-tiny-2ag-v2", "seed=3"]
+    assert run.argv() == [
+        "--config=mappo_paper",
+        "--env-config=gymma",
+        "with",
+        "env_args.key=rware:rware-tiny-2ag-v2",
+        "seed=3",
+    ]
 
 
 BAD_SPECS = [  # (how the tiny spec is made bad, the message)
-    (lambda t: {**t(), "seed": [1]},
-     "unknown key(s) seed; allowed: configs, env_configs, seeds, t_max, with"),
-    (lambda t: t(configs=["mappo_paper", "mappo_nosuch"]),
-     "configs[2]: unknown config 'mappo_nosuch'. Available: "),
-    (lambda t: {**t(), "env_configs": ["gymmaa"]},
-     "env_configs[1]: unknown env_config 'gymmaa'. Available: "),
-    (lambda t: t(configs=[{"config": "mappo_paper", "overrides": {"lr": 1}}]),
-     "configs[1]: unknown key(s) overrides; allowed: config, with"),
-    (lambda t: t(configs=[{"config": "mappo_paper", "with": {"seed": 3}}]),
-     "configs[1]: `seed` is set by the spec's `seeds` list"),
-    (lambda t: t(configs=[{"config": "mappo_paper", "with": {"env_args": {"key": "x"}}}]),
-     "override env_args is a mapping; give each entry as a dotted key"),
+    (
+        lambda t: {**t(), "seed": [1]},
+        "unknown key(s) seed; allowed: configs, env_configs, seeds, t_max, with",
+    ),
+    (
+        lambda t: t(configs=["mappo_paper", "mappo_nosuch"]),
+        "configs[2]: unknown config 'mappo_nosuch'. Available: ",
+    ),
+    (
+        lambda t: {**t(), "env_configs": ["gymmaa"]},
+        "env_configs[1]: unknown env_config 'gymmaa'. Available: ",
+    ),
+    (
+        lambda t: t(configs=[{"config": "mappo_paper", "overrides": {"lr": 1}}]),
+        "configs[1]: unknown key(s) overrides; allowed: config, with",
+    ),
+    (
+        lambda t: t(configs=[{"config": "mappo_paper", "with": {"seed": 3}}]),
+        "configs[1]: `seed` is set by the spec's `seeds` list",
+    ),
+    (
+        lambda t: t(configs=[{"config": "mappo_paper", "with": {"env_args": {"key": "x"}}}]),
+        "override env_args is a mapping; give each entry as a dotted key",
+    ),
     (lambda t: t(seeds=[]), "`seeds` must be a non-empty list of integers"),
     (lambda t: {**t(), "t_max": "1e6"}, "`t_max` must be a positive integer"),
     (lambda t: t(configs=["mappo_paper", "mappo_paper"]), "the grid has the run"),
@@ -133,9 +186,9 @@ BAD_SPECS = [  # (how the tiny spec is made bad, the message)
 
 
 @pytest.mark.parametrize("make_bad,message", BAD_SPECS, ids=[m[:30] for _, m in BAD_SPECS])
-def test_bad_spec_is_one_clear_line_before_anything_runs(epymarl_dir, tmp_path, make_bad,
-                                                          message, tiny_spec, copy_checkout,
-                                                          write_spec, epymarl_sn):
+def test_bad_spec_is_one_clear_line_before_anything_runs(
+    epymarl_dir, tmp_path, make_bad, message, tiny_spec, copy_checkout, write_spec, epymarl_sn
+):
     spec = make_bad(tiny_spec)
     checkout = copy_checkout(epymarl_dir, tmp_path / "epymarl")
     path = write_spec(tmp_path / "bad.yaml", spec)
@@ -149,20 +202,27 @@ def test_bad_spec_is_one_clear_line_before_anything_runs(epymarl_dir, tmp_path, 
     assert not (checkout / "results").exists()
 
 
-def test_unknown_config_lists_plugin_and_epymarl_names(epymarl_dir, tmp_path, tiny_spec, write_spec, copy_checkout, epymarl_sn):
+def test_unknown_config_lists_plugin_and_epymarl_names(
+    epymarl_dir, tmp_path, tiny_spec, write_spec, copy_checkout, epymarl_sn
+):
     path = write_spec(tmp_path / "bad.yaml", tiny_spec(configs=["mappo_nosuch"]))
     proc = epymarl_sn("sweep", path, "--epymarl", copy_checkout(epymarl_dir, tmp_path / "e"))
     available = proc.stderr.split("Available: ")[1].split(", ")
     assert {"mappo", "qmix", "mappo_paper", "mappo_sn", "mappo_lastsn"} <= set(available)
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--workers", "0"], "--workers must be at least 1"),
-    (["--retries", "-1"], "--retries must be 0 or more"),
-    (["--ray", "ray://nowhere:10001", "--workers", "2"], "drop --workers"),
-    (["--epymarl", "{tmp}/nothing"], "is not a patched EPyMARL checkout: run "
-                                     "`epymarl-sn setup"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--workers", "0"], "--workers must be at least 1"),
+        (["--retries", "-1"], "--retries must be 0 or more"),
+        (["--ray", "ray://nowhere:10001", "--workers", "2"], "drop --workers"),
+        (
+            ["--epymarl", "{tmp}/nothing"],
+            "is not a patched EPyMARL checkout: run `epymarl-sn setup",
+        ),
+    ],
+)
 def test_bad_flags_are_one_clear_line(tiny_sweep, tmp_path, args, message, epymarl_sn):
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     if "--epymarl" not in args:
@@ -175,23 +235,38 @@ def test_bad_flags_are_one_clear_line(tiny_sweep, tmp_path, args, message, epyma
 
 def test_shipped_paper_specs_expand_to_the_paper_grids(epymarl_dir, epymarl_sn):
     for name, env_config, tasks in [
-        ("paper_rware", "gymma", ["rware:rware-tiny-2ag-v2", "rware:rware-tiny-4ag-v2",
-                                  "rware:rware-small-2ag-v2"]),
+        (
+            "paper_rware",
+            "gymma",
+            ["rware:rware-tiny-2ag-v2", "rware:rware-tiny-4ag-v2", "rware:rware-small-2ag-v2"],
+        ),
         ("paper_smaclite", "smaclite_sparse", ["3s5z_vs_3s6z", "27m_vs_30m", "corridor"]),
         ("paper_sc2", "sc2_sparse", ["3s5z_vs_3s6z", "27m_vs_30m", "corridor"]),
     ]:
         proc = epymarl_sn("sweep", name, "--epymarl", epymarl_dir, "--dry-run")
         assert proc.returncode == 0, proc.stderr
         commands = [shlex.split(c) for c in proc.stdout.splitlines()[1:]]
-        grid = Counter((c[2], c[3], next(a.split("=", 1)[1] for a in c
-                                        if a.startswith(("env_args.map_name=",
-                                                         "env_args.key="))), c[-1])
-                       for c in commands)
-        assert grid == Counter({(f"--config={v}", f"--env-config={env_config}", t,
-                                 f"seed={s}"): 1
-                                for v in ("mappo_paper", "mappo_fullsn", "mappo_midsn",
-                                          "mappo_lastsn")
-                                for t in tasks for s in (1, 2, 3, 4)})
+        grid = Counter(
+            (
+                c[2],
+                c[3],
+                next(
+                    a.split("=", 1)[1]
+                    for a in c
+                    if a.startswith(("env_args.map_name=", "env_args.key="))
+                ),
+                c[-1],
+            )
+            for c in commands
+        )
+        assert grid == Counter(
+            {
+                (f"--config={v}", f"--env-config={env_config}", t, f"seed={s}"): 1
+                for v in ("mappo_paper", "mappo_fullsn", "mappo_midsn", "mappo_lastsn")
+                for t in tasks
+                for s in (1, 2, 3, 4)
+            }
+        )
 
 
 HANGING_TASK = "hanging_env:hang-tiny-2ag-v0"
@@ -215,20 +290,34 @@ def hang_env(marker=None):
 
 
 def stored_runs_json(checkout):
-    return [json.loads(p.read_text())
-            for p in (checkout / "results" / "sacred").rglob("run.json")]
+    return [json.loads(p.read_text()) for p in (checkout / "results" / "sacred").rglob("run.json")]
 
 
-def test_a_hanging_run_is_stopped_by_the_timeout(epymarl_dir, tmp_path, copy_checkout, epymarl_sn, hanging_spec):
+def test_a_hanging_run_is_stopped_by_the_timeout(
+    epymarl_dir, tmp_path, copy_checkout, epymarl_sn, hanging_spec
+):
     checkout = copy_checkout(epymarl_dir, tmp_path / "epymarl")
     path = hanging_spec
     marker = tmp_path / "hanging.pid"
-    proc = epymarl_sn("sweep", path, "--epymarl", checkout, "--workers", 1,
-                      "--retries", 0, "--timeout", 20, timeout=180, env=hang_env(marker))
+    proc = epymarl_sn(
+        "sweep",
+        path,
+        "--epymarl",
+        checkout,
+        "--workers",
+        1,
+        "--retries",
+        0,
+        "--timeout",
+        20,
+        timeout=180,
+        env=hang_env(marker),
+    )
     assert proc.returncode == 1
     assert "0 COMPLETED, 1 FAILED" in proc.stdout
     assert proc.stdout.rstrip().endswith(
-        "| epymarl-sn sweep: stopped by epymarl-sn sweep after the --timeout of 20 s")
+        "| epymarl-sn sweep: stopped by epymarl-sn sweep after the --timeout of 20 s"
+    )
     log = Path(proc.stdout.split("; log ")[1].splitlines()[0])
     assert log.parent == checkout / "results" / "sweep_logs" / "hang"
     # Sacred may not have started the run before the timeout on a slow machine; if
@@ -241,12 +330,15 @@ def test_a_hanging_run_is_stopped_by_the_timeout(epymarl_dir, tmp_path, copy_che
         assert run["meta"]["comment"].startswith("epymarl-sn sweep: hang/000_mappo_paper")
 
 
-def test_a_run_whose_process_dies_is_marked_failed_and_rerun(epymarl_dir, tmp_path, copy_checkout, epymarl_sn, epymarl_sn_background, hanging_spec):
+def test_a_run_whose_process_dies_is_marked_failed_and_rerun(
+    epymarl_dir, tmp_path, copy_checkout, epymarl_sn, epymarl_sn_background, hanging_spec
+):
     checkout = copy_checkout(epymarl_dir, tmp_path / "epymarl")
     path = hanging_spec
     marker = tmp_path / "hanging.pid"
-    sweep = epymarl_sn_background("sweep", path, "--epymarl", checkout, "--workers", 1,
-                                  "--retries", 0, env=hang_env(marker))
+    sweep = epymarl_sn_background(
+        "sweep", path, "--epymarl", checkout, "--workers", 1, "--retries", 0, env=hang_env(marker)
+    )
     try:
         # the env is made inside Sacred's run: once the marker is there, the store
         # holds the run as RUNNING, however slow the machine
@@ -274,15 +366,19 @@ def test_a_run_whose_process_dies_is_marked_failed_and_rerun(epymarl_dir, tmp_pa
     assert sorted(r["status"] for r in stored_runs_json(checkout)) == ["COMPLETED", "FAILED"]
 
 
-def test_an_unreachable_ray_cluster_is_one_clear_line(tiny_sweep, tmp_path, tiny_spec, write_spec, epymarl_sn, run_dirs):
+def test_an_unreachable_ray_cluster_is_one_clear_line(
+    tiny_sweep, tmp_path, tiny_spec, write_spec, epymarl_sn, run_dirs
+):
     spec = write_spec(tmp_path / "seed9.yaml", tiny_spec(seeds=[9]))
     before = run_dirs(tiny_sweep.checkout)
-    proc = epymarl_sn("sweep", spec, "--epymarl", tiny_sweep.checkout, "--ray",
-                      "127.0.0.1:1", timeout=60)
+    proc = epymarl_sn(
+        "sweep", spec, "--epymarl", tiny_sweep.checkout, "--ray", "127.0.0.1:1", timeout=60
+    )
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.strip().splitlines()[-1] == (
         "epymarl-sn sweep: error: nothing answers at the Ray address 127.0.0.1:1 "
-        "(Connection refused): start the cluster (`ray start --head`) or fix the address")
+        "(Connection refused): start the cluster (`ray start --head`) or fix the address"
+    )
     assert run_dirs(tiny_sweep.checkout) == before
 
 
@@ -295,11 +391,22 @@ def alive(pid):
     return stat[stat.rindex(")") + 2] != "Z"
 
 
-def test_a_second_sweep_waits_for_the_run_a_killed_sweep_still_runs(epymarl_dir, tmp_path, copy_checkout, epymarl_sn_background, hanging_spec):
+def test_a_second_sweep_waits_for_the_run_a_killed_sweep_still_runs(
+    epymarl_dir, tmp_path, copy_checkout, epymarl_sn_background, hanging_spec
+):
     checkout = copy_checkout(epymarl_dir, tmp_path / "epymarl")
     marker = tmp_path / "hanging.pid"
-    first = epymarl_sn_background("sweep", hanging_spec, "--epymarl", checkout, "--workers", 1,
-                                  "--retries", 0, env=hang_env(marker))
+    first = epymarl_sn_background(
+        "sweep",
+        hanging_spec,
+        "--epymarl",
+        checkout,
+        "--workers",
+        1,
+        "--retries",
+        0,
+        env=hang_env(marker),
+    )
     err_path = tmp_path / "second.err"
     env = {k: v for k, v in os.environ.items() if not k.startswith("SACRED_MONGO")}
     second = None
@@ -311,9 +418,22 @@ def test_a_second_sweep_waits_for_the_run_a_killed_sweep_still_runs(epymarl_dir,
             time.sleep(0.2)
         with open(err_path, "w") as err:
             second = subprocess.Popen(
-                [sys.executable, "-m", "epymarl_sn", "sweep", str(hanging_spec), "--epymarl",
-                 str(checkout), "--workers", "1"], stdout=subprocess.PIPE, stderr=err,
-                text=True, env={**env, **hang_env()})
+                [
+                    sys.executable,
+                    "-m",
+                    "epymarl_sn",
+                    "sweep",
+                    str(hanging_spec),
+                    "--epymarl",
+                    str(checkout),
+                    "--workers",
+                    "1",
+                ],
+                stdout=subprocess.PIPE,
+                stderr=err,
+                text=True,
+                env={**env, **hang_env()},
+            )
         while "waiting for 1 run(s) RUNNING" not in err_path.read_text():
             assert second.poll() is None, err_path.read_text()
             assert time.monotonic() < deadline, err_path.read_text()

@@ -1,6 +1,7 @@
 """A real MongoDB-compatible server for the tracking tests: SecantusDB (`secantusd-py`,
 a MongoDB wire-protocol server on WiredTiger) on a free 127.0.0.1 port with its data
 in the test's tmp dir, stopped by its own PID when the test ends."""
+
 import pymongo
 import pytest
 
@@ -23,8 +24,9 @@ class MongoServer(LocalServer):
 
     def add_user(self, user, password, db_name="epymarl"):
         """A user who may read and write `db_name` only; then restart with --auth."""
-        self.client().admin.command("createUser", user, pwd=password,
-                                    roles=[{"role": "readWrite", "db": db_name}])
+        self.client().admin.command(
+            "createUser", user, pwd=password, roles=[{"role": "readWrite", "db": db_name}]
+        )
         self.stop()
         self.args.append("--auth")
         self.start()

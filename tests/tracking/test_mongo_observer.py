@@ -1,6 +1,7 @@
 """The plugin's MongoObserver in small Sacred experiments against a real server (fast
 cases; test_mongo_tracking.py runs it in real EPyMARL training). Outages are real:
 the server is SIGKILLed and restarted on the same storage."""
+
 import json
 import time
 
@@ -51,6 +52,7 @@ def expected_values():
 def crash_and_restart(server, at=20):
     """During the run: SIGKILL the server at step `at`, back 10 steps later, after a
     longer outage than the 5 s within which pymongo retries an operation by itself."""
+
     def during(step):
         if step == at:
             server.kill()
@@ -58,6 +60,7 @@ def crash_and_restart(server, at=20):
             time.sleep(7)
         elif step == at + 10:
             server.start()
+
     return during
 
 
@@ -84,16 +87,19 @@ def test_sacred_own_observer_loses_metrics_in_the_same_outage(mongo_server, tmp_
     assert stored_values(mongo_server, 1) != expected_values()
 
 
-def test_still_down_at_the_end_says_what_mongodb_lacks_then_pushes_it(mongo_server, tmp_path,
-                                                                      capsys):
+def test_still_down_at_the_end_says_what_mongodb_lacks_then_pushes_it(
+    mongo_server, tmp_path, capsys
+):
     observer = TrackingMongoObserver(url=mongo_server.url, db_name="epymarl")
     observer.final_wait_s, observer.retry_interval_s = 0.3, 0.1
     run_experiment(tmp_path, observer, lambda step: step == 30 and mongo_server.kill())
 
     err = capsys.readouterr().err
     where = f"127.0.0.1:{mongo_server.port}"
-    assert (f"MongoDB at {where} still takes no writes 0.3s after the run ended: its copy "
-            "of run 1 lacks ") in err
+    assert (
+        f"MongoDB at {where} still takes no writes 0.3s after the run ended: its copy "
+        "of run 1 lacks "
+    ) in err
     assert "metric points of 1 metrics, the final status COMPLETED and the output since" in err
     metrics = json.loads((tmp_path / "1" / "metrics.json").read_text())
     assert metrics["return_mean"]["values"] == expected_values()
@@ -135,8 +141,9 @@ def test_mongodb_ids_do_not_collide_with_older_file_storage_runs(mongo_server, t
     assert stored_values(mongo_server, 1) == expected_values()
 
 
-@pytest.mark.parametrize("url", [f"mongodb://trainer:{PASSWORD}@db.test:port",
-                                 f"http://trainer:{PASSWORD}@db.test"])
+@pytest.mark.parametrize(
+    "url", [f"mongodb://trainer:{PASSWORD}@db.test:port", f"http://trainer:{PASSWORD}@db.test"]
+)
 def test_invalid_url_is_one_line_without_credentials(url):
     with pytest.raises(SystemExit) as exit_:
         TrackingMongoObserver(url=url, db_name="epymarl")
@@ -149,10 +156,13 @@ def test_ping_for_doctor_names_host_and_port_only(mongo_server):
     assert mongo.ping(mongo_server.url) is None
     mongo_server.kill()
     problem = mongo.ping(f"mongodb://trainer:{PASSWORD}@127.0.0.1:{mongo_server.port}")
-    assert problem == (f"MongoDB at 127.0.0.1:{mongo_server.port} did not answer within 3s "
-                       "(ServerSelectionTimeoutError)")
+    assert problem == (
+        f"MongoDB at 127.0.0.1:{mongo_server.port} did not answer within 3s "
+        "(ServerSelectionTimeoutError)"
+    )
     assert mongo.ping(f"mongodb://trainer:{PASSWORD}@db.test:port").startswith(
-        "SACRED_MONGO_URL is not a valid MongoDB URL")
+        "SACRED_MONGO_URL is not a valid MongoDB URL"
+    )
 
 
 def test_wrong_password_says_the_server_refused_the_credentials(mongo_server):
@@ -160,9 +170,11 @@ def test_wrong_password_says_the_server_refused_the_credentials(mongo_server):
     with pytest.raises(SystemExit) as exit_:
         TrackingMongoObserver(url=mongo_server.auth_url("trainer", "not-" + PASSWORD))
     message = str(exit_.value.code)
-    assert message == (f"error: MongoDB at 127.0.0.1:{mongo_server.port} refused the "
-                       "credentials in SACRED_MONGO_URL (AuthenticationFailed): check the "
-                       "user, the password and authSource")
+    assert message == (
+        f"error: MongoDB at 127.0.0.1:{mongo_server.port} refused the "
+        "credentials in SACRED_MONGO_URL (AuthenticationFailed): check the "
+        "user, the password and authSource"
+    )
     # the right password gets in, and only to its own database
     client = pymongo.MongoClient(mongo_server.auth_url("trainer", PASSWORD))
     assert mongo.check_access(client, "here", "epymarl", 5) is None

@@ -1,5 +1,6 @@
 """Real EPyMARL training runs tracked in a real MongoDB-compatible server by the
 plugin's MongoObserver, with real outages: the server is SIGKILLed mid-run."""
+
 import os
 import re
 import signal
@@ -44,13 +45,18 @@ def assert_no_password(result, db):
         assert PASSWORD not in str(list(db[name].find())), name
 
 
-def test_training_run_is_stored_in_mongodb_like_in_file_storage(run_main, mongo_server,
-                                                                rware_tiny):
+def test_training_run_is_stored_in_mongodb_like_in_file_storage(run_main, mongo_server, rware_tiny):
     # a real user and password: they reach neither the stored run nor the output
     mongo_server.add_user("trainer", PASSWORD, DB)
     url = mongo_server.auth_url("trainer", PASSWORD)
-    result = run_main("--config=mappo_sn", *rware_tiny, *SMALL_BATCH, "save_model=True", "save_model_interval=1000",
-                      env={"SACRED_MONGO_URL": url, "SACRED_MONGO_DB": DB})
+    result = run_main(
+        "--config=mappo_sn",
+        *rware_tiny,
+        *SMALL_BATCH,
+        "save_model=True",
+        "save_model_interval=1000",
+        env={"SACRED_MONGO_URL": url, "SACRED_MONGO_DB": DB},
+    )
     assert result.proc.returncode == 0, result.output[-3000:]
     db = mongo_server.client(url)[DB]
     file_run, doc = only_run(result, db)
@@ -60,8 +66,9 @@ def test_training_run_is_stored_in_mongodb_like_in_file_storage(run_main, mongo_
     assert doc["stop_time"] >= doc["start_time"]
     assert doc["host"]["hostname"] == file_run.run["host"]["hostname"]
     assert "Recent Stats" in doc["captured_out"]
-    assert {"return_mean", "critic_grad_norm", "critic_sigma_layer1",
-            "test_battle_won_mean"} - set(file_run.metrics) == {"test_battle_won_mean"}
+    assert {"return_mean", "critic_grad_norm", "critic_sigma_layer1", "test_battle_won_mean"} - set(
+        file_run.metrics
+    ) == {"test_battle_won_mean"}
 
     # every model file EPyMARL saved, byte for byte, as an artifact of the run
     models = {}
@@ -84,10 +91,16 @@ def wait_for_metrics(db, proc, timeout=300):
         time.sleep(1)
 
 
-def test_server_killed_mid_run_and_back_20s_later_loses_nothing(start_main, mongo_server,
-                                                                rware_tiny):
-    run = start_main("--config=mappo_sn", *rware_tiny, *SMALL_BATCH, "t_max=6000",
-                     env={"SACRED_MONGO_URL": mongo_server.url, "SACRED_MONGO_DB": DB})
+def test_server_killed_mid_run_and_back_20s_later_loses_nothing(
+    start_main, mongo_server, rware_tiny
+):
+    run = start_main(
+        "--config=mappo_sn",
+        *rware_tiny,
+        *SMALL_BATCH,
+        "t_max=6000",
+        env={"SACRED_MONGO_URL": mongo_server.url, "SACRED_MONGO_DB": DB},
+    )
     wait_for_metrics(mongo_server.db(DB), run.proc)
     mongo_server.kill()
     time.sleep(20)
@@ -104,20 +117,32 @@ def test_server_killed_mid_run_and_back_20s_later_loses_nothing(start_main, mong
     assert_same_as_file_storage(file_run, db, doc)
 
 
-def test_server_down_until_the_end_then_push_repairs_the_copy(start_main, mongo_server,
-                                                              rware_tiny, epymarl_sn):
-    run = start_main("--config=mappo_sn", *rware_tiny, *SMALL_BATCH, "t_max=3000",
-                     env={"SACRED_MONGO_URL": mongo_server.url, "SACRED_MONGO_DB": DB,
-                          "EPYMARL_SN_MONGO_FINAL_WAIT_S": "5"})
+def test_server_down_until_the_end_then_push_repairs_the_copy(
+    start_main, mongo_server, rware_tiny, epymarl_sn
+):
+    run = start_main(
+        "--config=mappo_sn",
+        *rware_tiny,
+        *SMALL_BATCH,
+        "t_max=3000",
+        env={
+            "SACRED_MONGO_URL": mongo_server.url,
+            "SACRED_MONGO_DB": DB,
+            "EPYMARL_SN_MONGO_FINAL_WAIT_S": "5",
+        },
+    )
     wait_for_metrics(mongo_server.db(DB), run.proc)
     mongo_server.kill()
     result = run.wait()
 
     assert result.proc.returncode == 0, result.output[-3000:]
     warning = next(line for line in result.proc.stderr.splitlines() if "still takes" in line)
-    assert re.search(r"its copy of run 1 lacks \d+ metric points of \d+ metrics, the final "
-                     r"status COMPLETED and the output since \d\d:\d\d:\d\d; the "
-                     r"file-storage copy is complete", warning), warning
+    assert re.search(
+        r"its copy of run 1 lacks \d+ metric points of \d+ metrics, the final "
+        r"status COMPLETED and the output since \d\d:\d\d:\d\d; the "
+        r"file-storage copy is complete",
+        warning,
+    ), warning
     # the process that would push it once MongoDB is back ends with the job, as on a
     # cluster: the copy stays RUNNING until pushed
     finisher = int(re.search(r"Process (\d+) pushes it", warning).group(1))
@@ -127,15 +152,17 @@ def test_server_down_until_the_end_then_push_repairs_the_copy(start_main, mongo_
     assert db.runs.find_one()["status"] == "RUNNING"
 
     store = result.runs[0].path.parents[2]  # results/sacred
-    push = epymarl_sn("runs", "push", "--store", store, "--to", mongo_server.url,
-                      env={"SACRED_MONGO_DB": DB})
+    push = epymarl_sn(
+        "runs", "push", "--store", store, "--to", mongo_server.url, env={"SACRED_MONGO_DB": DB}
+    )
     assert push.returncode == 0, push.stderr
     assert "0 runs added, 1 completed, 0 already there" in push.stdout
     file_run, doc = only_run(result, db)
     assert_same_as_file_storage(file_run, db, doc)
 
-    again = epymarl_sn("runs", "push", "--store", store, "--to", mongo_server.url,
-                       env={"SACRED_MONGO_DB": DB})
+    again = epymarl_sn(
+        "runs", "push", "--store", store, "--to", mongo_server.url, env={"SACRED_MONGO_DB": DB}
+    )
     assert "0 runs added, 0 completed, 1 already there" in again.stdout
     assert db.runs.count_documents({}) == 1
 
@@ -155,32 +182,43 @@ def test_unreachable_mongodb_is_reported_within_seconds():
     assert str(exit_.value.code).startswith("error: MongoDB at 127.0.0.1:9 did not answer")
 
 
-def test_server_down_at_start_stops_the_run_before_training(run_main, mongo_server,
-                                                            rware_tiny):
+def test_server_down_at_start_stops_the_run_before_training(run_main, mongo_server, rware_tiny):
     mongo_server.kill()
-    result = run_main("--config=mappo_paper", *rware_tiny, env={
-        "SACRED_MONGO_URL": f"mongodb://trainer:{PASSWORD}@127.0.0.1:{mongo_server.port}/"})
+    result = run_main(
+        "--config=mappo_paper",
+        *rware_tiny,
+        env={"SACRED_MONGO_URL": f"mongodb://trainer:{PASSWORD}@127.0.0.1:{mongo_server.port}/"},
+    )
 
     assert result.proc.returncode == 1
     error = result.proc.stderr.strip().splitlines()[-1]
-    assert error.startswith(f"error: MongoDB at 127.0.0.1:{mongo_server.port} did not answer "
-                            "within 5s")
+    assert error.startswith(
+        f"error: MongoDB at 127.0.0.1:{mongo_server.port} did not answer within 5s"
+    )
     assert "Start MongoDB" in error and "SACRED_MONGO_URL" in error
     assert PASSWORD not in result.output and "pymongo" not in result.output
     assert result.runs == [] and "Beginning training" not in result.output
 
 
-def test_wrong_password_stops_the_run_saying_the_server_refused_it(run_main, mongo_server,
-                                                                  rware_tiny):
+def test_wrong_password_stops_the_run_saying_the_server_refused_it(
+    run_main, mongo_server, rware_tiny
+):
     mongo_server.add_user("trainer", PASSWORD, DB)
-    result = run_main("--config=mappo_paper", *rware_tiny, env={
-        "SACRED_MONGO_URL": mongo_server.auth_url("trainer", "wrong-" + PASSWORD),
-        "SACRED_MONGO_DB": DB})
+    result = run_main(
+        "--config=mappo_paper",
+        *rware_tiny,
+        env={
+            "SACRED_MONGO_URL": mongo_server.auth_url("trainer", "wrong-" + PASSWORD),
+            "SACRED_MONGO_DB": DB,
+        },
+    )
 
     assert result.proc.returncode == 1
     error = result.proc.stderr.strip().splitlines()[-1]
-    assert error == (f"error: MongoDB at 127.0.0.1:{mongo_server.port} refused the credentials "
-                     "in SACRED_MONGO_URL (AuthenticationFailed): check the user, the "
-                     "password and authSource")
+    assert error == (
+        f"error: MongoDB at 127.0.0.1:{mongo_server.port} refused the credentials "
+        "in SACRED_MONGO_URL (AuthenticationFailed): check the user, the "
+        "password and authSource"
+    )
     assert PASSWORD not in result.output
     assert result.runs == [] and "Beginning training" not in result.output

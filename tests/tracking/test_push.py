@@ -1,4 +1,5 @@
 """`epymarl-sn runs push`: file-storage runs uploaded to a real server, once."""
+
 import gridfs
 import pytest
 from sacred import SETTINGS, Experiment
@@ -52,8 +53,15 @@ def push(store, url, *filters, capsys):
 
 
 def summary(store):
-    return sorted((r.config["seed"], r.status, r.config["name"],
-                   tuple(r.metrics["critic_sigma_layer1"].values)) for r in store.runs())
+    return sorted(
+        (
+            r.config["seed"],
+            r.status,
+            r.config["name"],
+            tuple(r.metrics["critic_sigma_layer1"].values),
+        )
+        for r in store.runs()
+    )
 
 
 def test_push_uploads_file_storage_runs_once(mongo_server, tmp_path, capsys):
@@ -67,8 +75,9 @@ def test_push_uploads_file_storage_runs_once(mongo_server, tmp_path, capsys):
 
     db = mongo_server.db()
     fs = gridfs.GridFS(db)
-    couts = {r.config["seed"]: (files / r.id / "cout.txt").read_text()
-             for r in open_store(files).runs()}
+    couts = {
+        r.config["seed"]: (files / r.id / "cout.txt").read_text() for r in open_store(files).runs()
+    }
     assert couts[1].startswith("training seed 1\n")
     for doc in db.runs.find():
         seed = doc["config"]["seed"]
@@ -76,15 +85,18 @@ def test_push_uploads_file_storage_runs_once(mongo_server, tmp_path, capsys):
         assert doc["captured_out"] == couts[seed]
         assert [a["name"] for a in doc["artifacts"]] == ["notes.txt"]
         assert fs.get(doc["artifacts"][0]["file_id"]).read() == f"notes of seed {seed}".encode()
-        assert {m["name"] for m in doc["info"]["metrics"]} == {"critic_sigma_layer1",
-                                                               "test_battle_won_mean"}
+        assert {m["name"] for m in doc["info"]["metrics"]} == {
+            "critic_sigma_layer1",
+            "test_battle_won_mean",
+        }
         assert all(fs.exists(file_id) for _, file_id in doc["experiment"]["sources"])
         assert (doc["status"] == "FAILED") == (seed == 3)
         assert ("fail_trace" in doc) == (seed == 3)
 
     before = {c: list(db[c].find()) for c in db.list_collection_names()}
     assert push(files, mongo_server.url, capsys=capsys).endswith(
-        "0 runs added, 0 completed, 3 already there")
+        "0 runs added, 0 completed, 3 already there"
+    )
     assert {c: list(db[c].find()) for c in db.list_collection_names()} == before
 
 
@@ -93,7 +105,8 @@ def test_push_selects_runs_by_filters(mongo_server, tmp_path, capsys):
     for seed in SEEDS:
         make_run(files, seed)
     assert push(files, mongo_server.url, "seed=2", capsys=capsys).endswith(
-        "1 run added, 0 completed, 0 already there")
+        "1 run added, 0 completed, 0 already there"
+    )
     assert [r.config["seed"] for r in open_store(mongo_server.url).runs()] == [2]
 
 
@@ -103,7 +116,8 @@ def test_push_recognises_runs_the_observer_stored(mongo_server, tmp_path, capsys
         make_run(files, seed, mongo_url=mongo_server.url)
     make_run(files, 3)  # made without MongoDB
     assert push(files, mongo_server.url, capsys=capsys).endswith(
-        "1 run added, 0 completed, 2 already there")
+        "1 run added, 0 completed, 2 already there"
+    )
     assert summary(open_store(mongo_server.url)) == summary(open_store(files))
     assert sorted(d["_id"] for d in mongo_server.db().runs.find()) == [1, 2, 3]
 
@@ -113,17 +127,25 @@ def test_push_completes_a_partial_copy(mongo_server, tmp_path, capsys):
     make_run(files, 1, mongo_url=mongo_server.url)
     db = mongo_server.db()
     # what a copy cut off by an outage looks like: points, status and artifacts missing
-    db.metrics.update_one({"name": "critic_sigma_layer1"},
-                          {"$push": {"steps": {"$each": [], "$slice": 2},
-                                     "values": {"$each": [], "$slice": 2},
-                                     "timestamps": {"$each": [], "$slice": 2}}})
+    db.metrics.update_one(
+        {"name": "critic_sigma_layer1"},
+        {
+            "$push": {
+                "steps": {"$each": [], "$slice": 2},
+                "values": {"$each": [], "$slice": 2},
+                "timestamps": {"$each": [], "$slice": 2},
+            }
+        },
+    )
     db.metrics.delete_one({"name": "test_battle_won_mean"})
-    db.runs.update_one({}, {"$set": {"status": "RUNNING", "artifacts": []},
-                            "$unset": {"stop_time": ""}})
+    db.runs.update_one(
+        {}, {"$set": {"status": "RUNNING", "artifacts": []}, "$unset": {"stop_time": ""}}
+    )
     assert len(db.metrics.find_one({"name": "critic_sigma_layer1"})["values"]) == 2
 
     assert push(files, mongo_server.url, capsys=capsys).endswith(
-        "0 runs added, 1 completed, 0 already there")
+        "0 runs added, 1 completed, 0 already there"
+    )
     assert summary(open_store(mongo_server.url)) == summary(open_store(files))
     doc = db.runs.find_one()
     assert doc["status"] == "COMPLETED" and doc["stop_time"] >= doc["start_time"]
@@ -133,13 +155,18 @@ def test_push_completes_a_partial_copy(mongo_server, tmp_path, capsys):
     assert push(files, mongo_server.url, capsys=capsys).endswith("1 already there")
 
 
-@pytest.mark.parametrize("args, message", [
-    ([], "runs push needs a MongoDB: give --to mongodb://HOST:PORT or set SACRED_MONGO_URL"),
-    (["--to", "http://127.0.0.1:1"], "--to takes a mongodb:// URL"),
-    (["--to", "mongodb://127.0.0.1:9", "--store", "mongodb://127.0.0.1:9"],
-     "runs push reads file storage"),
-    (["--to", "mongodb://u:hunter2@127.0.0.1:9"], "MongoDB at 127.0.0.1:9 did not answer"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ([], "runs push needs a MongoDB: give --to mongodb://HOST:PORT or set SACRED_MONGO_URL"),
+        (["--to", "http://127.0.0.1:1"], "--to takes a mongodb:// URL"),
+        (
+            ["--to", "mongodb://127.0.0.1:9", "--store", "mongodb://127.0.0.1:9"],
+            "runs push reads file storage",
+        ),
+        (["--to", "mongodb://u:hunter2@127.0.0.1:9"], "MongoDB at 127.0.0.1:9 did not answer"),
+    ],
+)
 def test_push_bad_input_is_one_clear_line(args, message, tmp_path, capsys):
     make_run(tmp_path / "sacred", 1)
     assert main(["runs", "push", "--store", str(tmp_path / "sacred"), *args]) == 2

@@ -3,6 +3,7 @@
 Each run is written by Sacred's FileStorageObserver and by Sacred's own
 MongoObserver (on a real server) at once, so both stores hold the same runs.
 """
+
 import csv
 
 import pytest
@@ -30,9 +31,14 @@ def returns(seed, critic_sn):
 def make_runs(file_dir, url):
     for spec in RUNS:
         ex = Experiment("pymarl")
-        ex.add_config(name="mappo_sn", seed=spec["seed"], critic_sn=spec["critic_sn"],
-                      lr=0.0005, critic_sn_clamp=False,
-                      env_args={"map_name": spec["map"], "time_limit": 150})
+        ex.add_config(
+            name="mappo_sn",
+            seed=spec["seed"],
+            critic_sn=spec["critic_sn"],
+            lr=0.0005,
+            critic_sn_clamp=False,
+            env_args={"map_name": spec["map"], "time_limit": 150},
+        )
 
         @ex.main
         def train(_run, seed, critic_sn):
@@ -65,8 +71,10 @@ def store(request, stores):
 
 def selected(store, *filters):
     runs = open_store(store).runs(parse_filters(filters))
-    return sorted((r.config["env_args"]["map_name"], str(r.config["critic_sn"]),
-                   r.config["seed"], r.status) for r in runs)
+    return sorted(
+        (r.config["env_args"]["map_name"], str(r.config["critic_sn"]), r.config["seed"], r.status)
+        for r in runs
+    )
 
 
 def test_store_reads_every_run_with_config_status_times_and_metrics(store):
@@ -108,8 +116,19 @@ def test_runs_lists_the_selected_runs(store, capsys):
 
 def test_runs_exports_chosen_metrics_of_selected_runs_to_csv(store, tmp_path, capsys):
     out = tmp_path / "export.csv"
-    code = main(["runs", "--store", store, "critic_sn=last", "status=COMPLETED",
-                 "--export-csv", str(out), "--metrics", "return_mean"])
+    code = main(
+        [
+            "runs",
+            "--store",
+            store,
+            "critic_sn=last",
+            "status=COMPLETED",
+            "--export-csv",
+            str(out),
+            "--metrics",
+            "return_mean",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     rows = list(csv.DictReader(out.open()))
     assert {r["metric"] for r in rows} == {"return_mean"}
@@ -125,21 +144,33 @@ def test_runs_exports_chosen_metrics_of_selected_runs_to_csv(store, tmp_path, ca
 
 def test_runs_never_writes_to_the_store(stores, tmp_path):
     before = sorted(p.stat().st_mtime_ns for p in (tmp_path / "sacred").rglob("*"))
-    main(["runs", "--store", stores["files"], "--export-csv", str(tmp_path / "x.csv"),
-          "--metrics", "return_mean"])
+    main(
+        [
+            "runs",
+            "--store",
+            stores["files"],
+            "--export-csv",
+            str(tmp_path / "x.csv"),
+            "--metrics",
+            "return_mean",
+        ]
+    )
     assert sorted(p.stat().st_mtime_ns for p in (tmp_path / "sacred").rglob("*")) == before
 
 
-@pytest.mark.parametrize("args, message", [
-    (["critic_sn"], "filter 'critic_sn' is not KEY=VALUE"),
-    (["--export-csv", "x.csv"], "--export-csv FILE and --metrics M,... go together"),
-    (["--export-csv", "x.csv", "--metrics", "no_such_metric"],
-     "no selected run has metric no_such_metric; they have: critic_grad_norm, return_mean"),
-    (["critic_sn=full", "--export-csv", "x.csv", "--metrics", "return_mean"],
-     "no run in"),
-])
-def test_runs_bad_input_is_one_clear_line(stores, args, message, capsys, tmp_path,
-                                          monkeypatch):
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["critic_sn"], "filter 'critic_sn' is not KEY=VALUE"),
+        (["--export-csv", "x.csv"], "--export-csv FILE and --metrics M,... go together"),
+        (
+            ["--export-csv", "x.csv", "--metrics", "no_such_metric"],
+            "no selected run has metric no_such_metric; they have: critic_grad_norm, return_mean",
+        ),
+        (["critic_sn=full", "--export-csv", "x.csv", "--metrics", "return_mean"], "no run in"),
+    ],
+)
+def test_runs_bad_input_is_one_clear_line(stores, args, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["runs", "--store", stores["files"], *args]) != 0
     err = capsys.readouterr().err

@@ -2,6 +2,7 @@
 runs up in MongoDB, and plot reads them from there with the same result as from
 file storage. The tiny sweep's completed runs are pushed into a real server by
 `epymarl-sn runs push`."""
+
 import pytest
 
 from epymarl_sn.cli import main
@@ -12,15 +13,17 @@ def mongo_runs(tiny_sweep, mongo_server, monkeypatch, stored, capsys):
     monkeypatch.delenv("SACRED_MONGO_DB", raising=False)
     completed = [r for r in stored(tiny_sweep.checkout) if r.status == "COMPLETED"]
     files = tiny_sweep.checkout / "results" / "sacred"
-    assert main(["runs", "push", "--store", str(files), "--to", mongo_server.url,
-                 "status=COMPLETED"]) == 0
+    assert (
+        main(["runs", "push", "--store", str(files), "--to", mongo_server.url, "status=COMPLETED"])
+        == 0
+    )
     capsys.readouterr()
     return completed
 
 
-def test_resume_reads_mongodb_when_sacred_mongo_url_is_set(mongo_runs, tiny_sweep, mongo_server,
-                                                           epymarl_dir, tmp_path,
-                                                           monkeypatch, capsys, copy_checkout):
+def test_resume_reads_mongodb_when_sacred_mongo_url_is_set(
+    mongo_runs, tiny_sweep, mongo_server, epymarl_dir, tmp_path, monkeypatch, capsys, copy_checkout
+):
     # a checkout with no file storage at all: what is done is only in MongoDB
     checkout = copy_checkout(epymarl_dir, tmp_path / "epymarl")
     monkeypatch.setenv("SACRED_MONGO_URL", mongo_server.url)
@@ -28,18 +31,35 @@ def test_resume_reads_mongodb_when_sacred_mongo_url_is_set(mongo_runs, tiny_swee
     out = capsys.readouterr().out
     assert code == 0
     assert len(mongo_runs) == 4
-    assert out.splitlines()[0] == (f"# 4 runs in {checkout}, 4 already COMPLETED in "
-                                   f"MongoDB 127.0.0.1:{mongo_server.port}, database epymarl")
+    assert out.splitlines()[0] == (
+        f"# 4 runs in {checkout}, 4 already COMPLETED in "
+        f"MongoDB 127.0.0.1:{mongo_server.port}, database epymarl"
+    )
     assert sum(line.startswith("# COMPLETED: ") for line in out.splitlines()) == 4
 
 
-def test_plot_from_mongodb_equals_plot_from_files(mongo_runs, tiny_sweep, mongo_server, tmp_path,
-                                                  capsys):
+def test_plot_from_mongodb_equals_plot_from_files(
+    mongo_runs, tiny_sweep, mongo_server, tmp_path, capsys
+):
     files = tiny_sweep.checkout / "results" / "sacred"
-    assert main(["plot", "--store", str(files), "--preset", "fig5",
-                 "--out", str(tmp_path / "files")]) == 0
-    assert main(["plot", "--store", mongo_server.url, "--preset", "fig5",
-                 "--out", str(tmp_path / "mongo")]) == 0
+    assert (
+        main(["plot", "--store", str(files), "--preset", "fig5", "--out", str(tmp_path / "files")])
+        == 0
+    )
+    assert (
+        main(
+            [
+                "plot",
+                "--store",
+                mongo_server.url,
+                "--preset",
+                "fig5",
+                "--out",
+                str(tmp_path / "mongo"),
+            ]
+        )
+        == 0
+    )
     from_files = (tmp_path / "files" / "fig5_final.csv").read_text()
     assert (tmp_path / "mongo" / "fig5_final.csv").read_text() == from_files
     assert from_files.count("\n") == 3  # header and the two variants
