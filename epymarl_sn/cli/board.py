@@ -1,7 +1,10 @@
 """`epymarl-sn board`: Omniboard on 127.0.0.1 for the user's runs."""
 
+import argparse
 import os
 import signal
+from types import FrameType
+from typing import NoReturn, Optional
 
 from epymarl_sn.errors import UsageError
 from epymarl_sn.install.omniboard import install_omniboard, node_tools
@@ -10,11 +13,11 @@ from epymarl_sn.tracking.board import open_board
 from epymarl_sn.tracking.store import MONGO_SCHEMES, FileStore
 
 
-def stop(signum, frame):
+def stop(signum: int, frame: Optional[FrameType]) -> NoReturn:
     raise KeyboardInterrupt
 
 
-def run_command(args):
+def run_command(args: argparse.Namespace) -> int:
     if not 1 <= args.port <= 65535:
         raise UsageError(f"--port {args.port} is not a TCP port (1-65535)")
     if args.mongo and not args.mongo.startswith(MONGO_SCHEMES):
@@ -45,7 +48,7 @@ def run_command(args):
     return 0
 
 
-def add_parser(subparsers):
+def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     p = subparsers.add_parser(
         "board",
         help="open Omniboard on 127.0.0.1 for your runs",

@@ -1,8 +1,11 @@
 """`epymarl-sn runs`: list runs of a store and export their metrics to CSV (read-only);
 `epymarl-sn runs push`: upload file-storage runs to MongoDB."""
 
+import argparse
 import os
 import sys
+from collections.abc import Sequence
+from typing import TextIO
 
 from epymarl_sn.cli.options import add_store_option
 from epymarl_sn.errors import EpymarlSnError, StoreError, UsageError
@@ -11,17 +14,18 @@ from epymarl_sn.tracking.mongo import hosts
 from epymarl_sn.tracking.push import push
 from epymarl_sn.tracking.store import (
     MONGO_SCHEMES,
+    Run,
     default_location,
     open_store,
     parse_filters,
 )
 
 
-def plural(n, noun):
+def plural(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-def list_runs(runs, keys, out):
+def list_runs(runs: Sequence[Run], keys: Sequence[str], out: TextIO) -> None:
     header = ["id", "status", "started", *keys]
     rows = [
         [
@@ -37,7 +41,7 @@ def list_runs(runs, keys, out):
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip(), file=out)
 
 
-def push_command(args):
+def push_command(args: argparse.Namespace) -> int:
     if args.export_csv or args.metrics:
         raise UsageError("runs push takes no --export-csv or --metrics")
     url = args.to or os.environ.get("SACRED_MONGO_URL")
@@ -64,7 +68,7 @@ def push_command(args):
     return 0
 
 
-def run_command(args):
+def run_command(args: argparse.Namespace) -> int:
     if args.filters[:1] == ["push"]:
         return push_command(args)
     if args.to:
@@ -95,7 +99,7 @@ def run_command(args):
     return 0
 
 
-def add_parser(subparsers):
+def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     p = subparsers.add_parser(
         "runs",
         help="list runs, export their metrics to CSV, push them to MongoDB",

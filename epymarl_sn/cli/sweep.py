@@ -30,7 +30,7 @@ A spec (keys other than these are an error):
 spec's, the env config's, the config's."""
 
 
-def check_flags(args):
+def check_flags(args: argparse.Namespace) -> None:
     if args.workers is not None and args.workers < 1:
         raise UsageError(f"--workers must be at least 1, got {args.workers}")
     if args.retries < 0:
@@ -44,7 +44,7 @@ def check_flags(args):
         )
 
 
-def run_command(args):
+def run_command(args: argparse.Namespace) -> int:
     check_flags(args)
     plan = make_plan(args.spec, args.epymarl)
     if args.dry_run:
@@ -77,7 +77,7 @@ def run_command(args):
     return 1 if failed else 0
 
 
-def add_parser(subparsers):
+def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     p = subparsers.add_parser(
         "sweep",
         help="run a grid of src/main.py runs from a YAML spec on local workers or Ray; "

@@ -4,26 +4,27 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 from epymarl_sn.errors import BoardError
 
 OMNIBOARD = "omniboard@2.16.1"
 
 
-def node_tools():
+def node_tools() -> tuple[str, str]:
     """(node, npm) paths, or BoardError naming what is missing and how to get it."""
-    found = {tool: shutil.which(tool) for tool in ("node", "npm")}
-    missing = [tool for tool, path in found.items() if not path]
-    if missing:
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        missing = [tool for tool, path in (("node", node), ("npm", npm)) if not path]
         raise BoardError(
             f"Omniboard needs Node.js: {' and '.join(missing)} not found on PATH; "
             "install them (Debian/Ubuntu: apt-get install nodejs npm; else "
             "https://nodejs.org) or open your runs with `epymarl-sn runs`"
         )
-    return found["node"], found["npm"]
+    return node, npm
 
 
-def install_omniboard(cache: Path, log=print) -> Path:
+def install_omniboard(cache: Path, log: Callable[[str], None] = print) -> Path:
     """Omniboard's server entry (dist/index.js), installed by npm on first use."""
     home = Path(cache) / OMNIBOARD.replace("@", "-")
     entry = home / "node_modules" / "omniboard" / "dist" / "index.js"

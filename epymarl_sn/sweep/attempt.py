@@ -14,9 +14,12 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Callable, Optional, Union
 
 from epymarl_sn.tracking.store import settle_runs
 
@@ -28,12 +31,12 @@ NODE_ENV = "EPYMARL_SN_RAY_NODE"
 T_ENV = re.compile(rb"t_env: (\d+) / (\d+)")  # what EPyMARL's run.py logs as it trains
 
 
-def attempt_comment(label):
+def attempt_comment(label: str) -> str:
     """The Sacred `--comment` that finds an attempt's stored runs again."""
     return f"epymarl-sn sweep: {label} [{uuid.uuid4().hex[:12]}]"
 
 
-def _stop(proc):
+def _stop(proc: "subprocess.Popen[bytes]") -> None:
     """SIGINT, so that Sacred records the run; then the whole process group."""
     proc.send_signal(signal.SIGINT)
     try:
@@ -44,7 +47,7 @@ def _stop(proc):
     proc.wait()
 
 
-def _kill_group(proc):
+def _kill_group(proc: "subprocess.Popen[bytes]") -> None:
     # a run's env workers must not outlive it (they would block on their pipes)
     try:
         os.killpg(proc.pid, signal.SIGKILL)
@@ -52,13 +55,15 @@ def _kill_group(proc):
         pass
 
 
-def _ended(code):
+def _ended(code: int) -> str:
     if code < 0:
         return f"its process was killed by {signal.Signals(-code).name}"
     return f"its process exited with code {code} before Sacred recorded the end"
 
 
-def settle(checkout, env, comment, status, reason):
+def settle(
+    checkout: Union[str, Path], env: Mapping[str, str], comment: str, status: str, reason: str
+) -> list[str]:
     """Stored runs of this attempt never stay RUNNING: mark them in the checkout's
     file storage and in MongoDB when `env` has SACRED_MONGO_URL. -> lines for the
     output tail, one per store that could not be reached."""
@@ -94,23 +99,31 @@ def _start_guard(proc, checkout, env, comment, log):
 class Steps:
     """The env steps a run's log reports last, read as the log grows."""
 
-    def __init__(self, log_path):
+    def __init__(self, log_path: Union[str, Path]) -> None:
         self._log = open(log_path, "rb")  # noqa: SIM115 (read as the run writes; closed by close())
         self._rest = b""
 
-    def read(self):
+    def read(self) -> Optional[tuple[int, int]]:
         """-> (t_env, t_max) of the newest `t_env: N / M` line since the last call, or None."""
         lines, _, self._rest = (self._rest + self._log.read()).rpartition(b"\n")
         found = T_ENV.findall(lines)
         return (int(found[-1][0]), int(found[-1][1])) if found else None
 
-    def close(self):
+    def close(self) -> None:
         self._log.close()
 
 
 def execute(
-    argv, checkout, env, log_path, timeout=None, comment=None, stop=None, report=None, tail_lines=15
-):
+    argv: list[str],
+    checkout: Union[str, Path],
+    env: dict[str, str],
+    log_path: Union[str, Path],
+    timeout: Optional[float] = None,
+    comment: Optional[str] = None,
+    stop: Optional[threading.Event] = None,
+    report: Optional[Callable[[int, int], None]] = None,
+    tail_lines: int = 15,
+) -> tuple[int, list[str], str]:
     """Run `python src/main.py ARGV` in the checkout, its output into log_path
     (relative to the checkout, or absolute), stopping it after `timeout` seconds
     (None: no limit) or when `stop` (an Event) is set or the caller is interrupted.

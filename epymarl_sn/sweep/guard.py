@@ -21,7 +21,7 @@ REASON = (
 )
 
 
-def main(pgid, checkout, comment):
+def main(pgid: int, checkout: str, comment: str) -> None:
     if os.fork():
         os._exit(0)  # the parent returns at once to execute, which waits for it
     if sys.stdin.buffer.read():

@@ -9,8 +9,9 @@ keyed by its Sacred comment.
 import os
 import socket
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
+from typing import Any, Optional
 
 from epymarl_sn.errors import PoolError
 from epymarl_sn.sweep.attempt import NODE_ENV, execute
@@ -19,18 +20,23 @@ from epymarl_sn.sweep.attempt import NODE_ENV, execute
 # the driver's --epymarl path
 CHECKOUT_ENV = "EPYMARL_SN_CHECKOUT"
 
+# what an attempt reported last: (its Ray node id or None, t_env, t_max)
+Report = tuple[Optional[str], int, Optional[int]]
+# what `execute` hands back: (exit code, the output's last lines, the log's path)
+Outcome = tuple[int, list[str], str]
+
 
 class Progress:
     """What each running attempt reported last: comment -> (node, t_env, t_max).
     A plain object for local workers; a Ray actor on a cluster."""
 
-    def __init__(self):
-        self._state = {}
+    def __init__(self) -> None:
+        self._state: dict[str, Report] = {}
 
-    def report(self, comment, node, t_env, t_max):
+    def report(self, comment: str, node: Optional[str], t_env: int, t_max: Optional[int]) -> None:
         self._state[comment] = (node, t_env, t_max)
 
-    def snapshot(self):
+    def snapshot(self) -> dict[str, Report]:
         return dict(self._state)
 
 
@@ -38,32 +44,40 @@ class LocalPool:
     """`workers` runs at a time on this machine, each its own `src/main.py` process
     (the threads only wait on them)."""
 
-    def __init__(self, workers):
+    def __init__(self, workers: int) -> None:
         self.slots = workers
         self.where = f"{workers} local worker{'s' if workers > 1 else ''}"
         self._executor = ThreadPoolExecutor(workers)
         self._stop = threading.Event()
         self._progress = Progress()
 
-    def submit(self, argv, checkout, env, log, timeout, comment):
+    def submit(
+        self,
+        argv: list[str],
+        checkout: str,
+        env: dict[str, str],
+        log: str,
+        timeout: Optional[float],
+        comment: str,
+    ) -> "Future[Outcome]":
         report = partial(self._progress.report, comment, None)
         return self._executor.submit(
             execute, argv, checkout, env, log, timeout, comment, stop=self._stop, report=report
         )
 
-    def progress(self):
+    def progress(self) -> dict[str, Report]:
         return self._progress.snapshot()
 
-    def interrupt(self):
+    def interrupt(self) -> None:
         """Stop every running run (they are in sessions of their own, so a Ctrl-C
         in the terminal does not reach them)."""
         self._stop.set()
 
-    def close(self):
+    def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
 
 
-def check_reachable(address, timeout_s=5):
+def check_reachable(address: str, timeout_s: float = 5) -> None:
     """Fail fast on a host:port nobody listens on: ray.init would retry for minutes."""
     host, sep, port = address.split("://")[-1].rpartition(":")
     if not sep or not port.isdigit():
@@ -78,7 +92,15 @@ def check_reachable(address, timeout_s=5):
         ) from None
 
 
-def run_on_node(argv, checkout, env, log, timeout, comment, progress):
+def run_on_node(
+    argv: list[str],
+    checkout: str,
+    env: dict[str, str],
+    log: str,
+    timeout: Optional[float],
+    comment: str,
+    progress: Any,
+) -> Outcome:
     """`execute` as a Ray task: in the node's own checkout when its `ray start` had
     EPYMARL_SN_CHECKOUT, with the node's id in the run's environment (stored by
     Sacred) and in the reports to the driver's progress actor."""
@@ -87,7 +109,7 @@ def run_on_node(argv, checkout, env, log, timeout, comment, progress):
     node = ray.get_runtime_context().get_node_id()
     checkout = os.environ.get(CHECKOUT_ENV) or checkout
 
-    def report(t_env, t_max):
+    def report(t_env: int, t_max: Optional[int]) -> None:
         progress.report.remote(comment, node, t_env, t_max)
 
     report(0, None)  # the driver learns where the attempt runs
@@ -102,7 +124,7 @@ class RayPool:
     cores when None) and stopped by close().
     """
 
-    def __init__(self, address=None, num_cpus=None):
+    def __init__(self, address: Optional[str] = None, num_cpus: Optional[int] = None) -> None:
         try:
             import ray
         except ImportError:
@@ -125,25 +147,34 @@ class RayPool:
         self.where = (
             f"Ray cluster {address}" if address else "local Ray"
         ) + f" ({self.slots} CPUs)"
-        self._execute = ray.remote(num_cpus=1, max_retries=0)(run_on_node)
+        # Ray's remote function and actor handle: their `.remote` is untyped
+        self._execute: Any = ray.remote(num_cpus=1, max_retries=0)(run_on_node)
         # on the head node, which lives as long as the cluster; it takes no CPU
-        self._progress = ray.remote(num_cpus=0, resources={"node:__internal_head__": 0.001})(
+        self._progress: Any = ray.remote(num_cpus=0, resources={"node:__internal_head__": 0.001})(
             Progress
         ).remote()
-        self._refs = []
+        self._refs: list[Any] = []  # Ray ObjectRefs
 
-    def submit(self, argv, checkout, env, log, timeout, comment):
+    def submit(
+        self,
+        argv: list[str],
+        checkout: str,
+        env: dict[str, str],
+        log: str,
+        timeout: Optional[float],
+        comment: str,
+    ) -> "Future[Outcome]":
         ref = self._execute.remote(argv, checkout, env, log, timeout, comment, self._progress)
         self._refs.append(ref)
         return ref.future()
 
-    def progress(self):
+    def progress(self) -> dict[str, Report]:
         return self._ray.get(self._progress.snapshot.remote())
 
-    def interrupt(self):
+    def interrupt(self) -> None:
         """Cancel the tasks: each stops its run, which Sacred records."""
         for ref in self._refs:
             self._ray.cancel(ref)
 
-    def close(self):
+    def close(self) -> None:
         self._ray.shutdown()

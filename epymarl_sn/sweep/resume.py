@@ -6,12 +6,15 @@ run would get: the preset's `name`, the env config's `env`, `t_max`, each overri
 and the seed. A run made by hand with the same arguments counts too.
 """
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any, Union
 
 import yaml
 
 from epymarl_sn.resources import config_file
+from epymarl_sn.sweep.spec import RunSpec
 from epymarl_sn.tracking.store import MONGO_SCHEMES, open_store, parse_filters
 from epymarl_sn.values import same
 
@@ -20,12 +23,12 @@ IDENTITY_KEYS = ("name", "env", "t_max")
 ALIVE_S = 60
 
 
-def store_name(location):
+def store_name(location: str) -> str:
     """The store as the output names it: a MongoDB URL without its credentials."""
     return str(open_store(location)) if location.startswith(MONGO_SCHEMES) else location
 
 
-def expected_config(run, checkout):
+def expected_config(run: RunSpec, checkout: Union[str, Path]) -> dict[str, Any]:
     """The config values that identify a run, as main.py will store them."""
     values = {}
     # main.py's precedence: default.yaml, then the env config, then the alg config
@@ -35,6 +38,7 @@ def expected_config(run, checkout):
         config_file(checkout, "algs", run.config),
     )
     for path in files:
+        assert path is not None  # load_spec checked that the configs exist
         data = yaml.safe_load(path.read_text()) or {}
         values.update({k: data[k] for k in IDENTITY_KEYS if k in data})
     return {**values, **dict(run.overrides), "seed": run.seed}
@@ -55,12 +59,12 @@ def _matching(runs, checkout, location, status):
     return found
 
 
-def completed(runs, checkout, location):
+def completed(runs: Sequence[RunSpec], checkout: Union[str, Path], location: str) -> set[int]:
     """Indexes of `runs` that have a COMPLETED run in the store at `location`."""
     return set(_matching(runs, checkout, location, "COMPLETED"))
 
 
-def running(runs, checkout, location):
+def running(runs: Sequence[RunSpec], checkout: Union[str, Path], location: str) -> set[int]:
     """Indexes of `runs` that have a RUNNING run in the store with a heartbeat (or a
     start) under ALIVE_S seconds old: a process somewhere still runs them."""
     recent = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(seconds=ALIVE_S)

@@ -7,9 +7,11 @@ import re
 import sys
 import time
 from collections import Counter, deque
-from concurrent.futures import FIRST_COMPLETED, wait
+from collections.abc import Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional, Union
 
 from tqdm import tqdm
 
@@ -17,13 +19,18 @@ from epymarl_sn.errors import UsageError
 from epymarl_sn.install.checkout import patch_state
 from epymarl_sn.resources import config_dir
 from epymarl_sn.sweep.attempt import attempt_comment, settle
-from epymarl_sn.sweep.pools import LocalPool, RayPool
+from epymarl_sn.sweep.pools import LocalPool, Outcome, RayPool, Report
 from epymarl_sn.sweep.resume import completed, running, store_name
-from epymarl_sn.sweep.spec import load_spec
+from epymarl_sn.sweep.spec import RunSpec, load_spec
 from epymarl_sn.tracking.store import default_location
 
+# a run that failed: (exit code or None when its worker was lost, output tail, attempts, log)
+Failure = tuple[Optional[int], list[str], int, Optional[str]]
+# an attempt that was retried: (run index, attempt number, why it failed)
+Retry = tuple[int, int, str]
 
-def spec_path(arg):
+
+def spec_path(arg: str) -> Path:
     """A spec file, or the name of a spec shipped with the plugin (paper_rware, ...)."""
     path = Path(arg)
     if path.is_file():
@@ -35,7 +42,7 @@ def spec_path(arg):
     raise UsageError(f"no sweep spec {arg}: give a YAML file or a shipped spec name ({names})")
 
 
-def check_checkout(path):
+def check_checkout(path: Union[str, Path]) -> Path:
     path = Path(path).expanduser().resolve()
     if not (path / "src" / "main.py").is_file() or patch_state(path) != "applied":
         raise UsageError(
@@ -45,7 +52,7 @@ def check_checkout(path):
     return path
 
 
-def mongo_env():
+def mongo_env() -> dict[str, str]:
     """What the runs need to reach the same MongoDB, also on other Ray nodes."""
     return {k: os.environ[k] for k in ("SACRED_MONGO_URL", "SACRED_MONGO_DB") if k in os.environ}
 
@@ -55,14 +62,14 @@ SHOWN_RUNS = 4  # running runs whose env steps the bar lists
 WAIT_S = 2.0  # how often the store is read while runs started elsewhere still run
 
 
-def log_path(spec, index, run):
+def log_path(spec: Path, index: int, run: RunSpec) -> Path:
     """A run's output, relative to the checkout it runs in (on a Ray node, that
     node's); the grid index keeps apart variants of one config."""
     name = re.sub(r"[^A-Za-z0-9_.=-]+", "_", f"{run.config}_{run.task}_seed{run.seed}")
     return Path("results") / "sweep_logs" / spec.stem / f"{index:03d}_{name}.log"
 
 
-def make_pool(workers, ray):
+def make_pool(workers: Optional[int], ray: Optional[str]) -> Union[LocalPool, RayPool]:
     """`workers` local processes (default: one per core), or Ray when `ray` is not
     None: the cluster at that address, or a local Ray when it is empty."""
     if ray is None:
@@ -77,7 +84,7 @@ def make_pool(workers, ray):
     return RayPool(ray or None, workers)
 
 
-def lost(err, node):
+def lost(err: BaseException, node: Optional[str]) -> str:
     """Why an attempt came back with no result: its worker or node died."""
     if type(err).__name__ == "NodeDiedError":
         return f"its Ray node {node} was lost" if node else "its Ray node was lost"
@@ -85,7 +92,7 @@ def lost(err, node):
     return f"its worker died ({type(err).__name__}: {first})"
 
 
-def failure(code, tail):
+def failure(code: int, tail: list[str]) -> str:
     """Why an attempt failed, in a few words for the summary."""
     stopped = [
         ln[len("epymarl-sn sweep: ") :] for ln in tail if ln.startswith("epymarl-sn sweep: stopped")
@@ -93,7 +100,13 @@ def failure(code, tail):
     return stopped[-1] if stopped else f"exit code {code}"
 
 
-def show_progress(bar, done, failed, in_flight, progress):
+def show_progress(
+    bar: tqdm,
+    done: int,
+    failed: dict[int, Failure],
+    in_flight: "dict[Future[Outcome], tuple[int, str]]",
+    progress: dict[str, Report],
+) -> None:
     """`done D, failed F, running R: #I t_env/t_max, ...` on the bar."""
     steps = []
     for index, comment in sorted(in_flight.values()):
@@ -106,13 +119,19 @@ def show_progress(bar, done, failed, in_flight, progress):
         bar.set_postfix_str(text)
 
 
-def run_all(pool, jobs, checkout, retries, timeout):
+def run_all(
+    pool: Union[LocalPool, RayPool],
+    jobs: dict[int, tuple[RunSpec, Path]],
+    checkout: Path,
+    retries: int,
+    timeout: Optional[float],
+) -> tuple[dict[int, Failure], list[Retry]]:
     """Run every job ({index: (RunSpec, log path)}), retrying failures up to `retries`
     times. -> ({index: (exit code, output tail, attempts, log)} of the runs that
     failed, [(index, attempt, why)] of the attempts that were retried)."""
     pending = deque(jobs)
-    in_flight = {}  # future -> (index, Sacred comment)
-    attempts = Counter()
+    in_flight: dict[Future[Outcome], tuple[int, str]] = {}  # future -> (index, Sacred comment)
+    attempts: Counter[int] = Counter()
     failed = {}
     retried = []
     done = 0
@@ -121,10 +140,10 @@ def run_all(pool, jobs, checkout, retries, timeout):
         while pending or in_flight:
             while pending and len(in_flight) < pool.slots:
                 i = pending.popleft()
-                run, log = jobs[i]
-                comment = attempt_comment(f"{log.parent.name}/{log.stem}")
+                run, run_log = jobs[i]
+                comment = attempt_comment(f"{run_log.parent.name}/{run_log.stem}")
                 future = pool.submit(
-                    run.argv(), str(checkout), mongo_env(), str(log), timeout, comment
+                    run.argv(), str(checkout), mongo_env(), str(run_log), timeout, comment
                 )
                 in_flight[future] = (i, comment)
             finished, _ = wait(in_flight, timeout=PROGRESS_S, return_when=FIRST_COMPLETED)
@@ -132,6 +151,8 @@ def run_all(pool, jobs, checkout, retries, timeout):
             for future in finished:
                 i, comment = in_flight.pop(future)
                 attempts[i] += 1
+                code: Optional[int]
+                log: Optional[str]
                 try:
                     code, tail, log = future.result()
                     why = failure(code, tail)
@@ -156,7 +177,15 @@ def run_all(pool, jobs, checkout, retries, timeout):
     return failed, retried
 
 
-def summary(runs, failed, skipped, spec, store, where, retried=()):
+def summary(
+    runs: Sequence[RunSpec],
+    failed: dict[int, Failure],
+    skipped: set[int],
+    spec: Path,
+    store: str,
+    where: str,
+    retried: Sequence[Retry] = (),
+) -> str:
     lines = [
         f"sweep {spec.name} ({where}): {len(runs) - len(skipped) - len(failed)} "
         f"COMPLETED, {len(failed)} FAILED, {len(skipped)} skipped (already COMPLETED "
@@ -182,17 +211,17 @@ def summary(runs, failed, skipped, spec, store, where, retried=()):
 class Plan:
     spec: Path
     checkout: Path
-    runs: list  # RunSpec, in grid order
-    skipped: set  # indexes of runs already COMPLETED in the store
+    runs: list[RunSpec]  # in grid order
+    skipped: set[int]  # indexes of runs already COMPLETED in the store
     location: str  # the store: a MongoDB URL or a file-storage directory
     store: str  # the store as the output names it
 
     @property
-    def todo(self):
+    def todo(self) -> list[int]:
         return [i for i in range(len(self.runs)) if i not in self.skipped]
 
 
-def make_plan(spec_arg, epymarl):
+def make_plan(spec_arg: str, epymarl: Union[str, Path]) -> Plan:
     """Check the spec and the checkout, and find what the store already holds."""
     spec = spec_path(spec_arg)
     checkout = check_checkout(epymarl)
@@ -203,7 +232,7 @@ def make_plan(spec_arg, epymarl):
     )
 
 
-def wait_for_others(plan):
+def wait_for_others(plan: Plan) -> None:
     """A run that is RUNNING in the store with a recent heartbeat (another sweep's,
     or one of a sweep killed a moment ago whose watchdog has not yet stopped it) is
     not started twice at once: wait until none of the runs to do is, then skip those
@@ -223,7 +252,13 @@ def wait_for_others(plan):
         plan.skipped = completed(plan.runs, plan.checkout, plan.location)
 
 
-def run_plan(plan, workers=None, ray=None, retries=1, timeout=None):
+def run_plan(
+    plan: Plan,
+    workers: Optional[int] = None,
+    ray: Optional[str] = None,
+    retries: int = 1,
+    timeout: Optional[float] = None,
+) -> tuple[tuple[dict[int, Failure], list[Retry]], str]:
     """Run what is left to run. -> ((failed runs, retried attempts) as run_all gives
     them, the pool's name)."""
     pool = make_pool(workers, ray)

@@ -25,6 +25,7 @@ import ast
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Optional, Union
 
 import yaml
 
@@ -40,10 +41,10 @@ KINDS = {"configs": ("config", "algs"), "env_configs": ("env_config", "envs")}
 class RunSpec:
     config: str
     env_config: str
-    overrides: tuple  # ((dotted key, value), ...), merged, without the seed
+    overrides: tuple[tuple[str, Any], ...]  # ((dotted key, value), ...), merged, without the seed
     seed: int
 
-    def argv(self):
+    def argv(self) -> list[str]:
         """The arguments after `python src/main.py`."""
         pairs = [f"{key}={sacred_literal(value)}" for key, value in self.overrides]
         return [
@@ -54,11 +55,11 @@ class RunSpec:
             f"seed={self.seed}",
         ]
 
-    def command(self):
+    def command(self) -> str:
         return shlex.join(["python", "src/main.py", *self.argv()])
 
     @property
-    def task(self):
+    def task(self) -> str:
         """What main.py names the task: the map, else the env key, else the env config."""
         values = dict(self.overrides)
         env_args = {
@@ -67,11 +68,11 @@ class RunSpec:
         return task_name(env_args, self.env_config)
 
     @property
-    def label(self):
+    def label(self) -> str:
         return f"{self.config} {self.task} seed={self.seed}"
 
 
-def sacred_literal(value):
+def sacred_literal(value: Any) -> str:
     """A config value as Sacred's `with KEY=VALUE` reads it back (ast.literal_eval,
     else the plain string): plain strings stay readable, others become literals."""
     if isinstance(value, str):
@@ -115,6 +116,7 @@ def _axis(spec, axis, checkout):
     entries = []
     for i, item in enumerate(items, 1):
         where = f"{axis}[{i}]"
+        name: Optional[str]
         if isinstance(item, str):
             name, overrides = item, {}
         elif isinstance(item, dict):
@@ -151,7 +153,7 @@ def _seeds(spec):
     return seeds
 
 
-def parse_spec(spec, checkout):
+def parse_spec(spec: Any, checkout: Union[str, Path]) -> list[RunSpec]:
     """A spec (the parsed YAML mapping) -> [RunSpec], or SpecError."""
     if not isinstance(spec, dict):
         raise SpecError("a sweep spec is a YAML mapping with keys " + ", ".join(SPEC_KEYS))
@@ -166,7 +168,7 @@ def parse_spec(spec, checkout):
     configs = _axis(spec, "configs", checkout)
     env_configs = _axis(spec, "env_configs", checkout)
     seeds = _seeds(spec)
-    runs = []
+    runs: list[RunSpec] = []
     for env_config, env_overrides in env_configs:
         for config, config_overrides in configs:
             overrides = tuple({**common, **env_overrides, **config_overrides}.items())
@@ -182,7 +184,7 @@ def parse_spec(spec, checkout):
     return runs
 
 
-def load_spec(path, checkout):
+def load_spec(path: Union[str, Path], checkout: Union[str, Path]) -> list[RunSpec]:
     """Read and expand a spec file; every problem is a SpecError naming the file."""
     path = Path(path)
     try:

@@ -23,8 +23,10 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from pymongo.database import Database
 
 from epymarl_sn.errors import BoardError
 from epymarl_sn.tracking import mongo
@@ -70,7 +72,7 @@ def omniboard_uri(url: str, db_name: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, "/" + db_name, urlencode(query), ""))
 
 
-def setup_columns(db) -> None:
+def setup_columns(db: "Database[dict[str, Any]]") -> None:
     """Omniboard's columns for what tells runs apart; a column the user changed stays."""
     for name, path in CONFIG_COLUMNS.items():
         db["omniboard.custom.columns"].update_one(
@@ -100,7 +102,7 @@ class Omniboard:
 
     def __init__(self, entry: Path, uri: str, port: int, log: Path):
         self.entry, self.uri, self.port, self.log = entry, uri, port, log
-        self.proc = None
+        self.proc: Optional[subprocess.Popen[bytes]] = None
 
     @property
     def url(self) -> str:
@@ -182,6 +184,7 @@ def open_board(
     omniboard = None
     try:
         if mongo_url is None:
+            assert store is not None  # the caller gives a MongoDB URL or a store
             # next to the runs it copies: one per store, gone with it
             server = LocalServer(Path(store) / ".board-mongo", log=workdir / "mongo.log").start()
             mongo_url = server.url
@@ -193,9 +196,9 @@ def open_board(
             )
         client = mongo.connect(mongo_url)
         try:
-            problem = mongo.check_access(client, mongo.hosts(mongo_url), db_name, 5.0)
-            if problem:
-                raise BoardError(problem.message)
+            access = mongo.check_access(client, mongo.hosts(mongo_url), db_name, 5.0)
+            if access:
+                raise BoardError(access.message)
             setup_columns(client[db_name])
         finally:
             client.close()
@@ -219,7 +222,11 @@ def open_board(
                 say(f"Omniboard {problem}; MongoDB answers: restarting Omniboard")
                 omniboard.stop()
                 omniboard.start()
-            if server is not None and time.monotonic() - pushed > PUSH_EVERY_S:
+            if (
+                server is not None
+                and store is not None
+                and time.monotonic() - pushed > PUSH_EVERY_S
+            ):
                 counts = push(store, mongo_url, db_name)
                 if counts.added or counts.completed:
                     say(f"{store}: {counts.added} new runs, {counts.completed} completed")

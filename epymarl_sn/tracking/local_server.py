@@ -10,8 +10,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import pymongo
 from pymongo.errors import PyMongoError
@@ -45,13 +46,17 @@ class LocalServer:
     """
 
     def __init__(
-        self, storage: Path, port: Optional[int] = None, args=(), log: Optional[Path] = None
-    ):
+        self,
+        storage: Path,
+        port: Optional[int] = None,
+        args: Sequence[str] = (),
+        log: Optional[Path] = None,
+    ) -> None:
         self.storage = Path(storage)
         self.port = port or free_port()
         self.args = list(args)
         self.log = Path(log) if log else self.storage.parent / f"{self.storage.name}.log"
-        self.proc = None
+        self.proc: Optional[subprocess.Popen[bytes]] = None
 
     @property
     def url(self) -> str:
@@ -84,7 +89,10 @@ class LocalServer:
         return self
 
     def wait_ready(self, timeout_s: float) -> None:
-        client = pymongo.MongoClient(self.url, serverSelectionTimeoutMS=500)
+        assert self.proc is not None  # start() starts it before waiting
+        client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
+            self.url, serverSelectionTimeoutMS=500
+        )
         deadline = time.monotonic() + timeout_s
         try:
             while True:

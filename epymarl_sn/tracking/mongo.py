@@ -1,18 +1,18 @@
 """MongoDB connection helpers that never reveal the credentials of a URL."""
 
-from typing import NamedTuple, Optional
+from typing import Any, NamedTuple, Optional
 
 import pymongo
 from pymongo.errors import OperationFailure, PyMongoError
 from pymongo.uri_parser import parse_uri
 
 
-def hosts(url):
+def hosts(url: str) -> str:
     """'host:port,...' of a MongoDB URL, without user or password."""
     return ",".join(f"{host}:{port}" for host, port in parse_uri(url)["nodelist"])
 
 
-def connect(url, timeout_s=5.0):
+def connect(url: str, timeout_s: float = 5.0) -> "pymongo.MongoClient[dict[str, Any]]":
     """A client that gives up on an unreachable server after `timeout_s`.
 
     pymongo's default is 30 s per operation and no limit on a stalled socket;
@@ -35,7 +35,9 @@ class AccessProblem(NamedTuple):
 REFUSALS = {"AuthenticationFailed", "Unauthorized"}
 
 
-def check_access(client, where, db_name, timeout_s) -> Optional[AccessProblem]:
+def check_access(
+    client: "pymongo.MongoClient[dict[str, Any]]", where: str, db_name: str, timeout_s: float
+) -> Optional[AccessProblem]:
     """None if the database can be read, else a one-line reason naming only host:port.
 
     A read rather than a `ping`: ping needs no login, so it would pass with wrong
@@ -64,7 +66,7 @@ def check_access(client, where, db_name, timeout_s) -> Optional[AccessProblem]:
     return None
 
 
-def ping(url, db_name="epymarl", timeout_s=3.0):
+def ping(url: str, db_name: str = "epymarl", timeout_s: float = 3.0) -> Optional[str]:
     """None if the server answers and lets us read `db_name`, else a one-line reason."""
     try:
         where = hosts(url)

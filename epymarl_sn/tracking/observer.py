@@ -27,6 +27,8 @@ import threading
 import time
 from datetime import datetime
 from pathlib import Path
+from types import FrameType
+from typing import Any, Optional
 
 from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 from sacred.observers import FileStorageObserver, MongoObserver
@@ -44,12 +46,12 @@ PRIORITY = 10
 FINISH_WITHIN_S = 24 * 3600
 
 
-def file_storage_dir():
+def file_storage_dir() -> Optional[Path]:
     """The directory of the FileStorageObserver that observes the same run, if any.
 
     Sacred hands an observer nothing of the others; the Run calling us has them all.
     """
-    frame = sys._getframe(1)
+    frame: Optional[FrameType] = sys._getframe(1)
     while frame is not None:
         run = frame.f_locals.get("self")
         if isinstance(run, Run):
@@ -62,8 +64,10 @@ def file_storage_dir():
 class TrackingMongoObserver(MongoObserver):
     final_wait_s = float(os.environ.get("EPYMARL_SN_MONGO_FINAL_WAIT_S", "120"))
     retry_interval_s = 5.0
+    # set by started_event, before any other event (Sacred's type allows None)
+    run_entry: dict[str, Any]
 
-    def __init__(self, url, db_name="epymarl", **kwargs):
+    def __init__(self, url: str, db_name: str = "epymarl", **kwargs: Any) -> None:
         # EPyMARL sets the root logger to DEBUG: pymongo would log every command and
         # server check into the run's output
         logging.getLogger("pymongo").setLevel(logging.WARNING)
@@ -89,14 +93,24 @@ class TrackingMongoObserver(MongoObserver):
         self._url, self._db_name = url, db_name
         # the heartbeat thread and the main thread (final events) both send
         self._lock = threading.RLock()
-        self._unsent = {}  # metric name -> {"steps": [...], "values": [...], "timestamps": [...]}
-        self._info = {}
-        self._down_since = None
-        self._models = None
-        self._file_dir = None
+        # metric name -> {"steps": [...], "values": [...], "timestamps": [...]}
+        self._unsent: dict[str, dict[str, list[Any]]] = {}
+        self._info: dict[str, Any] = {}
+        self._down_since: Optional[datetime] = None
+        self._models: Optional[SavedModels] = None
+        self._file_dir: Optional[Path] = None
         self._handed_over = False  # to the background push: this observer writes no more
 
-    def started_event(self, ex_info, command, host_info, start_time, config, meta_info, _id):
+    def started_event(
+        self,
+        ex_info: dict[str, Any],
+        command: str,
+        host_info: dict[str, Any],
+        start_time: datetime,
+        config: dict[str, Any],
+        meta_info: dict[str, Any],
+        _id: Any,
+    ) -> Any:
         self._models = SavedModels(config, started=datetime.now())
         # started after the FileStorageObserver (lower priority): its directory exists
         self._file_dir = file_storage_dir()
@@ -105,7 +119,9 @@ class TrackingMongoObserver(MongoObserver):
             ex_info, command, host_info, start_time, config, meta_info, _id=None
         )
 
-    def log_metrics(self, metrics_by_name, info):
+    def log_metrics(
+        self, metrics_by_name: dict[str, dict[str, list[Any]]], info: dict[str, Any]
+    ) -> None:
         # Sacred calls heartbeat_event right after this; it sends them
         with self._lock:
             for name, new in metrics_by_name.items():
@@ -114,7 +130,9 @@ class TrackingMongoObserver(MongoObserver):
                     kept[field].extend(new[field])
             self._info = info
 
-    def heartbeat_event(self, info, captured_out, beat_time, result):
+    def heartbeat_event(
+        self, info: dict[str, Any], captured_out: str, beat_time: datetime, result: Any
+    ) -> None:
         with self._lock:
             # a heartbeat still blocked on the dead server when the run ended
             if self._handed_over:
@@ -128,20 +146,20 @@ class TrackingMongoObserver(MongoObserver):
             )
             self._send(finished=False)
 
-    def completed_event(self, stop_time, result):
+    def completed_event(self, stop_time: datetime, result: Any) -> None:
         self._finish(stop_time=stop_time, result=flatten(result), status="COMPLETED")
 
-    def interrupted_event(self, interrupt_time, status):
+    def interrupted_event(self, interrupt_time: datetime, status: str) -> None:
         self._finish(stop_time=interrupt_time, status=status)
 
-    def failed_event(self, fail_time, fail_trace):
+    def failed_event(self, fail_time: datetime, fail_trace: list[str]) -> None:
         self._finish(stop_time=fail_time, status="FAILED", fail_trace=fail_trace)
 
-    def save(self):
+    def save(self) -> None:
         # Sacred's save() ignores lost connections; _send needs to know, to retry
         self.runs.update_one({"_id": self.run_entry["_id"]}, {"$set": self.run_entry})
 
-    def _finish(self, **fields):
+    def _finish(self, **fields: Any) -> None:
         deadline = time.monotonic() + self.final_wait_s
         with self._lock:
             self.run_entry.update(fields)
@@ -155,7 +173,7 @@ class TrackingMongoObserver(MongoObserver):
                     f"{self._lacks()}; the file-storage copy is complete. {self._finish_later()}"
                 )
 
-    def _lacks(self):
+    def _lacks(self) -> str:
         points = sum(len(m["values"]) for m in self._unsent.values())
         lacks = [
             f"{points} metric points of {len(self._unsent)} metrics",
@@ -169,7 +187,7 @@ class TrackingMongoObserver(MongoObserver):
                 lacks.append(f"{len(models)} saved model files")
         return ", ".join(lacks[:-1]) + " and " + lacks[-1]
 
-    def _finish_later(self):
+    def _finish_later(self) -> str:
         """Leave a process that pushes the file-storage copy once MongoDB is back."""
         if self._file_dir is None:
             return "Push it with `epymarl-sn runs push` once MongoDB is back."
@@ -197,7 +215,7 @@ class TrackingMongoObserver(MongoObserver):
             f"--store {self._file_dir}` then."
         )
 
-    def _send(self, finished):
+    def _send(self, finished: bool) -> bool:
         """Send unsent metrics, new saved models and the run document; False if down."""
         try:
             self._send_metrics()
@@ -219,7 +237,7 @@ class TrackingMongoObserver(MongoObserver):
             self._down_since = None
         return True
 
-    def _send_metrics(self):
+    def _send_metrics(self) -> None:
         # one metric at a time, forgotten once stored: a failure part-way resends
         # only what MongoDB does not have yet
         for name in list(self._unsent):
@@ -228,7 +246,7 @@ class TrackingMongoObserver(MongoObserver):
             del self._unsent[name]
         self.run_entry["info"] = flatten(self._info)
 
-    def _send_models(self, finished):
+    def _send_models(self, finished: bool) -> None:
         if self._models is None:
             return
         # an artifact is listed in the run document once its file is in GridFS,

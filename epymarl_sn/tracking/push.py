@@ -22,18 +22,21 @@ import json
 import os
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any, Optional, Union
 
 import gridfs
 import pymongo
+from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from epymarl_sn.errors import StoreError
 from epymarl_sn.tracking import mongo
 from epymarl_sn.tracking.saved_models import SavedModels
-from epymarl_sn.tracking.store import FileStore
+from epymarl_sn.tracking.store import FileStore, Filter
 
 FORMAT = "MongoObserver-0.7.0"  # Sacred's MongoObserver.VERSION, what Omniboard reads
 # the fields of a run document that change until the run has ended
@@ -73,10 +76,10 @@ class FileRun:
         self.captured_out = cout.read_text(errors="replace") if cout.is_file() else ""
 
     @property
-    def status(self):
+    def status(self) -> Optional[str]:
         return self.run.get("status")
 
-    def final_fields(self):
+    def final_fields(self) -> dict[str, Any]:
         values = {
             "status": self.status,
             "stop_time": _time(self.run.get("stop_time")),
@@ -88,7 +91,7 @@ class FileRun:
         # Sacred stores a run's result even when it is None; the others only once set
         return {k: v for k, v in values.items() if v is not None or k == "result"}
 
-    def artifacts(self):
+    def artifacts(self) -> list[tuple[str, Path]]:
         """(name, path) of the run's artifacts and of the models EPyMARL saved for it."""
         files = [
             (name, self.path / name)
@@ -97,17 +100,17 @@ class FileRun:
         ]
         models = SavedModels(self.config, started=self._local_start())
         # EPyMARL's layout: results/sacred/<name>/<task>/<id> next to results/models
-        models.root = self.path.parents[3] / "models" if len(self.path.parents) > 3 else None
-        if models.root is not None:
+        if len(self.path.parents) > 3:
+            models.root = self.path.parents[3] / "models"
             files += models.files(finished=True)
         return files
 
-    def _local_start(self):
+    def _local_start(self) -> datetime:
         # Sacred stamps UTC; EPyMARL names model directories in local time
         start = datetime.fromisoformat(self.run["start_time"]).replace(tzinfo=timezone.utc)
         return start.astimezone().replace(tzinfo=None)
 
-    def document(self):
+    def document(self) -> dict[str, Any]:
         """The run as Sacred's MongoObserver stores it (without _id, artifacts, sources)."""
         experiment = dict(self.run.get("experiment", {}))
         experiment["name"] = self.config.get("name", experiment.get("name"))
@@ -127,7 +130,7 @@ class FileRun:
 
 
 class Pusher:
-    def __init__(self, db):
+    def __init__(self, db: "Database[dict[str, Any]]") -> None:
         self.db = db
         self.fs = gridfs.GridFS(db)
 
@@ -141,7 +144,7 @@ class Pusher:
             return "added"
         return "completed" if self.complete(run, doc) else "unchanged"
 
-    def find(self, run):
+    def find(self, run: FileRun) -> Optional[dict[str, Any]]:
         """The MongoDB copy of `run`: same host, same start time (Sacred gives every
         observer the same one; MongoDB keeps milliseconds)."""
         return self.db.runs.find_one(
@@ -151,7 +154,7 @@ class Pusher:
             }
         )
 
-    def add(self, run):
+    def add(self, run: FileRun) -> None:
         doc = run.document()
         doc["experiment"]["sources"] = self._sources(run)
         while True:  # the next free id, as Sacred's MongoObserver takes it
@@ -164,7 +167,7 @@ class Pusher:
                 continue
         self.complete(run, doc)
 
-    def complete(self, run, doc) -> bool:
+    def complete(self, run: FileRun, doc: dict[str, Any]) -> bool:
         """Add what `doc` lacks of `run`; True if anything was added."""
         changes = {k: v for k, v in run.final_fields().items() if doc.get(k) != v}
         metric_ids = list(doc.get("info", {}).get("metrics", []))
@@ -175,8 +178,9 @@ class Pusher:
                 continue
             pushed = True
             if name not in known:
-                stored = self.db.metrics.find_one({"run_id": doc["_id"], "name": name}, {"_id": 1})
-                metric_ids.append({"name": name, "id": str(stored["_id"])})
+                metric = self.db.metrics.find_one({"run_id": doc["_id"], "name": name}, {"_id": 1})
+                assert metric is not None  # _push_metric just wrote it
+                metric_ids.append({"name": name, "id": str(metric["_id"])})
         info = {**doc.get("info", {}), **run.info, "metrics": metric_ids}
         if info != doc.get("info"):
             changes["info"] = info
@@ -197,7 +201,7 @@ class Pusher:
             self.db.runs.update_one({"_id": doc["_id"]}, {"$set": changes})
         return bool(changes) or pushed
 
-    def _push_metric(self, run_id, name, series) -> bool:
+    def _push_metric(self, run_id: Any, name: str, series: dict[str, list[Any]]) -> bool:
         """Append the points MongoDB lacks (its series is a prefix of the file's)."""
         stored = self.db.metrics.find_one({"run_id": run_id, "name": name}, {"steps": 1})
         have = len(stored["steps"]) if stored else 0
@@ -216,7 +220,7 @@ class Pusher:
         self.db.metrics.update_one({"run_id": run_id, "name": name}, {"$push": tail}, upsert=True)
         return True
 
-    def _sources(self, run):
+    def _sources(self, run: FileRun) -> list[list[Any]]:
         """[[name, GridFS id]] of the experiment's sources, each stored once."""
         found = []
         for name, rel in run.run.get("experiment", {}).get("sources", []):
@@ -230,7 +234,9 @@ class Pusher:
         return found
 
 
-def push(store_dir, url, db_name, filters=()) -> Counts:
+def push(
+    store_dir: Union[str, Path], url: str, db_name: str, filters: Sequence[Filter] = ()
+) -> Counts:
     """Push the runs of file storage `store_dir` (those matching `filters`) to MongoDB."""
     runs = FileStore(store_dir).runs(filters)
     where = mongo.hosts(url)

@@ -8,12 +8,13 @@ stamped at or after the run's start.
 
 from datetime import datetime
 from pathlib import Path
+from typing import Any, Optional
 
 from epymarl_sn.values import task_name
 
 
 class SavedModels:
-    def __init__(self, config, started):
+    def __init__(self, config: dict[str, Any], started: datetime) -> None:
         """`config`: the run's config; `started`: local time (EPyMARL's clock) at start."""
         self.enabled = bool(config.get("save_model"))
         self.root = Path(config.get("local_results_path", "results")).resolve() / "models"
@@ -21,7 +22,7 @@ class SavedModels:
         self.prefix = f"{config.get('name')}_seed{config.get('seed')}_{task}_"
         self.started = started
 
-    def run_dir(self):
+    def run_dir(self) -> Optional[Path]:
         if not (self.enabled and self.root.is_dir()):
             return None
         stamped = []
@@ -35,7 +36,7 @@ class SavedModels:
                     stamped.append((stamp, d))
         return min(stamped)[1] if stamped else None
 
-    def files(self, finished):
+    def files(self, finished: bool) -> list[tuple[str, Path]]:
         """(artifact name, path) of the saved files, oldest save first.
 
         Until the run has `finished`, the newest save is left out: EPyMARL may

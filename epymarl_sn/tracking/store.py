@@ -29,10 +29,12 @@
 import json
 import os
 import tempfile
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, Optional, Union
 
 from epymarl_sn.errors import StoreError
 from epymarl_sn.tracking.mongo import connect, hosts
@@ -43,28 +45,28 @@ MISSING = object()
 
 
 class Series(NamedTuple):
-    steps: list
-    values: list
+    steps: list[Any]
+    values: list[Any]
 
 
 @dataclass
 class Run:
-    id: object
-    status: str
-    config: dict
-    start_time: datetime = None
-    stop_time: datetime = None
-    heartbeat: datetime = None
-    _load_metrics: Callable[[], dict] = field(default=dict, repr=False, compare=False)
-    _metrics: dict = field(default=None, repr=False, compare=False)
+    id: Any  # MongoDB's _id, or the run directory relative to the store root
+    status: Optional[str]
+    config: dict[str, Any]
+    start_time: Optional[datetime] = None
+    stop_time: Optional[datetime] = None
+    heartbeat: Optional[datetime] = None
+    _load_metrics: Callable[[], dict[str, Series]] = field(default=dict, repr=False, compare=False)
+    _metrics: Optional[dict[str, Series]] = field(default=None, repr=False, compare=False)
 
     @property
-    def metrics(self):
+    def metrics(self) -> dict[str, Series]:
         if self._metrics is None:
             self._metrics = self._load_metrics()
         return self._metrics
 
-    def get(self, key, default=None):
+    def get(self, key: str, default: Any = None) -> Any:
         """A dotted config key (`env_args.map_name`); `status` is the run's status."""
         if key == "status":
             return self.status
@@ -81,12 +83,12 @@ class Filter:
     key: str
     text: str
 
-    def matches(self, run):
+    def matches(self, run: Run) -> bool:
         actual = run.get(self.key, MISSING)
         return actual is not MISSING and same_as_text(actual, self.text)
 
 
-def parse_filters(args):
+def parse_filters(args: Iterable[str]) -> list[Filter]:
     """`KEY=VALUE` strings -> filters; a malformed one raises StoreError."""
     filters = []
     for arg in args:
@@ -105,13 +107,13 @@ def parse_filters(args):
 RESULTS_DIR = os.path.join("results", "sacred")  # EPyMARL's file storage, from its root
 
 
-def default_location(results_dir=RESULTS_DIR):
+def default_location(results_dir: Union[str, Path] = RESULTS_DIR) -> str:
     """Where runs go: MongoDB when SACRED_MONGO_URL is set (the patched main.py adds
     a MongoObserver then), else the file storage in `results_dir`."""
     return os.environ.get("SACRED_MONGO_URL") or str(results_dir)
 
 
-def open_store(location):
+def open_store(location: Union[str, Path]) -> "Union[FileStore, MongoStore]":
     location = str(location)
     if location.startswith(MONGO_SCHEMES):
         return MongoStore(location, os.environ.get("SACRED_MONGO_DB", "epymarl"))
@@ -132,7 +134,7 @@ def _select(runs, filters):
 class FileStore:
     """Runs of Sacred FileStorageObservers anywhere under a directory."""
 
-    def __init__(self, root):
+    def __init__(self, root: Union[str, Path]) -> None:
         self.root = Path(root).expanduser()
         if not self.root.is_dir():
             raise StoreError(
@@ -140,10 +142,10 @@ class FileStore:
                 "directory (e.g. EPyMARL's results/sacred) or a mongodb:// URL"
             )
 
-    def __str__(self):
+    def __str__(self) -> str:
         return str(self.root)
 
-    def runs(self, filters=()):
+    def runs(self, filters: Sequence[Filter] = ()) -> list[Run]:
         runs = [
             self._read(p.parent)
             for p in self.root.rglob("run.json")
@@ -173,7 +175,7 @@ class FileStore:
 class MongoStore:
     """Runs a Sacred MongoObserver wrote to `runs` and `metrics` of a database."""
 
-    def __init__(self, url, db_name, timeout_s=5.0):
+    def __init__(self, url: str, db_name: str, timeout_s: float = 5.0) -> None:
         from pymongo.errors import PyMongoError
 
         try:
@@ -188,10 +190,10 @@ class MongoStore:
         self.db_name = db_name
         self._errors = PyMongoError
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"MongoDB {self.where}, database {self.db_name}"
 
-    def runs(self, filters=()):
+    def runs(self, filters: Sequence[Filter] = ()) -> list[Run]:
         # status is selected by the server; config values are compared here, where
         # command-line text can be matched leniently against typed values
         statuses = [f.text for f in filters if f.key == "status"]
@@ -219,13 +221,13 @@ class MongoStore:
                 start_time=d.get("start_time"),
                 stop_time=d.get("stop_time"),
                 heartbeat=d.get("heartbeat"),
-                _load_metrics=lambda i=d["_id"]: self._metrics(i),
+                _load_metrics=partial(self._metrics, d["_id"]),
             )
             for d in docs
         ]
         return _select(runs, filters)
 
-    def _metrics(self, run_id):
+    def _metrics(self, run_id: Any) -> dict[str, Series]:
         try:
             docs = list(self.db.metrics.find({"run_id": run_id}))
         except self._errors as err:
@@ -247,7 +249,7 @@ def _settled(info, status, reason, now):
     return changes
 
 
-def settle_runs(location, comment, status, reason):
+def settle_runs(location: str, comment: str, status: str, reason: str) -> int:
     """Mark the runs stored with Sacred comment `comment` whose process has ended:
     RUNNING ones become `status` (with a stop time), and every one not COMPLETED gets
     `stop_reason`. -> how many runs were changed. MongoDB errors are not caught."""
