@@ -43,6 +43,9 @@ from epymarl_sn.resources import config_dir
 from epymarl_sn.runners.config import check_vector_config
 from epymarl_sn.sn.config import check_sn_config
 
+# the Ray node id of a sweep's run, in its environment; Sacred stores it (host.ENV)
+NODE_ENV = "EPYMARL_SN_RAY_NODE"
+
 # each takes the final config and raises ConfigError (a ValueError) with one line
 CHECKS: "tuple[Callable[[dict[str, Any]], None], ...]" = (
     check_sn_config,
@@ -72,7 +75,6 @@ def register() -> dict[str, Any]:
     from epymarl_sn.runners.vector import VectorRunner
     from epymarl_sn.sn.critic import SNCentralVCritic
     from epymarl_sn.sn.learner import PPOSNLearner
-    from epymarl_sn.sweep.attempt import NODE_ENV
     from epymarl_sn.tracking.observer import TrackingMongoObserver
 
     critics["cv_critic_sn"] = SNCentralVCritic

@@ -26,8 +26,6 @@ from epymarl_sn.tracking.store import settle_runs
 TAIL_BYTES = 64 * 1024
 GRACE_S = 30  # for Sacred to record an interrupted run before it is killed
 POLL_S = 0.5
-# the Ray node id of a run, in its environment; the plugin has Sacred store it (host.ENV)
-NODE_ENV = "EPYMARL_SN_RAY_NODE"
 T_ENV = re.compile(rb"t_env: (\d+) / (\d+)")  # what EPyMARL's run.py logs as it trains
 
 

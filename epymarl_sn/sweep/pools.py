@@ -14,7 +14,8 @@ from functools import partial
 from typing import Any, Optional
 
 from epymarl_sn.errors import PoolError
-from epymarl_sn.sweep.attempt import NODE_ENV, execute
+from epymarl_sn.plugin import NODE_ENV
+from epymarl_sn.sweep.attempt import execute
 
 # set in the environment of `ray start` on a node whose checkout is elsewhere than
 # the driver's --epymarl path
