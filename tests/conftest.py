@@ -39,6 +39,21 @@ def rware_tiny():
     return RWARE_TINY
 
 
+@pytest.fixture(scope="session")
+def paper_sparse_reward():
+    """The paper's sparse reward (§VI-B) as the presets hold it, scaled as the authors'
+    sc2_sparse.yaml scales it."""
+    return {
+        "reward_death_value": 10,
+        "reward_ally_death_value": 10,
+        "reward_win": 200,
+        "reward_defeat": -200,
+        "reward_scale": True,
+        "reward_scale_rate": 50,
+        "reward_scale_divisor": "smac",
+    }
+
+
 @pytest.fixture(scope="session", autouse=True)
 def epymarl_dir(tmp_path_factory):
     """A patched EPyMARL checkout at the pinned commit, made by `epymarl-sn setup`.

@@ -50,7 +50,7 @@ def smac3(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(site))
 
 
-def test_presets_pass_and_hold_the_paper_reward(sc2_without_maps):
+def test_presets_pass_and_hold_the_paper_reward(sc2_without_maps, paper_sparse_reward):
     (sc2_without_maps / "Maps" / "SMAC_Maps").mkdir(parents=True)
     (sc2_without_maps / "Maps" / "SMAC_Maps" / "3s5z_vs_3s6z.SC2Map").touch()
     for name, env in (("sc2_sparse", "sc2_sparse"), ("smaclite_sparse", "smaclite_sparse")):
@@ -58,16 +58,7 @@ def test_presets_pass_and_hold_the_paper_reward(sc2_without_maps):
         assert config["env"] == env
         assert config["env_args"]["map_name"] == "3s5z_vs_3s6z"
         reward = {k: v for k, v in config["env_args"].items() if k.startswith("reward")}
-        # the paper's reward (§VI-B), scaled as the authors' sc2_sparse.yaml scales it
-        assert reward == {
-            "reward_death_value": 10,
-            "reward_ally_death_value": 10,
-            "reward_win": 200,
-            "reward_defeat": -200,
-            "reward_scale": True,
-            "reward_scale_rate": 50,
-            "reward_scale_divisor": "smac",
-        }
+        assert reward == paper_sparse_reward
         assert "t_max" not in config
         check_sparse_config(config)
 

@@ -1,30 +1,15 @@
 """A non-editable install ships the presets, the patch and the entry points."""
 
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
+
+from epymarl_sn.install.packages import build_wheel
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def test_wheel_ships_presets_patch_and_entry_points(tmp_path):
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--quiet",
-            "--no-deps",
-            "--no-build-isolation",
-            "--wheel-dir",
-            str(tmp_path),
-            str(REPO),
-        ],
-        check=True,
-    )
-    (wheel,) = tmp_path.glob("epymarl_sn-*.whl")
+    wheel = build_wheel(REPO, tmp_path)
     names = zipfile.ZipFile(wheel).namelist()
 
     for preset in (REPO / "config").rglob("*.yaml"):

@@ -25,15 +25,6 @@ AUTHORS = {
     "obs_agent_id": True,
     "obs_last_action": False,
 }
-SPARSE_REWARD = {
-    "reward_death_value": 10,
-    "reward_ally_death_value": 10,
-    "reward_win": 200,
-    "reward_defeat": -200,
-    "reward_scale": True,
-    "reward_scale_rate": 50,
-    "reward_scale_divisor": "smac",
-}
 
 
 @pytest.fixture
@@ -63,20 +54,24 @@ def resolved(run_main, tmp_path, alg, env, env_vars=None):
 
 
 @pytest.mark.parametrize("alg", ALGS)
-def test_alg_presets_hold_the_authors_setting(run_main, tmp_path, alg):
+def test_alg_presets_hold_the_authors_setting(run_main, tmp_path, alg, paper_sparse_reward):
     config = resolved(run_main, tmp_path, alg, "smaclite_sparse")
     assert {k: config[k] for k in AUTHORS} == AUTHORS
     # §V: returns standardised for FullSN and LastSN only
     assert config["standardise_returns"] is (alg in ("mappo_fullsn", "mappo_lastsn"))
     assert config["learner"] == "ppo_sn_learner"
     assert config["name"] == alg
-    assert {k: v for k, v in config["env_args"].items() if k.startswith("reward")} == SPARSE_REWARD
+    assert {
+        k: v for k, v in config["env_args"].items() if k.startswith("reward")
+    } == paper_sparse_reward
 
 
-def test_sc2_sparse_holds_the_authors_setting(run_main, tmp_path, fake_sc2):
+def test_sc2_sparse_holds_the_authors_setting(run_main, tmp_path, fake_sc2, paper_sparse_reward):
     config = resolved(run_main, tmp_path, "mappo_sn", "sc2_sparse", {"SC2PATH": str(fake_sc2)})
     assert {k: config[k] for k in AUTHORS} == AUTHORS
-    assert {k: v for k, v in config["env_args"].items() if k.startswith("reward")} == SPARSE_REWARD
+    assert {
+        k: v for k, v in config["env_args"].items() if k.startswith("reward")
+    } == paper_sparse_reward
     # as in the authors' runs, where their mappo.yaml's False overrode their env yaml's True
     assert config["env_args"]["state_last_action"] is False
 
