@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,6 +137,7 @@ class RayCluster:
     env: dict  # what a driver (or another node) needs: token auth
     head: Node
     worker: Node
+    join: Callable[[str], Node]  # join(name) -> a new worker node with its own checkout
 
     @property
     def nodes(self):
@@ -184,12 +186,27 @@ while {n["NodeID"] for n in ray.nodes() if n["Alive"]} != set(sys.argv[2:]):
 """
 
 
+def wait_alive(address, env, node_ids):
+    """Until the cluster's own view, asked by a driver as the sweep's, has exactly
+    these nodes alive."""
+    alive = subprocess.run(
+        [sys.executable, "-c", ALIVE, address, *node_ids],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert alive.returncode == 0, alive.stdout + alive.stderr
+
+
 @pytest.fixture(scope="module")
 def ray_cluster(tmp_path_factory, epymarl_dir, copy_checkout):
     """Two Ray nodes on this machine, as a cluster of two machines is started by
     hand: `ray start --head` and `ray start --address`, one CPU each, with
     RAY_AUTH_MODE=token and one shared token. Each node has its own checkout, named
-    to it by EPYMARL_SN_CHECKOUT in the environment of its `ray start`."""
+    to it by EPYMARL_SN_CHECKOUT in the environment of its `ray start`. A test that
+    loses a node joins a new one with `cluster.join(name)`."""
     # short paths: Ray's socket paths under the temp dir must fit in 107 bytes
     root = Path(tmp_path_factory.mktemp("ray"))
     port = free_port()
@@ -216,30 +233,27 @@ def ray_cluster(tmp_path_factory, epymarl_dir, copy_checkout):
             log,
         )
         started.append(head)
-        worker = start_node(
-            ["--address", f"127.0.0.1:{port}"],
-            env,
-            copy_checkout(epymarl_dir, root / "worker_checkout"),
-            root / "w",
-            log,
-        )
-        started.append(worker)
+
+        def join(name):
+            node = start_node(
+                ["--address", f"127.0.0.1:{port}"],
+                env,
+                copy_checkout(epymarl_dir, root / f"{name}_checkout"),
+                root / name,
+                log,
+            )
+            started.append(node)
+            alive = [n.node_id for n in started if n.proc.poll() is None and n.raylet()]
+            wait_alive(f"127.0.0.1:{port}", env, alive)
+            return node
+
         cluster = RayCluster(
             f"127.0.0.1:{port}",
             {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": env["RAY_AUTH_TOKEN"]},
             head,
-            worker,
+            join("w"),
+            join,
         )
-        # both nodes alive in the cluster's own view, asked by a driver as the sweep's
-        alive = subprocess.run(
-            [sys.executable, "-c", ALIVE, cluster.address, *cluster.nodes],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-            check=False,
-        )
-        assert alive.returncode == 0, alive.stdout + alive.stderr
         yield cluster
     finally:
         for node in reversed(started):

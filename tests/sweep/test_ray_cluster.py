@@ -157,7 +157,7 @@ def test_a_lost_worker_node_is_rerun_on_the_other_node(
     running_in,
     processes,
 ):
-    # last in this module: the cluster keeps one node only
+    # the cluster keeps the head node only
     spec = write_spec(tmp_path / "lost.yaml", tiny_spec(configs=["mappo_paper"], seeds=[1, 2]))
     driver = copy_checkout(epymarl_dir, tmp_path / "driver")
     sweep = epymarl_sn_background(
@@ -205,3 +205,87 @@ def test_a_lost_worker_node_is_rerun_on_the_other_node(
     assert file_runs(worker.checkout)[held["meta"]["comment"]]["status"] == "INTERRUPTED"
     alive = processes()
     assert [pid for pid in run_pids if pid in alive] == []
+
+
+def guards_of(checkout, pids):
+    """Those of `pids` that are watchdogs (sweep.guard) of runs in `checkout`:
+    detached, they live in sessions of their own, outside their node's."""
+    found = []
+    for pid in pids:
+        try:
+            args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"epymarl_sn.sweep.guard" in args and str(checkout).encode() in args:
+            found.append(pid)
+    return found
+
+
+def test_a_machine_lost_whole_leaves_the_marking_to_the_driver(
+    ray_cluster,
+    mongo_url,
+    epymarl_dir,
+    tmp_path,
+    tiny_spec,
+    write_spec,
+    copy_checkout,
+    epymarl_sn_background,
+    wait_until,
+    running_in,
+    processes,
+):
+    # a machine that loses power: its raylet, Ray workers, run and watchdog all go at
+    # once, so nothing on it can mark the run; the driver must, in MongoDB
+    worker = ray_cluster.join("w2")
+    spec = write_spec(tmp_path / "machine.yaml", tiny_spec(configs=["mappo_paper"], seeds=[1, 2]))
+    driver = copy_checkout(epymarl_dir, tmp_path / "driver")
+    sweep = epymarl_sn_background(
+        "sweep",
+        spec,
+        "--epymarl",
+        driver,
+        "--ray",
+        ray_cluster.address,
+        "--retries",
+        1,
+        env=sweep_env(ray_cluster, mongo_url, "machine"),
+    )
+    try:
+
+        def held_by_worker():
+            assert sweep.poll() is None, sweep.communicate()
+            return [
+                r
+                for r in mongo_runs(mongo_url, "machine")
+                if r["status"] == "RUNNING" and node_of(r) == worker.node_id
+            ]
+
+        (held,) = wait_until(held_by_worker, 300, "a run RUNNING on the new worker node")
+        alive = processes()
+        guards = guards_of(worker.checkout, alive)
+        node = [pid for pid, (sid, _, _) in alive.items() if sid == worker.proc.pid]
+        run = running_in(worker.checkout)
+        assert guards and node and run
+        # the watchdog first, then the Ray side: nothing sees another go and acts
+        for pid in guards + node + run:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass  # ended with its raylet
+        out, err = sweep.communicate(timeout=400)
+    finally:
+        sweep.kill()
+    assert sweep.returncode == 0, out + err
+    assert "2 COMPLETED, 0 FAILED" in out
+    why = f"its Ray node {worker.node_id} was lost"
+    assert f"attempt 1 failed: {why}" in out
+    runs = mongo_runs(mongo_url, "machine")
+    (lost,) = [r for r in runs if r["_id"] == held["_id"]]
+    # the driver's words, not the watchdog's: the watchdog died with the machine
+    assert lost["status"] == "INTERRUPTED" and lost["stop_reason"] == f"stopped: {why}"
+    assert lost["stop_time"] >= held["start_time"]
+    # the dead machine's own file copy stays as the machine left it
+    assert file_runs(worker.checkout)[held["meta"]["comment"]]["status"] == "RUNNING"
+    assert Counter(key(r) for r in runs if r["status"] == "COMPLETED") == Counter(
+        {("mappo_paper", 1): 1, ("mappo_paper", 2): 1}
+    )
