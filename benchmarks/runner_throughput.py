@@ -3,6 +3,7 @@
     epymarl-sn setup ./epymarl
     python benchmarks/runner_throughput.py --epymarl ./epymarl [--repeats 5]
         [--rware-t-max 50000] [--smaclite-t-max 20000] [--tasks rware,smaclite]
+        [--floor]
 
 Ordinary `src/main.py` runs of `mappo_paper` (batch_size_run 10) on RWARE tiny-2ag and
 on SMAClite 2s3z (smaclite_sparse), one per runner, same seed and steps (both runners
@@ -16,6 +17,10 @@ order (the pair's order alternates). Per run:
 
 Prints markdown tables: medians, and the median over rounds of vector / parallel in
 the same round, which cancels slow drift in the machine's load.
+
+`--floor` adds a third run per round, `vector_workers=0`: every env stepped in the
+training process, so no runner processes or pipes at all. Its CPU per step is what the
+envs, the controller and the learner cost by themselves, the floor under any runner's.
 """
 
 import argparse
@@ -31,7 +36,12 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 
-RUNNERS = ["parallel", "vector"]
+# name -> `with` overrides; the first is the baseline of the ratios
+RUNNERS = {
+    "parallel": ["runner=parallel"],
+    "vector": ["runner=vector"],
+    "vector, 0 workers": ["runner=vector", "vector_workers=0"],
+}
 TASKS = {
     "rware": (
         "RWARE tiny-2ag",
@@ -54,7 +64,7 @@ def main_args(task, runner, seed, t_max, extra):
     return [
         "--config=mappo_paper",
         *TASKS[task][1],
-        f"runner={runner}",
+        *RUNNERS[runner],
         f"seed={seed}",
         f"t_max={t_max}",
         f"test_interval={10 * t_max}",
@@ -112,10 +122,10 @@ def machine():
 
 
 def table(title, rates, cpu):
-    """Medians per runner, and the median of the paired ratios vector / parallel."""
+    """Medians per runner, and the medians of the paired ratios runner / parallel."""
 
-    def ratio(samples):
-        return statistics.median(v / p for v, p in zip(samples["vector"], samples["parallel"]))
+    def ratio(samples, runner):
+        return statistics.median(v / p for v, p in zip(samples[runner], samples["parallel"]))
 
     return "\n".join(
         [
@@ -125,10 +135,14 @@ def table(title, rates, cpu):
             "|---|---|---|",
             *(
                 f"| {r} | {statistics.median(rates[r]):.0f} | {statistics.median(cpu[r]):.0f} |"
-                for r in RUNNERS
+                for r in rates
             ),
-            f"| vector / parallel (median of paired ratios) | {ratio(rates):.2f}x "
-            f"| {ratio(cpu):.2f}x |",
+            *(
+                f"| {r} / parallel (median of paired ratios) | {ratio(rates, r):.2f}x "
+                f"| {ratio(cpu, r):.2f}x |"
+                for r in rates
+                if r != "parallel"
+            ),
         ]
     )
 
@@ -148,6 +162,11 @@ def main():
     )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also run vector_workers=0 (no runner processes): the CPU floor",
+    )
+    parser.add_argument(
         "--with",
         dest="extra",
         nargs="*",
@@ -166,6 +185,7 @@ def main():
             f"error: no EPyMARL checkout at {src.parent}; make one with `epymarl-sn setup DIR`"
         )
     t_max = {"rware": opts.rware_t_max, "smaclite": opts.smaclite_t_max}
+    runners = list(RUNNERS) if opts.floor else ["parallel", "vector"]
     print(f"machine: {machine()}")
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}\n")
 
@@ -173,10 +193,10 @@ def main():
     try:
         shutil.copytree(src, work / "src")
         for task in tasks:
-            rates = {r: [] for r in RUNNERS}
-            cpu = {r: [] for r in RUNNERS}
+            rates = {r: [] for r in runners}
+            cpu = {r: [] for r in runners}
             for repeat in range(opts.repeats):
-                for runner in RUNNERS if repeat % 2 == 0 else RUNNERS[::-1]:
+                for runner in runners if repeat % 2 == 0 else runners[::-1]:
                     args = main_args(task, runner, opts.seed, t_max[task], opts.extra)
                     rate, cpu_per_million = run_rates(work, args)
                     rates[runner].append(rate)
