@@ -22,7 +22,7 @@ SMACLITE_2S3Z = (
 @pytest.mark.parametrize(
     "runner",
     [
-        ("batch_size_run=2", "buffer_size=2", "batch_size=2"),  # mappo_sn's parallel runner
+        ("batch_size_run=2", "buffer_size=2", "batch_size=2"),  # mappo_sn's vector runner
         ("runner=episode", "batch_size_run=1", "buffer_size=1", "batch_size=1", "t_max=600"),
     ],
 )
@@ -79,7 +79,7 @@ def test_sc2_sparse_without_starcraft_stops_before_the_run(run_main, tmp_path):
         (("env_args.reward_win=lots",), "env_args.reward_win must be a number"),
     ],
 )
-def test_bad_smaclite_sparse_config_stops_the_parallel_run(run_main, args, expected):
+def test_bad_smaclite_sparse_config_stops_the_run_before_it_starts(run_main, args, expected):
     result = run_main(
         "--config=mappo_sn", "--env-config=smaclite_sparse", "with", *args, timeout=120
     )
