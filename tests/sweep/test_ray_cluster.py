@@ -10,6 +10,7 @@ from collections import Counter
 from itertools import pairwise
 from pathlib import Path
 
+import pytest
 from pymongo import MongoClient
 
 TASK = "rware:rware-tiny-2ag-v2"
@@ -57,15 +58,8 @@ def test_a_sweep_runs_on_both_nodes_into_one_store(
 ):
     spec = write_spec(tmp_path / "spread.yaml", tiny_spec())  # 2 variants x 2 seeds
     driver = copy_checkout(epymarl_dir, tmp_path / "driver")
-    proc = epymarl_sn(
-        "sweep",
-        spec,
-        "--epymarl",
-        driver,
-        "--ray",
-        ray_cluster.address,
-        env=sweep_env(ray_cluster, mongo_url, "spread"),
-    )
+    args = ("sweep", spec, "--epymarl", driver, "--ray", ray_cluster.address)
+    proc = epymarl_sn(*args, env=sweep_env(ray_cluster, mongo_url, "spread"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"(Ray cluster {ray_cluster.address} (2 CPUs)): 4 COMPLETED, 0 FAILED" in proc.stdout
     runs = mongo_runs(mongo_url, "spread")
@@ -144,7 +138,8 @@ def test_a_restarted_sweep_skips_completed_runs_and_runs_nothing_twice(
         assert running_in(node.checkout) == []
 
 
-def test_a_lost_worker_node_is_rerun_on_the_other_node(
+@pytest.fixture
+def lose_a_worker(
     ray_cluster,
     mongo_url,
     epymarl_dir,
@@ -154,51 +149,62 @@ def test_a_lost_worker_node_is_rerun_on_the_other_node(
     copy_checkout,
     epymarl_sn_background,
     wait_until,
-    running_in,
-    processes,
+):
+    """lose_a_worker(worker, db, kill): a sweep of 2 runs on the cluster into MongoDB
+    database `db`; once a run is RUNNING on `worker`, `kill()`; the sweep must then
+    re-run it and complete both. -> (that run as first stored, the sweep's output, the
+    stored runs)."""
+
+    def lose(worker, db, kill):
+        spec = write_spec(tmp_path / f"{db}.yaml", tiny_spec(configs=["mappo_paper"], seeds=[1, 2]))
+        driver = copy_checkout(epymarl_dir, tmp_path / "driver")
+        args = ("sweep", spec, "--epymarl", driver, "--ray", ray_cluster.address, "--retries", 1)
+        sweep = epymarl_sn_background(*args, env=sweep_env(ray_cluster, mongo_url, db))
+        try:
+
+            def held_by_worker():
+                assert sweep.poll() is None, sweep.communicate()
+                return [
+                    r
+                    for r in mongo_runs(mongo_url, db)
+                    if r["status"] == "RUNNING" and node_of(r) == worker.node_id
+                ]
+
+            (held,) = wait_until(held_by_worker, 300, "a run RUNNING on the worker node")
+            kill()
+            out, err = sweep.communicate(timeout=400)
+        finally:
+            sweep.kill()
+        assert sweep.returncode == 0, out + err
+        assert "2 COMPLETED, 0 FAILED" in out
+        label = f"mappo_paper {TASK} seed={held['config']['seed']}"
+        assert f"RETRIED {label}: attempt 1 failed: its Ray node {worker.node_id} was lost" in out
+        runs = mongo_runs(mongo_url, db)
+        assert Counter(key(r) for r in runs if r["status"] == "COMPLETED") == Counter(
+            {("mappo_paper", 1): 1, ("mappo_paper", 2): 1}
+        )
+        (lost,) = [r for r in runs if r["_id"] == held["_id"]]
+        assert lost["status"] == "INTERRUPTED"
+        return held, out, runs
+
+    return lose
+
+
+def test_a_lost_worker_node_is_rerun_on_the_other_node(
+    ray_cluster, lose_a_worker, running_in, processes
 ):
     # the cluster keeps the head node only
-    spec = write_spec(tmp_path / "lost.yaml", tiny_spec(configs=["mappo_paper"], seeds=[1, 2]))
-    driver = copy_checkout(epymarl_dir, tmp_path / "driver")
-    sweep = epymarl_sn_background(
-        "sweep",
-        spec,
-        "--epymarl",
-        driver,
-        "--ray",
-        ray_cluster.address,
-        "--retries",
-        1,
-        env=sweep_env(ray_cluster, mongo_url, "lost"),
-    )
     worker = ray_cluster.worker
-    try:
+    run_pids = []
 
-        def held_by_worker():
-            assert sweep.poll() is None, sweep.communicate()
-            return [
-                r
-                for r in mongo_runs(mongo_url, "lost")
-                if r["status"] == "RUNNING" and node_of(r) == worker.node_id
-            ]
-
-        (held,) = wait_until(held_by_worker, 300, "a run RUNNING on the worker node")
-        run_pids = running_in(worker.checkout)  # its main.py and env workers
+    def kill_the_raylet():
+        run_pids.extend(running_in(worker.checkout))  # its main.py and env workers
         assert len(run_pids) >= 2
         os.kill(worker.raylet_pid, signal.SIGKILL)
-        out, err = sweep.communicate(timeout=400)
-    finally:
-        sweep.kill()
-    assert sweep.returncode == 0, out + err
-    assert "2 COMPLETED, 0 FAILED" in out
-    label = f"mappo_paper {TASK} seed={held['config']['seed']}"
-    assert f"RETRIED {label}: attempt 1 failed: its Ray node {worker.node_id} was lost" in out
-    runs = mongo_runs(mongo_url, "lost")
-    assert Counter(key(r) for r in runs if r["status"] == "COMPLETED") == Counter(
-        {("mappo_paper", 1): 1, ("mappo_paper", 2): 1}
-    )
+
+    held, _, runs = lose_a_worker(worker, "lost", kill_the_raylet)
     (lost,) = [r for r in runs if r["_id"] == held["_id"]]
-    assert lost["status"] == "INTERRUPTED" and lost["stop_reason"].startswith("stopped: ")
+    assert lost["stop_reason"].startswith("stopped: ")
     (rerun,) = [r for r in runs if key(r) == key(held) and r["status"] == "COMPLETED"]
     assert node_of(rerun) == ray_cluster.head.node_id
     # on the lost node itself, its watchdog killed the run and marked its file copy
@@ -222,45 +228,13 @@ def guards_of(checkout, pids):
 
 
 def test_a_machine_lost_whole_leaves_the_marking_to_the_driver(
-    ray_cluster,
-    mongo_url,
-    epymarl_dir,
-    tmp_path,
-    tiny_spec,
-    write_spec,
-    copy_checkout,
-    epymarl_sn_background,
-    wait_until,
-    running_in,
-    processes,
+    ray_cluster, lose_a_worker, running_in, processes
 ):
     # a machine that loses power: its raylet, Ray workers, run and watchdog all go at
     # once, so nothing on it can mark the run; the driver must, in MongoDB
     worker = ray_cluster.join("w2")
-    spec = write_spec(tmp_path / "machine.yaml", tiny_spec(configs=["mappo_paper"], seeds=[1, 2]))
-    driver = copy_checkout(epymarl_dir, tmp_path / "driver")
-    sweep = epymarl_sn_background(
-        "sweep",
-        spec,
-        "--epymarl",
-        driver,
-        "--ray",
-        ray_cluster.address,
-        "--retries",
-        1,
-        env=sweep_env(ray_cluster, mongo_url, "machine"),
-    )
-    try:
 
-        def held_by_worker():
-            assert sweep.poll() is None, sweep.communicate()
-            return [
-                r
-                for r in mongo_runs(mongo_url, "machine")
-                if r["status"] == "RUNNING" and node_of(r) == worker.node_id
-            ]
-
-        (held,) = wait_until(held_by_worker, 300, "a run RUNNING on the new worker node")
+    def power_off():
         alive = processes()
         guards = guards_of(worker.checkout, alive)
         node = [pid for pid, (sid, _, _) in alive.items() if sid == worker.proc.pid]
@@ -272,20 +246,11 @@ def test_a_machine_lost_whole_leaves_the_marking_to_the_driver(
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass  # ended with its raylet
-        out, err = sweep.communicate(timeout=400)
-    finally:
-        sweep.kill()
-    assert sweep.returncode == 0, out + err
-    assert "2 COMPLETED, 0 FAILED" in out
-    why = f"its Ray node {worker.node_id} was lost"
-    assert f"attempt 1 failed: {why}" in out
-    runs = mongo_runs(mongo_url, "machine")
+
+    held, _, runs = lose_a_worker(worker, "machine", power_off)
     (lost,) = [r for r in runs if r["_id"] == held["_id"]]
     # the driver's words, not the watchdog's: the watchdog died with the machine
-    assert lost["status"] == "INTERRUPTED" and lost["stop_reason"] == f"stopped: {why}"
+    assert lost["stop_reason"] == f"stopped: its Ray node {worker.node_id} was lost"
     assert lost["stop_time"] >= held["start_time"]
     # the dead machine's own file copy stays as the machine left it
     assert file_runs(worker.checkout)[held["meta"]["comment"]]["status"] == "RUNNING"
-    assert Counter(key(r) for r in runs if r["status"] == "COMPLETED") == Counter(
-        {("mappo_paper", 1): 1, ("mappo_paper", 2): 1}
-    )
