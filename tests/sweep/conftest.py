@@ -210,6 +210,7 @@ def ray_cluster(tmp_path_factory, epymarl_dir, copy_checkout):
     # short paths: Ray's socket paths under the temp dir must fit in 107 bytes
     root = Path(tmp_path_factory.mktemp("ray"))
     port = free_port()
+    address = f"127.0.0.1:{port}"
     env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
     env = {k: v for k, v in env.items() if not k.startswith("SACRED_MONGO")}
     started = []
@@ -236,7 +237,7 @@ def ray_cluster(tmp_path_factory, epymarl_dir, copy_checkout):
 
         def join(name):
             node = start_node(
-                ["--address", f"127.0.0.1:{port}"],
+                ["--address", address],
                 env,
                 copy_checkout(epymarl_dir, root / f"{name}_checkout"),
                 root / name,
@@ -244,11 +245,11 @@ def ray_cluster(tmp_path_factory, epymarl_dir, copy_checkout):
             )
             started.append(node)
             alive = [n.node_id for n in started if n.proc.poll() is None and n.raylet()]
-            wait_alive(f"127.0.0.1:{port}", env, alive)
+            wait_alive(address, env, alive)
             return node
 
         cluster = RayCluster(
-            f"127.0.0.1:{port}",
+            address,
             {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": env["RAY_AUTH_TOKEN"]},
             head,
             join("w"),
