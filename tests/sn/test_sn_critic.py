@@ -8,6 +8,13 @@ import torch.nn.functional as F
 from epymarl_sn.sn.layer import SNLinear
 
 
+@pytest.fixture(autouse=True)
+def seeded():
+    """Critics' weights come from torch's global RNG: seeded, a test does not depend on
+    which tests ran before it (one power iteration per step can miss k on a rare draw)."""
+    torch.manual_seed(0)
+
+
 @pytest.fixture(scope="session")
 def make_critic(preset_args):
     """make_critic(src, batch, **sn_keys) -> mappo_sn's critic with those SN keys."""
@@ -94,9 +101,6 @@ def test_unclamped_layers_have_norm_k(epymarl_src, batch, choice, depth, k, make
 def test_clamped_layers_are_bounded_by_k_and_untouched_below_it(
     epymarl_src, batch, choice, depth, k, make_critic
 ):
-    # the weights come from torch's global RNG: seeded, this critic does not depend on
-    # which tests ran before (one power iteration per step can overshoot k on a rare draw)
-    torch.manual_seed(0)
     critic = make_critic(
         epymarl_src,
         batch,
