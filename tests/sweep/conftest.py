@@ -5,9 +5,11 @@ dir and its own EPyMARL checkout (EPYMARL_SN_CHECKOUT), joined with token auth."
 
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -169,8 +171,13 @@ def start_node(args, env, checkout, temp_dir, log):
         ),
         checkout,
     )
+
+    def raylet():
+        assert node.proc.poll() is None, f"`ray start` in {temp_dir} exited: see {log.name}"
+        return node.raylet()
+
     # the node id tells apart two nodes of one host
-    node.raylet_pid, node.node_id = _wait_until(node.raylet, 120, f"the raylet in {temp_dir}")
+    node.raylet_pid, node.node_id = _wait_until(raylet, 120, f"the raylet in {temp_dir}")
     return node
 
 
@@ -207,8 +214,10 @@ def ray_cluster(tmp_path_factory, epymarl_dir, copy_checkout):
     RAY_AUTH_MODE=token and one shared token. Each node has its own checkout, named
     to it by EPYMARL_SN_CHECKOUT in the environment of its `ray start`. A test that
     loses a node joins a new one with `cluster.join(name)`."""
-    # short paths: Ray's socket paths under the temp dir must fit in 107 bytes
     root = Path(tmp_path_factory.mktemp("ray"))
+    # the nodes' temp dirs: Ray's socket paths under them must fit in 107 bytes, and
+    # pytest's own (longer under `pytest -n`, .../popen-gw0/...) can be too long
+    nodes_dir = Path(tempfile.mkdtemp(prefix="ray-"))
     port = free_port()
     address = f"127.0.0.1:{port}"
     env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
@@ -230,7 +239,7 @@ def ray_cluster(tmp_path_factory, epymarl_dir, copy_checkout):
             ],
             env,
             copy_checkout(epymarl_dir, root / "head_checkout"),
-            root / "h",
+            nodes_dir / "h",
             log,
         )
         started.append(head)
@@ -240,7 +249,7 @@ def ray_cluster(tmp_path_factory, epymarl_dir, copy_checkout):
                 ["--address", address],
                 env,
                 copy_checkout(epymarl_dir, root / f"{name}_checkout"),
-                root / name,
+                nodes_dir / name,
                 log,
             )
             started.append(node)
@@ -260,5 +269,6 @@ def ray_cluster(tmp_path_factory, epymarl_dir, copy_checkout):
         for node in reversed(started):
             kill_session(node.proc, 20)
         log.close()
+        shutil.rmtree(nodes_dir, ignore_errors=True)
         for node in started:
             assert in_session(node.proc.pid) == [], "a Ray process outlived its node"
