@@ -61,6 +61,7 @@ setup(
         "board": ["secantusdb"],
         "test": [
             "pytest",
+            "pytest-xdist",  # `pytest -n 2`: the suite's programs wait a lot, two share the cores
             "secantusdb",  # the real MongoDB-compatible server of the tests (GPL-2.0)
             "ray",
             "jsonschema",

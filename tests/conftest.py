@@ -4,9 +4,11 @@ The checkout comes from `epymarl-sn setup` (from its cache when offline). If it
 cannot be made, every test that needs it errors: nothing is skipped.
 """
 
+import fcntl
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -17,6 +19,11 @@ import yaml
 
 from epymarl_sn.install.bootstrap import setup
 from epymarl_sn.tracking.store import open_store
+
+# pytest started in the background by a script (`cmd &`, nohup) inherits SIGINT ignored,
+# and so would every program it starts; the tests that stop one with Ctrl-C need it.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # A few thousand steps of RWARE tiny-2ag with logging often enough to see metrics.
 RWARE_TINY = (
@@ -59,9 +66,13 @@ def epymarl_dir(tmp_path_factory):
     """A patched EPyMARL checkout at the pinned commit, made by `epymarl-sn setup`.
 
     Used by every test: setup also installs SMAC, SMAClite and PyTorch, which tests
-    that never touch the checkout still import (a new venv has only `pip install .`)."""
-    target = tmp_path_factory.getbasetemp() / "epymarl"
-    return setup(target, log=lambda msg: print(f"setup: {msg}", file=sys.stderr))
+    that never touch the checkout still import (a new venv has only `pip install .`).
+    With `pytest -n N` every worker makes its own checkout, one worker at a time: their
+    setups share the venv and the setup cache."""
+    base = tmp_path_factory.getbasetemp()
+    with open(base.parent / "epymarl-sn-setup.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        return setup(base / "epymarl", log=lambda msg: print(f"setup: {msg}", file=sys.stderr))
 
 
 @dataclass
