@@ -93,9 +93,17 @@ class Board:
         return out
 
     def close(self):
+        """After a failed test: the board, then the servers it started, by their PIDs
+        (killed, the board cannot stop them itself)."""
         if self.proc.poll() is None:
+            children = self.children()
             self.proc.kill()
             self.proc.communicate()
+            for pid in children:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
 
 
 def chromium(url, tmp_path, out):
