@@ -1,4 +1,5 @@
-"""The `vector` runner's config key `vector_workers`: its value and its check.
+"""The `vector` runner's config keys `vector_workers` and `rware_batched`: their values
+and their checks.
 
 Kept apart from `runners.vector`, which imports EPyMARL's modules: the check runs
 wherever the plugin is loaded, before a run starts.
@@ -27,8 +28,26 @@ def vector_workers(config: dict[str, Any]) -> int:
     return workers
 
 
+# `rware_batched`: step RWARE envs with the batched backend (envs.rware_batch), in the
+# training process, wherever it applies; False: rware's own envs in worker processes
+RWARE_BATCHED_DEFAULT = True
+
+
+def rware_batched(config: dict[str, Any]) -> bool:
+    """Whether the vector runner may step RWARE envs with the batched backend."""
+    return bool(config.get("rware_batched", RWARE_BATCHED_DEFAULT))
+
+
 def check_vector_config(config: dict[str, Any]) -> None:
-    """`vector_workers`: null or an integer from 0 to batch_size_run."""
+    """`vector_workers`: null or an integer from 0 to batch_size_run; `rware_batched`:
+    a boolean."""
+    batched = config.get("rware_batched", RWARE_BATCHED_DEFAULT)
+    if not isinstance(batched, bool):
+        raise ConfigError(
+            f"rware_batched: {batched!r} is not allowed; allowed: True (RWARE envs stepped "
+            "together in the training process, same episodes) or False (rware's own envs); "
+            "set e.g. rware_batched=False"
+        )
     workers = config.get("vector_workers")
     if workers is None:
         return

@@ -18,7 +18,11 @@ Config keys (besides EPyMARL's `batch_size_run`, the number of envs):
     vector_workers: null   # worker processes; null = one per core (at most
                            # batch_size_run); 0 = step the envs in the training process
 
-An integer from 0 to batch_size_run, checked before the run starts. Sacred accepts
+    rware_batched: True    # RWARE envs: all stepped at once in the training process by
+                           # the batched backend (envs.rware_batch, runners.rware), same
+                           # episodes; where it cannot apply, one log line says why
+
+`vector_workers` is an integer from 0 to batch_size_run, checked before the run starts. Sacred accepts
 `with vector_workers=N` only for a config that has the key (as the plugin's presets
 do); without it the default applies.
 
@@ -48,7 +52,7 @@ from envs import register_smac, register_smacv2
 from runners.parallel_runner import CloudpickleWrapper, ParallelRunner
 from utils.logging import Logger
 
-from epymarl_sn.runners.config import vector_workers
+from epymarl_sn.runners.config import rware_batched, vector_workers
 
 # seconds a worker gets to close its envs before it is terminated
 CLOSE_TIMEOUT = 30
@@ -262,7 +266,12 @@ class VectorRunner(ParallelRunner):
         self.processes: list[Process] = []
         pipes: list[Connection] = []  # to the worker processes (none with 0 workers)
         self.conns: list[CommandPipe]
-        if n_workers == 0:
+        batched = self._batched_rware(env_fns)
+        if batched is not None:
+            n_workers = 0
+            self.slices = [(0, self.batch_size)]
+            self.conns = [batched]
+        elif n_workers == 0:
             self.slices = [(0, self.batch_size)]
             self.conns = [LocalSlice(env_fns)]
         else:
@@ -296,6 +305,34 @@ class VectorRunner(ParallelRunner):
         self.train_stats: dict[str, Any] = {}
         self.test_stats: dict[str, Any] = {}
         self.log_train_stats_t = -100000
+
+    def _batched_rware(self, env_fns: list[EnvFn]) -> Optional[CommandPipe]:
+        """The batched RWARE backend over the batch's envs, where the run is on RWARE and
+        `rware_batched` is on; where it cannot apply, one log line says why."""
+        key = str(self.args.env_args.get("key", ""))
+        if not rware_batched(vars(self.args)) or self.args.env != "gymma" or "rware" not in key:
+            return None
+        log = self.logger.console_logger.info
+        reason = "render is on" if self.args.render else None
+        if reason is None:
+            from epymarl_sn.envs.rware_batch import unsupported
+            from epymarl_sn.runners.rware import RwareSlice
+
+            envs = [fn() for fn in env_fns]
+            reason = unsupported(envs[0])
+            if reason is None:
+                log(
+                    f"vector runner: {key}'s {self.batch_size} envs stepped together in the "
+                    "training process (batched RWARE backend; rware_batched=False turns it off)"
+                )
+                return RwareSlice(envs, self.args.common_reward, self.args.reward_scalarisation)
+            for env in envs:
+                env.close()
+        log(
+            f"vector runner: rware's own envs for {key}: the batched backend does not apply "
+            f"({reason})"
+        )
+        return None
 
     def _start_workers(self, env_fns: list[EnvFn], n_workers: int) -> list[Connection]:
         """Start the worker processes (`self.processes`); returns the pipes to them."""

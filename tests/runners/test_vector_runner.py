@@ -53,15 +53,26 @@ SMACLITE = (
 )
 
 
+# rware's own envs, in the vector runner's workers, not the batched backend
+ENVS = ("rware_batched=False",)
+WORKERS = ("vector", "vector, no workers", "vector, 3 workers")
+
+
 @pytest.fixture(scope="module")
 def rware_runs(record_main):
     return {
         runner: record_main(*RWARE, *extra)
         for runner, extra in (
             ("parallel", ["runner=parallel"]),
-            ("vector", ["runner=vector"]),
-            ("vector, no workers", ["runner=vector", "vector_workers=0"]),
-            ("vector, 3 workers", ["runner=vector", "vector_workers=3"]),  # slices of 1, 2, 1
+            # EPyMARL's own learner: the plugin's exact fast learner must log its numbers
+            ("parallel, ppo_learner", ["runner=parallel", "learner=ppo_learner"]),
+            # the presets' path: RWARE on the batched backend, the plugin's learner
+            ("batched", []),
+            # rware's own envs in the vector runner's workers
+            ("vector", ["runner=vector", *ENVS]),
+            ("vector, no workers", ["runner=vector", "vector_workers=0", *ENVS]),
+            # slices of 1, 2, 1
+            ("vector, 3 workers", ["runner=vector", "vector_workers=3", *ENVS]),
         )
     }
 
@@ -77,9 +88,13 @@ def one_env_runs(record_main):
             "buffer_size=1",
             "batch_size=1",
             "t_max=500",
-            f"runner={runner}",
+            *extra,
         )
-        for runner in ("parallel", "vector")
+        for runner, extra in (
+            ("parallel", ["runner=parallel"]),
+            ("vector", ["runner=vector", *ENVS]),
+            ("batched", []),
+        )
     }
 
 
@@ -116,13 +131,13 @@ def test_rware_episodes_are_the_parallel_runners(rware_runs):
     assert {b["test_mode"] for b in parallel.batches} == {False, True}
     assert all(b["obs"].abs().sum() > 0 for b in parallel.batches)
     assert len({b["actions"].sum().item() for b in parallel.batches}) > 1
-    for name in ("vector", "vector, no workers", "vector, 3 workers"):
+    for name in ("parallel, ppo_learner", "batched", *WORKERS):
         assert_same_batches(parallel, rware_runs[name])
 
 
 def test_rware_run_completes_and_logs_what_parallel_logs(rware_runs):
     parallel = metric_values(rware_runs["parallel"])
-    for name in ("vector", "vector, no workers", "vector, 3 workers"):
+    for name in ("batched", *WORKERS):
         run = rware_runs[name]
         assert run.run["status"] == "COMPLETED"
         assert {"return_mean", "test_return_mean", "ep_length_mean"} <= run.metrics.keys()
@@ -131,9 +146,28 @@ def test_rware_run_completes_and_logs_what_parallel_logs(rware_runs):
         assert metric_values(run) == parallel, name
 
 
+def test_the_fast_path_logs_ppo_learners_numbers(rware_runs):
+    """The whole run, same seed: EPyMARL's parallel runner and ppo_learner against the
+    presets' batched RWARE, lean rollout and the plugin's learner; every metric that
+    ppo_learner logs has the same steps and values (the plugin's learner logs more)."""
+    stock = metric_values(rware_runs["parallel, ppo_learner"])
+    fast = metric_values(rware_runs["batched"])
+    assert {"critic_grad_norm", "pg_loss", "return_mean", "test_return_mean"} <= stock.keys()
+    assert {name: fast[name] for name in stock} == stock
+    assert fast.keys() - stock.keys() >= {"critic_sigma_layer1", "critic_grad_scale"}
+
+
+def test_batched_rware_steps_in_the_training_process(rware_runs):
+    run = rware_runs["batched"]
+    assert run.env_pids == []
+    assert "envs stepped together in the training process (batched RWARE backend" in run.output
+    assert "batched RWARE backend" not in rware_runs["vector"].output
+
+
 def test_one_env_batches_are_the_parallel_runners(one_env_runs):
-    assert_same_batches(one_env_runs["parallel"], one_env_runs["vector"])
-    assert metric_values(one_env_runs["vector"]) == metric_values(one_env_runs["parallel"])
+    for name in ("vector", "batched"):
+        assert_same_batches(one_env_runs["parallel"], one_env_runs[name])
+        assert metric_values(one_env_runs[name]) == metric_values(one_env_runs["parallel"])
     assert len(one_env_runs["vector"].env_pids) == 1
 
 
@@ -209,6 +243,7 @@ def test_workers_die_with_a_killed_training_process(checkout_copy, recorder):
             *args,
             "runner=vector",
             "vector_workers=2",
+            *ENVS,
         ],
         cwd=checkout_copy,
         stdout=subprocess.DEVNULL,
@@ -231,3 +266,14 @@ def test_workers_die_with_a_killed_training_process(checkout_copy, recorder):
     while not all(gone(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert all(gone(pid) for pid in pids)
+
+
+@pytest.mark.parametrize("value", [1, "yes", None])
+def test_rware_batched_check_rejects(value):
+    with pytest.raises(ValueError, match=r"^rware_batched: .* allowed: True .* or False"):
+        check_vector_config({"rware_batched": value, "batch_size_run": 4})
+
+
+@pytest.mark.parametrize("value", [True, False])
+def test_rware_batched_check_accepts(value):
+    check_vector_config({"rware_batched": value, "batch_size_run": 4})

@@ -1,0 +1,74 @@
+"""The vector runner's RWARE envs on the batched backend (`envs.rware_batch`): all of a
+batch's envs in the training process, behind the same send/recv as a worker's pipe,
+writing into the runner's arrays what EnvSlice writes for rware's own envs."""
+
+from typing import Any, Optional
+
+import numpy as np
+
+from epymarl_sn.envs.rware_batch import BatchedRware
+from epymarl_sn.runners.vector import EnvSlice
+
+
+class RwareSlice:
+    """Every env of the batch; `envs` are EPyMARL GymmaWrappers around rware envs that
+    `envs.rware_batch.unsupported` accepted."""
+
+    def __init__(self, envs: list[Any], common_reward: bool, reward_scalarisation: str):
+        self.envs = envs
+        self.batch = BatchedRware(envs, common_reward, reward_scalarisation)
+        self.common_reward = common_reward
+        self.mean_reward = reward_scalarisation == "mean"
+        self.arrays: Optional[dict[str, np.ndarray]] = None
+        self.reply: Optional[tuple[str, Any]] = None
+
+    def send(self, obj: tuple[str, Any]) -> None:
+        cmd, data = obj
+        self.reply = ("ok", getattr(self, cmd)(data))
+
+    def recv(self) -> Optional[tuple[str, Any]]:
+        return self.reply
+
+    def get_env_info(self, _: None) -> dict[str, Any]:
+        return self.envs[0].get_env_info()
+
+    def attach(self, data: tuple[Any, Any]) -> None:
+        from epymarl_sn.runners.vector import array_views
+
+        buffer, layout = data
+        self.arrays = array_views(buffer, layout)
+
+    def reset(self, _: None) -> None:
+        a = self.arrays
+        assert a is not None, "the runner attaches its arrays first"
+        for i, env in enumerate(self.envs):
+            self.batch.reset_env(i)
+            EnvSlice._observe(a, i, env)
+
+    def step(self, indices: list[int]) -> dict[int, dict[str, Any]]:
+        a = self.arrays
+        assert a is not None, "the runner attaches its arrays first"
+        envs = np.asarray(indices, dtype=np.int64)
+        ended = self.batch.step(envs, a["actions"])
+        obs = self.batch.obs[envs]
+        a["obs"][envs] = obs
+        a["state"][envs] = obs.reshape(len(envs), -1)  # GymmaWrapper: the obs concatenated
+        rewards = self.batch.rewards[envs]
+        if self.common_reward:
+            # rware's rewards are multiples of 0.5: any summation order gives the same sum
+            total = rewards.sum(axis=1)
+            a["reward"][envs] = total / rewards.shape[1] if self.mean_reward else total
+        else:
+            a["reward"][envs] = rewards
+        a["terminated"][envs] = ended
+        return {int(i): {} for i in envs[ended]}  # rware's info dicts are empty
+
+    def render(self, _: None) -> None:
+        raise RuntimeError("the batched RWARE backend does not render; set rware_batched=False")
+
+    def save_replay(self, _: None) -> None:
+        self.envs[0].save_replay()
+
+    def close(self, _: None) -> None:
+        for env in self.envs:
+            env.close()
