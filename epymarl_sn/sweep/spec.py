@@ -169,10 +169,13 @@ def parse_spec(spec: Any, checkout: Union[str, Path]) -> list[RunSpec]:
     env_configs = _axis(spec, "env_configs", checkout)
     seeds = _seeds(spec)
     runs: list[RunSpec] = []
+    # seed by seed, every config at each: a sweep stopped halfway (or run a few at a time)
+    # has compared the variants on the same seeds
     for env_config, env_overrides in env_configs:
-        for config, config_overrides in configs:
-            overrides = tuple({**common, **env_overrides, **config_overrides}.items())
-            runs.extend(RunSpec(config, env_config, overrides, seed) for seed in seeds)
+        for seed in seeds:
+            for config, config_overrides in configs:
+                overrides = tuple({**common, **env_overrides, **config_overrides}.items())
+                runs.append(RunSpec(config, env_config, overrides, seed))
     seen = set()
     for run in runs:
         if run.command() in seen:
