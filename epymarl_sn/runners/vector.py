@@ -22,8 +22,8 @@ Config keys (besides EPyMARL's `batch_size_run`, the number of envs):
                            # the batched backend (envs.rware_batch, runners.rware), same
                            # episodes; where it cannot apply, one log line says why
 
-`vector_workers` is an integer from 0 to batch_size_run, checked before the run starts. Sacred accepts
-`with vector_workers=N` only for a config that has the key (as the plugin's presets
+`vector_workers` is an integer from 0 to batch_size_run, checked before the run starts.
+Sacred accepts `with vector_workers=N` only for a config that has the key (as the plugin's presets
 do); without it the default applies.
 
 Workers die with the training process (a parent-death signal on Linux, daemon
@@ -36,7 +36,8 @@ import signal
 import sys
 import tempfile
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import partial
 from multiprocessing import Pipe, Process
 from multiprocessing.connection import Connection
@@ -50,6 +51,7 @@ from components.episode_buffer import EpisodeBatch
 from envs import REGISTRY as env_REGISTRY
 from envs import register_smac, register_smacv2
 from runners.parallel_runner import CloudpickleWrapper, ParallelRunner
+from torch.distributions import Distribution
 from utils.logging import Logger
 
 from epymarl_sn.runners.config import rware_batched, vector_workers
@@ -233,6 +235,44 @@ class LocalSlice:
 
     def recv(self) -> Optional[tuple[str, Any]]:
         return self.reply
+
+
+def write_step(
+    batch: EpisodeBatch,
+    data: dict[str, th.Tensor],
+    rows: list[int],
+    t: int,
+    mark_filled: bool,
+) -> None:
+    """`batch.update(data, bs=rows, ts=t, mark_filled=mark_filled)` for transition data,
+    without its per-call parsing, copies and checks: the same values in the same places
+    (the assignment casts to the scheme's dtype, as there), preprocessing included
+    (actions -> actions_onehot)."""
+    target = batch.data.transition_data
+    index = (rows, slice(t, t + 1))
+    if mark_filled:
+        target["filled"][index] = 1
+    for key, value in data.items():
+        target[key][index] = value.reshape(len(rows), 1, *target[key].shape[2:])
+        if key in batch.preprocess:
+            new_key, transforms = batch.preprocess[key]
+            new = target[key][index]
+            for transform in transforms:
+                new = transform.transform(new)
+            target[new_key][index] = new.reshape(len(rows), 1, *target[new_key].shape[2:])
+
+
+@contextmanager
+def sampling_only() -> Iterator[None]:
+    """Select actions without what does not change them: no autograd graph (the learner
+    runs its own forward) and no validation of each Categorical's probabilities."""
+    validate = Distribution._validate_args
+    Distribution.set_default_validate_args(False)
+    try:
+        with th.no_grad():
+            yield
+    finally:
+        Distribution.set_default_validate_args(validate)
 
 
 class VectorRunner(ParallelRunner):
@@ -450,20 +490,16 @@ class VectorRunner(ParallelRunner):
         final_env_infos: list[dict[str, Any]] = []
 
         while True:
-            actions = self.mac.select_actions(
-                self.batch,
-                t_ep=self.t,
-                t_env=self.t_env,
-                bs=envs_not_terminated,
-                test_mode=test_mode,
-            )
+            with sampling_only():
+                actions = self.mac.select_actions(
+                    self.batch,
+                    t_ep=self.t,
+                    t_env=self.t_env,
+                    bs=envs_not_terminated,
+                    test_mode=test_mode,
+                )
             cpu_actions = actions.to("cpu").numpy()
-            self.batch.update(
-                {"actions": actions.unsqueeze(1)},
-                bs=envs_not_terminated,
-                ts=self.t,
-                mark_filled=False,
-            )
+            write_step(self.batch, {"actions": actions}, envs_not_terminated, self.t, False)
 
             # only envs that have not terminated are stepped
             stepping = [idx for idx in range(self.batch_size) if not terminated[idx]]
@@ -493,33 +529,31 @@ class VectorRunner(ParallelRunner):
                     terminated[idx] and not ended_infos[idx].get("episode_limit", False)
                 )
 
-            # shaped (envs, 1, ...) as the parallel runner's lists of 1-tuples: with one
-            # env left, EpisodeBatch.update needs that time axis
-            self.batch.update(
+            write_step(
+                self.batch,
                 {
                     "reward": th.as_tensor(
-                        arrays["reward"][stepping][:, None],
-                        dtype=th.float32,
-                        device=self.args.device,
+                        arrays["reward"][stepping], dtype=th.float32, device=self.args.device
                     ),
                     "terminated": th.as_tensor(
                         env_terminated, dtype=th.uint8, device=self.args.device
-                    )[:, None],
+                    ),
                 },
-                bs=envs_not_terminated,
-                ts=self.t,
-                mark_filled=False,
+                envs_not_terminated,
+                self.t,
+                False,
             )
             self.t += 1
-            self.batch.update(
+            write_step(
+                self.batch,
                 {
                     "state": self._tensor("state", stepping),
                     "avail_actions": self._tensor("avail_actions", stepping),
                     "obs": self._tensor("obs", stepping),
                 },
-                bs=envs_not_terminated,
-                ts=self.t,
-                mark_filled=True,
+                envs_not_terminated,
+                self.t,
+                True,
             )
 
         if not test_mode:
