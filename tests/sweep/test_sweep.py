@@ -157,7 +157,7 @@ def test_sacred_literals_read_back_as_the_spec_values():
 BAD_SPECS = [  # (how the tiny spec is made bad, the message)
     (
         lambda t: {**t(), "seed": [1]},
-        "unknown key(s) seed; allowed: configs, env_configs, seeds, t_max, with",
+        "unknown key(s) seed; allowed: configs, env_configs, seeds, t_max, with, data_dir",
     ),
     (
         lambda t: t(configs=["mappo_paper", "mappo_nosuch"]),
@@ -181,6 +181,7 @@ BAD_SPECS = [  # (how the tiny spec is made bad, the message)
     ),
     (lambda t: t(seeds=[]), "`seeds` must be a non-empty list of integers"),
     (lambda t: {**t(), "t_max": "1e6"}, "`t_max` must be a positive integer"),
+    (lambda t: {**t(), "data_dir": 5}, "`data_dir` must be a directory path"),
     (lambda t: t(configs=["mappo_paper", "mappo_paper"]), "the grid has the run"),
 ]
 
