@@ -191,8 +191,12 @@ def test_fig5_plots_the_authors_clipped_weights_norm_on_request(tiny_sweep, tmp_
     ax = fig.axes[0]
     assert ax.get_ylabel() == "critic gradient norm (weights only, after clipping)"
     assert ax.get_yscale() == "log"
-    assert fig.get_suptitle().replace("\n", " ").startswith(
-        "Fig. 5: RWARE, critic gradient norm (weights only, after clipping) IQM over seeds"
+    assert (
+        fig.get_suptitle()
+        .replace("\n", " ")
+        .startswith(
+            "Fig. 5: RWARE, critic gradient norm (weights only, after clipping) IQM over seeds"
+        )
     )
     assert (tmp_path / "fig5_critic_grad_norm_clipped_weights.png").stat().st_size > 0
     # both variants (mappo_paper too: its ppo_sn_learner logs it) stay under the clip
