@@ -7,7 +7,7 @@ to `src/main.py` argument lists.
         with: {critic_sn_k: 2.0}
     env_configs:                # the tasks: --env-config names with their overrides
       - env_config: gymma
-        with: {env_args.key: "rware:rware-tiny-2ag-v2", env_args.time_limit: 500}
+        with: {env_args.key: "rware:rware-tiny-2ag-v2", env_args.time_limit: 100}
     seeds: [1, 2, 3, 4]
     t_max: 40050000             # optional: every run's t_max
     with: {test_nepisode: 100}  # optional: overrides for every run
@@ -93,7 +93,7 @@ def _overrides(where, value):
     if not isinstance(value, dict):
         raise SpecError(
             f"{where}: `with` must be a mapping of dotted config keys to "
-            "values, e.g. with: {env_args.time_limit: 500}"
+            "values, e.g. with: {env_args.time_limit: 100}"
         )
     for key, item in value.items():
         if not isinstance(key, str) or not key:

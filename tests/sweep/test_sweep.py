@@ -247,6 +247,8 @@ def test_shipped_paper_specs_expand_to_the_paper_grids(epymarl_dir, epymarl_sn):
         proc = epymarl_sn("sweep", name, "--epymarl", epymarl_dir, "--dry-run")
         assert proc.returncode == 0, proc.stderr
         commands = [shlex.split(c) for c in proc.stdout.splitlines()[1:]]
+        if env_config == "gymma":  # the authors' episode length (docs/rware_fig2.md)
+            assert all("env_args.time_limit=100" in c for c in commands)
         grid = Counter(
             (
                 c[2],

@@ -4,6 +4,7 @@ the repository."""
 
 import csv
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -184,3 +185,22 @@ def test_data_dir_mistakes_are_one_clear_line(kept, tmp_path, write_spec, tiny_s
     same.write_text("# the same grid\n" + text)
     proc = sweep_in(repo, same, "--epymarl", checkout, "--dry-run")
     assert proc.returncode == 0, proc.stderr
+
+
+def test_the_shipped_rware_fig2_spec_keeps_its_data_in_docs_data(epymarl_dir):
+    # from the repository's root, where docs/data is
+    proc = sweep_in(REPO, "rware_fig2", "--epymarl", epymarl_dir, "--dry-run")
+    assert proc.returncode == 0, proc.stderr
+    header, *commands = proc.stdout.splitlines()
+    assert header.startswith("# 24 runs in ") and "or kept in docs/data/rware_fig2" in header
+    tasks = []
+    for command in commands:
+        argv = shlex.split(command.removeprefix("# COMPLETED: "))
+        assert argv[2] in ("--config=mappo_paper", "--config=mappo_midsn")
+        # the authors' 100-step episodes, and at least 10M env steps
+        assert "env_args.time_limit=100" in argv and "t_max=10050000" in argv
+        tasks.append(next(a for a in argv if a.startswith("env_args.key=")).split("=", 1)[1])
+    # tiny-2ag's 8 runs first, then tiny-4ag's, then small-2ag's
+    assert tasks == [
+        f"rware:rware-{t}-v2" for t in ("tiny-2ag", "tiny-4ag", "small-2ag") for _ in range(8)
+    ]
