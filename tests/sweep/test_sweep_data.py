@@ -3,7 +3,9 @@ by `plot` as it is, and counted as done by the same sweep on a machine that has 
 the repository."""
 
 import csv
+import fnmatch
 import json
+import os
 import shlex
 import shutil
 import subprocess
@@ -15,12 +17,15 @@ import yaml
 
 import epymarl_sn
 from epymarl_sn.sweep.data import KEPT_METRICS, SPEC_FILE
+from epymarl_sn.tracking.store import open_store
 
 REPO = Path(epymarl_sn.__file__).resolve().parent.parent
 
 
-def sweep_in(cwd, *args):
-    """The real `epymarl-sn sweep` started in `cwd` (data_dir is relative to it)."""
+def sweep_in(cwd, *args, env=None):
+    """The real `epymarl-sn sweep` started in `cwd` (data_dir is relative to it),
+    with SACRED_MONGO_* only from `env`."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("SACRED_MONGO")}
     return subprocess.run(
         [sys.executable, "-m", "epymarl_sn", "sweep", *map(str, args)],
         capture_output=True,
@@ -28,6 +33,7 @@ def sweep_in(cwd, *args):
         cwd=cwd,
         timeout=900,
         check=False,
+        env={**environ, **(env or {})},
     )
 
 
@@ -204,3 +210,40 @@ def test_the_shipped_rware_fig2_spec_keeps_its_data_in_docs_data(epymarl_dir):
     assert tasks == [
         f"rware:rware-{t}-v2" for t in ("tiny-2ag", "tiny-4ag", "small-2ag") for _ in range(8)
     ]
+
+
+def test_runs_stored_in_mongodb_are_kept_from_there(
+    mongo_url, epymarl_dir, copy_checkout, tmp_path, tiny_spec, write_spec
+):
+    # the runs go to MongoDB (a real server), as on a cluster; the copy is made from it
+    env = {"SACRED_MONGO_URL": mongo_url, "SACRED_MONGO_DB": "kept_from_mongo"}
+    checkout = copy_checkout(epymarl_dir, tmp_path / "epymarl")
+    (tmp_path / "repo" / "docs" / "data").mkdir(parents=True)
+    spec = write_spec(
+        tmp_path / "one.yaml", tiny_spec(configs=["mappo_sn"], seeds=[5], data_dir="docs/data/m")
+    )
+    proc = sweep_in(tmp_path / "repo", spec, "--epymarl", checkout, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "1 COMPLETED, 0 FAILED, 0 skipped" in proc.stdout
+    assert "warning" not in proc.stderr
+    os.environ.update(env)  # open_store reads the database's name from it
+    try:
+        (stored,) = open_store(mongo_url).runs()
+    finally:
+        for key in env:
+            os.environ.pop(key)
+    (record,) = records(tmp_path / "repo" / "docs" / "data" / "m")
+    assert read(record, "config.json") == stored.config
+    info = read(record, "run.json")
+    assert info["status"] == "COMPLETED" and info["start_time"] == stored.start_time.isoformat()
+    # what Sacred recorded, as its file storage of the same run has it
+    (files,) = [json.loads(p.read_text()) for p in (checkout / "results").rglob("run.json")]
+    assert info["host"] == files["host"] and info["host"]["hostname"]
+    assert info["experiment"]["repositories"] == files["experiment"]["repositories"]
+    metrics = read(record, "metrics.json")
+    assert sorted(metrics) == sorted(
+        name for name in stored.metrics if any(fnmatch.fnmatchcase(name, p) for p in KEPT_METRICS)
+    )
+    for name, series in metrics.items():
+        assert series["steps"] == list(stored.metrics[name].steps)
+        assert series["values"] == pytest.approx(list(stored.metrics[name].values), rel=1e-6)
