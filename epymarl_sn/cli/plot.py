@@ -10,7 +10,9 @@ from epymarl_sn.cli.options import add_store_option
 from epymarl_sn.errors import EpymarlSnError, PlotError
 from epymarl_sn.plot.make import (
     DEFAULT_AGGREGATE,
+    DEFAULT_FRACTIONS,
     PRESETS,
+    Claim,
     file_stem,
     make_files,
     resolve,
@@ -29,6 +31,15 @@ def plot(args: argparse.Namespace) -> "tuple[Figure, list[Row]]":
     """Write the figure and table files; returns the Figure and the table rows."""
     if args.reps < 1:
         raise PlotError(f"--reps must be at least 1, got {args.reps}")
+    if args.smooth < 1:
+        raise PlotError(f"--smooth must be at least 1 (1: no smoothing), got {args.smooth}")
+    if not all(0 < f < 1 for f in args.fractions):
+        raise PlotError(
+            "--fractions must lie between 0 and 1 (e.g. --fractions 0.5 0.8), got "
+            + " ".join(f"{f:g}" for f in args.fractions)
+        )
+    if args.baseline and not args.claim:
+        raise PlotError("--baseline is for --claim's comparisons: add --claim or drop it")
     what = resolve(args.preset, args.metric, args.log)
     store, runs = select(args.store or default_location(), args.filters)
     try:
@@ -42,6 +53,9 @@ def plot(args: argparse.Namespace) -> "tuple[Figure, list[Row]]":
             args.out,
             file_stem(args.preset, what.metric),
             args.dpi,
+            args.smooth,
+            args.per_seed,
+            Claim(args.fractions, args.baseline) if args.claim else None,
         )
     except OSError as err:
         raise EpymarlSnError(f"cannot write to {args.out}: {err.strerror}") from None
@@ -52,8 +66,8 @@ def plot(args: argparse.Namespace) -> "tuple[Figure, list[Row]]":
             file=sys.stderr,
         )
     print(
-        f"{len(runs) - len(made.without)} runs from {store}, {made.tasks} tasks -> "
-        + ", ".join(map(str, made.written)),
+        f"{len(runs) - len(made.without)} runs from {store}, {made.tasks} "
+        f"task{'' if made.tasks == 1 else 's'} -> " + ", ".join(map(str, made.written)),
         file=sys.stderr,
     )
     return made.figure, made.rows
@@ -75,7 +89,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "variant) make one line, 'mappo_midsn = mappo_sn'. Each task's runs are linearly "
         "interpolated onto one grid of evenly spaced env steps spanning the steps every "
         "run of that task logged (no extrapolation); final scores are read at the grid's "
-        "last step.",
+        "last step. --claim adds the convergence tables: per run, the env steps to "
+        "reach 50%% and 80%% of the way to its final value, its final value and its "
+        "mean; per group, the difference from the baseline's mean with a 95%% Welch "
+        "t-interval over runs.",
     )
     p.add_argument(
         "filters",
@@ -89,13 +106,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--metric",
         metavar="M",
-        help="the metric to plot (e.g. return_mean); "
-        "with --preset fig5 also critic_grad_norm_clipped_weights",
+        help="the metric to plot (e.g. return_mean); with --preset fig2 also "
+        "return_mean (the training return, what the authors' plots.py plots), with "
+        "--preset fig5 also critic_grad_norm_clipped_weights",
     )
     p.add_argument(
         "--preset",
         choices=sorted(PRESETS),
-        help="the paper's figure: fig2 test_return_mean (RWARE), fig3 "
+        help="the paper's figure: fig2 test_return_mean (RWARE; or, with --metric, "
+        "return_mean), fig3 "
         "test_battle_won_mean, fig4 dead_enemies_mean, fig5 critic_grad_norm "
         "(all parameters, before clipping; log scale) or, with --metric, "
         "critic_grad_norm_clipped_weights (weights only, after clipping)",
@@ -113,6 +132,43 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="across seeds (default: mean, as the paper; iqm: the 25%% trimmed mean)",
     )
     p.add_argument("--log", action="store_true", help="log-scale y axis")
+    p.add_argument(
+        "--smooth",
+        type=int,
+        default=1,
+        metavar="N",
+        help="each run's values a rolling mean over its last N logged points, before "
+        "aggregating (default: 1, none; the authors' plots.py uses 10)",
+    )
+    p.add_argument(
+        "--per-seed",
+        action="store_true",
+        help="also draw each run as a thin line in its group's colour",
+    )
+    p.add_argument(
+        "--claim",
+        action="store_true",
+        help="also write NAME_claim.md, NAME_claim.csv and NAME_claim_runs.csv: steps "
+        "to reach each fraction of the final value, final value and mean over "
+        "training per run, and each group's difference from the baseline with a "
+        "95%% Welch t-interval",
+    )
+    p.add_argument(
+        "--fractions",
+        type=float,
+        nargs="+",
+        default=list(DEFAULT_FRACTIONS),
+        metavar="F",
+        help="with --claim: the fractions of the way to the final value (default: "
+        + " ".join(map(str, DEFAULT_FRACTIONS))
+        + ")",
+    )
+    p.add_argument(
+        "--baseline",
+        metavar="GROUP",
+        help="with --claim: the group the others are compared with (default: "
+        "mappo_paper when it is one, else the first)",
+    )
     p.add_argument(
         "--reps",
         type=int,

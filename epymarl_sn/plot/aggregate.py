@@ -10,6 +10,9 @@ curve of a panel, and every final score of a task, is read at the same steps. Th
 grid has as many points as the run with the most logged points in that span.
 Values are averaged as logged (not in log space), also when plotted on a log axis.
 
+Smoothing (optional) is a trailing rolling mean over each run's own logged points,
+before alignment, as the authors' plots.py smooths each run's return_mean.
+
 Aggregates (rliable's definitions): IQM is the 25% trimmed mean over runs (the
 mean of the middle half; with fewer than 4 runs it trims nothing and equals the
 mean). Confidence intervals are percentile bootstrap intervals, resampling runs
@@ -37,6 +40,18 @@ def finite_series(series: Series) -> Points:
     keep = np.isfinite(values) & np.isfinite(steps)
     order = np.argsort(steps[keep], kind="stable")
     return steps[keep][order], values[keep][order]
+
+
+def rolling_mean(values: np.ndarray, window: int) -> np.ndarray:
+    """Each value the mean of itself and the window - 1 logged values before it (fewer
+    at the start): pandas' rolling(window, min_periods=1).mean(), what the authors'
+    plots.py applies to return_mean with a window of 10."""
+    if window <= 1:
+        return values
+    sums = np.cumsum(np.concatenate([[0.0], values]))
+    ends = np.arange(1, len(values) + 1)
+    starts = np.maximum(ends - window, 0)
+    return (sums[ends] - sums[starts]) / (ends - starts)
 
 
 def common_grid(series_list: Sequence[Points], task: str) -> np.ndarray:

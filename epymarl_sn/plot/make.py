@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     # only for hints: matplotlib, scipy and rliable are imported when plotting (make_files)
     from matplotlib.figure import Figure
 
+    from epymarl_sn.plot.claims import Difference, RunRow
     from epymarl_sn.plot.table import Row
 
 
@@ -21,31 +22,35 @@ if TYPE_CHECKING:
 class Preset:
     metric: str
     ylabel: str
-    title: str
+    title: str  # "{env}" becomes the runs' simulator (SMAClite, SMAC, RWARE)
     log_scale: bool = False
     # metrics the preset may plot instead of `metric` (--metric), with their y labels
     alternatives: dict[str, str] = field(default_factory=dict)
 
 
+# --claim: how far along the way to its final value a run's convergence is timed
+DEFAULT_FRACTIONS = (0.5, 0.8)
 AGGREGATE_NAMES = {"iqm": "IQM", "mean": "Mean"}
 # the paper averages its seeds (Figs. 2-5); with 4 runs an IQM is the mean of the middle two
 DEFAULT_AGGREGATE = "mean"
 
 PRESETS = {
-    "fig2": Preset("test_return_mean", "test return", "Fig. 2: RWARE, test return"),
-    "fig3": Preset(
-        "test_battle_won_mean", "test win rate", "Fig. 3: SMAC (sparse reward), test battles won"
+    # the authors' plots.py plots the training return, return_mean
+    "fig2": Preset(
+        "test_return_mean",
+        "test return (test_return_mean, greedy)",
+        "Fig. 2: {env}",
+        alternatives={"return_mean": "training return (return_mean)"},
     ),
+    "fig3": Preset("test_battle_won_mean", "test win rate", "Fig. 3: {env} (sparse reward)"),
     "fig4": Preset(
-        "dead_enemies_mean",
-        "dead enemies per episode",
-        "Fig. 4: SMAC (sparse reward), dead enemies",
+        "dead_enemies_mean", "dead enemies per episode", "Fig. 4: {env} (sparse reward)"
     ),
     # the paper does not say which of the authors' two critic gradient norms Fig. 5 shows
     "fig5": Preset(
         "critic_grad_norm",
         "critic gradient norm (all parameters, before clipping)",
-        "Fig. 5: critic gradient norm",
+        "Fig. 5: {env}",
         log_scale=True,
         alternatives={
             "critic_grad_norm_clipped_weights": (
@@ -101,6 +106,45 @@ def select(
     return store, runs
 
 
+def simulator(run: Run) -> str:
+    """What a title calls the runs' environment: SMAClite, SMAC, RWARE, ..."""
+    env = str(run.get("env", "?"))
+    if env.startswith("smaclite"):
+        return "SMAClite"
+    if env.startswith("sc2"):
+        return "SMAC"
+    if env == "gymma":
+        package = str(run.get("env_args.key") or "").partition(":")[0]
+        return "RWARE" if package == "rware" else package or env
+    return env
+
+
+def heading(what: Preset, runs: Sequence[Run]) -> str:
+    """The figure's first title line: the preset's title, then what is plotted."""
+    if what.title == what.metric:
+        return what.metric
+    env = " and ".join(sorted({simulator(run) for run in runs}))
+    return f"{what.title.format(env=env)}, {what.ylabel}"
+
+
+def caption(aggregate: str, smooth: int, per_seed: bool) -> str:
+    """The figure's second title line: how the curves were made."""
+    parts = [f"{AGGREGATE_NAMES[aggregate]} over seeds, 95% stratified-bootstrap CI"]
+    if smooth > 1:
+        parts.append(f"each run a rolling mean over {smooth} logged points")
+    if per_seed:
+        parts.append("thin lines: single runs")
+    return "; ".join(parts)
+
+
+@dataclass
+class Claim:
+    """--claim: the convergence and final-value tables (plot/claim.py)."""
+
+    fractions: Sequence[float]
+    baseline: Optional[str]
+
+
 @dataclass
 class Made:
     figure: "Figure"
@@ -108,6 +152,8 @@ class Made:
     written: list[Path]  # the paths of the files
     without: list[Run]  # runs that did not log the metric, left out
     tasks: int  # panels drawn
+    differences: "list[Difference]" = field(default_factory=list)  # with --claim
+    run_rows: "list[RunRow]" = field(default_factory=list)  # with --claim
 
 
 def make_files(
@@ -120,24 +166,34 @@ def make_files(
     out: Union[str, Path],
     stem: str,
     dpi: int,
+    smooth: int = 1,
+    per_seed: bool = False,
+    claim: Optional[Claim] = None,
 ) -> Made:
-    """Write OUT/STEM.png, .pdf, STEM_final.md and .csv.
+    """Write OUT/STEM.png, .pdf, STEM_final.md and .csv; with `claim`, also
+    STEM_claim.md, STEM_claim.csv (differences) and STEM_claim_runs.csv.
 
-    `reps` >= 1 bootstrap resamples per CI."""
+    `reps` >= 1 bootstrap resamples per CI; `smooth` >= 1 logged points per rolling mean."""
     # matplotlib, scipy and rliable take seconds to import: only plotting pays for them
+    from epymarl_sn.plot import claims
     from epymarl_sn.plot.figure import draw
     from epymarl_sn.plot.panels import build_panels, group_series
     from epymarl_sn.plot.table import final_rows, markdown, write_csv
 
-    grouped, without = group_series(runs, what.metric, group_by)
+    grouped, without = group_series(runs, what.metric, group_by, smooth)
     panels = build_panels(grouped, aggregate, reps, seed)
+    if claim is not None:
+        for panel in panels:
+            claims.baseline_of(panel, claim.baseline)  # a bad --baseline before any file
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     fig = draw(
         panels,
         what.ylabel,
-        f"{what.title}\n{AGGREGATE_NAMES[aggregate]} over seeds, 95% stratified-bootstrap CI",
+        f"{heading(what, runs)}\n{caption(aggregate, smooth, per_seed)}",
         what.log_scale,
+        per_seed=per_seed,
+        noun="run" if group_by == "seed" else "seed",
     )
     written = [out / f"{stem}.png", out / f"{stem}.pdf"]
     for path in written:
@@ -146,4 +202,16 @@ def make_files(
     (out / f"{stem}_final.md").write_text(markdown(rows, what.metric, group_by))
     write_csv(rows, out / f"{stem}_final.csv")
     written += [out / f"{stem}_final.md", out / f"{stem}_final.csv"]
-    return Made(fig, rows, written, without, len(panels))
+    made = Made(fig, rows, written, without, len(panels))
+    if claim is not None:
+        made.run_rows = claims.run_rows(panels, claim.fractions)
+        made.differences = claims.differences(
+            panels, made.run_rows, claim.fractions, claim.baseline
+        )
+        paths = [out / f"{stem}_claim{end}" for end in (".md", ".csv", "_runs.csv")]
+        paths[0].write_text(
+            claims.markdown(made.differences, made.run_rows, what.metric, claim.fractions, smooth)
+        )
+        claims.write_csvs(made.differences, made.run_rows, claim.fractions, paths[1], paths[2])
+        made.written += paths
+    return made

@@ -1,5 +1,6 @@
 """Stored runs -> one panel per task: each group's curve (aggregate and 95% CI per
-grid step) and final scores, on the task's common grid (see aggregate.py)."""
+grid step), its runs' own curves and final scores, on the task's common grid (see
+aggregate.py); optionally each run smoothed first by a rolling mean."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,12 +14,13 @@ from epymarl_sn.plot.aggregate import (
     common_grid,
     finite_series,
     interval_estimates,
+    rolling_mean,
 )
 from epymarl_sn.tracking.store import Run
 from epymarl_sn.values import task_name
 
-# {task: {group label: [each run's (steps, values)]}}
-Grouped = dict[str, dict[str, list[Points]]]
+# {task: {group label: [(each run, its (steps, values))]}}
+Grouped = dict[str, dict[str, list[tuple[Run, Points]]]]
 
 
 @dataclass
@@ -27,7 +29,13 @@ class Curve:
     point: np.ndarray  # aggregate at each grid step
     low: np.ndarray  # 95% CI
     high: np.ndarray
-    finals: np.ndarray  # each run's value at the grid's last step
+    aligned: np.ndarray  # (runs, grid points): each run on the grid
+    members: list[Run]  # the runs, in the order of `aligned`
+
+    @property
+    def finals(self) -> np.ndarray:
+        """Each run's value at the grid's last step."""
+        return self.aligned[:, -1]
 
 
 @dataclass
@@ -51,9 +59,12 @@ def task_of(run: Run) -> str:
     return task_name(run.config.get("env_args") or {}, run.config.get("env", "?"))
 
 
-def group_series(runs: Sequence[Run], metric: str, group_by: str) -> tuple[Grouped, list[Run]]:
-    """{task: {group label: [(steps, values)]}} of the runs that logged `metric`,
-    and the runs that did not."""
+def group_series(
+    runs: Sequence[Run], metric: str, group_by: str, smooth: int = 1
+) -> tuple[Grouped, list[Run]]:
+    """{task: {group label: [(run, (steps, values))]}} of the runs that logged
+    `metric`, each run's values a rolling mean over its last `smooth` logged points,
+    and the runs that did not log it."""
     if not runs:
         raise PlotError("no run matches the selection")
     missing = object()
@@ -71,7 +82,9 @@ def group_series(runs: Sequence[Run], metric: str, group_by: str) -> tuple[Group
         steps, values = finite_series(series) if series else (np.empty(0), np.empty(0))
         if len(steps):
             task = grouped.setdefault(task_of(run), {})
-            task.setdefault(group_label(run, group_by), []).append((steps, values))
+            task.setdefault(group_label(run, group_by), []).append(
+                (run, (steps, rolling_mean(values, smooth)))
+            )
         else:
             without.append(run)
     if not grouped:
@@ -87,11 +100,12 @@ def build_panels(grouped: Grouped, aggregate: str, reps: int, seed: int) -> list
     panels = []
     for task in sorted(grouped):
         groups = grouped[task]
-        grid = common_grid([s for series in groups.values() for s in series], task)
+        grid = common_grid([s for members in groups.values() for _, s in members], task)
         curves = {}
         for label in sorted(groups):
-            aligned = align(groups[label], grid)  # (runs, points)
+            aligned = align([s for _, s in groups[label]], grid)  # (runs, points)
             point, low, high = interval_estimates(aligned[:, None, :], aggregate, reps, seed)
-            curves[label] = Curve(len(aligned), point, low, high, aligned[:, -1])
+            members = [run for run, _ in groups[label]]
+            curves[label] = Curve(len(aligned), point, low, high, aligned, members)
         panels.append(Panel(task, grid, curves))
     return panels

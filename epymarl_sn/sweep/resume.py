@@ -15,7 +15,7 @@ import yaml
 
 from epymarl_sn.resources import config_file
 from epymarl_sn.sweep.spec import RunSpec
-from epymarl_sn.tracking.store import MONGO_SCHEMES, open_store, parse_filters
+from epymarl_sn.tracking.store import MONGO_SCHEMES, Run, open_store, parse_filters
 from epymarl_sn.values import same
 
 IDENTITY_KEYS = ("name", "env", "t_max")
@@ -45,7 +45,8 @@ def expected_config(run: RunSpec, checkout: Union[str, Path]) -> dict[str, Any]:
 
 
 def _matching(runs, checkout, location, status):
-    """Indexes of `runs` -> their stored runs with `status` in the store at `location`."""
+    """Indexes of `runs` -> their stored runs with `status` in the store at `location`,
+    in start order."""
     if not location.startswith(MONGO_SCHEMES) and not Path(location).is_dir():
         return {}  # no run has been stored yet
     stored = open_store(location).runs(parse_filters([f"status={status}"]))
@@ -59,9 +60,16 @@ def _matching(runs, checkout, location, status):
     return found
 
 
+def completed_runs(
+    runs: Sequence[RunSpec], checkout: Union[str, Path], location: str
+) -> dict[int, list[Run]]:
+    """Indexes of `runs` -> their COMPLETED runs in the store at `location`, in start order."""
+    return _matching(runs, checkout, location, "COMPLETED")
+
+
 def completed(runs: Sequence[RunSpec], checkout: Union[str, Path], location: str) -> set[int]:
     """Indexes of `runs` that have a COMPLETED run in the store at `location`."""
-    return set(_matching(runs, checkout, location, "COMPLETED"))
+    return set(completed_runs(runs, checkout, location))
 
 
 def running(runs: Sequence[RunSpec], checkout: Union[str, Path], location: str) -> set[int]:

@@ -1,17 +1,18 @@
-"""A sweep: expand the spec, skip the runs already COMPLETED in the store, wait for
-those another process still runs, run the rest on a pool with retries and a progress
-bar, and summarise the retries and the failures."""
+"""A sweep: expand the spec, skip the runs already COMPLETED in the store (or kept
+in the spec's data_dir), wait for those another process still runs, run the rest on
+a pool with retries and a progress bar, copy each finished one to the data_dir, and
+summarise the retries and the failures."""
 
 import os
 import re
 import sys
 import time
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Union
+from typing import Any, Callable, Optional, Union
 
 from tqdm import tqdm
 
@@ -19,6 +20,7 @@ from epymarl_sn.errors import UsageError
 from epymarl_sn.install.checkout import patch_state
 from epymarl_sn.resources import config_dir
 from epymarl_sn.sweep.attempt import attempt_comment, settle
+from epymarl_sn.sweep.data import code_commit, data_location, held, save_finished
 from epymarl_sn.sweep.pools import LocalPool, Outcome, RayPool, Report
 from epymarl_sn.sweep.resume import completed, running, store_name
 from epymarl_sn.sweep.spec import RunSpec, load_spec
@@ -125,10 +127,12 @@ def run_all(
     checkout: Path,
     retries: int,
     timeout: Optional[float],
+    finished_run: Callable[[int], Any] = lambda index: None,
 ) -> tuple[dict[int, Failure], list[Retry]]:
     """Run every job ({index: (RunSpec, log path)}), retrying failures up to `retries`
-    times. -> ({index: (exit code, output tail, attempts, log)} of the runs that
-    failed, [(index, attempt, why)] of the attempts that were retried)."""
+    times; `finished_run(index)` is called after each run that exits 0. -> ({index:
+    (exit code, output tail, attempts, log)} of the runs that failed, [(index,
+    attempt, why)] of the attempts that were retried)."""
     pending = deque(jobs)
     in_flight: dict[Future[Outcome], tuple[int, str]] = {}  # future -> (index, Sacred comment)
     attempts: Counter[int] = Counter()
@@ -164,6 +168,7 @@ def run_all(
                     code, tail, log = None, [f"epymarl-sn sweep: {why}", *notes], None
                 if code == 0:
                     done += 1
+                    finished_run(i)
                 elif attempts[i] <= retries:
                     retried.append((i, attempts[i], why))
                     pending.append(i)
@@ -212,31 +217,51 @@ class Plan:
     spec: Path
     checkout: Path
     runs: list[RunSpec]  # in grid order
-    skipped: set[int]  # indexes of runs already COMPLETED in the store
+    skipped: set[int]  # indexes of runs already COMPLETED in the store or the data dir
     location: str  # the store: a MongoDB URL or a file-storage directory
-    store: str  # the store as the output names it
+    store: str  # the store (and the data dir) as the output names them
+    data_dir: Optional[Path] = None  # the spec's data_dir, absolute
+    code: dict[str, Any] = field(default_factory=dict)  # the plugin's commit (data.code_commit)
 
     @property
     def todo(self) -> list[int]:
         return [i for i in range(len(self.runs)) if i not in self.skipped]
+
+    def done(self) -> set[int]:
+        """The runs COMPLETED in the store or kept in the data dir."""
+        found = completed(self.runs, self.checkout, self.location)
+        return found | held(self.runs, self.checkout, self.data_dir) if self.data_dir else found
+
+    def save(self, indexes: Iterable[int]) -> list[int]:
+        """Copy these runs, once COMPLETED in the store, to the data dir."""
+        if self.data_dir is None:
+            return []
+        return save_finished(
+            self.runs, indexes, self.checkout, self.location, self.data_dir, self.spec, self.code
+        )
 
 
 def make_plan(spec_arg: str, epymarl: Union[str, Path]) -> Plan:
     """Check the spec and the checkout, and find what the store already holds."""
     spec = spec_path(spec_arg)
     checkout = check_checkout(epymarl)
-    runs = load_spec(spec, checkout)
+    sweep = load_spec(spec, checkout)
     location = default_location(checkout / "results" / "sacred")
-    return Plan(
-        spec, checkout, runs, completed(runs, checkout, location), location, store_name(location)
-    )
+    plan = Plan(spec, checkout, sweep.runs, set(), location, store_name(location))
+    if sweep.data_dir is not None:
+        plan.data_dir = data_location(sweep.data_dir, spec)
+        plan.store += f", or kept in {sweep.data_dir}"
+        plan.code = code_commit()
+    plan.skipped = plan.done()
+    return plan
 
 
 def wait_for_others(plan: Plan) -> None:
     """A run that is RUNNING in the store with a recent heartbeat (another sweep's,
     or one of a sweep killed a moment ago whose watchdog has not yet stopped it) is
     not started twice at once: wait until none of the runs to do is, then skip those
-    that COMPLETED meanwhile."""
+    that COMPLETED meanwhile. Then copy to the data dir the runs the store has
+    COMPLETED that it lacks (a sweep killed between a run's end and its copy)."""
     said = False
     while busy := running(plan.runs, plan.checkout, plan.location) & set(plan.todo):
         if not said:
@@ -249,7 +274,8 @@ def wait_for_others(plan: Plan) -> None:
             said = True
         time.sleep(WAIT_S)
     if said:
-        plan.skipped = completed(plan.runs, plan.checkout, plan.location)
+        plan.skipped = plan.done()
+    plan.save(plan.skipped)
 
 
 def run_plan(
@@ -264,7 +290,8 @@ def run_plan(
     pool = make_pool(workers, ray)
     try:
         jobs = {i: (plan.runs[i], log_path(plan.spec, i, plan.runs[i])) for i in plan.todo}
-        return run_all(pool, jobs, plan.checkout, retries, timeout), pool.where
+        failed = run_all(pool, jobs, plan.checkout, retries, timeout, lambda i: plan.save([i]))
+        return failed, pool.where
     except KeyboardInterrupt:
         pool.interrupt()  # the runs are in sessions of their own: pass the Ctrl-C on
         raise

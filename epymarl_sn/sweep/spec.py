@@ -7,10 +7,11 @@ to `src/main.py` argument lists.
         with: {critic_sn_k: 2.0}
     env_configs:                # the tasks: --env-config names with their overrides
       - env_config: gymma
-        with: {env_args.key: "rware:rware-tiny-2ag-v2", env_args.time_limit: 500}
+        with: {env_args.key: "rware:rware-tiny-2ag-v2", env_args.time_limit: 100}
     seeds: [1, 2, 3, 4]
     t_max: 40050000             # optional: every run's t_max
     with: {test_nepisode: 100}  # optional: overrides for every run
+    data_dir: docs/data/rware   # optional: where each finished run's compact data goes
 
 Each (config, env config, seed) is one run:
 
@@ -19,6 +20,9 @@ Each (config, env config, seed) is one run:
 Overrides are merged in order, later ones winning: `t_max`, the spec's `with`, the
 env config's, the config's. Keys are Sacred's dotted config keys; values are YAML
 scalars or lists, handed to Sacred as Python literals.
+
+`data_dir` (relative to the directory the sweep starts in) keeps the sweep's data
+with the code: see sweep/data.py.
 """
 
 import ast
@@ -33,7 +37,7 @@ from epymarl_sn.errors import SpecError
 from epymarl_sn.resources import available_configs, config_file
 from epymarl_sn.values import is_int, task_name
 
-SPEC_KEYS = ("configs", "env_configs", "seeds", "t_max", "with")
+SPEC_KEYS = ("configs", "env_configs", "seeds", "t_max", "with", "data_dir")
 KINDS = {"configs": ("config", "algs"), "env_configs": ("env_config", "envs")}
 
 
@@ -89,7 +93,7 @@ def _overrides(where, value):
     if not isinstance(value, dict):
         raise SpecError(
             f"{where}: `with` must be a mapping of dotted config keys to "
-            "values, e.g. with: {env_args.time_limit: 500}"
+            "values, e.g. with: {env_args.time_limit: 100}"
         )
     for key, item in value.items():
         if not isinstance(key, str) or not key:
@@ -153,8 +157,14 @@ def _seeds(spec):
     return seeds
 
 
-def parse_spec(spec: Any, checkout: Union[str, Path]) -> list[RunSpec]:
-    """A spec (the parsed YAML mapping) -> [RunSpec], or SpecError."""
+@dataclass(frozen=True)
+class Sweep:
+    runs: list[RunSpec]  # in grid order
+    data_dir: Optional[Path]  # `data_dir`, as given (relative to where the sweep starts)
+
+
+def parse_spec(spec: Any, checkout: Union[str, Path]) -> Sweep:
+    """A spec (the parsed YAML mapping) -> Sweep, or SpecError."""
     if not isinstance(spec, dict):
         raise SpecError("a sweep spec is a YAML mapping with keys " + ", ".join(SPEC_KEYS))
     unknown = sorted(map(str, set(spec) - set(SPEC_KEYS)))
@@ -163,6 +173,11 @@ def parse_spec(spec: Any, checkout: Union[str, Path]) -> list[RunSpec]:
     t_max = spec.get("t_max")
     if t_max is not None and (not is_int(t_max) or t_max <= 0):
         raise SpecError(f"`t_max` must be a positive integer (env steps), got {t_max!r}")
+    data_dir = spec.get("data_dir")
+    if data_dir is not None and (not isinstance(data_dir, str) or not data_dir.strip()):
+        raise SpecError(
+            f"`data_dir` must be a directory path, e.g. data_dir: docs/data/NAME; got {data_dir!r}"
+        )
     common = {"t_max": t_max} if t_max is not None else {}
     common.update(_overrides("with", spec.get("with")))
     configs = _axis(spec, "configs", checkout)
@@ -184,10 +199,10 @@ def parse_spec(spec: Any, checkout: Union[str, Path]) -> list[RunSpec]:
                 "remove the repeated config or env config entry"
             )
         seen.add(run.command())
-    return runs
+    return Sweep(runs, Path(data_dir) if data_dir is not None else None)
 
 
-def load_spec(path: Union[str, Path], checkout: Union[str, Path]) -> list[RunSpec]:
+def load_spec(path: Union[str, Path], checkout: Union[str, Path]) -> Sweep:
     """Read and expand a spec file; every problem is a SpecError naming the file."""
     path = Path(path)
     try:

@@ -1,12 +1,19 @@
-"""Runs of a store as CSV: one row per run, metric and step."""
+"""Runs of a store as CSV (one row per run, metric and step), or one run as a
+compact Sacred file-storage run (`export_compact`) that `open_store` reads back."""
 
 import csv
+import fnmatch
+import json
+import math
+import os
+import shutil
+import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Union
 
 from epymarl_sn.errors import StoreError
-from epymarl_sn.tracking.store import Filter, Run
+from epymarl_sn.tracking.store import FileStore, Filter, MongoStore, Run
 from epymarl_sn.values import task_name
 
 # what identifies a run besides its id: the config name, the map (or env key), the seed
@@ -44,3 +51,71 @@ def export_csv(
                 series = run.metrics.get(name)
                 for step, value in zip(*series) if series else ():
                     writer.writerow([run.id, run.status, *described, name, step, value])
+
+
+# what of Sacred's run record a compact copy keeps: where and with what it ran
+INFO_KEYS = ("host", "experiment", "meta")
+
+
+def sacred_info(store: Union[FileStore, MongoStore], run: Run) -> dict[str, Any]:
+    """The run's host, experiment (with the git commits Sacred recorded) and meta."""
+    if isinstance(store, FileStore):
+        info = json.loads((store.root / run.id / "run.json").read_text())
+    else:
+        try:
+            info = store.db.runs.find_one({"_id": run.id}, dict.fromkeys(INFO_KEYS, 1)) or {}
+        except store._errors as err:
+            raise StoreError(
+                f"cannot read run {run.id} from MongoDB at {store.where} "
+                f"({type(err).__name__}): is it running?"
+            ) from None
+    return {k: info[k] for k in INFO_KEYS if k in info}
+
+
+def _significant(value: Any, digits: int) -> Any:
+    if isinstance(value, float) and math.isfinite(value):
+        return float(f"{value:.{digits}g}")
+    return value
+
+
+def export_compact(
+    store: Union[FileStore, MongoStore],
+    run: Run,
+    metrics: Sequence[str],
+    dest: Union[str, Path],
+    extra: dict[str, Any],
+    digits: int = 7,
+) -> None:
+    """Write `run` to the new directory `dest` as Sacred's FileStorageObserver would,
+    but only: config.json (all of it); run.json with status, times, Sacred's host,
+    experiment and meta, and `extra`; metrics.json with the metrics whose names match
+    one of the `metrics` patterns (fnmatch), steps and values only, each value to
+    `digits` significant digits. The directory appears whole or not at all."""
+    dest = Path(dest)
+    kept = {
+        name: {
+            "steps": list(series.steps),
+            "values": [_significant(v, digits) for v in series.values],
+        }
+        for name, series in sorted(run.metrics.items())
+        if any(fnmatch.fnmatchcase(name, pattern) for pattern in metrics)
+    }
+    times = {
+        key: value.isoformat() if value is not None else None
+        for key, value in (
+            ("start_time", run.start_time),
+            ("stop_time", run.stop_time),
+            ("heartbeat", run.heartbeat),
+        )
+    }
+    info = {"status": run.status, **times, **sacred_info(store, run), **extra}
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        for name, data in (("config.json", run.config), ("run.json", info), ("metrics.json", kept)):
+            # one line each but run.json: compact, and still a readable diff per file
+            indent = 1 if name == "run.json" else None
+            (tmp / name).write_text(json.dumps(data, indent=indent, sort_keys=True, default=str))
+        os.replace(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

@@ -87,8 +87,15 @@ def test_fig5_axes_labels_and_legend_match_the_request(fig5, tiny_sweep):
     assert ax.get_xlabel() == "env steps"
     assert ax.get_ylabel() == "critic gradient norm (all parameters, before clipping)"
     assert ax.get_yscale() == "log"
-    assert fig.get_suptitle().startswith("Fig. 5: critic gradient norm\nMean over seeds")
-    assert [t.get_text() for t in fig.legends[0].get_texts()] == labels(tiny_sweep.variants)
+    # what is plotted, on what, and how (wrapped to the figure's width)
+    assert fig.get_suptitle().replace("\n", " ") == (
+        "Fig. 5: RWARE, critic gradient norm (all parameters, before clipping) "
+        "Mean over seeds, 95% stratified-bootstrap CI"
+    )
+    # each legend entry says how many seeds its line averages
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == [
+        f"{label} ({len(tiny_sweep.seeds)} seeds)" for label in labels(tiny_sweep.variants)
+    ]
     # each line is the mean over seeds (the default, as the paper) of the runs
     # interpolated onto the common grid, with its CI band around it
     series = completed_series(tiny_sweep, "critic_grad_norm")
@@ -146,7 +153,9 @@ def test_group_by_another_key_with_mean_and_linear_scale(tiny_sweep, tmp_path):
         tmp_path,
     )
     ax = fig.axes[0]
-    assert [t.get_text() for t in fig.legends[0].get_texts()] == [str(s) for s in tiny_sweep.seeds]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == [
+        f"{s} (1 run, no CI)" for s in tiny_sweep.seeds
+    ]
     assert ax.get_ylabel() == "return_mean" and ax.get_yscale() == "linear"
     assert fig.get_suptitle() == "return_mean\nMean over seeds, 95% stratified-bootstrap CI"
     assert [(r.group, r.runs) for r in rows] == [(str(s), 1) for s in tiny_sweep.seeds]
@@ -182,7 +191,13 @@ def test_fig5_plots_the_authors_clipped_weights_norm_on_request(tiny_sweep, tmp_
     ax = fig.axes[0]
     assert ax.get_ylabel() == "critic gradient norm (weights only, after clipping)"
     assert ax.get_yscale() == "log"
-    assert fig.get_suptitle().startswith("Fig. 5: critic gradient norm\nIQM over seeds")
+    assert (
+        fig.get_suptitle()
+        .replace("\n", " ")
+        .startswith(
+            "Fig. 5: RWARE, critic gradient norm (weights only, after clipping) IQM over seeds"
+        )
+    )
     assert (tmp_path / "fig5_critic_grad_norm_clipped_weights.png").stat().st_size > 0
     # both variants (mappo_paper too: its ppo_sn_learner logs it) stay under the clip
     series = completed_series(tiny_sweep, "critic_grad_norm_clipped_weights")
@@ -208,7 +223,9 @@ def test_mappo_sn_and_mappo_midsn_runs_make_one_line(tiny_sweep, run_main, rware
     assert [(r.group, r.runs) for r in rows] == [
         ("mappo_midsn = mappo_sn", len(tiny_sweep.seeds) + 1)
     ]
-    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["mappo_midsn = mappo_sn"]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == [
+        f"mappo_midsn = mappo_sn ({len(tiny_sweep.seeds) + 1} seeds)"
+    ]
     # grouped by another key, each keeps its own runs
     _, rows = run_plot(
         "--store",
@@ -266,4 +283,4 @@ def test_plot_command_line_end_to_end(tiny_sweep, tmp_path, epymarl_sn):
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "fig2.png").stat().st_size > 0
     assert (tmp_path / "fig2.pdf").stat().st_size > 0
-    assert "4 runs from" in proc.stderr
+    assert "4 runs from" in proc.stderr and ", 1 task -> " in proc.stderr

@@ -157,7 +157,7 @@ def test_sacred_literals_read_back_as_the_spec_values():
 BAD_SPECS = [  # (how the tiny spec is made bad, the message)
     (
         lambda t: {**t(), "seed": [1]},
-        "unknown key(s) seed; allowed: configs, env_configs, seeds, t_max, with",
+        "unknown key(s) seed; allowed: configs, env_configs, seeds, t_max, with, data_dir",
     ),
     (
         lambda t: t(configs=["mappo_paper", "mappo_nosuch"]),
@@ -181,6 +181,7 @@ BAD_SPECS = [  # (how the tiny spec is made bad, the message)
     ),
     (lambda t: t(seeds=[]), "`seeds` must be a non-empty list of integers"),
     (lambda t: {**t(), "t_max": "1e6"}, "`t_max` must be a positive integer"),
+    (lambda t: {**t(), "data_dir": 5}, "`data_dir` must be a directory path"),
     (lambda t: t(configs=["mappo_paper", "mappo_paper"]), "the grid has the run"),
 ]
 
@@ -246,6 +247,8 @@ def test_shipped_paper_specs_expand_to_the_paper_grids(epymarl_dir, epymarl_sn):
         proc = epymarl_sn("sweep", name, "--epymarl", epymarl_dir, "--dry-run")
         assert proc.returncode == 0, proc.stderr
         commands = [shlex.split(c) for c in proc.stdout.splitlines()[1:]]
+        if env_config == "gymma":  # the authors' episode length (docs/rware_fig2.md)
+            assert all("env_args.time_limit=100" in c for c in commands)
         grid = Counter(
             (
                 c[2],
