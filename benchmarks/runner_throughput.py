@@ -1,26 +1,33 @@
-"""Training throughput of EPyMARL's `parallel` runner against the plugin's `vector` runner.
+"""Training throughput of EPyMARL's `parallel` runner against the plugin's paths.
 
     epymarl-sn setup ./epymarl
     python benchmarks/runner_throughput.py --epymarl ./epymarl [--repeats 5]
-        [--rware-t-max 50000] [--smaclite-t-max 20000] [--tasks rware,smaclite]
-        [--floor]
+        [--tasks rware,rware-4ag,rware-small,smaclite] [--runners parallel,batched]
+        [--rware-t-max 50000] [--smaclite-t-max 20000] [--profile]
 
-Ordinary `src/main.py` runs of `mappo_paper` (batch_size_run 10) on RWARE tiny-2ag and
-on SMAClite 2s3z (smaclite_sparse), one per runner, same seed and steps (both runners
-produce the same episodes, so both runs do the same work), repeated in interleaved
-order (the pair's order alternates). Per run:
+Ordinary `src/main.py` runs of `mappo_paper` (batch_size_run 10), one per runner, same
+seed and steps (every path produces the same episodes, so every run does the same
+work), repeated in interleaved order (the order alternates from round to round). Per
+run:
 
 - env steps per wall-clock second, between the first and the last `episode` log
   (Sacred's metric timestamps), so start-up and the first test episodes do not count;
 - CPU seconds (training process and every process it started, start-up included)
   per million env steps.
 
-Prints markdown tables: medians, and the median over rounds of vector / parallel in
+Prints markdown tables: medians, and the median over rounds of runner / parallel in
 the same round, which cancels slow drift in the machine's load.
 
-`--floor` adds a third run per round, `vector_workers=0`: every env stepped in the
-training process, so no runner processes or pipes at all. Its CPU per step is what the
-envs, the controller and the learner cost by themselves, the floor under any runner's.
+The runners (`--runners`, comma-separated; the first is the baseline):
+- parallel: EPyMARL's parallel runner, one process per env;
+- vector: the plugin's vector runner over rware's own envs (`rware_batched=False`);
+- vector-0: the same with every env in the training process (`vector_workers=0`);
+- batched: the presets' path: on RWARE the batched backend, the lean rollout and the
+  plugin's exact learner (on SMAClite it is `vector`);
+- fused: `batched` with `fused_gru=True` (not exact: README, "Fast RWARE").
+
+`--profile` adds a py-spy profile of one `batched` run per task: the share of samples
+under each of a few frames (env step, action selection, batch writes, learner).
 """
 
 import argparse
@@ -36,22 +43,32 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 
-# name -> `with` overrides; the first is the baseline of the ratios
+# name -> `with` overrides
 RUNNERS = {
     "parallel": ["runner=parallel"],
-    "vector": ["runner=vector"],
-    "vector, 0 workers": ["runner=vector", "vector_workers=0"],
+    "vector": ["runner=vector", "rware_batched=False"],
+    "vector-0": ["runner=vector", "rware_batched=False", "vector_workers=0"],
+    "batched": ["runner=vector"],
+    "fused": ["runner=vector", "fused_gru=True"],
 }
-TASKS = {
-    "rware": (
-        "RWARE tiny-2ag",
+
+
+def _rware(name, key):
+    return (
+        f"RWARE {name}",
         [
             "--env-config=gymma",
             "with",
-            "env_args.key=rware:rware-tiny-2ag-v2",
+            f"env_args.key=rware:{key}",
             "env_args.time_limit=500",
         ],
-    ),
+    )
+
+
+TASKS = {
+    "rware": _rware("tiny-2ag", "rware-tiny-2ag-v2"),
+    "rware-4ag": _rware("tiny-4ag", "rware-tiny-4ag-v2"),
+    "rware-small": _rware("small-2ag", "rware-small-2ag-v2"),
     "smaclite": (
         "SMAClite 2s3z (smaclite_sparse)",
         ["--env-config=smaclite_sparse", "with", "env_args.map_name=2s3z"],
@@ -121,11 +138,11 @@ def machine():
     return f"{os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}, load average {load}"
 
 
-def table(title, rates, cpu):
-    """Medians per runner, and the medians of the paired ratios runner / parallel."""
+def table(title, rates, cpu, base):
+    """Medians per runner, and the medians of the paired ratios runner / base."""
 
     def ratio(samples, runner):
-        return statistics.median(v / p for v, p in zip(samples[runner], samples["parallel"]))
+        return statistics.median(v / p for v, p in zip(samples[runner], samples[base]))
 
     return "\n".join(
         [
@@ -138,13 +155,41 @@ def table(title, rates, cpu):
                 for r in rates
             ),
             *(
-                f"| {r} / parallel (median of paired ratios) | {ratio(rates, r):.2f}x "
+                f"| {r} / {base} (median of paired ratios) | {ratio(rates, r):.2f}x "
                 f"| {ratio(cpu, r):.2f}x |"
                 for r in rates
-                if r != "parallel"
+                if r != base
             ),
         ]
     )
+
+
+# frames whose share of a profile's samples is reported (py-spy's raw stacks)
+PROFILE_FRAMES = {
+    "env step (batched RWARE)": "BatchedRware.step",
+    "action selection": "select_actions",
+    "batch writes": "write_step",
+    "learner": ".train (",
+    "start-up imports": "_find_and_load",
+}
+
+
+def profile(work, args):
+    """Shares of a py-spy profile's samples under each of PROFILE_FRAMES, of one run."""
+    out = work / "profile.txt"
+    subprocess.run(
+        ["py-spy", "record", "-r", "100", "-f", "raw", "-o", str(out), "--", sys.executable,
+         "src/main.py", *args],
+        cwd=work, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    total, shares = 0, dict.fromkeys(PROFILE_FRAMES, 0)
+    for line in out.read_text().splitlines():
+        stack, count = line.rsplit(" ", 1)
+        total += int(count)
+        for name, frame in PROFILE_FRAMES.items():
+            if frame in stack:
+                shares[name] += int(count)
+    return {name: n / total for name, n in shares.items()}
 
 
 def main():
@@ -153,7 +198,12 @@ def main():
         "--epymarl", default="epymarl", help="patched EPyMARL checkout (epymarl-sn setup)"
     )
     parser.add_argument(
-        "--tasks", default="rware,smaclite", help="comma-separated: rware, smaclite"
+        "--tasks", default="rware,smaclite", help=f"comma-separated: {', '.join(TASKS)}"
+    )
+    parser.add_argument(
+        "--runners",
+        default="parallel,batched",
+        help=f"comma-separated, the first is the baseline: {', '.join(RUNNERS)}",
     )
     parser.add_argument("--repeats", type=int, default=5, help="runs per runner and task")
     parser.add_argument("--rware-t-max", type=int, default=50000, help="env steps per RWARE run")
@@ -162,9 +212,7 @@ def main():
     )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
-        "--floor",
-        action="store_true",
-        help="also run vector_workers=0 (no runner processes): the CPU floor",
+        "--profile", action="store_true", help="a py-spy profile of one batched run per task"
     )
     parser.add_argument(
         "--with",
@@ -175,17 +223,16 @@ def main():
     )
     opts = parser.parse_args()
 
-    tasks = opts.tasks.split(",")
-    unknown = sorted(set(tasks) - set(TASKS))
-    if unknown:
-        sys.exit(f"error: unknown task {unknown[0]!r}; choose from: {', '.join(TASKS)}")
+    tasks, runners = opts.tasks.split(","), opts.runners.split(",")
+    for given, known, what in ((tasks, TASKS, "task"), (runners, RUNNERS, "runner")):
+        unknown = sorted(set(given) - set(known))
+        if unknown:
+            sys.exit(f"error: unknown {what} {unknown[0]!r}; choose from: {', '.join(known)}")
     src = Path(opts.epymarl).resolve() / "src"
     if not (src / "main.py").is_file():
         sys.exit(
             f"error: no EPyMARL checkout at {src.parent}; make one with `epymarl-sn setup DIR`"
         )
-    t_max = {"rware": opts.rware_t_max, "smaclite": opts.smaclite_t_max}
-    runners = list(RUNNERS) if opts.floor else ["parallel", "vector"]
     print(f"machine: {machine()}")
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}\n")
 
@@ -193,11 +240,12 @@ def main():
     try:
         shutil.copytree(src, work / "src")
         for task in tasks:
+            t_max = opts.smaclite_t_max if task == "smaclite" else opts.rware_t_max
             rates = {r: [] for r in runners}
             cpu = {r: [] for r in runners}
             for repeat in range(opts.repeats):
                 for runner in runners if repeat % 2 == 0 else runners[::-1]:
-                    args = main_args(task, runner, opts.seed, t_max[task], opts.extra)
+                    args = main_args(task, runner, opts.seed, t_max, opts.extra)
                     rate, cpu_per_million = run_rates(work, args)
                     rates[runner].append(rate)
                     cpu[runner].append(cpu_per_million)
@@ -208,12 +256,19 @@ def main():
                     )
             print(
                 table(
-                    f"{TASKS[task][0]}, mappo_paper, seed {opts.seed}, t_max {t_max[task]}, "
+                    f"{TASKS[task][0]}, mappo_paper, seed {opts.seed}, t_max {t_max}, "
                     f"{opts.repeats} paired runs",
                     rates,
                     cpu,
+                    runners[0],
                 )
             )
+            if opts.profile:
+                shares = profile(work, main_args(task, "batched", opts.seed, t_max, opts.extra))
+                print("\nwhere a batched run's time goes (share of py-spy samples):\n")
+                print("| under | share |\n|---|---|")
+                for name, share in shares.items():
+                    print(f"| {name} | {100 * share:.0f}% |")
             print()
     finally:
         shutil.rmtree(work)
