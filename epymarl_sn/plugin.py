@@ -24,7 +24,8 @@ What `register()` adds to EPyMARL's registries:
 | registry | key | what |
 |---|---|---|
 | `modules.critics.REGISTRY` | `cv_critic_sn` | the SN centralised critic (`sn.critic`) |
-| `learners.REGISTRY` | `ppo_sn_learner` | PPO plus the SN diagnostics (`sn.learner`) |
+| `learners.REGISTRY` | `ppo_sn_learner` | ppo_learner's numbers, faster, plus the SN |
+| | | diagnostics (`sn.learner`) |
 | `envs.REGISTRY` | `smaclite_sparse` | SMAClite with the paper's sparse reward |
 | `envs.REGISTRY` | `sc2_sparse` | SMAC on StarCraft II with the paper's sparse reward |
 | `runners.REGISTRY` | `vector` | the parallel runner's episodes, envs stepped by a few |

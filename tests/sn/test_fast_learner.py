@@ -189,7 +189,11 @@ def test_fused_gru_stays_close_to_ppo_learner(episodes):
     for update in range(3):
         batch = collect(stock.mac, 3)
         stock.train(batch, update, update)
+        rng = torch.get_rng_state()
         fused.train(batch, update, update)
+        # the nn.GRU (made at the first update) draws no random numbers: a run's actions
+        # come from the same random stream
+        assert torch.equal(rng, torch.get_rng_state())
         params.append(
             max(relative(a, b) for a, b in zip(stock.mac.parameters(), fused.mac.parameters()))
         )
