@@ -24,7 +24,8 @@ What `register()` adds to EPyMARL's registries:
 | registry | key | what |
 |---|---|---|
 | `modules.critics.REGISTRY` | `cv_critic_sn` | the SN centralised critic (`sn.critic`) |
-| `learners.REGISTRY` | `ppo_sn_learner` | PPO plus the SN diagnostics (`sn.learner`) |
+| `learners.REGISTRY` | `ppo_sn_learner` | ppo_learner's numbers, faster, plus the SN |
+| | | diagnostics (`sn.learner`) |
 | `envs.REGISTRY` | `smaclite_sparse` | SMAClite with the paper's sparse reward |
 | `envs.REGISTRY` | `sc2_sparse` | SMAC on StarCraft II with the paper's sparse reward |
 | `runners.REGISTRY` | `vector` | the parallel runner's episodes, envs stepped by a few |
@@ -41,7 +42,7 @@ from typing import Any, Callable
 from epymarl_sn.envs.checks import check_sparse_config
 from epymarl_sn.resources import config_dir
 from epymarl_sn.runners.config import check_vector_config
-from epymarl_sn.sn.config import check_sn_config
+from epymarl_sn.sn.config import check_learner_config, check_sn_config
 
 # the Ray node id of a sweep's run, in its environment; Sacred stores it (host.ENV)
 NODE_ENV = "EPYMARL_SN_RAY_NODE"
@@ -49,6 +50,7 @@ NODE_ENV = "EPYMARL_SN_RAY_NODE"
 # each takes the final config and raises ConfigError (a ValueError) with one line
 CHECKS: "tuple[Callable[[dict[str, Any]], None], ...]" = (
     check_sn_config,
+    check_learner_config,
     check_sparse_config,
     check_vector_config,
 )

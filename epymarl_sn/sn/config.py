@@ -18,6 +18,12 @@ DEFAULTS = {
 }
 LAYER_CHOICES = ("full", "mid", "last", "none")
 
+# ppo_sn_learner's key: run the actor's GRU over the whole sequence with an nn.GRU that
+# shares the GRUCell's weights (faster; forwards equal, gradients not bit for bit:
+# docs/benchmarks_learner.md); off, the learner's numbers equal ppo_learner's exactly
+FUSED_GRU = "fused_gru"
+FUSED_GRU_DEFAULT = False
+
 
 @dataclass(frozen=True)
 class SNSettings:
@@ -109,3 +115,24 @@ def check_sn_config(config: Mapping[str, Any]) -> None:
     """Config check (see config_checks): the SN keys, where the run uses or sets them."""
     if config.get("critic_type") == "cv_critic_sn" or any(key in config for key in DEFAULTS):
         sn_settings(config)
+
+
+def fused_gru(config: Mapping[str, Any]) -> bool:
+    """`fused_gru` of a config dict (FUSED_GRU_DEFAULT when missing); ConfigError if bad."""
+    value = _flag(FUSED_GRU, config.get(FUSED_GRU, FUSED_GRU_DEFAULT))
+    # the agent whose GRUCell an nn.GRU can replace: EPyMARL's rnn agent on basic_mac
+    actor = {"mac": "basic_mac", "agent": "rnn", "use_rnn": True}
+    for key, needed in actor.items():
+        if value and config.get(key, needed) != needed:
+            raise ConfigError(
+                f"fused_gru: True is not allowed with {key}={config.get(key)!r}; allowed: "
+                "True only with mac=basic_mac, agent=rnn, use_rnn=True (EPyMARL's GRU "
+                "agent); set fused_gru=False"
+            )
+    return value
+
+
+def check_learner_config(config: Mapping[str, Any]) -> None:
+    """Config check (see config_checks): `fused_gru`, where the run sets it."""
+    if FUSED_GRU in config:
+        fused_gru(config)
