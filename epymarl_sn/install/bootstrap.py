@@ -1,6 +1,9 @@
 """Everything a run needs: the pinned SMAC and SMAClite, the C++ RVO2, PyTorch and
 the plugin's requirements, and a patched EPyMARL checkout (`epymarl-sn setup`)."""
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Callable, Union
 
@@ -56,4 +59,33 @@ def setup(target: Union[str, Path] = "epymarl", log: Callable[[str], None] = pri
     ensure_pinned_package(SMAC, "smac", log)
     ensure_pinned_package(SMACLITE, "smaclite", log)
     ensure_rvo2(log)
-    return ensure_checkout(Path(target), log)
+    checkout = ensure_checkout(Path(target), log)
+    compile_rware_kernels(checkout, log)
+    return checkout
+
+
+def compile_rware_kernels(checkout: Path, log: Callable[[str], None]) -> None:
+    """Compile the batched RWARE backend's numba kernels into numba's cache, so that no
+    run's start-up pays for it (seconds; loading them from the cache takes a fraction)."""
+    if not all(rware_kernel_cache_hits(checkout).values()):
+        log("compiled the batched RWARE backend's kernels into numba's cache")
+
+
+def rware_kernel_cache_hits(checkout: Path) -> dict[str, int]:
+    """Per kernel of the batched RWARE backend, how many of its compiled signatures a new
+    process loaded from numba's cache for one step (0: it compiled them)."""
+    code = (
+        "import json; from epymarl_sn.runners.rware import compile_kernels; "
+        "print(json.dumps(compile_kernels()))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=checkout / "src",  # EPyMARL's modules, as src/main.py imports them
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        tail = proc.stderr.strip().splitlines()[-1:] or ["no output"]
+        raise SetupError(f"the batched RWARE backend's kernels did not compile: {tail[0]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])

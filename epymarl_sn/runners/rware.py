@@ -72,3 +72,33 @@ class RwareSlice:
     def close(self, _: None) -> None:
         for env in self.envs:
             env.close()
+
+
+def compile_kernels() -> dict[str, int]:
+    """Compile the batched backend's numba kernels, or load them from numba's cache, as
+    a run's first step would: one tiny-2ag env reset and stepped (EPyMARL's `envs` must
+    be importable). Returns each kernel's count of signatures loaded from the cache."""
+    from envs import REGISTRY
+
+    from epymarl_sn.envs import rware_batch
+    from epymarl_sn.runners.vector import array_layout, layout_bytes
+
+    env = REGISTRY["gymma"](
+        key="rware:rware-tiny-2ag-v2",
+        time_limit=2,
+        pretrained_wrapper=None,
+        seed=0,
+        common_reward=True,
+        reward_scalarisation="sum",
+    )
+    envs = RwareSlice([env], common_reward=True, reward_scalarisation="sum")
+    layout = array_layout(1, env.get_env_info(), common_reward=True)
+    envs.attach((bytearray(layout_bytes(layout)), layout))
+    envs.reset(None)
+    envs.step([0])
+    envs.close(None)
+    kernels: dict[str, Any] = {
+        "step_kernel": rware_batch.step_kernel,
+        "obs_kernel": rware_batch.obs_kernel,
+    }
+    return {name: sum(k.stats.cache_hits.values()) for name, k in kernels.items()}
