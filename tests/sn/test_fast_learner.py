@@ -140,8 +140,12 @@ LOCKSTEP = {
 }
 
 
-@pytest.mark.parametrize("loaded", [False, True], ids=["", "mac loaded"])
-@pytest.mark.parametrize("case", LOCKSTEP)
+@pytest.mark.parametrize(
+    "case,loaded",
+    [(case, False) for case in LOCKSTEP]
+    + [("mappo_paper, RWARE", True), ("mappo_sn, SMAClite", True)],
+    ids=lambda value: {True: "mac loaded", False: "as made"}.get(value, value),
+)
 def test_every_number_equals_ppo_learners(episodes, case, loaded):
     env, preset, overrides = LOCKSTEP[case]
     args, collect = episodes(env, preset, **overrides)
