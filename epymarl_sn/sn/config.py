@@ -109,3 +109,11 @@ def check_sn_config(config: Mapping[str, Any]) -> None:
     """Config check (see config_checks): the SN keys, where the run uses or sets them."""
     if config.get("critic_type") == "cv_critic_sn" or any(key in config for key in DEFAULTS):
         sn_settings(config)
+
+
+def critic_sn_of(config: Mapping[str, Any]) -> Any:
+    """The `critic_sn` a run's config stands for: `none` when its critic is not the SN
+    critic (`mappo_paper`, EPyMARL's own configs), else the key or its default."""
+    if config.get("critic_type") != "cv_critic_sn":
+        return "none"
+    return config.get("critic_sn", DEFAULTS["critic_sn"])
