@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from epymarl_sn.install.bootstrap import setup
+from epymarl_sn.install.packages import ensure_torch
 from epymarl_sn.tracking.store import open_store
 
 # pytest started in the background by a script (`cmd &`, nohup) inherits SIGINT ignored,
@@ -38,6 +39,14 @@ RWARE_TINY = (
     "runner_log_interval=1000",
     "learner_log_interval=1000",
 )
+
+
+def pytest_configure(config):
+    """PyTorch, installed as `epymarl-sn setup` installs it (EPYMARL_SN_TORCH) when the
+    venv lacks it, before any test module imports it: the README's test command needs
+    nothing but python and pip. Under -n N this runs first in the process that starts
+    the workers, so they find it installed."""
+    ensure_torch(log=lambda msg: print(f"setup: {msg}", file=sys.stderr))
 
 
 @pytest.fixture(scope="session")
