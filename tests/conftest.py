@@ -26,6 +26,12 @@ from epymarl_sn.tracking.store import open_store
 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
+# PyTorch, installed as `epymarl-sn setup` installs it (EPYMARL_SN_TORCH) when the venv
+# lacks it, so that the README's test command needs nothing but python and pip. At
+# import: pytest imports this file before the conftest files and test modules that import
+# torch (under -n N, first in the process that starts the workers).
+ensure_torch(log=lambda msg: print(f"setup: {msg}", file=sys.stderr))
+
 # A few thousand steps of RWARE tiny-2ag with logging often enough to see metrics.
 RWARE_TINY = (
     "--env-config=gymma",
@@ -39,14 +45,6 @@ RWARE_TINY = (
     "runner_log_interval=1000",
     "learner_log_interval=1000",
 )
-
-
-def pytest_configure(config):
-    """PyTorch, installed as `epymarl-sn setup` installs it (EPYMARL_SN_TORCH) when the
-    venv lacks it, before any test module imports it: the README's test command needs
-    nothing but python and pip. Under -n N this runs first in the process that starts
-    the workers, so they find it installed."""
-    ensure_torch(log=lambda msg: print(f"setup: {msg}", file=sys.stderr))
 
 
 @pytest.fixture(scope="session")
