@@ -131,8 +131,9 @@ PAGE_DEFAULTS = """(function () {
   var columns = %(columns)s, widths = %(widths)s, metrics = %(metrics)s;
   function option(name, selected) { return {label: name, value: name, selected: selected}; }
   if (localStorage.getItem(PLOT) === null) {
-    localStorage.setItem(PLOT, JSON.stringify({metricNameOptions: metrics.map(function (m) {
-      return option(m, true); })}));
+    // 700 px (Omniboard's least): the plot and its legend fit the detail page at 1280 px
+    localStorage.setItem(PLOT, JSON.stringify({plotWidth: 700, metricNameOptions: metrics.map(
+      function (m) { return option(m, true); })}));
   }
   if (localStorage.getItem(DONE) !== null) { return; }
   // Omniboard stores the table's first state (every column, its order) once it has
