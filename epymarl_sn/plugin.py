@@ -3,7 +3,7 @@
 EPyMARL loads plugins through the patch in `patches/epymarl_plugins.patch`, which
 changes only `src/main.py`:
 
-1. Before the config is read, main.py calls every entry point of the group
+1. Before EPyMARL's own modules are imported, main.py calls every entry point of the group
    `epymarl.plugins` (this package declares `sn = epymarl_sn.plugin:register` in
    setup.py), with EPyMARL's `src/` on sys.path, so a plugin can import EPyMARL's
    modules (`envs`, `learners`, `modules.critics`, ...).
@@ -33,10 +33,14 @@ What `register()` adds to EPyMARL's registries:
 
 The stock `ppo_learner` also works with `critic_type: cv_critic_sn`.
 
-It also has Sacred store `EPYMARL_SN_RAY_NODE` with the run (`host.ENV`): the Ray
+It also silences library noise no user can act on (`quiet_libraries`), and has
+Sacred store `EPYMARL_SN_RAY_NODE` with the run (`host.ENV`): the Ray
 node that `epymarl-sn sweep --ray` ran it on.
 """
 
+import logging
+import sys
+import warnings
 from typing import Any, Callable
 
 from epymarl_sn.envs.checks import check_sparse_config
@@ -62,8 +66,29 @@ def check_config(config: dict[str, Any]) -> None:
         check(config)
 
 
+def quiet_libraries() -> None:
+    """Silence what libraries print in every run that no user can act on, so that the
+    run's own lines come first; every other warning still shows."""
+    # GitPython's DEBUG lines for each git call Sacred makes to record the checkout's
+    # commit (EPyMARL's logger sets the root level to DEBUG)
+    logging.getLogger("git").setLevel(logging.INFO)
+    # EPyMARL's notes on its optional env families, unless the command asks for one
+    # (their gym keys start pz- and vmas-)
+    command = " ".join(sys.argv)
+    for family, key in (("PettingZoo", "pz-"), ("VMAS", "vmas-")):
+        if key not in command:
+            warnings.filterwarnings("ignore", message=f"{family} is not installed")
+    # PyTorch's deprecation of list indexing, raised in EPyMARL's episode buffer
+    warnings.filterwarnings(
+        "ignore",
+        message="Using a non-tuple sequence for multidimensional indexing is deprecated",
+        category=UserWarning,
+    )
+
+
 def register() -> dict[str, Any]:
     """Add the plugin's components to EPyMARL's registries (see the module docstring)."""
+    quiet_libraries()
     # EPyMARL's modules are importable only with its src/ on sys.path, as in main.py;
     # the MongoObserver is imported here too: it loads Sacred, which the `epymarl-sn`
     # commands do not need

@@ -18,12 +18,19 @@ import pytest
 import yaml
 
 from epymarl_sn.install.bootstrap import setup
+from epymarl_sn.install.packages import ensure_torch
 from epymarl_sn.tracking.store import open_store
 
 # pytest started in the background by a script (`cmd &`, nohup) inherits SIGINT ignored,
 # and so would every program it starts; the tests that stop one with Ctrl-C need it.
 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
+
+# PyTorch, installed as `epymarl-sn setup` installs it (EPYMARL_SN_TORCH) when the venv
+# lacks it, so that the README's test command needs nothing but python and pip. At
+# import: pytest imports this file before the conftest files and test modules that import
+# torch (under -n N, first in the process that starts the workers).
+ensure_torch(log=lambda msg: print(f"setup: {msg}", file=sys.stderr))
 
 # A few thousand steps of RWARE tiny-2ag with logging often enough to see metrics.
 RWARE_TINY = (

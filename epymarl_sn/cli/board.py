@@ -6,10 +6,12 @@ import signal
 from types import FrameType
 from typing import NoReturn, Optional
 
-from epymarl_sn.errors import UsageError
-from epymarl_sn.install.omniboard import install_omniboard, node_tools
+from epymarl_sn.errors import BoardError, UsageError
+from epymarl_sn.install.omniboard import check_space, install_omniboard, node_tools
 from epymarl_sn.install.upstreams import cache_dir
-from epymarl_sn.tracking.board import open_board
+from epymarl_sn.tracking import mongo
+from epymarl_sn.tracking.board import open_board, port_free
+from epymarl_sn.tracking.local_server import server_program
 from epymarl_sn.tracking.store import MONGO_SCHEMES, FileStore
 
 
@@ -29,7 +31,17 @@ def run_command(args: argparse.Namespace) -> int:
             mongo_url = os.environ["SACRED_MONGO_URL"]
         else:
             store = FileStore(args.store or os.path.join("results", "sacred")).root
-    node_tools()  # before anything starts: one line if Node.js is missing
+    # everything the board needs, checked before Omniboard's download (531 MB)
+    if not port_free(args.port):
+        raise BoardError(f"port {args.port} on 127.0.0.1 is taken: choose another with --port")
+    node_tools()
+    if mongo_url:
+        problem = mongo.ping(mongo_url, os.environ.get("SACRED_MONGO_DB", "epymarl"))
+        if problem:
+            raise BoardError(problem)
+    else:
+        server_program()
+    check_space(cache_dir() / "omniboard")
     entry = install_omniboard(cache_dir() / "omniboard", log=lambda m: print(f"board: {m}"))
     signal.signal(signal.SIGTERM, stop)  # `kill PID` stops it all too, as Ctrl-C does
     try:
@@ -55,10 +67,11 @@ def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]"
         description="Omniboard for your runs, on 127.0.0.1 only. With --mongo (or "
         "$SACRED_MONGO_URL), against that MongoDB (database $SACRED_MONGO_DB, default "
         "epymarl). Otherwise the file-storage runs of --store go to a local "
-        "MongoDB-compatible server (pip install 'epymarl-sn[board]'). Omniboard comes "
-        "from npm (Node.js needed), installed once into the setup cache. Runs show under "
-        "their preset's name, with columns for the map or env key, seed, critic_sn and "
-        "the last test_battle_won_mean. Ctrl-C stops it all.",
+        'MongoDB-compatible server (python -m pip install ".[board]" in the plugin\'s '
+        "checkout). Omniboard comes from npm (Node.js needed), installed once into the "
+        "setup cache (531 MB), after every other check passed. The runs table opens on "
+        "the preset, env, task, seed, critic_sn, status, last test win rate and return, "
+        "env steps, start time and duration. Ctrl-C stops it all.",
     )
     where = p.add_mutually_exclusive_group()
     where.add_argument(

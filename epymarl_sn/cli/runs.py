@@ -5,11 +5,11 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from typing import TextIO
+from typing import Any, TextIO
 
 from epymarl_sn.cli.options import add_store_option
 from epymarl_sn.errors import EpymarlSnError, StoreError, UsageError
-from epymarl_sn.tracking.export import columns, describe, export_csv
+from epymarl_sn.tracking.export import COLUMNS, columns, describe, export_csv
 from epymarl_sn.tracking.mongo import hosts
 from epymarl_sn.tracking.push import push
 from epymarl_sn.tracking.store import (
@@ -41,6 +41,44 @@ def list_runs(runs: Sequence[Run], keys: Sequence[str], out: TextIO) -> None:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip(), file=out)
 
 
+def flatten(config: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """A nested config as (dotted key, value) pairs, in key order."""
+    pairs: list[tuple[str, Any]] = []
+    for key in sorted(config):
+        value = config[key]
+        if isinstance(value, dict) and value:
+            pairs += flatten(value, f"{prefix}{key}.")
+        else:
+            pairs.append((f"{prefix}{key}", value))
+    return pairs
+
+
+def show_run(run: Run, out: TextIO) -> None:
+    """One run: what it was, how it ended, its last metric values, where its files are."""
+    identity = ", ".join(f"{k} {describe(run, k)}" for k in (*COLUMNS, "critic_sn"))
+    status = f"status: {run.status or '?'}"
+    if run.stop_reason:
+        status += f", stop reason: {run.stop_reason}"
+    times = f"started {run.start_time:%Y-%m-%d %H:%M:%S} UTC" if run.start_time else "started ?"
+    ended = run.stop_time or run.heartbeat
+    if ended and run.start_time:
+        took = int((ended - run.start_time).total_seconds())
+        event = "stopped" if run.stop_time else "last heartbeat"
+        times += f", {event} {took // 60} min {took % 60} s later"
+    lines = [f"run {run.id}: {identity}", status, times, f"files: {run.where}"]
+    lines.append("final metrics (last value, at env step):")
+    metrics = {name: series for name, series in sorted(run.metrics.items()) if series.values}
+    width = max((len(name) for name in metrics), default=0)
+    for name, (steps, values) in metrics.items():
+        value = f"{values[-1]:.6g}" if isinstance(values[-1], float) else str(values[-1])
+        lines.append(f"  {name.ljust(width)}  {value}  at {steps[-1]}")
+    if not metrics:
+        lines.append("  none logged")
+    lines.append("config:")
+    lines += [f"  {key} = {value!r}" for key, value in flatten(run.config)]
+    print("\n".join(lines), file=out)
+
+
 def push_command(args: argparse.Namespace) -> int:
     if args.export_csv or args.metrics:
         raise UsageError("runs push takes no --export-csv or --metrics")
@@ -68,9 +106,19 @@ def push_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def show_command(args: argparse.Namespace) -> int:
+    if len(args.filters) != 2 or args.export_csv or args.metrics or args.to:
+        raise UsageError("runs show takes one run id: epymarl-sn runs show ID [--store URL_OR_DIR]")
+    store = open_store(args.store or default_location())
+    show_run(store.run(args.filters[1]), sys.stdout)
+    return 0
+
+
 def run_command(args: argparse.Namespace) -> int:
     if args.filters[:1] == ["push"]:
         return push_command(args)
+    if args.filters[:1] == ["show"]:
+        return show_command(args)
     if args.to:
         raise UsageError("--to goes with `runs push` (epymarl-sn runs push --to URL)")
     if bool(args.export_csv) != bool(args.metrics):
@@ -102,12 +150,15 @@ def run_command(args: argparse.Namespace) -> int:
 def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     p = subparsers.add_parser(
         "runs",
-        help="list runs, export their metrics to CSV, push them to MongoDB",
+        help="list runs, show one, export their metrics to CSV, push them to MongoDB",
         usage="epymarl-sn runs [--store URL_OR_DIR] [KEY=VALUE ...] "
         "[--export-csv FILE --metrics M,...]\n"
+        "       epymarl-sn runs show ID [--store URL_OR_DIR]\n"
         "       epymarl-sn runs push [--store DIR] [--to URL] [KEY=VALUE ...]",
         description="List the runs of a Sacred store, selected by config values, and "
         "export chosen metrics of those runs to CSV; this never writes to the store. "
+        "`runs show ID` prints one run: its config, status and stop reason, the last "
+        "value of each metric and where its files are. "
         "`runs push` uploads file-storage runs (made where no MongoDB was reachable) to "
         "MongoDB: runs it already has are completed, never duplicated, so pushing twice "
         "adds nothing.",
@@ -115,7 +166,7 @@ def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]"
     p.add_argument(
         "filters",
         nargs="*",
-        metavar="[push] KEY=VALUE",
+        metavar="[push] KEY=VALUE | show ID",
         help="keep runs whose config has this value at this dotted key "
         "(critic_sn=last, env_args.map_name=corridor, seed=1) or this status "
         "(status=COMPLETED); all must hold",

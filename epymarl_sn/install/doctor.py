@@ -64,7 +64,7 @@ def check_sacred() -> Check:
             check.name,
             False,
             "installed, but pkg_resources (setuptools < 81) is missing and sacred 0.8.7 imports it",
-            "run `epymarl-sn setup`, which installs 'setuptools<81' again",
+            "run `epymarl-sn setup`, which installs 'setuptools<80.9' again",
         )
     return check
 

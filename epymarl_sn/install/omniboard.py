@@ -9,6 +9,36 @@ from typing import Callable
 from epymarl_sn.errors import BoardError
 
 OMNIBOARD = "omniboard@2.16.1"
+# what npm puts on disk for it (measured: 531 MB), with room for npm's own temporary files
+OMNIBOARD_MB = 531
+NEEDED_MB = 700
+
+
+def omniboard_entry(cache: Path) -> Path:
+    """Where Omniboard's server entry (dist/index.js) is once installed."""
+    return (
+        Path(cache)
+        / OMNIBOARD.replace("@", "-")
+        / "node_modules"
+        / "omniboard"
+        / "dist"
+        / "index.js"
+    )
+
+
+def check_space(cache: Path) -> None:
+    """BoardError unless Omniboard is installed or the cache's disk has room for it."""
+    if omniboard_entry(cache).is_file():
+        return
+    where = Path(cache)
+    while not where.exists():
+        where = where.parent
+    free_mb = shutil.disk_usage(where).free // 2**20
+    if free_mb < NEEDED_MB:
+        raise BoardError(
+            f"Omniboard needs about {OMNIBOARD_MB} MB in {cache} and {where} has "
+            f"{free_mb} MB free; free some space or set EPYMARL_SN_CACHE to another disk"
+        )
 
 
 def node_tools() -> tuple[str, str]:
@@ -26,12 +56,12 @@ def node_tools() -> tuple[str, str]:
 
 def install_omniboard(cache: Path, log: Callable[[str], None] = print) -> Path:
     """Omniboard's server entry (dist/index.js), installed by npm on first use."""
-    home = Path(cache) / OMNIBOARD.replace("@", "-")
-    entry = home / "node_modules" / "omniboard" / "dist" / "index.js"
+    entry = omniboard_entry(cache)
+    home = entry.parents[3]
     if entry.is_file():
         return entry
     _, npm = node_tools()
-    log(f"installing {OMNIBOARD} with npm into {home} (once; about a minute)")
+    log(f"installing {OMNIBOARD} with npm into {home} (once; {OMNIBOARD_MB} MB, a few minutes)")
     home.parent.mkdir(parents=True, exist_ok=True)
     # into a new directory first: an interrupted install leaves no half an Omniboard
     tmp = Path(tempfile.mkdtemp(prefix=".omniboard-", dir=home.parent))

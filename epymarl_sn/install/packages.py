@@ -1,7 +1,9 @@
 """Python packages EPyMARL needs, and installing them with pip only when missing."""
 
+import importlib
 import json
 import os
+import shlex
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -26,9 +28,12 @@ def plugin_requirements() -> list[str]:
     return [r for r in requires if Requirement(r).marker is None]
 
 
-def torch_requirement() -> str:
-    """`EPYMARL_SN_TORCH` picks the build, e.g. `torch==2.13.0` for a CPU wheel."""
-    return os.environ.get("EPYMARL_SN_TORCH", "torch")
+def torch_requirement() -> list[str]:
+    """`EPYMARL_SN_TORCH`: pip's arguments for PyTorch, which pick the build: `torch`
+    (the default: PyPI's, a CUDA build on Linux x86_64), `torch==2.13.0`, or the CPU
+    build from PyTorch's own index,
+    `torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu`."""
+    return shlex.split(os.environ.get("EPYMARL_SN_TORCH", "torch"))
 
 
 def is_satisfied(requirement: str) -> bool:
@@ -92,16 +97,24 @@ def _build_error(output: str) -> str:
     return lines[-1] if lines else "no wheel"
 
 
+def ensure_torch(log: Callable[[str], None] = print) -> bool:
+    """Install PyTorch as `EPYMARL_SN_TORCH` says when it is missing, in a pip call of
+    its own (its arguments may name another index); -> whether it was installed."""
+    if is_satisfied("torch"):
+        return False
+    pip_install(*torch_requirement(), log=log)
+    importlib.invalidate_caches()  # this process may import it now
+    return True
+
+
 def ensure_requirements(log: Callable[[str], None] = print) -> list[str]:
     """Install what is missing (PyTorch, or a requirement something undid since
     `pip install epymarl-sn`); with everything present pip is not even started."""
-    wanted = plugin_requirements()
-    if not is_satisfied("torch"):
-        wanted.insert(0, torch_requirement())
-    missing = [r for r in wanted if not is_satisfied(r)]
+    installed = [" ".join(torch_requirement())] if ensure_torch(log) else []
+    missing = [r for r in plugin_requirements() if not is_satisfied(r)]
     if missing:
         pip_install(*missing, log=log)
-    return missing
+    return installed + missing
 
 
 def installed_url(dist_name: str) -> Optional[str]:

@@ -136,3 +136,11 @@ def check_learner_config(config: Mapping[str, Any]) -> None:
     """Config check (see config_checks): `fused_gru`, where the run sets it."""
     if FUSED_GRU in config:
         fused_gru(config)
+
+
+def critic_sn_of(config: Mapping[str, Any]) -> Any:
+    """The `critic_sn` a run's config stands for: `none` when its critic is not the SN
+    critic (`mappo_paper`, EPyMARL's own configs), else the key or its default."""
+    if config.get("critic_type") != "cv_critic_sn":
+        return "none"
+    return config.get("critic_sn", DEFAULTS["critic_sn"])

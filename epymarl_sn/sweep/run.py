@@ -108,12 +108,13 @@ def show_progress(
     failed: dict[int, Failure],
     in_flight: "dict[Future[Outcome], tuple[int, str]]",
     progress: dict[str, Report],
+    labels: dict[int, str],
 ) -> None:
-    """`done D, failed F, running R: #I t_env/t_max, ...` on the bar."""
+    """`done D, failed F, running R: PRESET TASK seed=S t_env/t_max, ...` on the bar."""
     steps = []
     for index, comment in sorted(in_flight.values()):
         _, t_env, t_max = progress.get(comment, (None, 0, None))
-        steps.append(f"#{index} {t_env}/{t_max or '?'}")
+        steps.append(f"{labels[index]} {t_env}/{t_max or '?'}")
     more = f" +{len(steps) - SHOWN_RUNS}" if len(steps) > SHOWN_RUNS else ""
     listed = f": {', '.join(steps[:SHOWN_RUNS])}{more}" if steps else ""
     text = f"done {done}, failed {len(failed)}, running {len(in_flight)}{listed}"
@@ -139,6 +140,7 @@ def run_all(
     failed = {}
     retried = []
     done = 0
+    labels = {i: run.progress_label for i, (run, _) in jobs.items()}
     bar = tqdm(total=len(jobs), unit="run", desc="sweep", file=sys.stderr, dynamic_ncols=True)
     try:
         while pending or in_flight:
@@ -176,7 +178,7 @@ def run_all(
                 else:
                     failed[i] = (code, tail, attempts[i], log)
                 bar.update(1)
-            show_progress(bar, done, failed, in_flight, progress)
+            show_progress(bar, done, failed, in_flight, progress, labels)
     finally:
         bar.close()
     return failed, retried

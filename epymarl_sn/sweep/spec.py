@@ -75,6 +75,12 @@ class RunSpec:
     def label(self) -> str:
         return f"{self.config} {self.task} seed={self.seed}"
 
+    @property
+    def progress_label(self) -> str:
+        """The variant (its `name` override, else the preset), the task and the seed."""
+        name = dict(self.overrides).get("name", self.config)
+        return f"{name} {self.task} seed={self.seed}"
+
 
 def sacred_literal(value: Any) -> str:
     """A config value as Sacred's `with KEY=VALUE` reads it back (ast.literal_eval,

@@ -6,9 +6,15 @@
 Without a MongoDB URL, a local MongoDB-compatible server (`local_server`, its data
 in STORE/.board-mongo, kept between sessions) receives the file-storage runs through
 `push`, again every 30 s so that new runs show. Omniboard listens on 127.0.0.1 only
-(it binds every interface by itself),
-shows runs under their preset's name and gets columns for the map or env key, seed,
-critic_sn and the last test_battle_won_mean. Omniboard 2.16 does not reconnect once
+(it binds every interface by itself) and shows runs under their preset's name.
+
+What a researcher of the paper looks for comes first: Omniboard 2.16 keeps the runs
+table's columns only in the browser (localStorage `default|RunsTable|1`), so its page
+gets a script (PAGE_DEFAULTS) that, once per browser, shows VIEW_COLUMNS in that order,
+hides the others (still in Show/Hide; later changes are the user's), and opens the run
+detail page's metrics plot on PLOT_METRICS. Values no config path holds (the task,
+critic_sn `none` for runs without the SN critic, env steps) are kept in each run's
+`epymarl_sn` field, filled by `derive_fields`. Omniboard 2.16 does not reconnect once
 its MongoDB restarts (HTTP 500 from then on: `pool destroyed`, or `no connection
 available` after a longer outage): it is restarted once MongoDB answers again.
 Ctrl-C (KeyboardInterrupt) stops what was started, Omniboard first.
@@ -27,11 +33,14 @@ from typing import Any, Callable, Optional
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pymongo.database import Database
+from pymongo.errors import PyMongoError
 
 from epymarl_sn.errors import BoardError
+from epymarl_sn.sn.config import critic_sn_of
 from epymarl_sn.tracking import mongo
 from epymarl_sn.tracking.local_server import LocalServer
 from epymarl_sn.tracking.push import push
+from epymarl_sn.values import task_name
 
 # Omniboard's server, made to listen on 127.0.0.1 only: its own code calls listen(port)
 LOCALHOST_ONLY = """
@@ -45,21 +54,122 @@ net.Server.prototype.listen = function (port, ...rest) {
   return listen.call(this, port, ...rest);
 };
 process.env.NODE_ENV = 'production';
+// the page Omniboard sends for every route of its app, with the board's defaults
+const path = require('path');
+const fs = require('fs');
+const express = require(require.resolve('express', {paths: [path.dirname(process.argv[1])]}));
+// its static files without a directory index, so that `/` gets the page below too
+const serveStatic = express.static;
+express.static = Object.assign(
+  (root, options) => serveStatic(root, Object.assign({}, options, {index: false})), serveStatic);
+const sendFile = express.response.sendFile;
+express.response.sendFile = function (file, ...rest) {
+  const defaults = process.env.EPYMARL_SN_PAGE_DEFAULTS;
+  if (defaults && path.basename(String(file)) === 'index.html') {
+    const html = fs.readFileSync(file, 'utf8');
+    const script = '<head><script>' + defaults + '</script>';
+    return this.type('html').send(html.replace('<head>', script));
+  }
+  return sendFile.call(this, file, ...rest);
+};
 require(process.argv[1]);
 """
 
 # what Omniboard answers (HTTP 500) once its MongoDB connection is gone, until restarted
 LOST_CONNECTION = ("pool destroyed", "Topology was destroyed", "no connection available")
 
-# Omniboard columns: config values (custom columns) and a metric's last value
-CONFIG_COLUMNS = {
+# Omniboard's custom columns: a path in the run's document (Omniboard resolves it from
+# the document's root: `config.seed`, not `seed`)
+CUSTOM_COLUMNS = {
+    "env": "config.env",
+    "task": "epymarl_sn.task",  # the SMAC map, else the gym env key
+    "seed": "config.seed",
+    "critic_sn": "epymarl_sn.critic_sn",
+    "env steps": "epymarl_sn.t_env",
+}
+# Omniboard's metric columns: the last value of a metric
+METRIC_COLUMNS = {"test win rate": "test_battle_won_mean", "test return": "test_return_mean"}
+# the columns earlier versions of the board set up, replaced where the user left them
+OLD_CUSTOM_COLUMNS = {
     "map": "env_args.map_name",
     "env": "env_args.key",
     "seed": "seed",
     "critic_sn": "critic_sn",
 }
-METRIC_COLUMNS = {"test_battle_won_mean": "test_battle_won_mean"}
+OLD_METRIC_COLUMNS = {"test_battle_won_mean": "test_battle_won_mean"}
+# the runs table's columns in order, with their widths (px): at 1280 px, 130 px of fixed
+# columns and 1110 px of these leave room for a scroll bar
+VIEW_COLUMNS = {
+    "_id": 50,  # with the row's checkbox and expander, fixed on the left (130 px)
+    "experiment_name": 110,
+    "env": 115,
+    "task": 115,
+    "seed": 90,
+    "critic_sn": 80,
+    "status": 100,
+    "test win rate": 95,
+    "test return": 95,
+    "env steps": 85,
+    "start_time": 150,
+    "duration": 75,
+}
+# the run detail page's metrics plot: return, win rate, critic gradient norm, sigmas
+PLOT_METRICS = (
+    "return_mean",
+    "test_return_mean",
+    "test_battle_won_mean",
+    "critic_grad_norm",
+    "critic_sigma_layer1",
+    "critic_sigma_layer2",
+    "critic_sigma_layer3",
+)
+# Omniboard's localStorage keys (its database key is `default` with MONGO_URI; the
+# plot's key is built from a prop Omniboard never sets), and the board's own mark
+PAGE_DEFAULTS = """(function () {
+  var TABLE = 'default|RunsTable|1', PLOT = 'undefined|MetricsPlotView|default';
+  var DONE = 'epymarl-sn|RunsTable|columns';
+  var columns = %(columns)s, widths = %(widths)s, metrics = %(metrics)s;
+  function option(name, selected) { return {label: name, value: name, selected: selected}; }
+  if (localStorage.getItem(PLOT) === null) {
+    // 700 px (Omniboard's least): the plot and its legend fit the detail page at 1280 px
+    localStorage.setItem(PLOT, JSON.stringify({plotWidth: 700, metricNameOptions: metrics.map(
+      function (m) { return option(m, true); })}));
+  }
+  if (localStorage.getItem(DONE) !== null) { return; }
+  // Omniboard stores the table's first state (every column, its order) once it has
+  // runs: store the chosen columns instead, once, and load the page again with them
+  var setItem = Storage.prototype.setItem, chosen = false;
+  Storage.prototype.setItem = function (key, value) {
+    if (this === localStorage && key === TABLE) {
+      if (chosen) { return; }
+      var state = JSON.parse(value);
+      if (state.columnOrder && state.columnOrder.length) {
+        chosen = true;
+        var rest = state.dropdownOptions.filter(function (o) {
+          return columns.indexOf(o.value) < 0; });
+        state.columnOrder = columns.slice();
+        state.dropdownOptions = columns.map(function (c) { return option(c, true); }).concat(
+          rest.map(function (o) { return option(o.value, false); }));
+        state.columnWidths = Object.assign({}, state.columnWidths, widths);
+        setItem.call(localStorage, TABLE, JSON.stringify(state));
+        setItem.call(localStorage, DONE, '1');
+        location.reload();
+        return;
+      }
+    }
+    return setItem.call(this, key, value);
+  };
+})();"""
 PUSH_EVERY_S = 30.0
+
+
+def page_defaults() -> str:
+    """The script Omniboard's page gets (see the module docstring)."""
+    return PAGE_DEFAULTS % {
+        "columns": json.dumps(list(VIEW_COLUMNS)),
+        "widths": json.dumps(VIEW_COLUMNS),
+        "metrics": json.dumps(list(PLOT_METRICS)),
+    }
 
 
 def omniboard_uri(url: str, db_name: str) -> str:
@@ -74,7 +184,11 @@ def omniboard_uri(url: str, db_name: str) -> str:
 
 def setup_columns(db: "Database[dict[str, Any]]") -> None:
     """Omniboard's columns for what tells runs apart; a column the user changed stays."""
-    for name, path in CONFIG_COLUMNS.items():
+    for name, path in OLD_CUSTOM_COLUMNS.items():
+        db["omniboard.custom.columns"].delete_one({"name": name, "config_path": path})
+    for name, metric in OLD_METRIC_COLUMNS.items():
+        db["omniboard.metric.columns"].delete_one({"name": name, "metric_name": metric})
+    for name, path in CUSTOM_COLUMNS.items():
         db["omniboard.custom.columns"].update_one(
             {"name": name}, {"$setOnInsert": {"name": name, "config_path": path}}, upsert=True
         )
@@ -84,6 +198,29 @@ def setup_columns(db: "Database[dict[str, Any]]") -> None:
             {"$setOnInsert": {"name": name, "metric_name": metric, "extrema": "last", "lastn": 1}},
             upsert=True,
         )
+
+
+def derive_fields(db: "Database[dict[str, Any]]") -> int:
+    """Fill each run's `epymarl_sn` field (task, critic_sn, env steps so far) where it
+    is missing or the run was still running; -> how many runs were filled."""
+    filled = 0
+    for run in db.runs.find({"epymarl_sn.final": {"$ne": True}}, {"config": 1, "status": 1}):
+        config = run.get("config") or {}
+        steps = [
+            m["steps"][-1]
+            for m in db.metrics.find({"run_id": run["_id"]}, {"steps": 1})
+            if m.get("steps")
+        ]
+        critic_sn = critic_sn_of(config)
+        fields = {
+            "task": task_name(config.get("env_args") or {}, config.get("env", "")),
+            "critic_sn": critic_sn if isinstance(critic_sn, str) else str(critic_sn),
+            "t_env": max(steps, default=0),
+            "final": run.get("status") not in ("RUNNING", "QUEUED"),
+        }
+        db.runs.update_one({"_id": run["_id"]}, {"$set": {"epymarl_sn": fields}})
+        filled += 1
+    return filled
 
 
 def port_free(port: int) -> bool:
@@ -115,7 +252,12 @@ class Omniboard:
             # the URL reaches Omniboard through its environment, never its command line
             self.proc = subprocess.Popen(
                 ["node", "-e", LOCALHOST_ONLY, str(self.entry)],
-                env={**os.environ, "MONGO_URI": self.uri, "PORT": str(self.port)},
+                env={
+                    **os.environ,
+                    "MONGO_URI": self.uri,
+                    "PORT": str(self.port),
+                    "EPYMARL_SN_PAGE_DEFAULTS": page_defaults(),
+                },
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -166,6 +308,18 @@ class Omniboard:
         return lines[-1][:300] if lines else "no output"
 
 
+def refresh_fields(mongo_url: str, db_name: str) -> None:
+    """`derive_fields` for new and running runs; a MongoDB that is down is left to the
+    Omniboard check, which says so."""
+    client = mongo.connect(mongo_url)
+    try:
+        derive_fields(client[db_name])
+    except PyMongoError:
+        pass
+    finally:
+        client.close()
+
+
 def open_board(
     omniboard_js: Path,
     workdir: Path,
@@ -200,6 +354,7 @@ def open_board(
             if access:
                 raise BoardError(access.message)
             setup_columns(client[db_name])
+            derive_fields(client[db_name])
         finally:
             client.close()
         omniboard = Omniboard(
@@ -222,14 +377,12 @@ def open_board(
                 say(f"Omniboard {problem}; MongoDB answers: restarting Omniboard")
                 omniboard.stop()
                 omniboard.start()
-            if (
-                server is not None
-                and store is not None
-                and time.monotonic() - pushed > PUSH_EVERY_S
-            ):
-                counts = push(store, mongo_url, db_name)
-                if counts.added or counts.completed:
-                    say(f"{store}: {counts.added} new runs, {counts.completed} completed")
+            if time.monotonic() - pushed > PUSH_EVERY_S:
+                if server is not None and store is not None:
+                    counts = push(store, mongo_url, db_name)
+                    if counts.added or counts.completed:
+                        say(f"{store}: {counts.added} new runs, {counts.completed} completed")
+                refresh_fields(mongo_url, db_name)
                 pushed = time.monotonic()
     finally:
         if omniboard is not None:

@@ -33,7 +33,7 @@ def server_program() -> str:
     if not found:
         raise BoardError(
             "the local MongoDB server is not installed (secantusd-py not found): "
-            "pip install 'epymarl-sn[board]', or give a MongoDB URL"
+            'python -m pip install ".[board]" in the plugin\'s checkout, or give a MongoDB URL'
         )
     return found
 

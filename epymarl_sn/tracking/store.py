@@ -16,7 +16,9 @@
   `status`, `config` (dict), `start_time` / `stop_time` / `heartbeat` (datetime,
   UTC, or None),
   `metrics` (name -> Series(steps, values), read on first use), `get(key)` for a
-  dotted config key.
+  dotted config key (`critic_sn` is `none` for runs without the SN critic).
+- `store.run(id)` -> the Run of that id (a MongoDB `_id`, or a run directory), or
+  StoreError naming the ids there are.
 - `settle_runs(location, comment, status, reason)`: after a run's process ended,
   mark its stored runs (found by Sacred's `--comment`) that still say RUNNING as
   `status`, with `stop_reason`; a run can no longer be running once its process is gone.
@@ -37,6 +39,7 @@ from pathlib import Path
 from typing import Any, Callable, NamedTuple, Optional, Union
 
 from epymarl_sn.errors import StoreError
+from epymarl_sn.sn.config import critic_sn_of
 from epymarl_sn.tracking.mongo import connect, hosts
 from epymarl_sn.values import same_as_text
 
@@ -57,6 +60,8 @@ class Run:
     start_time: Optional[datetime] = None
     stop_time: Optional[datetime] = None
     heartbeat: Optional[datetime] = None
+    stop_reason: Optional[str] = None
+    where: str = ""  # where the run's files are: its directory, or its host and checkout
     _load_metrics: Callable[[], dict[str, Series]] = field(default=dict, repr=False, compare=False)
     _metrics: Optional[dict[str, Series]] = field(default=None, repr=False, compare=False)
 
@@ -67,9 +72,12 @@ class Run:
         return self._metrics
 
     def get(self, key: str, default: Any = None) -> Any:
-        """A dotted config key (`env_args.map_name`); `status` is the run's status."""
+        """A dotted config key (`env_args.map_name`); `status` is the run's status;
+        `critic_sn` is `none` for a run without the SN critic (`mappo_paper`)."""
         if key == "status":
             return self.status
+        if key == "critic_sn":
+            return critic_sn_of(self.config)
         value = self.config
         for part in key.split("."):
             if not isinstance(value, dict) or part not in value:
@@ -120,6 +128,13 @@ def open_store(location: Union[str, Path]) -> "Union[FileStore, MongoStore]":
     return FileStore(location)
 
 
+def _no_run(run_id: str, store: object, count: int) -> StoreError:
+    return StoreError(
+        f"no run '{run_id}' in {store} ({count} run{'' if count == 1 else 's'} there; "
+        "`epymarl-sn runs` lists them with their ids)"
+    )
+
+
 def _time(value):
     if value is None or isinstance(value, datetime):
         return value
@@ -145,6 +160,12 @@ class FileStore:
     def __str__(self) -> str:
         return str(self.root)
 
+    def run(self, run_id: str) -> Run:
+        path = self.root / run_id
+        if not (path / "run.json").is_file() or not (path / "config.json").is_file():
+            raise _no_run(run_id, self, len(self.runs()))
+        return self._read(path)
+
     def runs(self, filters: Sequence[Filter] = ()) -> list[Run]:
         runs = [
             self._read(p.parent)
@@ -162,6 +183,8 @@ class FileStore:
             start_time=_time(info.get("start_time")),
             stop_time=_time(info.get("stop_time")),
             heartbeat=_time(info.get("heartbeat")),
+            stop_reason=_stop_reason(info),
+            where=str(path.resolve()),
             _load_metrics=lambda: self._metrics(path),
         )
 
@@ -193,11 +216,20 @@ class MongoStore:
     def __str__(self) -> str:
         return f"MongoDB {self.where}, database {self.db_name}"
 
+    def run(self, run_id: str) -> Run:
+        # Sacred's MongoObserver numbers runs; text ids are kept for other writers
+        found = self._find({"_id": int(run_id) if run_id.isdigit() else run_id})
+        if not found:
+            raise _no_run(run_id, self, len(self._find({})))
+        return found[0]
+
     def runs(self, filters: Sequence[Filter] = ()) -> list[Run]:
         # status is selected by the server; config values are compared here, where
         # command-line text can be matched leniently against typed values
         statuses = [f.text for f in filters if f.key == "status"]
-        query = {"status": statuses[-1]} if statuses else {}
+        return _select(self._find({"status": statuses[-1]} if statuses else {}), filters)
+
+    def _find(self, query: dict[str, Any]) -> list[Run]:
         fields = {
             "_id": 1,
             "status": 1,
@@ -205,6 +237,10 @@ class MongoStore:
             "start_time": 1,
             "stop_time": 1,
             "heartbeat": 1,
+            "stop_reason": 1,
+            "fail_trace": 1,
+            "host.hostname": 1,
+            "experiment.base_dir": 1,
         }
         try:
             docs = list(self.db.runs.find(query, fields))
@@ -213,7 +249,7 @@ class MongoStore:
                 f"cannot read runs from MongoDB at {self.where} "
                 f"({type(err).__name__}): is it running and is the URL right?"
             ) from None
-        runs = [
+        return [
             Run(
                 id=d["_id"],
                 status=d.get("status"),
@@ -221,11 +257,12 @@ class MongoStore:
                 start_time=d.get("start_time"),
                 stop_time=d.get("stop_time"),
                 heartbeat=d.get("heartbeat"),
+                stop_reason=_stop_reason(d),
+                where=_mongo_where(d),
                 _load_metrics=partial(self._metrics, d["_id"]),
             )
             for d in docs
         ]
-        return _select(runs, filters)
 
     def _metrics(self, run_id: Any) -> dict[str, Series]:
         try:
@@ -236,6 +273,23 @@ class MongoStore:
                 f"({type(err).__name__}): is it running?"
             ) from None
         return {m["name"]: Series(m.get("steps", []), m.get("values", [])) for m in docs}
+
+
+def _stop_reason(info: dict[str, Any]) -> Optional[str]:
+    """Why a run stopped: the sweep's `stop_reason`, else the last line of the
+    traceback Sacred keeps of a FAILED run (the exception)."""
+    trace = "".join(info.get("fail_trace") or []).strip()
+    return info.get("stop_reason") or (trace.splitlines()[-1] if trace else None)
+
+
+def _mongo_where(doc: dict[str, Any]) -> str:
+    """Where a MongoDB run's files are: EPyMARL's file storage of the checkout it ran in
+    (its src/ is Sacred's base_dir), on the host that ran it."""
+    host = doc.get("host", {}).get("hostname", "an unknown host")
+    src = doc.get("experiment", {}).get("base_dir")
+    if not src:
+        return f"on {host}"
+    return f"on {host}, under {os.path.join(os.path.dirname(src), RESULTS_DIR)}"
 
 
 def _settled(info, status, reason, now):

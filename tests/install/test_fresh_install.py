@@ -72,7 +72,7 @@ def test_pip_install_then_setup_in_a_new_venv(epymarl_dir, tmp_path):
     assert (
         "[MISSING] python package sacred: installed, but pkg_resources (setuptools < 81) is missing"
     ) in doctor.stdout
-    assert "fix: run `epymarl-sn setup`, which installs 'setuptools<81' again" in doctor.stdout
+    assert "fix: run `epymarl-sn setup`, which installs 'setuptools<80.9' again" in doctor.stdout
     repair = run(bin_dir / "epymarl-sn", "setup", target, env=env, cwd=tmp_path)
-    assert "setuptools<81" in repair.stderr
+    assert "setuptools<80.9" in repair.stderr
     run(bin_dir / "python", "-c", "import sacred, pkg_resources", env=env)

@@ -240,6 +240,21 @@ def test_mappo_sn_and_mappo_midsn_runs_make_one_line(tiny_sweep, run_main, rware
     assert [(r.group, r.runs) for r in rows] == [("1", 1), ("2", 1), ("3", 1)]
 
 
+def test_runs_without_the_sn_critic_group_as_critic_sn_none(tiny_sweep, tmp_path):
+    _, rows = run_plot(
+        "--store",
+        store_of(tiny_sweep),
+        "--metric",
+        "return_mean",
+        "--group-by",
+        "critic_sn",
+        "--out",
+        tmp_path,
+    )
+    seeds = len(tiny_sweep.seeds)
+    assert sorted((r.group, r.runs) for r in rows) == [("mid", seeds), ("none", seeds)]
+
+
 @pytest.mark.parametrize(
     "args,message",
     [
@@ -250,8 +265,8 @@ def test_mappo_sn_and_mappo_midsn_runs_make_one_line(tiny_sweep, run_main, rware
         (["--preset", "fig3"], "no selected run logged metric 'test_battle_won_mean'"),
         (["--metric", "return_mean", "name=nosuch"], "matches name=nosuch status=COMPLETED"),
         (
-            ["--metric", "return_mean", "--group-by", "critic_sn"],
-            "2 of 4 selected runs have no config key 'critic_sn'",
+            ["--metric", "return_mean", "--group-by", "critic_sn_k"],
+            "2 of 4 selected runs have no config key 'critic_sn_k'",
         ),
         (
             ["--preset", "fig5", "--metric", "return_mean"],

@@ -44,7 +44,9 @@ def test_sweep_runs_the_grid_with_local_workers(tiny_sweep, completed_grid):
     assert "4 COMPLETED, 2 FAILED, 0 skipped" in tiny_sweep.proc.stdout
     # the progress bar showed the env steps of the running runs, as EPyMARL logged them
     bars = tiny_sweep.proc.stderr.replace("\r", "\n")
-    assert re.search(r"running 2: #\d+ [1-9]\d*/1000, #\d+ \d+/1000", bars), bars[-2000:]
+    # each named by its variant, task and seed
+    run = r"(mappo_paper|mappo_sn|broken) rware:rware-tiny-2ag-v2 seed=[12]"
+    assert re.search(rf"running 2: {run} [1-9]\d*/1000, {run} \d+/1000", bars), bars[-2000:]
 
 
 def test_failed_run_is_retried_and_reported_without_stopping_the_others(tiny_sweep, stored):

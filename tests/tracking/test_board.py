@@ -5,15 +5,18 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
 import urllib.parse
 import urllib.request
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
+from epymarl_sn.tracking.board import CUSTOM_COLUMNS, METRIC_COLUMNS, PLOT_METRICS
 from epymarl_sn.tracking.local_server import free_port
 
 # mappo_sn on SMAClite's 2s3z: the critic's sigmas and test_battle_won_mean are logged
@@ -107,11 +110,12 @@ class Board:
 
 
 def chromium(url, tmp_path, out):
-    """Headless Chromium at `url`: the page's DOM, and a screenshot in `out`."""
+    """Headless Chromium at `url`, 1280 px wide: the page's DOM, and a screenshot in
+    `out`. One profile per test: a first visit, as a new user's browser."""
     profile = tmp_path / "chromium-profile"
-    base = [*CHROMIUM, f"--user-data-dir={profile}"]
+    base = [*CHROMIUM, f"--user-data-dir={profile}", "--window-size=1280,900"]
     subprocess.run(
-        [*base, "--window-size=1400,900", f"--screenshot={out}", url],
+        [*base, f"--screenshot={out}", url],
         capture_output=True,
         timeout=120,
         check=True,
@@ -120,6 +124,49 @@ def chromium(url, tmp_path, out):
     return subprocess.run(
         [*base, "--dump-dom", url], capture_output=True, text=True, timeout=120, check=True
     ).stdout
+
+
+class TableCells(HTMLParser):
+    """The runs table's cells (Omniboard's fixed-data-table): (style, text) each, and
+    the width of each cell group (the fixed columns, the scrolled ones)."""
+
+    def __init__(self, dom):
+        super().__init__()
+        self.cells, self.groups, self._open = [], [], []
+        self.feed(dom)
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        classes = attrs.get("class") or ""
+        style = dict(
+            (k.strip(), v.strip())
+            for k, _, v in (part.partition(":") for part in (attrs.get("style") or "").split(";"))
+            if k.strip()
+        )
+        cell = "fixedDataTableCellLayout_main" in classes
+        if cell:
+            self.cells.append([int(style["left"][:-2]), int(style["width"][:-2]), ""])
+        if "fixedDataTableCellGroupLayout_cellGroupWrapper" in classes:
+            self.groups.append(int(style["width"][:-2]))
+        self._open.append(cell)
+
+    def handle_endtag(self, tag):
+        if self._open:
+            self._open.pop()
+
+    def handle_data(self, data):
+        if any(self._open):
+            self.cells[-1][2] += data
+
+    def rows(self):
+        """The table's rows, each a list of (left, width, text): a row is two groups of
+        cells (the fixed columns, then the scrolled ones), each starting at left 0."""
+        groups = []
+        for left, width, text in self.cells:
+            if left == 0:
+                groups.append([])
+            groups[-1].append((left, width, text.strip()))
+        return [groups[i] + groups[i + 1] for i in range(0, len(groups) - 1, 2)]
 
 
 @pytest.fixture
@@ -152,16 +199,55 @@ def test_board_shows_a_real_mappo_sn_run_in_a_browser(run_main, board, tmp_path)
         assert metrics[name]["steps"] == file_run.metrics[name]["steps"], name
         assert metrics[name]["values"] == file_run.metrics[name]["values"], name
     columns = {c["name"]: c["config_path"] for c in b.api("Omniboard.Custom.Columns")}
-    assert columns == {
-        "map": "env_args.map_name",
-        "env": "env_args.key",
-        "seed": "seed",
-        "critic_sn": "critic_sn",
-    }
+    assert columns == CUSTOM_COLUMNS
+    metric_columns = {c["name"]: c["metric_name"] for c in b.api("Omniboard.Metric.Columns")}
+    assert metric_columns == METRIC_COLUMNS
 
-    # through the page: the runs list, then the run's metrics plot
-    runs_page = chromium(b.url, tmp_path, tmp_path / "omniboard_runs.png")
-    assert "mappo_sn" in runs_page and "COMPLETED" in runs_page
+    # the runs table at 1280 px, as a new user's browser first shows it: the paper's
+    # columns in order, every one inside the table's width, filled with the run's values
+    dom = chromium(b.url, tmp_path, tmp_path / "omniboard_runs.png")
+    cells = TableCells(dom)
+    header, row = cells.rows()[:2]
+    names = [text for _, _, text in header]
+    assert names == [
+        "",  # the row's checkbox
+        "",  # its expander
+        "Id",
+        "Experiment Name",
+        "Env",
+        "Task",
+        "Seed",
+        "Critic Sn",
+        "Status",
+        "Test win rate",
+        "Test return",
+        "Env steps",
+        "Start Time",
+        "Duration",
+    ]
+    fixed, scrolled = cells.groups[:2]
+    assert fixed + scrolled <= 1280
+    for i, (left, width, _) in enumerate(header):
+        assert left + width <= (fixed if i < 3 else scrolled), names[i]
+    values = dict(zip(names, (text for _, _, text in row)))
+    config = file_run.config
+    won = file_run.metrics["test_battle_won_mean"]["values"][-1]
+    test_return = file_run.metrics["test_return_mean"]["values"][-1]
+    steps = max(m["steps"][-1] for m in file_run.metrics.values())
+    assert values["Id"] == str(run["_id"])
+    assert values["Experiment Name"] == "mappo_sn"
+    assert values["Env"] == "smaclite_sparse" and values["Task"] == "2s3z"
+    assert values["Seed"] == str(config["seed"]) and values["Critic Sn"] == "mid"
+    assert values["Status"] == "COMPLETED"
+    assert float(values["Test win rate"]) == pytest.approx(won)
+    assert float(values["Test return"]) == pytest.approx(test_return)
+    assert values["Env steps"] == str(steps)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", values["Start Time"])
+    assert re.search(r"\d", values["Duration"]), values["Duration"]
+    # the other columns are hidden, not gone: Show/Hide still offers them
+    assert 'value="hostname"' in dom and 'value="c_lr"' in dom  # c_: config keys
+
+    # the run's detail page plots the chosen metrics only
     run_page = chromium(
         f"{b.url}?showDrillDownRunModal=true&runIdToExpand={run['_id']}",
         tmp_path,
@@ -172,8 +258,9 @@ def test_board_shows_a_real_mappo_sn_run_in_a_browser(run_main, board, tmp_path)
         or f"Details for Run Id: {run['_id']}" in run_page
     )
     plotted = run_page.split("Metrics Plot", 1)[1]
-    assert "critic_sigma_layer1" in plotted and "test_battle_won_mean" in plotted
-    assert plotted.count('class="trace scatter') >= 2
+    legend = set(re.findall(r'data-unformatted="([a-z][a-z_0-9]*)"', plotted))
+    assert legend == set(PLOT_METRICS) & set(file_run.metrics)
+    assert len(legend) >= 6
 
     # Ctrl-C stops Omniboard and the local server
     children = b.children()
@@ -223,3 +310,31 @@ def test_board_without_node_says_so_in_one_line(tmp_path):
         "install them (Debian/Ubuntu: apt-get install nodejs npm; else https://nodejs.org) "
         "or open your runs with `epymarl-sn runs`"
     )
+
+
+@pytest.mark.parametrize("problem", ["port", "mongo"])
+def test_board_checks_what_it_needs_before_downloading_omniboard(problem, tmp_path):
+    cache = tmp_path / "cache"  # no Omniboard there yet: the first board would download it
+    (tmp_path / "sacred").mkdir()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        args = {
+            "port": ["--store", tmp_path / "sacred", "--port", port],
+            "mongo": ["--mongo", f"mongodb://127.0.0.1:{free_port()}", "--port", free_port()],
+        }[problem]
+        proc = subprocess.run(
+            [sys.executable, "-m", "epymarl_sn", "board", *map(str, args)],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "EPYMARL_SN_CACHE": str(cache), "SACRED_MONGO_URL": ""},
+            timeout=120,
+            check=False,
+        )
+    assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert {
+        "port": f"port {port} on 127.0.0.1 is taken",
+        "mongo": "did not answer within",
+    }[problem] in proc.stderr
+    assert not (cache / "omniboard").exists() and "installing" not in proc.stdout

@@ -5,6 +5,8 @@ MongoObserver (on a real server) at once, so both stores hold the same runs.
 """
 
 import csv
+import platform
+from pathlib import Path
 
 import pytest
 from sacred import Experiment
@@ -13,8 +15,10 @@ from sacred.observers import FileStorageObserver, MongoObserver
 from epymarl_sn.cli import main
 from epymarl_sn.tracking.store import open_store, parse_filters
 
-# critic_sn, map, seed; the run with fail=True raises, Sacred records it as FAILED
+# critic_sn, map, seed; the run with fail=True raises, Sacred records it as FAILED;
+# critic_sn None: a run without the SN critic (mappo_paper: EPyMARL's cv_critic)
 RUNS = [
+    dict(critic_sn=None, map="corridor", seed=1),
     dict(critic_sn="last", map="corridor", seed=1),
     dict(critic_sn="last", map="corridor", seed=2),
     dict(critic_sn="mid", map="corridor", seed=1),
@@ -31,18 +35,20 @@ def returns(seed, critic_sn):
 def make_runs(file_dir, url):
     for spec in RUNS:
         ex = Experiment("pymarl")
+        sn = spec["critic_sn"] is not None
         ex.add_config(
-            name="mappo_sn",
+            name="mappo_sn" if sn else "mappo_paper",
             seed=spec["seed"],
-            critic_sn=spec["critic_sn"],
+            critic_type="cv_critic_sn" if sn else "cv_critic",
+            **({"critic_sn": spec["critic_sn"]} if sn else {}),
             lr=0.0005,
             critic_sn_clamp=False,
             env_args={"map_name": spec["map"], "time_limit": 150},
         )
 
         @ex.main
-        def train(_run, seed, critic_sn):
-            for step, value in enumerate(returns(seed, critic_sn)):
+        def train(_run, seed):
+            for step, value in enumerate(returns(seed, spec["critic_sn"])):
                 _run.log_scalar("return_mean", value, step * 1000)
                 _run.log_scalar("critic_grad_norm", value / 100, step * 1000)
             if spec.get("fail"):
@@ -72,7 +78,7 @@ def store(request, stores):
 def selected(store, *filters):
     runs = open_store(store).runs(parse_filters(filters))
     return sorted(
-        (r.config["env_args"]["map_name"], str(r.config["critic_sn"]), r.config["seed"], r.status)
+        (r.config["env_args"]["map_name"], str(r.get("critic_sn")), r.config["seed"], r.status)
         for r in runs
     )
 
@@ -84,9 +90,9 @@ def test_store_reads_every_run_with_config_status_times_and_metrics(store):
         assert run.start_time is not None and run.stop_time >= run.start_time
         steps, values = run.metrics["critic_grad_norm"]
         assert steps == [0, 1000, 2000, 3000]
-        expected = returns(run.config["seed"], run.config["critic_sn"])
+        expected = returns(run.config["seed"], run.config.get("critic_sn"))
         assert values == pytest.approx([v / 100 for v in expected])
-    assert sorted(r.status for r in runs) == ["COMPLETED"] * 5 + ["FAILED"]
+    assert sorted(r.status for r in runs) == ["COMPLETED"] * 6 + ["FAILED"]
 
 
 def test_filters_compare_command_line_text_with_typed_config_values(store):
@@ -101,6 +107,8 @@ def test_filters_compare_command_line_text_with_typed_config_values(store):
     ]
     assert selected(store, "critic_sn=[1, 2]") == [("corridor", "[1, 2]", 1, "COMPLETED")]
     assert len(selected(store, "lr=5e-4", "critic_sn_clamp=false")) == len(RUNS)
+    # a run without the SN critic is the `none` baseline, though it has no critic_sn key
+    assert selected(store, "critic_sn=none") == [("corridor", "none", 1, "COMPLETED")]
     assert selected(store, "seed=1.5") == []
     assert selected(store, "env_args.no_such_key=1") == []
 
@@ -112,6 +120,40 @@ def test_runs_lists_the_selected_runs(store, capsys):
     assert len(out) == 2
     assert out[1].split()[1] == "COMPLETED"
     assert out[1].split()[-3:] == ["corridor", "1", "mid"]
+
+
+@pytest.mark.parametrize("kind", ["files", "mongo"])
+def test_runs_show_prints_one_run(stores, kind, capsys):
+    failed, paper = (
+        open_store(stores[kind]).runs(parse_filters([f]))[0]
+        for f in ("status=FAILED", "critic_sn=none")
+    )
+    assert main(["runs", "show", str(failed.id), "--store", stores[kind]]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"run {failed.id}: name mappo_sn, map corridor, seed 3, critic_sn last"
+    assert out[1] == "status: FAILED, stop reason: RuntimeError: diverged"
+    final = dict(
+        line.split()[:2]
+        for line in out[
+            out.index("final metrics (last value, at env step):") + 1 : out.index("config:")
+        ]
+    )
+    assert float(final["return_mean"]) == pytest.approx(returns(3, "last")[-1])
+    assert "  seed = 3" in out and "  env_args.map_name = 'corridor'" in out
+    files = out[3].removeprefix("files: ")
+    if kind == "files":
+        assert (Path(files) / "run.json").is_file() and (Path(files) / "metrics.json").is_file()
+    else:
+        assert files.startswith(f"on {platform.node()}, under ")
+    assert main(["runs", "show", str(paper.id), "--store", stores[kind]]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[:2] == [
+        f"run {paper.id}: name mappo_paper, map corridor, seed 1, critic_sn none",
+        "status: COMPLETED",
+    ]
+    assert main(["runs", "show", "999", "--store", stores[kind]]) == 2
+    err = capsys.readouterr().err
+    assert "no run '999' in" in err and "(7 runs there;" in err and len(err.splitlines()) == 1
 
 
 def test_runs_exports_chosen_metrics_of_selected_runs_to_csv(store, tmp_path, capsys):
