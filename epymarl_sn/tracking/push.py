@@ -32,11 +32,10 @@ import pymongo
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from epymarl_sn.console import say
 from epymarl_sn.errors import DamagedRunError, StoreError
 from epymarl_sn.tracking import mongo
 from epymarl_sn.tracking.saved_models import SavedModels
-from epymarl_sn.tracking.store import FileStore, Filter, read_json_object
+from epymarl_sn.tracking.store import FileStore, Filter, read_json_object, warn_damaged
 
 FORMAT = "MongoObserver-0.7.0"  # Sacred's MongoObserver.VERSION, what Omniboard reads
 # the fields of a run document that change until the run has ended
@@ -253,7 +252,7 @@ def push(
             try:
                 outcome = pusher.push(FileRun(path))
             except DamagedRunError as err:
-                say(f"skipping damaged run {path}: {err}")
+                warn_damaged(path, err)
                 outcome = "damaged"
             setattr(counts, outcome, getattr(counts, outcome) + 1)
         return counts

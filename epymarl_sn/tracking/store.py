@@ -150,6 +150,16 @@ def _time(value):
         raise DamagedRunError(f"its time {value!r} is not an ISO time") from None
 
 
+_warned: set[str] = set()
+
+
+def warn_damaged(path: Path, problem: object) -> None:
+    """One warning per damaged run and process (`board` re-reads its store every 30 s)."""
+    if str(path) not in _warned:
+        _warned.add(str(path))
+        say(f"skipping damaged run {path}: {problem}")
+
+
 def read_json_object(path: Path) -> dict[str, Any]:
     """A run file of file storage that must hold a JSON object; DamagedRunError
     saying what is wrong with it otherwise."""
@@ -214,7 +224,7 @@ class FileStore:
                 if damaged:
                     runs.append(Run(id=run_id, status=DAMAGED, config={}, problem=str(err)))
                 else:
-                    say(f"skipping damaged run {p.parent}: {err}")
+                    warn_damaged(p.parent, err)
         return _select(runs, filters)
 
     def _read(self, path: Path, run_id: str) -> Run:
