@@ -32,7 +32,10 @@ What `register()` adds to EPyMARL's registries:
 
 The stock `ppo_learner` also works with `critic_type: cv_critic_sn`.
 
-It also has Sacred store `EPYMARL_SN_RAY_NODE` with the run (`host.ENV`): the Ray
+It also makes the FileStorageObserver of main.py the plugin's
+(`tracking.files.DurableFileStorageObserver`: atomic run files and saved models, a
+full disk stops the run as FAILED, Ctrl-C and SIGTERM stop it as INTERRUPTED in one
+line), and has Sacred store `EPYMARL_SN_RAY_NODE` with the run (`host.ENV`): the Ray
 node that `epymarl-sn sweep --ray` ran it on.
 """
 
@@ -75,6 +78,7 @@ def register() -> dict[str, Any]:
     from epymarl_sn.runners.vector import VectorRunner
     from epymarl_sn.sn.critic import SNCentralVCritic
     from epymarl_sn.sn.learner import PPOSNLearner
+    from epymarl_sn.tracking.files import install_file_storage
     from epymarl_sn.tracking.observer import TrackingMongoObserver
 
     critics["cv_critic_sn"] = SNCentralVCritic
@@ -82,6 +86,7 @@ def register() -> dict[str, Any]:
     envs["smaclite_sparse"] = smaclite_sparse_fn
     envs["sc2_sparse"] = sc2_sparse_fn
     runners["vector"] = VectorRunner
+    install_file_storage()
     # a sweep on Ray names the node that ran each run (host.ENV of the stored run)
     if NODE_ENV not in SETTINGS.HOST_INFO.CAPTURED_ENV:
         SETTINGS.HOST_INFO.CAPTURED_ENV.append(NODE_ENV)
