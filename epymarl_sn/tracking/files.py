@@ -15,6 +15,7 @@
 """
 
 import errno
+import io
 import json
 import os
 import shutil
@@ -29,6 +30,10 @@ from sacred.serializer import flatten
 from epymarl_sn.tracking import stop
 
 PathLike = Union[str, "os.PathLike[str]"]
+# the mode a plain open() gives a new file (mkstemp's is 0600); read once, as
+# os.umask can only be read by setting it
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
 def atomic_write(path: PathLike, write: Callable[[str], None]) -> None:
@@ -40,6 +45,7 @@ def atomic_write(path: PathLike, write: Callable[[str], None]) -> None:
     fd, tmp = tempfile.mkstemp(dir=directory or ".", prefix=f".{name}.", suffix=".tmp")
     os.close(fd)
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)
         write(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
@@ -143,12 +149,19 @@ def atomic_torch_save() -> None:
         if not isinstance(f, (str, os.PathLike)):
             original(obj, f, *args, **kwargs)
             return
+        # serialised in memory: torch reports a failed write of its own as a
+        # RuntimeError that does not say why; a plain write says ENOSPC
+        buffer = io.BytesIO()
+        original(obj, buffer, *args, **kwargs)
+
+        def write(tmp: str) -> None:
+            with open(tmp, "wb") as out:
+                out.write(buffer.getbuffer())
+
         try:
-            atomic_write(f, lambda tmp: original(obj, tmp, *args, **kwargs))
-        except (OSError, RuntimeError) as err:
-            # torch reports a failed write as a RuntimeError naming the errno's text
-            full = isinstance(err, OSError) and _is_disk_full(err)
-            if not full and os.strerror(errno.ENOSPC) not in str(err):
+            atomic_write(f, write)
+        except OSError as err:
+            if not _is_disk_full(err):
                 raise
             raise stop.stop_now("FAILED", disk_full_reason(f)) from None
 

@@ -92,16 +92,19 @@ def _on_signal(signum: int, frame: Optional[FrameType]) -> None:
     name = signal.Signals(signum).name
     _stopping = _pending or RunStopped("INTERRUPTED", f"stopped by {name}", 128 + signum)
     _stop_workers()
-    raise _stopping
+    # while the main thread handles another error (Sacred recording a failure), the
+    # run is ending already: raising here would cut that short
+    if sys.exc_info()[0] is None:
+        raise _stopping
 
 
 def _excepthook(
     exc_type: type[BaseException], exc: BaseException, tb: Optional[TracebackType]
 ) -> None:
-    if not isinstance(exc, KeyboardInterrupt):
+    stopped = exc if isinstance(exc, RunStopped) else _stopping
+    if stopped is None and not isinstance(exc, KeyboardInterrupt):
         sys.__excepthook__(exc_type, exc, tb)
         return
-    stopped = exc if isinstance(exc, RunStopped) else _stopping
     if stopped is None:  # a KeyboardInterrupt raised by other code than ours
         stopped = RunStopped("INTERRUPTED", "stopped by SIGINT", 128 + signal.SIGINT)
     say(f"run {stopped.STATUS}: {stopped.reason}")
