@@ -42,6 +42,7 @@ node that `epymarl-sn sweep --ray` ran it on.
 from typing import Any, Callable
 
 from epymarl_sn.envs.checks import check_sparse_config
+from epymarl_sn.epymarl_config import check_counts, check_known_keys
 from epymarl_sn.resources import config_dir
 from epymarl_sn.runners.config import check_vector_config
 from epymarl_sn.sn.config import check_sn_config
@@ -51,6 +52,8 @@ NODE_ENV = "EPYMARL_SN_RAY_NODE"
 
 # each takes the final config and raises ConfigError (a ValueError) with one line
 CHECKS: "tuple[Callable[[dict[str, Any]], None], ...]" = (
+    check_known_keys,
+    check_counts,
     check_sn_config,
     check_sparse_config,
     check_vector_config,
