@@ -21,8 +21,10 @@ POSITIVE_COUNTS = ("batch_size_run", "batch_size", "buffer_size")
 
 def check_counts(config: Mapping[str, Any]) -> None:
     for key in POSITIVE_COUNTS:
-        value = config.get(key)
-        if key in config and (not is_int(value) or value < 1):
+        if key not in config:
+            continue
+        value: Any = config[key]
+        if not is_int(value) or value < 1:
             raise ConfigError(
                 f"{key}: {value!r} is not allowed; allowed: an integer >= 1; set e.g. {key}=10"
             )
