@@ -10,6 +10,7 @@ from epymarl_sn.errors import UsageError
 from epymarl_sn.install.omniboard import install_omniboard, node_tools
 from epymarl_sn.install.upstreams import cache_dir
 from epymarl_sn.tracking.board import open_board
+from epymarl_sn.tracking.mongo import checked_url
 from epymarl_sn.tracking.store import MONGO_SCHEMES, FileStore
 
 
@@ -22,11 +23,13 @@ def run_command(args: argparse.Namespace) -> int:
         raise UsageError(f"--port {args.port} is not a TCP port (1-65535)")
     if args.mongo and not args.mongo.startswith(MONGO_SCHEMES):
         raise UsageError("--mongo takes a mongodb:// URL (e.g. mongodb://127.0.0.1:27017)")
+    if args.mongo:
+        checked_url(args.mongo, "--mongo")
     mongo_url = args.mongo
     store = None
     if not mongo_url:
         if args.store is None and os.environ.get("SACRED_MONGO_URL"):
-            mongo_url = os.environ["SACRED_MONGO_URL"]
+            mongo_url = checked_url(os.environ["SACRED_MONGO_URL"], "SACRED_MONGO_URL")
         else:
             store = FileStore(args.store or os.path.join("results", "sacred")).root
     node_tools()  # before anything starts: one line if Node.js is missing

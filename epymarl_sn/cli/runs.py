@@ -11,7 +11,7 @@ from typing import TextIO
 from epymarl_sn.cli.options import add_store_option
 from epymarl_sn.errors import EpymarlSnError, StoreError, UsageError
 from epymarl_sn.tracking.export import columns, describe, export_csv
-from epymarl_sn.tracking.mongo import hosts
+from epymarl_sn.tracking.mongo import checked_url, hosts
 from epymarl_sn.tracking.push import push
 from epymarl_sn.tracking.store import (
     DAMAGED,
@@ -66,6 +66,8 @@ def push_command(args: argparse.Namespace) -> int:
         )
     if not url.startswith(MONGO_SCHEMES):
         raise UsageError("--to takes a mongodb:// URL (e.g. mongodb://127.0.0.1:27017)")
+    source = "--to" if args.to else "SACRED_MONGO_URL"
+    checked_url(url, source)
     store = args.store or os.path.join("results", "sacred")
     if store.startswith(MONGO_SCHEMES):
         raise UsageError(
@@ -73,7 +75,7 @@ def push_command(args: argparse.Namespace) -> int:
             "directory (e.g. results/sacred), and the MongoDB URL with --to"
         )
     db_name = os.environ.get("SACRED_MONGO_DB", "epymarl")
-    counts = push(store, url, db_name, parse_filters(args.filters[1:]))
+    counts = push(store, url, db_name, parse_filters(args.filters[1:]), source)
     print(
         f"{store} -> MongoDB {hosts(url)}, database {db_name}: "
         f"{plural(counts.added, 'run')} added, {counts.completed} completed, "

@@ -235,14 +235,19 @@ class Pusher:
 
 
 def push(
-    store_dir: Union[str, Path], url: str, db_name: str, filters: Sequence[Filter] = ()
+    store_dir: Union[str, Path],
+    url: str,
+    db_name: str,
+    filters: Sequence[Filter] = (),
+    source: str = "SACRED_MONGO_URL",
 ) -> Counts:
-    """Push the runs of file storage `store_dir` (those matching `filters`) to MongoDB."""
+    """Push the runs of file storage `store_dir` (those matching `filters`) to MongoDB
+    at `url`, which came from `source` (for messages)."""
     runs = FileStore(store_dir).runs(filters)
     where = mongo.hosts(url)
     client = mongo.connect(url)
     try:
-        problem = mongo.check_access(client, where, db_name, 5.0)
+        problem = mongo.check_access(client, where, db_name, 5.0, source)
         if problem:
             raise StoreError(problem.message)
         pusher = Pusher(client[db_name])
