@@ -51,12 +51,14 @@ from epymarl_sn.sn.config import check_sn_config
 NODE_ENV = "EPYMARL_SN_RAY_NODE"
 
 # each takes the final config and raises ConfigError (a ValueError) with one line
+# (an unknown key last: a check of a known key may say more, e.g. the authors'
+# env_args.reward_death)
 CHECKS: "tuple[Callable[[dict[str, Any]], None], ...]" = (
-    check_known_keys,
     check_counts,
     check_sn_config,
     check_sparse_config,
     check_vector_config,
+    check_known_keys,
 )
 
 

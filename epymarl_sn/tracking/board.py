@@ -30,7 +30,7 @@ from pymongo.database import Database
 
 from epymarl_sn.errors import BoardError
 from epymarl_sn.tracking import mongo
-from epymarl_sn.tracking.local_server import LocalServer
+from epymarl_sn.tracking.local_server import LocalServer, die_with_parent
 from epymarl_sn.tracking.push import push
 
 # Omniboard's server, made to listen on 127.0.0.1 only: its own code calls listen(port)
@@ -120,6 +120,7 @@ class Omniboard:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=die_with_parent(),  # gone with `board`, however it dies
             )
         deadline = time.monotonic() + timeout_s
         while self.problem() is not None:

@@ -35,7 +35,13 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 from epymarl_sn.errors import DamagedRunError, StoreError
 from epymarl_sn.tracking import mongo
 from epymarl_sn.tracking.saved_models import SavedModels
-from epymarl_sn.tracking.store import FileStore, Filter, read_json_object, warn_damaged
+from epymarl_sn.tracking.store import (
+    DAMAGED,
+    FileStore,
+    Filter,
+    read_json_object,
+    warn_damaged,
+)
 
 FORMAT = "MongoObserver-0.7.0"  # Sacred's MongoObserver.VERSION, what Omniboard reads
 # the fields of a run document that change until the run has ended
@@ -243,7 +249,7 @@ def push(
 ) -> Counts:
     """Push the runs of file storage `store_dir` (those matching `filters`) to MongoDB
     at `url`, which came from `source` (for messages)."""
-    runs = FileStore(store_dir).runs(filters)
+    runs = FileStore(store_dir).runs(filters, damaged=True)
     where = mongo.hosts(url)
     client = mongo.connect(url)
     try:
@@ -255,6 +261,8 @@ def push(
         for run in runs:
             path = Path(store_dir).expanduser() / run.id
             try:
+                if run.status == DAMAGED:
+                    raise DamagedRunError(run.problem)
                 outcome = pusher.push(FileRun(path))
             except DamagedRunError as err:
                 warn_damaged(path, err)
