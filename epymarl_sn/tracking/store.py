@@ -320,21 +320,25 @@ class MongoStore:
         return {m["name"]: Series(m.get("steps", []), m.get("values", [])) for m in docs}
 
 
-def _settled(info, status, reason, now):
+def _settled(info, status, reason, now, replace_reason):
     """A stored run's info once its process is gone: RUNNING becomes `status`."""
     changes = {}
     if info.get("status") == "RUNNING":
         changes["status"] = status
         changes["stop_time"] = now
-    if info.get("status") != "COMPLETED" and not info.get("stop_reason"):
+    if info.get("status") != "COMPLETED" and (replace_reason or not info.get("stop_reason")):
         changes["stop_reason"] = reason
     return changes
 
 
-def settle_runs(location: str, comment: str, status: str, reason: str) -> int:
+def settle_runs(
+    location: str, comment: str, status: str, reason: str, replace_reason: bool = False
+) -> int:
     """Mark the runs stored with Sacred comment `comment` whose process has ended:
     RUNNING ones become `status` (with a stop time), and every one not COMPLETED gets
-    `stop_reason`. -> how many runs were changed. MongoDB errors are not caught."""
+    `stop_reason` (replacing the run's own with `replace_reason`: the caller stopped
+    it, and knows better why than the signal the run recorded). -> how many runs were
+    changed. MongoDB errors are not caught."""
     now = datetime.now(timezone.utc).replace(tzinfo=None)  # naive UTC, as Sacred writes
     if str(location).startswith(MONGO_SCHEMES):
         client = connect(location)
@@ -342,7 +346,7 @@ def settle_runs(location: str, comment: str, status: str, reason: str) -> int:
             runs = client[os.environ.get("SACRED_MONGO_DB", "epymarl")].runs
             changed = 0
             for doc in runs.find({"meta.comment": comment}, {"status": 1, "stop_reason": 1}):
-                changes = _settled(doc, status, reason, now)
+                changes = _settled(doc, status, reason, now, replace_reason)
                 if changes:
                     runs.update_one({"_id": doc["_id"]}, {"$set": changes})
                     changed += 1
@@ -357,7 +361,7 @@ def settle_runs(location: str, comment: str, status: str, reason: str) -> int:
             continue  # no status to settle; readers name it as damaged
         if info.get("meta", {}).get("comment") != comment:
             continue
-        changes = _settled(info, status, reason, now.isoformat())
+        changes = _settled(info, status, reason, now.isoformat(), replace_reason)
         if changes:
             _rewrite(path, {**info, **changes})
             changed += 1
