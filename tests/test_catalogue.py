@@ -898,3 +898,46 @@ def test_a_server_still_holding_the_store_is_named_with_its_pid(tmp_path):
         )
     finally:
         old.stop()
+
+
+KILLED_RUN = """
+import sys, time
+from sacred import Experiment
+from sacred.observers import MongoObserver
+ex = Experiment("pymarl")
+ex.add_config(name="mappo_sn", seed=1)
+
+@ex.main
+def train(_run):
+    print("started", flush=True)
+    time.sleep(600)
+
+ex.observers.append(MongoObserver(url=sys.argv[1], db_name="epymarl"))
+ex.run()
+"""
+
+
+def test_mark_stale_marks_a_killed_run_in_mongodb(tmp_path):
+    server = LocalServer(tmp_path / "mongo", args=["--enable-test-commands"]).start()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", KILLED_RUN, server.url], stdout=subprocess.PIPE, text=True
+        )
+        assert proc.stdout.readline().strip() == "started"
+        proc.kill()  # SIGKILL: Sacred records nothing more
+        proc.wait()
+        runs = pymongo.MongoClient(server.url).epymarl.runs
+        (doc,) = runs.find()
+        assert doc["status"] == "RUNNING"
+        # it died 2 hours ago
+        old = doc["start_time"] - timedelta(hours=2)
+        runs.update_one({"_id": doc["_id"]}, {"$set": {"heartbeat": old, "start_time": old}})
+        code, out, err = _cli("runs", "--store", server.url)
+        assert code == 0 and "RUNNING (stale: no heartbeat for 2h 0m" in out, out + err
+        code, out, err = _cli("runs", "mark-stale", "--store", server.url)
+        assert code == 0 and "1 stale run marked INTERRUPTED" in err, out + err
+        (doc,) = runs.find()
+        assert doc["status"] == "INTERRUPTED"
+        assert doc["stop_reason"].startswith(f"no heartbeat since {old:%Y-%m-%d %H:%M:%S} UTC")
+    finally:
+        server.stop()
