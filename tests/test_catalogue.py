@@ -755,7 +755,7 @@ def test_sigterm_stops_a_run_in_one_line_interrupted_in_both_stores(training, tm
         stopped = time.monotonic()
         os.kill(run.proc.pid, signal.SIGTERM)  # as `kill`, Slurm or `docker stop` send it
         code, err = run.finish()
-        assert time.monotonic() - stopped < 15
+        assert time.monotonic() - stopped < 30  # seconds, on a loaded 2-core machine
         assert code == 128 + signal.SIGTERM
         assert "Traceback" not in err
         assert _last_line(err) == "epymarl-sn: run INTERRUPTED: stopped by SIGTERM"

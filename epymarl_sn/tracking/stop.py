@@ -21,6 +21,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 from types import FrameType, TracebackType
 from typing import Optional
 
@@ -28,6 +29,7 @@ from epymarl_sn.console import say
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 WORKER_GRACE_S = 5.0  # for an env worker to end when terminated, before SIGKILL
+RETRY_S = 0.5  # a signal that came while the main thread handled an error comes again
 
 
 class RunStopped(KeyboardInterrupt):
@@ -89,13 +91,17 @@ def _on_signal(signum: int, frame: Optional[FrameType]) -> None:
         os._exit(128 + signum)
     if _stopping is not None:
         return  # already stopping: its end is being recorded
+    if sys.exc_info()[0] is not None:
+        # the main thread is in an except block (Sacred recording a failure, or any
+        # other): raising here would cut that short, so the signal comes again shortly
+        retry = threading.Timer(RETRY_S, _thread.interrupt_main, args=(signum,))
+        retry.daemon = True
+        retry.start()
+        return
     name = signal.Signals(signum).name
     _stopping = _pending or RunStopped("INTERRUPTED", f"stopped by {name}", 128 + signum)
     _stop_workers()
-    # while the main thread handles another error (Sacred recording a failure), the
-    # run is ending already: raising here would cut that short
-    if sys.exc_info()[0] is None:
-        raise _stopping
+    raise _stopping
 
 
 def _excepthook(
