@@ -34,6 +34,11 @@ class StoreError(UsageError):
     """A run store (file storage or MongoDB) that cannot be read."""
 
 
+class DamagedRunError(StoreError):
+    """A run of file storage whose files cannot be read (cut short, empty, not JSON):
+    readers skip it with a warning rather than stop."""
+
+
 class PoolError(UsageError):
     """A pool of workers (local or Ray) that cannot start."""
 

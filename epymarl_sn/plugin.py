@@ -33,8 +33,11 @@ What `register()` adds to EPyMARL's registries:
 
 The stock `ppo_learner` also works with `critic_type: cv_critic_sn`.
 
-It also silences library noise no user can act on (`quiet_libraries`), and has
-Sacred store `EPYMARL_SN_RAY_NODE` with the run (`host.ENV`): the Ray
+It also silences library noise no user can act on (`quiet_libraries`), makes the
+FileStorageObserver of main.py the plugin's (`tracking.files.DurableFileStorageObserver`:
+atomic run files and saved models, a full disk stops the run as FAILED, Ctrl-C and
+SIGTERM stop it as INTERRUPTED in one line), and has Sacred store `EPYMARL_SN_RAY_NODE`
+with the run (`host.ENV`): the Ray
 node that `epymarl-sn sweep --ray` ran it on.
 """
 
@@ -44,6 +47,7 @@ import warnings
 from typing import Any, Callable
 
 from epymarl_sn.envs.checks import check_sparse_config
+from epymarl_sn.epymarl_config import check_counts, check_known_keys
 from epymarl_sn.resources import config_dir
 from epymarl_sn.runners.config import check_vector_config
 from epymarl_sn.sn.config import check_learner_config, check_sn_config
@@ -52,11 +56,15 @@ from epymarl_sn.sn.config import check_learner_config, check_sn_config
 NODE_ENV = "EPYMARL_SN_RAY_NODE"
 
 # each takes the final config and raises ConfigError (a ValueError) with one line
+# (an unknown key last: a check of a known key may say more, e.g. the authors'
+# env_args.reward_death)
 CHECKS: "tuple[Callable[[dict[str, Any]], None], ...]" = (
+    check_counts,
     check_sn_config,
     check_learner_config,
     check_sparse_config,
     check_vector_config,
+    check_known_keys,
 )
 
 
@@ -102,6 +110,7 @@ def register() -> dict[str, Any]:
     from epymarl_sn.runners.vector import VectorRunner
     from epymarl_sn.sn.critic import SNCentralVCritic
     from epymarl_sn.sn.learner import PPOSNLearner
+    from epymarl_sn.tracking.files import install_file_storage
     from epymarl_sn.tracking.observer import TrackingMongoObserver
 
     critics["cv_critic_sn"] = SNCentralVCritic
@@ -109,6 +118,7 @@ def register() -> dict[str, Any]:
     envs["smaclite_sparse"] = smaclite_sparse_fn
     envs["sc2_sparse"] = sc2_sparse_fn
     runners["vector"] = VectorRunner
+    install_file_storage()
     # a sweep on Ray names the node that ran each run (host.ENV of the stored run)
     if NODE_ENV not in SETTINGS.HOST_INFO.CAPTURED_ENV:
         SETTINGS.HOST_INFO.CAPTURED_ENV.append(NODE_ENV)

@@ -12,6 +12,7 @@ from epymarl_sn.install.upstreams import cache_dir
 from epymarl_sn.tracking import mongo
 from epymarl_sn.tracking.board import open_board, port_free
 from epymarl_sn.tracking.local_server import server_program
+from epymarl_sn.tracking.mongo import checked_url
 from epymarl_sn.tracking.store import MONGO_SCHEMES, FileStore
 
 
@@ -24,11 +25,13 @@ def run_command(args: argparse.Namespace) -> int:
         raise UsageError(f"--port {args.port} is not a TCP port (1-65535)")
     if args.mongo and not args.mongo.startswith(MONGO_SCHEMES):
         raise UsageError("--mongo takes a mongodb:// URL (e.g. mongodb://127.0.0.1:27017)")
+    if args.mongo:
+        checked_url(args.mongo, "--mongo")
     mongo_url = args.mongo
     store = None
     if not mongo_url:
         if args.store is None and os.environ.get("SACRED_MONGO_URL"):
-            mongo_url = os.environ["SACRED_MONGO_URL"]
+            mongo_url = checked_url(os.environ["SACRED_MONGO_URL"], "SACRED_MONGO_URL")
         else:
             store = FileStore(args.store or os.path.join("results", "sacred")).root
     # everything the board needs, checked before Omniboard's download (531 MB)

@@ -1,5 +1,6 @@
 """`epymarl-sn runs`: list runs of a store and export their metrics to CSV (read-only);
-`epymarl-sn runs push`: upload file-storage runs to MongoDB."""
+`epymarl-sn runs push`: upload file-storage runs to MongoDB; `epymarl-sn runs
+mark-stale`: mark RUNNING runs whose process is gone INTERRUPTED."""
 
 import argparse
 import os
@@ -10,12 +11,15 @@ from typing import Any, TextIO
 from epymarl_sn.cli.options import add_store_option
 from epymarl_sn.errors import EpymarlSnError, StoreError, UsageError
 from epymarl_sn.tracking.export import COLUMNS, columns, describe, export_csv
-from epymarl_sn.tracking.mongo import hosts
+from epymarl_sn.tracking.mongo import checked_url, hosts
 from epymarl_sn.tracking.push import push
 from epymarl_sn.tracking.store import (
+    DAMAGED,
     MONGO_SCHEMES,
     Run,
+    age_text,
     default_location,
+    mark_stale,
     open_store,
     parse_filters,
 )
@@ -25,12 +29,23 @@ def plural(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
+def status_text(run: Run) -> str:
+    """The status, with what is wrong with a DAMAGED run and how long a stale RUNNING
+    one has been silent."""
+    if run.status == DAMAGED:
+        return f"{DAMAGED} ({run.problem})"
+    age = run.stale_s()
+    if age is not None:
+        return f"RUNNING (stale: no heartbeat for {age_text(age)}; see runs mark-stale)"
+    return run.status or ""
+
+
 def list_runs(runs: Sequence[Run], keys: Sequence[str], out: TextIO) -> None:
     header = ["id", "status", "started", *keys]
     rows = [
         [
             str(run.id),
-            run.status or "",
+            status_text(run),
             f"{run.start_time:%Y-%m-%d %H:%M}" if run.start_time else "",
             *(str(describe(run, k)) for k in keys),
         ]
@@ -89,6 +104,8 @@ def push_command(args: argparse.Namespace) -> int:
         )
     if not url.startswith(MONGO_SCHEMES):
         raise UsageError("--to takes a mongodb:// URL (e.g. mongodb://127.0.0.1:27017)")
+    source = "--to" if args.to else "SACRED_MONGO_URL"
+    checked_url(url, source)
     store = args.store or os.path.join("results", "sacred")
     if store.startswith(MONGO_SCHEMES):
         raise UsageError(
@@ -96,12 +113,13 @@ def push_command(args: argparse.Namespace) -> int:
             "directory (e.g. results/sacred), and the MongoDB URL with --to"
         )
     db_name = os.environ.get("SACRED_MONGO_DB", "epymarl")
-    counts = push(store, url, db_name, parse_filters(args.filters[1:]))
+    counts = push(store, url, db_name, parse_filters(args.filters[1:]), source)
     print(
         f"{store} -> MongoDB {hosts(url)}, database {db_name}: "
         f"{plural(counts.added, 'run')} added, {counts.completed} completed, "
         f"{counts.unchanged} already there"
         + (f", {counts.running} still RUNNING left alone" if counts.running else "")
+        + (f", {counts.damaged} damaged left alone" if counts.damaged else "")
     )
     return 0
 
@@ -114,11 +132,24 @@ def show_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def mark_stale_command(args: argparse.Namespace) -> int:
+    if args.export_csv or args.metrics or args.to:
+        raise UsageError("runs mark-stale takes no --export-csv, --metrics or --to")
+    location = args.store or default_location()
+    marked = mark_stale(location, parse_filters(args.filters[1:]))
+    for run, reason in marked:
+        print(f"{run.id}: INTERRUPTED ({reason})")
+    print(f"{plural(len(marked), 'stale run')} marked INTERRUPTED in {location}", file=sys.stderr)
+    return 0
+
+
 def run_command(args: argparse.Namespace) -> int:
     if args.filters[:1] == ["push"]:
         return push_command(args)
     if args.filters[:1] == ["show"]:
         return show_command(args)
+    if args.filters[:1] == ["mark-stale"]:
+        return mark_stale_command(args)
     if args.to:
         raise UsageError("--to goes with `runs push` (epymarl-sn runs push --to URL)")
     if bool(args.export_csv) != bool(args.metrics):
@@ -129,7 +160,8 @@ def run_command(args: argparse.Namespace) -> int:
     filters = parse_filters(args.filters)
     store = open_store(args.store or default_location())
     try:
-        runs = store.runs(filters)
+        # a listing names damaged runs; an export leaves them out, with a warning
+        runs = store.runs(filters, damaged=not args.export_csv)
         keys = columns(filters)
         if args.export_csv:
             if not runs:
@@ -154,19 +186,23 @@ def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]"
         usage="epymarl-sn runs [--store URL_OR_DIR] [KEY=VALUE ...] "
         "[--export-csv FILE --metrics M,...]\n"
         "       epymarl-sn runs show ID [--store URL_OR_DIR]\n"
-        "       epymarl-sn runs push [--store DIR] [--to URL] [KEY=VALUE ...]",
+        "       epymarl-sn runs push [--store DIR] [--to URL] [KEY=VALUE ...]\n"
+        "       epymarl-sn runs mark-stale [--store URL_OR_DIR] [KEY=VALUE ...]",
         description="List the runs of a Sacred store, selected by config values, and "
         "export chosen metrics of those runs to CSV; this never writes to the store. "
         "`runs show ID` prints one run: its config, status and stop reason, the last "
         "value of each metric and where its files are. "
         "`runs push` uploads file-storage runs (made where no MongoDB was reachable) to "
         "MongoDB: runs it already has are completed, never duplicated, so pushing twice "
-        "adds nothing.",
+        "adds nothing. A run whose files cannot be read is listed as DAMAGED; a RUNNING "
+        "run whose heartbeat stopped over a minute ago is listed as stale, and `runs "
+        "mark-stale` marks such runs INTERRUPTED (their process is gone), after which "
+        "push takes them.",
     )
     p.add_argument(
         "filters",
         nargs="*",
-        metavar="[push] KEY=VALUE | show ID",
+        metavar="[push|mark-stale] KEY=VALUE | show ID",
         help="keep runs whose config has this value at this dotted key "
         "(critic_sn=last, env_args.map_name=corridor, seed=1) or this status "
         "(status=COMPLETED); all must hold",

@@ -70,9 +70,14 @@ def ensure_checkout(target: Union[str, Path], log: Callable[[str], None] = print
         )
     state = patch_state(target)
     if state == "conflict":
+        restore = (
+            f"`git -C {target} checkout src/main.py`"
+            if (target / ".git").exists()
+            else f"EPyMARL's own, from github.com/uoe-agents/epymarl at {EPYMARL.commit[:12]}"
+        )
         raise SetupError(
             f"{target}/src/main.py has changes that conflict with the plugin patch; "
-            f"restore it (`git -C {target} checkout src/main.py`) and run setup again"
+            f"restore it ({restore}) or give setup a new directory, then run setup again"
         )
     if state == "applicable":
         log(f"applying {patch_file().name}")

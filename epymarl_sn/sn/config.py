@@ -60,6 +60,11 @@ def _normalised(choice: Any, layers: int) -> tuple[int, ...]:
             f"{', '.join(LAYER_CHOICES)} or a list of 1-based layer indices like [2, 3]; "
             "set e.g. critic_sn=mid"
         )
+    if not choice:
+        raise ConfigError(
+            "critic_sn: [] selects no layer; allowed: full, mid, last, none (no SN) or a "
+            "non-empty list of 1-based layer indices; set e.g. critic_sn=none or critic_sn=[2]"
+        )
     for i in choice:
         if not 1 <= i <= layers:
             deeper = f" or critic_layers={i}" if i > layers else ""

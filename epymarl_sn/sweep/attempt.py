@@ -60,18 +60,24 @@ def _ended(code: int) -> str:
 
 
 def settle(
-    checkout: Union[str, Path], env: Mapping[str, str], comment: str, status: str, reason: str
+    checkout: Union[str, Path],
+    env: Mapping[str, str],
+    comment: str,
+    status: str,
+    reason: str,
+    replace_reason: bool = False,
 ) -> list[str]:
     """Stored runs of this attempt never stay RUNNING: mark them in the checkout's
-    file storage and in MongoDB when `env` has SACRED_MONGO_URL. -> lines for the
-    output tail, one per store that could not be reached."""
+    file storage and in MongoDB when `env` has SACRED_MONGO_URL (`replace_reason`: the
+    sweep stopped the run, with a SIGINT that the run recorded as its reason). -> lines
+    for the output tail, one per store that could not be reached."""
     stores = [str(Path(checkout) / "results" / "sacred")]  # always written, as main.py does
     if env.get("SACRED_MONGO_URL"):
         stores.append(env["SACRED_MONGO_URL"])
     lines = []
     for store in stores:
         try:
-            settle_runs(store, comment, status, reason)
+            settle_runs(store, comment, status, reason, replace_reason)
         except Exception as err:  # a side service must not lose the sweep's result
             where = "MongoDB" if store == env.get("SACRED_MONGO_URL") else store
             lines.append(
@@ -184,6 +190,7 @@ def execute(
         except BrokenPipeError:
             pass  # the watchdog was killed: nothing left for it to do anyway
     code = proc.returncode
+    stopped_here = why is not None  # with a SIGINT, which the run records as its reason
     if why is None and code != 0:
         why = _ended(code)
     notes = settle(
@@ -192,6 +199,7 @@ def execute(
         comment,
         "INTERRUPTED" if why and why.startswith("stopped") else "FAILED",
         why or _ended(code),
+        replace_reason=stopped_here,
     )
     with open(log_path, "rb") as log:
         # a long run's log is large; its end is what explains a failure

@@ -7,7 +7,6 @@ and the seed. A run made by hand with the same arguments counts too.
 """
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Union
 
@@ -19,8 +18,6 @@ from epymarl_sn.tracking.store import MONGO_SCHEMES, Run, open_store, parse_filt
 from epymarl_sn.values import same
 
 IDENTITY_KEYS = ("name", "env", "t_max")
-# Sacred beats every 10 s: a RUNNING run silent for longer than this has no process
-ALIVE_S = 60
 
 
 def store_name(location: str) -> str:
@@ -73,11 +70,11 @@ def completed(runs: Sequence[RunSpec], checkout: Union[str, Path], location: str
 
 
 def running(runs: Sequence[RunSpec], checkout: Union[str, Path], location: str) -> set[int]:
-    """Indexes of `runs` that have a RUNNING run in the store with a heartbeat (or a
-    start) under ALIVE_S seconds old: a process somewhere still runs them."""
-    recent = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(seconds=ALIVE_S)
+    """Indexes of `runs` that have a RUNNING run in the store that is not stale (a
+    heartbeat or start under STALE_AFTER_S seconds old): a process somewhere still
+    runs them."""
     return {
         i
         for i, hits in _matching(runs, checkout, location, "RUNNING").items()
-        if any((s.heartbeat or s.start_time or datetime.min) > recent for s in hits)
+        if any((s.heartbeat or s.start_time) and s.stale_s() is None for s in hits)
     }

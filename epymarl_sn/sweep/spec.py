@@ -216,7 +216,10 @@ def load_spec(path: Union[str, Path], checkout: Union[str, Path]) -> Sweep:
     except OSError as err:
         raise SpecError(f"cannot read sweep spec {path}: {err.strerror}") from None
     except yaml.YAMLError as err:
-        raise SpecError(f"{path} is not valid YAML: {str(err).splitlines()[0]}") from None
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise SpecError(f"{path} is not valid YAML{where}: {problem}") from None
     try:
         return parse_spec(spec, checkout)
     except SpecError as err:

@@ -38,7 +38,7 @@ from pymongo.errors import PyMongoError
 from epymarl_sn.errors import BoardError
 from epymarl_sn.sn.config import critic_sn_of
 from epymarl_sn.tracking import mongo
-from epymarl_sn.tracking.local_server import LocalServer
+from epymarl_sn.tracking.local_server import LocalServer, die_with_parent
 from epymarl_sn.tracking.push import push
 from epymarl_sn.values import task_name
 
@@ -262,6 +262,7 @@ class Omniboard:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=die_with_parent(),  # gone with `board`, however it dies
             )
         deadline = time.monotonic() + timeout_s
         while self.problem() is not None:

@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import pymongo
 from pymongo.errors import PyMongoError
@@ -24,6 +24,38 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def die_with_parent() -> Callable[[], None]:
+    """A Popen preexec_fn: the child gets SIGTERM when this process dies, even by
+    SIGKILL (Linux's parent-death signal), so that no server outlives its owner."""
+    parent = os.getpid()
+
+    def preexec() -> None:
+        if sys.platform.startswith("linux"):
+            import ctypes
+
+            PR_SET_PDEATHSIG = 1
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # it died before the signal was set
+            os._exit(1)
+
+    return preexec
+
+
+def storage_holder(storage: Path) -> Optional[int]:
+    """The PID of a running local server on `storage` (Linux: from /proc), if any."""
+    wanted = str(storage)
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        words = [a.decode(errors="replace") for a in args]
+        for flag, value in zip(words, words[1:]):
+            if flag == "--storage-path" and value == wanted:
+                return int(cmdline.parent.name)
+    return None
 
 
 def server_program() -> str:
@@ -63,6 +95,13 @@ class LocalServer:
         return f"mongodb://127.0.0.1:{self.port}"
 
     def start(self, timeout_s: float = 60.0) -> "LocalServer":
+        holder = storage_holder(self.storage)
+        if holder is not None:
+            # it would refuse the storage anyway, with WiredTiger's `Device or resource busy`
+            raise BoardError(
+                f"an earlier local MongoDB server (PID {holder}) still holds {self.storage}: "
+                f"stop it with `kill {holder}`, then start again"
+            )
         self.storage.mkdir(parents=True, exist_ok=True)
         with open(self.log, "a") as log:
             self.proc = subprocess.Popen(
@@ -82,8 +121,10 @@ class LocalServer:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 # its own process group: a Ctrl-C in a terminal goes to `board`, which
-                # then stops the server itself, after Omniboard
+                # then stops the server itself, after Omniboard; if `board` dies by any
+                # signal, the server goes too
                 start_new_session=True,
+                preexec_fn=die_with_parent(),
             )
         self.wait_ready(timeout_s)
         return self

@@ -6,10 +6,25 @@ import pymongo
 from pymongo.errors import OperationFailure, PyMongoError
 from pymongo.uri_parser import parse_uri
 
+from epymarl_sn.errors import StoreError
+
 
 def hosts(url: str) -> str:
     """'host:port,...' of a MongoDB URL, without user or password."""
     return ",".join(f"{host}:{port}" for host, port in parse_uri(url)["nodelist"])
+
+
+def checked_url(url: str, source: str) -> str:
+    """`url` if pymongo can parse it, else StoreError naming `source` (the option or
+    variable that gave it) in one line; the URL itself is never shown (credentials)."""
+    try:
+        hosts(url)
+    except (PyMongoError, ValueError) as err:
+        raise StoreError(
+            f"{source} is not a valid MongoDB URL ({type(err).__name__}); "
+            "expected mongodb://[user:password@]host[:port]"
+        ) from None
+    return url
 
 
 def connect(url: str, timeout_s: float = 5.0) -> "pymongo.MongoClient[dict[str, Any]]":
@@ -36,9 +51,14 @@ REFUSALS = {"AuthenticationFailed", "Unauthorized"}
 
 
 def check_access(
-    client: "pymongo.MongoClient[dict[str, Any]]", where: str, db_name: str, timeout_s: float
+    client: "pymongo.MongoClient[dict[str, Any]]",
+    where: str,
+    db_name: str,
+    timeout_s: float,
+    source: str = "SACRED_MONGO_URL",
 ) -> Optional[AccessProblem]:
-    """None if the database can be read, else a one-line reason naming only host:port.
+    """None if the database can be read, else a one-line reason naming only host:port
+    and `source`, where the URL came from.
 
     A read rather than a `ping`: ping needs no login, so it would pass with wrong
     credentials and the run would fail later, at its first write.
@@ -49,13 +69,13 @@ def check_access(
         reason = (err.details or {}).get("codeName", "OperationFailure")
         if reason == "AuthenticationFailed":
             return AccessProblem(
-                f"MongoDB at {where} refused the credentials in SACRED_MONGO_URL ({reason}): "
+                f"MongoDB at {where} refused the credentials in {source} ({reason}): "
                 "check the user, the password and authSource",
                 refused=True,
             )
         return AccessProblem(
             f"MongoDB at {where} refused to let us read database '{db_name}' ({reason}): "
-            "check the user's rights, or the user and password in SACRED_MONGO_URL",
+            f"check the user's rights, or the user and password in {source}",
             refused=reason in REFUSALS,
         )
     except PyMongoError as err:

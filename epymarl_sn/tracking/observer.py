@@ -36,7 +36,7 @@ from sacred.run import Run
 from sacred.serializer import flatten
 
 from epymarl_sn.console import say
-from epymarl_sn.tracking import mongo
+from epymarl_sn.tracking import mongo, stop
 from epymarl_sn.tracking.saved_models import SavedModels
 
 CONNECT_TIMEOUT_S = 5.0
@@ -150,7 +150,10 @@ class TrackingMongoObserver(MongoObserver):
         self._finish(stop_time=stop_time, result=flatten(result), status="COMPLETED")
 
     def interrupted_event(self, interrupt_time: datetime, status: str) -> None:
-        self._finish(stop_time=interrupt_time, status=status)
+        reason = stop.stop_reason()  # e.g. stopped by SIGTERM
+        self._finish(
+            stop_time=interrupt_time, status=status, **({"stop_reason": reason} if reason else {})
+        )
 
     def failed_event(self, fail_time: datetime, fail_trace: list[str]) -> None:
         self._finish(stop_time=fail_time, status="FAILED", fail_trace=fail_trace)

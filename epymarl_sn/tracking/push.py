@@ -18,7 +18,6 @@ MongoDB is still down at the end of a run) retries one run until MongoDB takes i
 
 import argparse
 import hashlib
-import json
 import os
 import sys
 import time
@@ -33,10 +32,16 @@ import pymongo
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from epymarl_sn.errors import StoreError
+from epymarl_sn.errors import DamagedRunError, StoreError
 from epymarl_sn.tracking import mongo
 from epymarl_sn.tracking.saved_models import SavedModels
-from epymarl_sn.tracking.store import FileStore, Filter
+from epymarl_sn.tracking.store import (
+    DAMAGED,
+    FileStore,
+    Filter,
+    read_json_object,
+    warn_damaged,
+)
 
 FORMAT = "MongoObserver-0.7.0"  # Sacred's MongoObserver.VERSION, what Omniboard reads
 # the fields of a run document that change until the run has ended
@@ -49,6 +54,7 @@ class Counts:
     completed: int = 0  # runs MongoDB had in part
     unchanged: int = 0  # runs MongoDB had in full
     running: int = 0  # left alone: still RUNNING in file storage
+    damaged: int = 0  # left alone: a file of the run cannot be read
 
 
 def _time(text):
@@ -60,7 +66,7 @@ def _time(text):
 
 
 def _read_json(path, default):
-    return json.loads(path.read_text()) if path.is_file() else default
+    return read_json_object(path) if path.is_file() else default
 
 
 class FileRun:
@@ -68,8 +74,8 @@ class FileRun:
 
     def __init__(self, path: Path):
         self.path = path
-        self.run = json.loads((path / "run.json").read_text())
-        self.config = json.loads((path / "config.json").read_text())
+        self.run = read_json_object(path / "run.json")
+        self.config = read_json_object(path / "config.json")
         self.info = _read_json(path / "info.json", {})
         self.metrics = _read_json(path / "metrics.json", {})
         cout = path / "cout.txt"
@@ -235,20 +241,32 @@ class Pusher:
 
 
 def push(
-    store_dir: Union[str, Path], url: str, db_name: str, filters: Sequence[Filter] = ()
+    store_dir: Union[str, Path],
+    url: str,
+    db_name: str,
+    filters: Sequence[Filter] = (),
+    source: str = "SACRED_MONGO_URL",
 ) -> Counts:
-    """Push the runs of file storage `store_dir` (those matching `filters`) to MongoDB."""
-    runs = FileStore(store_dir).runs(filters)
+    """Push the runs of file storage `store_dir` (those matching `filters`) to MongoDB
+    at `url`, which came from `source` (for messages)."""
+    runs = FileStore(store_dir).runs(filters, damaged=True)
     where = mongo.hosts(url)
     client = mongo.connect(url)
     try:
-        problem = mongo.check_access(client, where, db_name, 5.0)
+        problem = mongo.check_access(client, where, db_name, 5.0, source)
         if problem:
             raise StoreError(problem.message)
         pusher = Pusher(client[db_name])
         counts = Counts()
         for run in runs:
-            outcome = pusher.push(FileRun(Path(store_dir).expanduser() / run.id))
+            path = Path(store_dir).expanduser() / run.id
+            try:
+                if run.status == DAMAGED:
+                    raise DamagedRunError(run.problem)
+                outcome = pusher.push(FileRun(path))
+            except DamagedRunError as err:
+                warn_damaged(path, err)
+                outcome = "damaged"
             setattr(counts, outcome, getattr(counts, outcome) + 1)
         return counts
     except PyMongoError as err:

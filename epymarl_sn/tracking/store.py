@@ -11,10 +11,15 @@
   directories, e.g. EPyMARL's results/sacred) or a `mongodb://` / `mongodb+srv://`
   URL (database `SACRED_MONGO_DB`, default `epymarl`). Bad locations raise
   StoreError with a one-line message; a URL's credentials never appear in it.
-- `store.runs(filters=())` -> list of Run, in start order.
+- `store.runs(filters=())` -> list of Run, in start order. A damaged run of file
+  storage (run.json or config.json cut short, empty, not a JSON object) is skipped
+  with one warning naming its path and what is wrong; `runs(filters, damaged=True)`
+  lists it instead, with status DAMAGED and `problem` saying what is wrong. A
+  damaged metrics.json gives the run no metrics, with one warning.
 - `Run`: `id` (MongoDB `_id`, or the run directory relative to the store root),
   `status`, `config` (dict), `start_time` / `stop_time` / `heartbeat` (datetime,
-  UTC, or None),
+  UTC, or None), `problem` (what is wrong with a DAMAGED run), `stale_s(now)` (how
+  long a RUNNING run's heartbeat has been silent, when over STALE_AFTER_S),
   `metrics` (name -> Series(steps, values), read on first use), `get(key)` for a
   dotted config key (`critic_sn` is `none` for runs without the SN critic).
 - `store.run(id)` -> the Run of that id (a MongoDB `_id`, or a run directory), or
@@ -22,6 +27,7 @@
 - `settle_runs(location, comment, status, reason)`: after a run's process ended,
   mark its stored runs (found by Sacred's `--comment`) that still say RUNNING as
   `status`, with `stop_reason`; a run can no longer be running once its process is gone.
+- `mark_stale(location, filters)`: mark stale RUNNING runs INTERRUPTED, with a reason.
 - `parse_filters(["KEY=VALUE", ...])` -> filters; KEY is a dotted config key or
   `status`. VALUE is read as YAML, so `seed=1`, `critic_sn_clamp=true`,
   `critic_sn=[1,2]` compare with typed config values; numbers compare by value
@@ -38,13 +44,17 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Callable, NamedTuple, Optional, Union
 
-from epymarl_sn.errors import StoreError
+from epymarl_sn.console import say
+from epymarl_sn.errors import DamagedRunError, StoreError
 from epymarl_sn.sn.config import critic_sn_of
 from epymarl_sn.tracking.mongo import connect, hosts
 from epymarl_sn.values import same_as_text
 
 MONGO_SCHEMES = ("mongodb://", "mongodb+srv://")
 MISSING = object()
+DAMAGED = "DAMAGED"  # the status `runs` lists for a run whose files cannot be read
+# Sacred beats every 10 s: a RUNNING run silent for longer than this has no process
+STALE_AFTER_S = 60
 
 
 class Series(NamedTuple):
@@ -62,6 +72,7 @@ class Run:
     heartbeat: Optional[datetime] = None
     stop_reason: Optional[str] = None
     where: str = ""  # where the run's files are: its directory, or its host and checkout
+    problem: Optional[str] = None  # what is wrong with a DAMAGED run
     _load_metrics: Callable[[], dict[str, Series]] = field(default=dict, repr=False, compare=False)
     _metrics: Optional[dict[str, Series]] = field(default=None, repr=False, compare=False)
 
@@ -70,6 +81,16 @@ class Run:
         if self._metrics is None:
             self._metrics = self._load_metrics()
         return self._metrics
+
+    def stale_s(self, now: Optional[datetime] = None) -> Optional[float]:
+        """Seconds since a RUNNING run's last heartbeat (or start) when that is more
+        than STALE_AFTER_S: no process writes it any more. None otherwise."""
+        last = self.heartbeat or self.start_time
+        if self.status != "RUNNING" or last is None:
+            return None
+        now = now or datetime.now(timezone.utc).replace(tzinfo=None)  # naive UTC, as Sacred
+        age = (now - last).total_seconds()
+        return age if age > STALE_AFTER_S else None
 
     def get(self, key: str, default: Any = None) -> Any:
         """A dotted config key (`env_args.map_name`); `status` is the run's status;
@@ -138,11 +159,57 @@ def _no_run(run_id: str, store: object, count: int) -> StoreError:
 def _time(value):
     if value is None or isinstance(value, datetime):
         return value
-    return datetime.fromisoformat(value)
+    try:
+        return datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise DamagedRunError(f"its time {value!r} is not an ISO time") from None
+
+
+_warned: set[str] = set()
+
+
+def warn_damaged(path: Path, problem: object) -> None:
+    """One warning per damaged run and process (`board` re-reads its store every 30 s)."""
+    if str(path) not in _warned:
+        _warned.add(str(path))
+        say(f"skipping damaged run {path}: {problem}")
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
+    """A run file of file storage that must hold a JSON object; DamagedRunError
+    saying what is wrong with it otherwise."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise DamagedRunError(f"{path.name} is missing") from None
+    except OSError as err:
+        raise DamagedRunError(f"{path.name} cannot be read ({err.strerror})") from None
+    if not data.strip():
+        raise DamagedRunError(f"{path.name} is empty ({len(data)} bytes)")
+    try:
+        value = json.loads(data)
+    except UnicodeDecodeError:
+        raise DamagedRunError(f"{path.name} is not UTF-8 text") from None
+    except json.JSONDecodeError as err:
+        if err.pos >= len(data.rstrip()) - 1 or err.msg.startswith("Unterminated"):
+            raise DamagedRunError(
+                f"{path.name} is cut short after {len(data)} bytes ({err.msg})"
+            ) from None
+        raise DamagedRunError(
+            f"{path.name} is not valid JSON ({err.msg}, line {err.lineno} column {err.colno})"
+        ) from None
+    if not isinstance(value, dict):
+        raise DamagedRunError(f"{path.name} holds a JSON {type(value).__name__}, not an object")
+    return value
 
 
 def _select(runs, filters):
-    chosen = [r for r in runs if all(f.matches(r) for f in filters)]
+    # a damaged run has no config to filter by: only a status filter can leave it out
+    chosen = [
+        r
+        for r in runs
+        if all(f.matches(r) for f in filters if r.status != DAMAGED or f.key == "status")
+    ]
     return sorted(chosen, key=lambda r: (r.start_time or datetime.min, str(r.id)))
 
 
@@ -164,22 +231,29 @@ class FileStore:
         path = self.root / run_id
         if not (path / "run.json").is_file() or not (path / "config.json").is_file():
             raise _no_run(run_id, self, len(self.runs()))
-        return self._read(path)
+        return self._read(path, run_id)
 
-    def runs(self, filters: Sequence[Filter] = ()) -> list[Run]:
-        runs = [
-            self._read(p.parent)
-            for p in self.root.rglob("run.json")
-            if (p.parent / "config.json").is_file()
-        ]
+    def runs(self, filters: Sequence[Filter] = (), damaged: bool = False) -> list[Run]:
+        """The runs matching `filters`; damaged ones skipped with a warning, or with
+        `damaged`, listed as DAMAGED."""
+        runs = []
+        for p in sorted(self.root.rglob("run.json")):
+            run_id = p.parent.relative_to(self.root).as_posix()
+            try:
+                runs.append(self._read(p.parent, run_id))
+            except DamagedRunError as err:
+                if damaged:
+                    runs.append(Run(id=run_id, status=DAMAGED, config={}, problem=str(err)))
+                else:
+                    warn_damaged(p.parent, err)
         return _select(runs, filters)
 
-    def _read(self, path):
-        info = json.loads((path / "run.json").read_text())
+    def _read(self, path: Path, run_id: str) -> Run:
+        info = read_json_object(path / "run.json")
         return Run(
-            id=path.relative_to(self.root).as_posix(),
+            id=run_id,
             status=info.get("status"),
-            config=json.loads((path / "config.json").read_text()),
+            config=read_json_object(path / "config.json"),
             start_time=_time(info.get("start_time")),
             stop_time=_time(info.get("stop_time")),
             heartbeat=_time(info.get("heartbeat")),
@@ -189,10 +263,16 @@ class FileStore:
         )
 
     @staticmethod
-    def _metrics(path):
-        f = path / "metrics.json"
-        data = json.loads(f.read_text()) if f.is_file() else {}
-        return {name: Series(m["steps"], m["values"]) for name, m in data.items()}
+    def _metrics(path: Path) -> dict[str, Series]:
+        if not (path / "metrics.json").is_file():
+            return {}
+        try:
+            data = read_json_object(path / "metrics.json")
+            return {name: Series(m["steps"], m["values"]) for name, m in data.items()}
+        except (DamagedRunError, KeyError, TypeError) as err:
+            what = err if isinstance(err, DamagedRunError) else "metrics.json lacks steps/values"
+            say(f"run {path} has damaged metrics, read as none: {what}")
+            return {}
 
 
 class MongoStore:
@@ -223,7 +303,9 @@ class MongoStore:
             raise _no_run(run_id, self, len(self._find({})))
         return found[0]
 
-    def runs(self, filters: Sequence[Filter] = ()) -> list[Run]:
+    def runs(self, filters: Sequence[Filter] = (), damaged: bool = False) -> list[Run]:
+        """The runs matching `filters` (`damaged` is for file storage's sake: MongoDB
+        holds no half-written run)."""
         # status is selected by the server; config values are compared here, where
         # command-line text can be matched leniently against typed values
         statuses = [f.text for f in filters if f.key == "status"]
@@ -292,21 +374,25 @@ def _mongo_where(doc: dict[str, Any]) -> str:
     return f"on {host}, under {os.path.join(os.path.dirname(src), RESULTS_DIR)}"
 
 
-def _settled(info, status, reason, now):
+def _settled(info, status, reason, now, replace_reason):
     """A stored run's info once its process is gone: RUNNING becomes `status`."""
     changes = {}
     if info.get("status") == "RUNNING":
         changes["status"] = status
         changes["stop_time"] = now
-    if info.get("status") != "COMPLETED" and not info.get("stop_reason"):
+    if info.get("status") != "COMPLETED" and (replace_reason or not info.get("stop_reason")):
         changes["stop_reason"] = reason
     return changes
 
 
-def settle_runs(location: str, comment: str, status: str, reason: str) -> int:
+def settle_runs(
+    location: str, comment: str, status: str, reason: str, replace_reason: bool = False
+) -> int:
     """Mark the runs stored with Sacred comment `comment` whose process has ended:
     RUNNING ones become `status` (with a stop time), and every one not COMPLETED gets
-    `stop_reason`. -> how many runs were changed. MongoDB errors are not caught."""
+    `stop_reason` (replacing the run's own with `replace_reason`: the caller stopped
+    it, and knows better why than the signal the run recorded). -> how many runs were
+    changed. MongoDB errors are not caught."""
     now = datetime.now(timezone.utc).replace(tzinfo=None)  # naive UTC, as Sacred writes
     if str(location).startswith(MONGO_SCHEMES):
         client = connect(location)
@@ -314,7 +400,7 @@ def settle_runs(location: str, comment: str, status: str, reason: str) -> int:
             runs = client[os.environ.get("SACRED_MONGO_DB", "epymarl")].runs
             changed = 0
             for doc in runs.find({"meta.comment": comment}, {"status": 1, "stop_reason": 1}):
-                changes = _settled(doc, status, reason, now)
+                changes = _settled(doc, status, reason, now, replace_reason)
                 if changes:
                     runs.update_one({"_id": doc["_id"]}, {"$set": changes})
                     changed += 1
@@ -323,14 +409,66 @@ def settle_runs(location: str, comment: str, status: str, reason: str) -> int:
             client.close()
     changed = 0
     for path in Path(location).rglob("run.json"):
-        info = json.loads(path.read_text())
+        try:
+            info = read_json_object(path)
+        except DamagedRunError:
+            continue  # no status to settle; readers name it as damaged
         if info.get("meta", {}).get("comment") != comment:
             continue
-        changes = _settled(info, status, reason, now.isoformat())
+        changes = _settled(info, status, reason, now.isoformat(), replace_reason)
         if changes:
-            # replaced in one step: a reader never sees half a file
-            with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False) as tmp:
-                json.dump({**info, **changes}, tmp, indent=2)
-            os.replace(tmp.name, path)
+            _rewrite(path, {**info, **changes})
             changed += 1
     return changed
+
+
+def _rewrite(path: Path, info: dict[str, Any]) -> None:
+    # replaced in one step: a reader never sees half a file
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False) as tmp:
+        json.dump(info, tmp, indent=2)
+    os.replace(tmp.name, path)
+
+
+def age_text(seconds: float) -> str:
+    """A duration as `2d 4h`, `3h 12m`, `5m 10s` or `40s`."""
+    s = int(seconds)
+    for unit, size, sub, sub_size in (("d", 86400, "h", 3600), ("h", 3600, "m", 60)):
+        if s >= size:
+            return f"{s // size}{unit} {s % size // sub_size}{sub}"
+    return f"{s // 60}m {s % 60}s" if s >= 60 else f"{s}s"
+
+
+def mark_stale(location: str, filters: Sequence[Filter] = ()) -> list[tuple[Run, str]]:
+    """Mark every stale RUNNING run (see Run.stale_s) matching `filters` INTERRUPTED,
+    with a stop_reason saying since when it was silent. -> (run, reason) of each."""
+    store = open_store(location)
+    now = datetime.now(timezone.utc).replace(tzinfo=None)  # naive UTC, as Sacred writes
+    marked = []
+    for run in store.runs([*filters, Filter("status", "RUNNING")]):
+        age = run.stale_s(now)
+        if age is None:
+            continue
+        last = run.heartbeat or run.start_time
+        reason = (
+            f"no heartbeat since {last:%Y-%m-%d %H:%M:%S} UTC ({age_text(age)} before "
+            "`epymarl-sn runs mark-stale`): its process was gone"
+        )
+        changes = {"status": "INTERRUPTED", "stop_reason": reason}
+        if isinstance(store, MongoStore):
+            try:
+                done = store.db.runs.update_one(
+                    {"_id": run.id, "status": "RUNNING"}, {"$set": {**changes, "stop_time": now}}
+                ).modified_count
+            except store._errors as err:
+                raise StoreError(
+                    f"cannot write runs to MongoDB at {store.where} ({type(err).__name__})"
+                ) from None
+        else:
+            path = store.root / str(run.id) / "run.json"
+            info = read_json_object(path)
+            done = info.get("status") == "RUNNING"
+            if done:
+                _rewrite(path, {**info, **changes, "stop_time": now.isoformat()})
+        if done:
+            marked.append((run, reason))
+    return marked

@@ -29,7 +29,6 @@ def test_defaults_are_designs():
         ("last", 5, (5,)),
         ("none", 3, ()),
         ([3, 1], 3, (1, 3)),
-        ([], 3, ()),
         ((2,), 2, (2,)),
     ],
 )
@@ -46,6 +45,7 @@ def test_layer_choices(choice, layers, normalised):
         ({"critic_sn": 2}, "critic_sn"),
         ({"critic_sn": None}, "critic_sn"),
         ({"critic_sn": [0]}, "critic_sn"),
+        ({"critic_sn": []}, "critic_sn"),  # no layer under an SN preset's name: say none
         ({"critic_sn": [4]}, "critic_sn"),
         ({"critic_sn": [1, 1]}, "critic_sn"),
         ({"critic_sn": [True]}, "critic_sn"),

@@ -1,0 +1,169 @@
+"""A training run's files: never half written, and a full disk stops the run cleanly.
+
+- `DurableFileStorageObserver`: Sacred's FileStorageObserver (EPyMARL's
+  results/sacred) whose JSON files (run.json, config.json, info.json, metrics.json)
+  are replaced in one step: written to a temporary file in the same directory,
+  synced, then renamed over the old one. A reader, or a run killed mid-write, sees
+  the old file or the new one, never half of one. A stopped run's run.json gets
+  `stop_reason` (see `tracking.stop`). `install_file_storage()` makes EPyMARL's
+  main.py (`FileStorageObserver.create(path)`) build this one; the plugin calls it.
+- The models EPyMARL saves (`th.save(obj, path)`) are written the same way, from
+  the start of the run on (`atomic_torch_save`).
+- A full disk (ENOSPC) on any of these writes stops the run: one line naming the
+  path and the free space, status FAILED with that reason where it can still be
+  written; the files written before keep their last complete version.
+"""
+
+import errno
+import io
+import json
+import os
+import shutil
+import tempfile
+from contextlib import suppress
+from datetime import datetime
+from typing import Any, Callable, Union
+
+from sacred.observers import FileStorageObserver
+from sacred.serializer import flatten
+
+from epymarl_sn.tracking import stop
+
+PathLike = Union[str, "os.PathLike[str]"]
+# the mode a plain open() gives a new file (mkstemp's is 0600); read once, as
+# os.umask can only be read by setting it
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
+def atomic_write(path: PathLike, write: Callable[[str], None]) -> None:
+    """`write(tmp_path)` writes the content to a temporary file next to `path`, which
+    then replaces `path` in one step. On any error the temporary file is removed and
+    `path` is left as it was."""
+    path = os.fspath(path)
+    directory, name = os.path.split(path)
+    fd, tmp = tempfile.mkstemp(dir=directory or ".", prefix=f".{name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        write(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def disk_full_reason(path: PathLike) -> str:
+    """What a full disk stopped: the path and the space left on its filesystem."""
+    try:
+        free = shutil.disk_usage(os.path.dirname(os.fspath(path)) or ".").free
+        left = f"{free / 2**20:.1f} MiB free" if free >= 2**20 else f"{free} bytes free"
+    except OSError:
+        left = "free space unknown"
+    return f"no space left on the device writing {os.fspath(path)} ({left} there)"
+
+
+def _is_disk_full(err: OSError) -> bool:
+    return err.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+class DurableFileStorageObserver(FileStorageObserver):
+    """Sacred's FileStorageObserver with atomic JSON files and a clean stop on a full
+    disk (see the module docstring)."""
+
+    def started_event(
+        self,
+        ex_info: dict[str, Any],
+        command: str,
+        host_info: dict[str, Any],
+        start_time: datetime,
+        config: dict[str, Any],
+        meta_info: dict[str, Any],
+        _id: Any,
+    ) -> Any:
+        # Sacred starts observers in the training process's main thread
+        stop.install()
+        atomic_torch_save()
+        return super().started_event(
+            ex_info, command, host_info, start_time, config, meta_info, _id
+        )
+
+    # set by started_event, before any write (Sacred's type allows None)
+    dir: str
+    run_entry: dict[str, Any]
+
+    def save_json(self, obj: Any, filename: str) -> None:
+        path = os.path.join(self.dir, filename)
+        text = json.dumps(flatten(obj), sort_keys=True, indent=2)
+
+        def write(tmp: str) -> None:
+            with open(tmp, "w") as f:
+                f.write(text)
+
+        self._guarded(path, lambda: atomic_write(path, write))
+
+    def save_cout(self) -> None:
+        # appended to, as Sacred does: a cut last line of a log is no damage
+        self._guarded(os.path.join(self.dir, "cout.txt"), super().save_cout)
+
+    def interrupted_event(self, interrupt_time: datetime, status: str) -> None:
+        reason = stop.stop_reason()
+        if reason:
+            self.run_entry["stop_reason"] = reason
+        super().interrupted_event(interrupt_time, status)
+
+    @staticmethod
+    def _guarded(path: str, write: Callable[[], None]) -> None:
+        """A full disk stops the run (from whichever thread wrote) rather than make
+        Sacred drop this observer, which would then never record the run's end."""
+        try:
+            write()
+        except OSError as err:
+            if not _is_disk_full(err):
+                raise
+            stop.request_stop("FAILED", disk_full_reason(path))
+
+
+def _create(cls: type, *args: Any, **kwargs: Any) -> DurableFileStorageObserver:
+    return DurableFileStorageObserver(*args, **kwargs)
+
+
+def install_file_storage() -> None:
+    """EPyMARL's main.py builds its observer with `FileStorageObserver.create(path)`
+    (a deprecated alias of the constructor): make that build the durable one."""
+    FileStorageObserver.create = classmethod(_create)  # type: ignore[assignment,method-assign]
+
+
+def atomic_torch_save() -> None:
+    """Make `torch.save(obj, path)` write atomically, and stop the run on a full disk."""
+    import torch
+
+    original = torch.save
+    if getattr(original, "atomic", False):
+        return
+
+    def save(obj: Any, f: Any, *args: Any, **kwargs: Any) -> None:
+        if not isinstance(f, (str, os.PathLike)):
+            original(obj, f, *args, **kwargs)
+            return
+        # serialised in memory: torch reports a failed write of its own as a
+        # RuntimeError that does not say why; a plain write says ENOSPC
+        buffer = io.BytesIO()
+        original(obj, buffer, *args, **kwargs)
+
+        def write(tmp: str) -> None:
+            with open(tmp, "wb") as out:
+                out.write(buffer.getbuffer())
+
+        try:
+            atomic_write(f, write)
+        except OSError as err:
+            if not _is_disk_full(err):
+                raise
+            raise stop.stop_now("FAILED", disk_full_reason(f)) from None
+
+    save.atomic = True  # type: ignore[attr-defined]
+    torch.save = save

@@ -1,0 +1,943 @@
+"""The catalogue of bad inputs and faults: each one ends in a clear line and a non-zero
+exit before anything starts (or, for damaged stores, one warning and the work done),
+with no traceback and nothing left behind (no RUNNING run, no process, no cut file).
+
+The inputs go to the real programs: EPyMARL's patched `src/main.py` and the
+`epymarl-sn` command line, each in a process group of its own, several at a time
+(they mostly wait on imports). The faults are real too: runs stopped by SIGTERM,
+Ctrl-C and SIGKILL, and a run whose results fill a real 20 MB tmpfs.
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pymongo
+import pytest
+import yaml
+from sacred import Experiment
+from sacred.observers import FileStorageObserver
+
+from epymarl_sn.sweep.resume import expected_config
+from epymarl_sn.sweep.spec import load_spec
+from epymarl_sn.tracking.local_server import LocalServer
+
+RWARE = ("--env-config=gymma", "with", "env_args.key=rware:rware-tiny-2ag-v2", "t_max=100")
+SMACLITE = ("--env-config=smaclite_sparse", "with", "env_args.map_name=2s3z", "t_max=100")
+CONCURRENT = 3  # programs at once: each spends most of its time importing
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    program: str  # "main": python src/main.py ARGS; "cli": epymarl-sn ARGS
+    args: tuple
+    code: int
+    line: str  # regex that the one error line (the last of stderr) must match
+    env: dict = field(default_factory=dict)
+
+
+def main_case(id, config, *args, line, env=None, code=1):
+    return Case(id, "main", (f"--config={config}", *args), code, line, env or {})
+
+
+def cli_case(id, *args, line, code=2, env=None):
+    return Case(id, "cli", args, code, line, env or {})
+
+
+# {world} in an argument is the directory the world fixture prepared
+CASES = [
+    # config keys (src/main.py; main.py reports a check's error as `error: ...`, status 1)
+    main_case(
+        "mistyped key",
+        "mappo_sn",
+        *RWARE,
+        "critic_sn_kk=2",
+        line=r"^error: critic_sn_kk: not a config key .*did you mean critic_sn_k\b",
+    ),
+    main_case(
+        "mistyped env key",
+        "mappo_sn",
+        *RWARE,
+        "env_args.keyy=x",
+        line=r"^error: env_args.keyy: not a config key .*did you mean env_args.key\b",
+    ),
+    main_case(
+        "critic_sn word",
+        "mappo_sn",
+        *RWARE,
+        "critic_sn=middle",
+        line=r"^error: critic_sn: 'middle' is not a layer choice; allowed: .*set e.g.",
+    ),
+    main_case(
+        "critic_sn empty list",
+        "mappo_sn",
+        *RWARE,
+        "critic_sn=[]",
+        line=r"^error: critic_sn: \[\] selects no layer; .*critic_sn=none",
+    ),
+    main_case(
+        "critic_sn index",
+        "mappo_sn",
+        *RWARE,
+        "critic_sn=[4]",
+        line=r"^error: critic_sn: layer index 4 is out of range",
+    ),
+    main_case(
+        "critic_sn_k negative", "mappo_sn", *RWARE, "critic_sn_k=-1", line=r"^error: critic_sn_k: "
+    ),
+    main_case(
+        "critic_layers 1",
+        "mappo_sn",
+        *RWARE,
+        "critic_layers=1",
+        line=r"^error: critic_layers: 1 is not allowed",
+    ),
+    main_case(
+        "batch_size_run 0",
+        "mappo_sn",
+        *RWARE,
+        "batch_size_run=0",
+        line=r"^error: batch_size_run: 0 is not allowed; allowed: an integer >= 1",
+    ),
+    main_case(
+        "buffer_size text",
+        "mappo_sn",
+        *RWARE,
+        "buffer_size=lots",
+        line=r"^error: buffer_size: 'lots' is not allowed",
+    ),
+    main_case(
+        "vector_workers",
+        "mappo_sn",
+        *RWARE,
+        "vector_workers=-1",
+        line=r"^error: vector_workers: -1 is not allowed",
+    ),
+    main_case(
+        "unknown preset",
+        "mappo_snn",
+        *RWARE,
+        line=r"^error: unknown --config 'mappo_snn'. Available: .*mappo_sn",
+    ),
+    # env keys
+    main_case(
+        "unknown map",
+        "mappo_sn",
+        "--env-config=smaclite_sparse",
+        "with",
+        "env_args.map_name=2s4z",
+        "t_max=100",
+        line=r"^error: .*2s4z.*2s3z",
+    ),
+    main_case(
+        "reward type",
+        "mappo_sn",
+        *SMACLITE,
+        "env_args.reward_win=lots",
+        line=r"^error: .*reward_win",
+    ),
+    main_case(
+        "authors' reward_death",
+        "mappo_sn",
+        *SMACLITE,
+        "env_args.reward_death=True",
+        line=r"^error: env_args.reward_death is not an option.*reward_death_value",
+    ),
+    main_case(
+        "no StarCraft II",
+        "mappo_sn",
+        "--env-config=sc2_sparse",
+        "with",
+        "env_args.map_name=corridor",
+        "t_max=100",
+        env={"SC2PATH": "{world}/no-sc2"},
+        line=r"^error: .*StarCraft ?II",
+    ),
+    # URLs
+    main_case(
+        "run's malformed URL",
+        "mappo_sn",
+        *RWARE,
+        env={"SACRED_MONGO_URL": "mongodb://:::"},
+        line=r"^error: SACRED_MONGO_URL is not a valid MongoDB URL",
+    ),
+    main_case(
+        "run's MongoDB down",
+        "mappo_sn",
+        *RWARE,
+        env={"SACRED_MONGO_URL": "mongodb://127.0.0.1:9"},
+        line=r"^error: MongoDB at 127.0.0.1:9 did not answer",
+    ),
+    cli_case(
+        "push malformed --to",
+        "runs",
+        "push",
+        "--store",
+        "{world}/good",
+        "--to",
+        "mongodb://:::",
+        line=r"--to is not a valid MongoDB URL",
+    ),
+    cli_case(
+        "push --to not mongodb",
+        "runs",
+        "push",
+        "--store",
+        "{world}/good",
+        "--to",
+        "http://127.0.0.1",
+        line=r"--to takes a mongodb:// URL",
+    ),
+    cli_case(
+        "push without a MongoDB",
+        "runs",
+        "push",
+        "--store",
+        "{world}/good",
+        line=r"runs push needs a MongoDB",
+    ),
+    cli_case(
+        "push --to down",
+        "runs",
+        "push",
+        "--store",
+        "{world}/good",
+        "--to",
+        "mongodb://127.0.0.1:9",
+        line=r"MongoDB at 127.0.0.1:9 did not answer",
+        code=2,
+    ),
+    cli_case(
+        "board malformed --mongo",
+        "board",
+        "--mongo",
+        "mongodb://:::",
+        line=r"--mongo is not a valid MongoDB URL",
+    ),
+    cli_case(
+        "board malformed env URL",
+        "board",
+        env={"SACRED_MONGO_URL": "mongodb://:::"},
+        line=r"SACRED_MONGO_URL is not a valid MongoDB URL",
+    ),
+    cli_case(
+        "board port",
+        "board",
+        "--store",
+        "{world}/good",
+        "--port",
+        "0",
+        line=r"--port 0 is not a TCP port",
+    ),
+    cli_case(
+        "runs malformed --store URL",
+        "runs",
+        "--store",
+        "mongodb://:::",
+        line=r"not a valid MongoDB URL",
+    ),
+    # stores and filters
+    cli_case("runs no store", "runs", "--store", "{world}/nowhere", line=r"no run directory"),
+    cli_case(
+        "runs bad filter",
+        "runs",
+        "--store",
+        "{world}/good",
+        "seed",
+        line=r"filter 'seed' is not KEY=VALUE",
+    ),
+    cli_case(
+        "runs csv without metrics",
+        "runs",
+        "--store",
+        "{world}/good",
+        "--export-csv",
+        "{world}/x.csv",
+        line=r"--export-csv FILE and --metrics M,... go together",
+    ),
+    # sweep specs
+    cli_case(
+        "spec YAML error",
+        "sweep",
+        "{world}/broken.yaml",
+        "--epymarl",
+        "{world}/epymarl",
+        "--dry-run",
+        line=r"broken.yaml is not valid YAML at line 2, column \d+: ",
+    ),
+    cli_case(
+        "spec missing",
+        "sweep",
+        "{world}/none.yaml",
+        "--epymarl",
+        "{world}/epymarl",
+        "--dry-run",
+        line=r"no sweep spec .*none.yaml",
+    ),
+    cli_case(
+        "spec unknown config",
+        "sweep",
+        "{world}/unknown.yaml",
+        "--epymarl",
+        "{world}/epymarl",
+        "--dry-run",
+        line=r"unknown config 'mappo_nope'",
+    ),
+    cli_case(
+        "spec seeds",
+        "sweep",
+        "{world}/seeds.yaml",
+        "--epymarl",
+        "{world}/epymarl",
+        "--dry-run",
+        line=r"`seeds` must be a non-empty list of integers",
+    ),
+    cli_case(
+        "spec unknown key",
+        "sweep",
+        "{world}/key.yaml",
+        "--epymarl",
+        "{world}/epymarl",
+        "--dry-run",
+        line=r"unknown key\(s\) seed; allowed: configs",
+    ),
+    cli_case(
+        "sweep not a checkout",
+        "sweep",
+        "{world}/good.yaml",
+        "--epymarl",
+        "{world}/nowhere",
+        "--dry-run",
+        line=r"is not a patched EPyMARL checkout",
+    ),
+    cli_case(
+        "sweep workers 0",
+        "sweep",
+        "{world}/good.yaml",
+        "--epymarl",
+        "{world}/epymarl",
+        "--workers",
+        "0",
+        "--dry-run",
+        line=r"--workers must be at least 1",
+    ),
+    # plot arguments
+    cli_case(
+        "plot no metric",
+        "plot",
+        "--store",
+        "{world}/good",
+        "--out",
+        "{world}/fig",
+        line=r"give --metric M",
+    ),
+    cli_case(
+        "plot preset",
+        "plot",
+        "--store",
+        "{world}/good",
+        "--out",
+        "{world}/fig",
+        "--preset",
+        "fig9",
+        line=r"argument --preset: invalid choice: 'fig9'",
+    ),
+    cli_case(
+        "plot reps",
+        "plot",
+        "--store",
+        "{world}/good",
+        "--out",
+        "{world}/fig",
+        "--metric",
+        "return_mean",
+        "--reps",
+        "0",
+        line=r"--reps must be at least 1",
+    ),
+    cli_case(
+        "plot unknown metric",
+        "plot",
+        "--store",
+        "{world}/good",
+        "--out",
+        "{world}/fig",
+        "--metric",
+        "nosuch",
+        line=r"no selected run logged metric 'nosuch'",
+    ),
+    cli_case(
+        "plot no match",
+        "plot",
+        "--store",
+        "{world}/good",
+        "--out",
+        "{world}/fig",
+        "--metric",
+        "return_mean",
+        "seed=9",
+        line=r"no run in .* matches",
+    ),
+    # setup targets
+    cli_case(
+        "setup a file",
+        "setup",
+        "{world}/good.yaml",
+        line=r"is not an EPyMARL checkout \(no src/main.py\)",
+        code=1,
+    ),
+    cli_case(
+        "setup other dir",
+        "setup",
+        "{world}/other",
+        line=r"is not an EPyMARL checkout \(no src/main.py\)",
+        code=1,
+    ),
+    cli_case(
+        "setup foreign main.py",
+        "setup",
+        "{world}/foreign",
+        line=r"conflict with the plugin patch; restore it \(EPyMARL's own",
+        code=1,
+    ),
+]
+
+
+def _spec(world, seeds=(1, 2), **extra):
+    return {"configs": ["mappo_sn"], "env_configs": ["gymma"], "seeds": list(seeds), **extra}
+
+
+def _sacred_run(store, config, status="COMPLETED"):
+    """A run written by Sacred's real FileStorageObserver, with two metric points."""
+    ex = Experiment("pymarl")
+    ex.add_config(config)
+
+    @ex.main
+    def train(_run):
+        for step in (0, 100):
+            _run.log_scalar("return_mean", step / 100, step)
+
+    ex.observers.append(FileStorageObserver(str(store)))
+    run = ex.run()
+    path = Path(run.observers[0].dir)
+    if status != "COMPLETED":
+        info = json.loads((path / "run.json").read_text())
+        info.update(status=status)
+        (path / "run.json").write_text(json.dumps(info))
+    return path
+
+
+@pytest.fixture(scope="module")
+def world(epymarl_dir, tmp_path_factory, copy_checkout):
+    """The files the catalogue's inputs name: a checkout, stores, specs, setup targets."""
+    root = tmp_path_factory.mktemp("catalogue")
+    checkout = copy_checkout(epymarl_dir, root / "epymarl")
+    for name, spec in {
+        "good": _spec(root),
+        "unknown": {**_spec(root), "configs": ["mappo_nope"]},
+        "seeds": {**_spec(root), "seeds": ["one"]},
+        "key": {"configs": ["mappo_sn"], "env_configs": ["gymma"], "seed": [1]},
+    }.items():
+        (root / f"{name}.yaml").write_text(yaml.safe_dump(spec))
+    (root / "broken.yaml").write_text("configs: [mappo_sn\nseeds: [1]\n")
+    # a store of two good runs, for the plot and runs inputs
+    for seed in (1, 2):
+        _sacred_run(root / "good", {"name": "mappo_sn", "seed": seed, "env_args": {"key": "k"}})
+    (root / "other").mkdir()
+    (root / "other" / "notes.txt").write_text("not EPyMARL")
+    (root / "foreign" / "src").mkdir(parents=True)
+    (root / "foreign" / "src" / "main.py").write_text("print('not EPyMARL')\n")
+    return root, checkout
+
+
+def _fill(value, root):
+    return value.replace("{world}", str(root))
+
+
+def _start(argv, cwd, env, **kwargs):
+    return subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("SACRED_MONGO")}, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group: what is left of it can be found
+        **kwargs,
+    )
+
+
+def _group_gone(pgid, within_s=10.0):
+    """Whether every process of the group has ended (killing what is left, if not)."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.2)
+    os.killpg(pgid, signal.SIGKILL)
+    return False
+
+
+@dataclass
+class Outcome:
+    code: int
+    stdout: str
+    stderr: str
+    group_gone: bool
+    results: Path  # the run's results directory (main.py cases)
+
+
+def _run_case(case, root, checkout, tmp_root):
+    args = [_fill(a, root) for a in case.args]
+    env = {k: _fill(v, root) for k, v in case.env.items()}
+    if case.program == "main":
+        work = tmp_root / re.sub(r"\W+", "_", case.id)
+        shutil.copytree(checkout / "src", work / "src")
+        proc = _start([sys.executable, "src/main.py", *args], work, env)
+        results = work / "results"
+    else:
+        proc = _start([sys.executable, "-m", "epymarl_sn", *args], root, env)
+        results = root / "results"
+    try:
+        out, err = proc.communicate(timeout=900)  # a loaded machine can starve it
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    return Outcome(proc.returncode, out, err, _group_gone(proc.pid), results)
+
+
+@pytest.fixture(scope="module")
+def outcomes(world, tmp_path_factory):
+    """Every case of CASES, run CONCURRENT at a time: case id -> Outcome."""
+    root, checkout = world
+    tmp_root = tmp_path_factory.mktemp("catalogue-runs")
+    with ThreadPoolExecutor(CONCURRENT) as pool:
+        futures = {c.id: pool.submit(_run_case, c, root, checkout, tmp_root) for c in CASES}
+        return {case_id: f.result() for case_id, f in futures.items()}
+
+
+def assert_clean_end(outcome, code, line):
+    """The exit code, one clear last line, no traceback, nothing left behind."""
+    text = outcome.stdout + outcome.stderr
+    assert outcome.code == code, text[-3000:]
+    assert "Traceback" not in text, text[-3000:]
+    lines = [x for x in outcome.stderr.splitlines() if x.strip()]
+    assert lines and re.search(line, lines[-1]), text[-3000:]
+    errors = [x for x in lines if re.search(r"(^|: )error: ", x)]
+    assert len(errors) == 1, errors
+    assert outcome.group_gone, "a process of it outlived it"
+    assert not list(outcome.results.rglob(".*.tmp")), "a temporary file was left"
+    for run in outcome.results.rglob("run.json"):
+        assert json.loads(run.read_text())["status"] != "RUNNING", run
+
+
+def test_the_catalogue_has_at_least_40_bad_inputs():
+    assert len(CASES) >= 40 and len({c.id for c in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input_ends_in_one_clear_line(case, outcomes):
+    outcome = outcomes[case.id]
+    assert_clean_end(outcome, case.code, case.line)
+    if case.program == "main":
+        # stopped before the run started: Sacred made no run directory
+        assert not list(outcome.results.rglob("run.json"))
+
+
+# ----- damaged stores: one warning naming the run, and the work done -----------------
+
+
+@pytest.fixture
+def damaged_store(tmp_path):
+    """Two good COMPLETED runs and three damaged ones (cut short, empty, a JSON list),
+    plus a good run whose metrics.json is cut short."""
+    store = tmp_path / "sacred"
+    for seed in (1, 2):
+        _sacred_run(store, {"name": "mappo_sn", "seed": seed, "env_args": {"key": "k"}})
+    damaged = {}
+    for seed, damage in ((3, "cut"), (4, "empty"), (5, "list")):
+        path = _sacred_run(store, {"name": "mappo_sn", "seed": seed, "env_args": {"key": "k"}})
+        run_json = path / "run.json"
+        text = run_json.read_text()
+        run_json.write_text({"cut": text[: len(text) // 2], "empty": "", "list": "[1, 2]"}[damage])
+        damaged[damage] = path
+    metrics = _sacred_run(store, {"name": "mappo_sn", "seed": 6, "env_args": {"key": "k"}})
+    (metrics / "metrics.json").write_text('{"return_mean": {"steps": [0, 1')
+    damaged["metrics"] = metrics
+    return store, damaged
+
+
+def _cli(*args, cwd=None, env=None):
+    proc = _start([sys.executable, "-m", "epymarl_sn", *map(str, args)], cwd, env or {})
+    out, err = proc.communicate(timeout=900)  # a loaded machine can starve it
+    assert _group_gone(proc.pid)
+    assert "Traceback" not in out + err, out + err
+    return proc.returncode, out, err
+
+
+def _warned(err, path, what):
+    lines = [x for x in err.splitlines() if str(path) in x]
+    assert len(lines) == 1 and re.search(what, lines[0]), err
+    return lines[0]
+
+
+def test_runs_lists_a_damaged_run_as_damaged(damaged_store):
+    store, damaged = damaged_store
+    code, out, err = _cli("runs", "--store", store)
+    assert code == 0, err
+    rows = {line.split()[0]: line for line in out.splitlines()[1:]}
+    for damage, what in (("cut", "cut short"), ("empty", "empty"), ("list", "JSON list")):
+        row = rows[damaged[damage].relative_to(store).as_posix()]
+        assert re.search(rf"DAMAGED \(run.json .*{what}", row), row
+    assert "6 runs in" in err
+
+
+def test_plot_and_export_skip_a_damaged_run_with_one_warning(damaged_store, tmp_path):
+    store, damaged = damaged_store
+    code, out, err = _cli(
+        "plot",
+        "--store",
+        store,
+        "--metric",
+        "return_mean",
+        "--out",
+        tmp_path / "fig",
+        "--reps",
+        "10",
+    )
+    assert code == 0, err
+    _warned(err, damaged["cut"], r"skipping damaged run .*: run.json is cut short after \d+ bytes")
+    _warned(err, damaged["empty"], r"run.json is empty \(0 bytes\)")
+    _warned(err, damaged["list"], r"run.json holds a JSON list, not an object")
+    _warned(err, damaged["metrics"], r"damaged metrics, read as none: metrics.json is cut short")
+    code, out, err = _cli(
+        "runs", "--store", store, "--export-csv", tmp_path / "m.csv", "--metrics", "return_mean"
+    )
+    assert code == 0 and "3 runs" in out, out + err
+    _warned(err, damaged["empty"], r"run.json is empty")
+
+
+def test_push_leaves_a_damaged_run_alone(damaged_store, tmp_path):
+    store, damaged = damaged_store
+    server = LocalServer(tmp_path / "mongo", args=["--enable-test-commands"]).start()
+    try:
+        code, out, err = _cli("runs", "push", "--store", store, "--to", server.url)
+        assert code == 0, err
+        # the run with damaged metrics too: pushed once they are repaired
+        assert "2 runs added" in out and "4 damaged left alone" in out, out
+        _warned(err, damaged["list"], r"JSON list")
+    finally:
+        server.stop()
+
+
+def test_sweep_runs_a_damaged_run_again(world, tmp_path, copy_checkout, epymarl_dir):
+    """A dry run after a crash: the COMPLETED run is done, the damaged one is not, and
+    its folder is kept."""
+    root, _ = world
+    checkout = copy_checkout(epymarl_dir, tmp_path / "epymarl")
+    spec = load_spec(root / "good.yaml", checkout)
+    results = checkout / "results" / "sacred"
+    _sacred_run(results, expected_config(spec[0], checkout))
+    cut = _sacred_run(results, expected_config(spec[1], checkout))
+    (cut / "run.json").write_text((cut / "run.json").read_text()[:50])
+    code, out, err = _cli("sweep", root / "good.yaml", "--epymarl", checkout, "--dry-run")
+    assert code == 0, err
+    to_run = [x for x in out.splitlines() if not x.startswith("#")]
+    assert "1 already COMPLETED" in out and len(to_run) == 1, out
+    assert to_run[0].endswith("seed=2"), out
+    _warned(err, cut, r"run.json is cut short")
+    assert (cut / "run.json").is_file()
+
+
+# ----- faults: runs stopped by a signal, killed, or out of disk space ---------------
+
+
+def tiny_run(t_max=1_000_000):
+    """A tiny RWARE run; by default one that trains until it is stopped."""
+    return (
+        "--config=mappo_sn",
+        "--env-config=gymma",
+        "with",
+        "env_args.key=rware:rware-tiny-2ag-v2",
+        "env_args.time_limit=100",
+        f"t_max={t_max}",
+        "log_interval=500",
+        "runner_log_interval=500",
+        "learner_log_interval=500",
+        "test_interval=500",
+        "test_nepisode=2",
+    )
+
+
+@dataclass
+class Training:
+    proc: subprocess.Popen
+    work: Path
+
+    def wait_training(self, timeout_s=600):
+        """Until EPyMARL trains (its env workers are up)."""
+        deadline = time.monotonic() + timeout_s
+        log = self.work / "stderr.txt"
+        while "Beginning training" not in log.read_text():
+            assert self.proc.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, "training did not start"
+            time.sleep(0.5)
+
+    def workers(self):
+        out = subprocess.run(
+            ["pgrep", "-g", str(self.proc.pid)], capture_output=True, text=True
+        ).stdout
+        return [int(p) for p in out.split() if int(p) != self.proc.pid]
+
+    def finish(self, timeout_s=120):
+        code = self.proc.wait(timeout=timeout_s)
+        return code, (self.work / "stderr.txt").read_text()
+
+    def run_json(self):
+        (path,) = (self.work / "results" / "sacred").rglob("run.json")
+        return path, json.loads(path.read_text())
+
+
+@pytest.fixture
+def training(epymarl_dir, tmp_path):
+    started = []
+
+    def start(*args, env=None, results=None):
+        work = tmp_path / f"run{len(started)}"
+        shutil.copytree(epymarl_dir / "src", work / "src")
+        if results is not None:
+            (work / "results").symlink_to(results)
+        with open(work / "stderr.txt", "w") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "src/main.py", *args],
+                cwd=work,
+                env={
+                    **{k: v for k, v in os.environ.items() if not k.startswith("SACRED_")},
+                    **(env or {}),
+                },
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                start_new_session=True,
+            )
+        started.append(proc)
+        return Training(proc, work)
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _last_line(text):
+    return [x for x in text.splitlines() if x.strip()][-1]
+
+
+def test_sigterm_stops_a_run_in_one_line_interrupted_in_both_stores(training, tmp_path):
+    server = LocalServer(tmp_path / "mongo", args=["--enable-test-commands"]).start()
+    try:
+        run = training(*tiny_run(), env={"SACRED_MONGO_URL": server.url})
+        run.wait_training()
+        assert run.workers(), "the vector runner's env workers"
+        stopped = time.monotonic()
+        os.kill(run.proc.pid, signal.SIGTERM)  # as `kill`, Slurm or `docker stop` send it
+        code, err = run.finish()
+        assert time.monotonic() - stopped < 30  # seconds, on a loaded 2-core machine
+        assert code == 128 + signal.SIGTERM
+        assert "Traceback" not in err
+        assert _last_line(err) == "epymarl-sn: run INTERRUPTED: stopped by SIGTERM"
+        assert _group_gone(run.proc.pid), "env workers outlived the run"
+        _, info = run.run_json()
+        assert (info["status"], info["stop_reason"]) == ("INTERRUPTED", "stopped by SIGTERM")
+        (doc,) = pymongo.MongoClient(server.url).epymarl.runs.find()
+        assert (doc["status"], doc["stop_reason"]) == ("INTERRUPTED", "stopped by SIGTERM")
+    finally:
+        server.stop()
+
+
+def test_ctrl_c_stops_a_run_in_one_line(training):
+    run = training(*tiny_run())
+    run.wait_training()
+    os.killpg(run.proc.pid, signal.SIGINT)  # a terminal's Ctrl-C reaches the whole group
+    code, err = run.finish()
+    assert code == 128 + signal.SIGINT
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    assert _last_line(err) == "epymarl-sn: run INTERRUPTED: stopped by SIGINT"
+    assert _group_gone(run.proc.pid)
+    _, info = run.run_json()
+    assert (info["status"], info["stop_reason"]) == ("INTERRUPTED", "stopped by SIGINT")
+
+
+def test_a_killed_run_shows_stale_and_is_marked_interrupted_then_pushed(training, tmp_path):
+    run = training(*tiny_run())
+    run.wait_training()
+    os.killpg(run.proc.pid, signal.SIGKILL)  # no handler runs: the run stays RUNNING
+    run.proc.wait()
+    path, info = run.run_json()
+    assert info["status"] == "RUNNING"
+    store = run.work / "results" / "sacred"
+    # the run died 10 minutes ago: its last heartbeat is that old
+    old = datetime.fromisoformat(info["heartbeat"] or info["start_time"]) - timedelta(minutes=10)
+    path.write_text(json.dumps({**info, "heartbeat": old.isoformat()}))
+    code, out, err = _cli("runs", "--store", store)
+    assert code == 0 and re.search(r"RUNNING \(stale: no heartbeat for 10m \d+s", out), out
+    code, out, err = _cli("runs", "mark-stale", "--store", store)
+    assert code == 0 and "1 stale run marked INTERRUPTED" in err, out + err
+    info = json.loads(path.read_text())
+    assert info["status"] == "INTERRUPTED" and "no heartbeat since" in info["stop_reason"]
+    server = LocalServer(tmp_path / "mongo", args=["--enable-test-commands"]).start()
+    try:
+        code, out, err = _cli("runs", "push", "--store", store, "--to", server.url)
+        assert code == 0 and "1 run added" in out, out + err
+        (doc,) = pymongo.MongoClient(server.url).epymarl.runs.find()
+        assert doc["status"] == "INTERRUPTED"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 20 MB tmpfs, filled but for 400 KiB; unmounted at the end."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=20m", "tmpfs", str(mount)], check=True)
+    try:
+        free = shutil.disk_usage(mount).free
+        (mount / "filler").write_bytes(b"\0" * (free - 400 * 1024))
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+def test_a_full_disk_stops_the_run_failed_in_one_line_with_its_files_intact(training, small_disk):
+    results = small_disk / "results"
+    results.mkdir()
+    run = training(*tiny_run(20_000), "save_model=True", "save_model_interval=500", results=results)
+    code, err = run.finish(timeout_s=600)
+    assert code == 1
+    assert "Traceback" not in err and "No space left" not in err, err[-3000:]
+    line = _last_line(err)
+    assert re.fullmatch(
+        r"epymarl-sn: run FAILED: no space left on the device writing (\S.*) "
+        r"\((\d+ bytes|[\d.]+ MiB) free there\)",
+        line,
+    ), line
+    assert _group_gone(run.proc.pid)
+    path, info = run.run_json()
+    assert info["status"] == "FAILED" and info["stop_reason"] == line.split("FAILED: ")[1]
+    # every file written is whole: the JSON files parse, the models load, no temporary left
+    for f in path.parent.glob("*.json"):
+        json.loads(f.read_text())
+    import torch
+
+    models = list((results / "models").rglob("*.th"))
+    assert models, "models saved before the disk filled up"
+    for f in models:
+        torch.load(f, weights_only=False)
+    assert not [f for f in results.rglob("*") if f.name.endswith(".tmp")]
+
+
+# ----- no orphans: the board's servers go with it ------------------------------------
+
+SERVER_OWNER = """
+import sys, time
+from pathlib import Path
+from epymarl_sn.tracking.local_server import LocalServer
+server = LocalServer(Path(sys.argv[1]), log=Path(sys.argv[1] + ".log")).start()
+print(server.proc.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_local_server_dies_with_its_owner_killed_by_sigkill(tmp_path):
+    """`board` SIGKILLed: its local MongoDB goes too (Omniboard is started alike)."""
+    owner = subprocess.Popen(
+        [sys.executable, "-c", SERVER_OWNER, str(tmp_path / "store")],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        server_pid = int(owner.stdout.readline())
+        os.kill(server_pid, 0)  # it runs
+        owner.kill()
+        owner.wait()
+        deadline = time.monotonic() + 20
+        while Path(f"/proc/{server_pid}").exists():
+            assert time.monotonic() < deadline, "the server outlived its owner"
+            time.sleep(0.2)
+    finally:
+        if owner.poll() is None:
+            os.killpg(owner.pid, signal.SIGKILL)
+            owner.wait()
+
+
+def test_a_server_still_holding_the_store_is_named_with_its_pid(tmp_path):
+    from epymarl_sn.errors import BoardError
+
+    old = LocalServer(tmp_path / "store", log=tmp_path / "old.log").start()
+    try:
+        with pytest.raises(BoardError) as err:
+            LocalServer(tmp_path / "store", log=tmp_path / "new.log").start()
+        assert str(err.value) == (
+            f"an earlier local MongoDB server (PID {old.proc.pid}) still holds "
+            f"{tmp_path / 'store'}: stop it with `kill {old.proc.pid}`, then start again"
+        )
+    finally:
+        old.stop()
+
+
+KILLED_RUN = """
+import sys, time
+from sacred import Experiment
+from sacred.observers import MongoObserver
+ex = Experiment("pymarl")
+ex.add_config(name="mappo_sn", seed=1)
+
+@ex.main
+def train(_run):
+    print("started", flush=True)
+    time.sleep(600)
+
+ex.observers.append(MongoObserver(url=sys.argv[1], db_name="epymarl"))
+ex.run()
+"""
+
+
+def test_mark_stale_marks_a_killed_run_in_mongodb(tmp_path):
+    server = LocalServer(tmp_path / "mongo", args=["--enable-test-commands"]).start()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", KILLED_RUN, server.url], stdout=subprocess.PIPE, text=True
+        )
+        assert proc.stdout.readline().strip() == "started"
+        proc.kill()  # SIGKILL: Sacred records nothing more
+        proc.wait()
+        runs = pymongo.MongoClient(server.url).epymarl.runs
+        (doc,) = runs.find()
+        assert doc["status"] == "RUNNING"
+        # it died 2 hours ago
+        old = doc["start_time"] - timedelta(hours=2)
+        runs.update_one({"_id": doc["_id"]}, {"$set": {"heartbeat": old, "start_time": old}})
+        code, out, err = _cli("runs", "--store", server.url)
+        assert code == 0 and "RUNNING (stale: no heartbeat for 2h 0m" in out, out + err
+        code, out, err = _cli("runs", "mark-stale", "--store", server.url)
+        assert code == 0 and "1 stale run marked INTERRUPTED" in err, out + err
+        (doc,) = runs.find()
+        assert doc["status"] == "INTERRUPTED"
+        assert doc["stop_reason"].startswith(f"no heartbeat since {old:%Y-%m-%d %H:%M:%S} UTC")
+    finally:
+        server.stop()
