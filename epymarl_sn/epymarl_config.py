@@ -15,6 +15,9 @@ from typing import Any, Optional
 from epymarl_sn.errors import ConfigError
 from epymarl_sn.values import is_int
 
+# keys Sacred itself gives every run's config (`with seed=1` is always allowed)
+SACRED_KEYS = {"seed"}
+
 # EPyMARL divides by these (batch_size_run: the runner's envs) or draws batches of them
 POSITIVE_COUNTS = ("batch_size_run", "batch_size", "buffer_size")
 
@@ -67,7 +70,7 @@ def check_known_keys(config: Mapping[str, Any]) -> None:
     # Sacred's rule: an added key is fine if a prefix of it is a main-function argument
     unknown = sorted(
         key
-        for key in added
+        for key in added - SACRED_KEYS
         if not any(".".join(key.split(".")[: i + 1]) in captured for i in range(key.count(".") + 1))
     )
     if not unknown:

@@ -648,7 +648,7 @@ def test_sweep_runs_a_damaged_run_again(world, tmp_path, copy_checkout, epymarl_
     its folder is kept."""
     root, _ = world
     checkout = copy_checkout(epymarl_dir, tmp_path / "epymarl")
-    spec = load_spec(root / "good.yaml", checkout)
+    spec = load_spec(root / "good.yaml", checkout).runs
     results = checkout / "results" / "sacred"
     _sacred_run(results, expected_config(spec[0], checkout))
     cut = _sacred_run(results, expected_config(spec[1], checkout))
@@ -679,6 +679,7 @@ def tiny_run(t_max=1_000_000):
         "learner_log_interval=500",
         "test_interval=500",
         "test_nepisode=2",
+        "rware_batched=False",  # rware's own envs, in the vector runner's worker processes
     )
 
 
