@@ -903,9 +903,10 @@ def test_a_server_still_holding_the_store_is_named_with_its_pid(tmp_path):
 
 KILLED_RUN = """
 import sys, time
-from sacred import Experiment
+from sacred import SETTINGS, Experiment
 from sacred.observers import MongoObserver
-ex = Experiment("pymarl")
+SETTINGS.CAPTURE_MODE = "no"  # "started" reaches the pipe at once, not through a capture
+ex = Experiment("pymarl", interactive=True)  # a `python -c` script
 ex.add_config(name="mappo_sn", seed=1)
 
 @ex.main
