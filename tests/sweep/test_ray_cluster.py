@@ -77,7 +77,8 @@ def test_a_sweep_runs_on_both_nodes_into_one_store(
     assert not (driver / "results" / "sacred").exists()
     # the progress bar showed the env steps of the running runs
     bars = proc.stderr.replace("\r", "\n")
-    assert re.search(r"running 2: \S+ \S+ seed=\d+ [1-9]\d*/1000, \S+ \S+ seed=\d+ \d+/1000", bars), bars[-2000:]
+    running = r"running 2: \S+ \S+ seed=\d+ [1-9]\d*/1000, \S+ \S+ seed=\d+ \d+/1000"
+    assert re.search(running, bars), bars[-2000:]
     assert "done 4, failed 0, running 0" in bars
 
 
