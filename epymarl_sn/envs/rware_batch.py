@@ -333,7 +333,7 @@ class BatchedRware:
         self.highways = core.highways.astype(np.bool_)
         self.goals = np.array(core.goals, np.int64).reshape(-1, 2)  # (x, y)
         self.reward_type = core.reward_type.value
-        self.obs = np.zeros((batch, n, env_obs_size(envs[0])), np.float32)
+        self.obs = np.zeros((batch, n, int(envs[0].get_obs_size())), np.float32)
         self.time_limits = np.array([env.episode_limit for env in envs], np.int64)
         self.common_reward = common_reward
         self.mean_reward = reward_scalarisation == "mean"
@@ -443,7 +443,3 @@ class BatchedRware:
         _, rewards, _, _, _ = self.cores[b].step([int(a) for a in actions])
         self.rewards[b] = rewards
         self._load(b)
-
-
-def env_obs_size(env: Any) -> int:
-    return int(env.get_obs_size())
