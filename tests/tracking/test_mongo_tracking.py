@@ -124,7 +124,7 @@ def test_server_down_until_the_end_then_push_repairs_the_copy(
         "--config=mappo_sn",
         *rware_tiny,
         *SMALL_BATCH,
-        "t_max=3000",
+        "t_max=12000",
         env={
             "SACRED_MONGO_URL": mongo_server.url,
             "SACRED_MONGO_DB": DB,
@@ -133,6 +133,7 @@ def test_server_down_until_the_end_then_push_repairs_the_copy(
     )
     wait_for_metrics(mongo_server.db(DB), run.proc)
     mongo_server.kill()
+    assert run.proc.poll() is None, "the run ended before the outage: make it longer"
     result = run.wait()
 
     assert result.proc.returncode == 0, result.output[-3000:]
