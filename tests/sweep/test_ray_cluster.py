@@ -95,8 +95,11 @@ def test_a_restarted_sweep_skips_completed_runs_and_runs_nothing_twice(
     wait_until,
     running_in,
 ):
+    # runs long enough that the third, started once one has ended, is still running
+    # when the driver dies (a 1000-step run can end before Ray stops it)
     spec = write_spec(
-        tmp_path / "restart.yaml", tiny_spec(configs=["mappo_paper"], seeds=[1, 2, 3])
+        tmp_path / "restart.yaml",
+        tiny_spec(configs=["mappo_paper"], seeds=[1, 2, 3], t_max=2000),
     )
     driver = copy_checkout(epymarl_dir, tmp_path / "driver")
     env = sweep_env(ray_cluster, mongo_url, "restart")
@@ -104,12 +107,14 @@ def test_a_restarted_sweep_skips_completed_runs_and_runs_nothing_twice(
     first = epymarl_sn_background(*args, env=env)
     try:
 
-        def one_done_one_running():
+        def one_started_after_one_ended():
             assert first.poll() is None, first.communicate()
-            statuses = Counter(r["status"] for r in mongo_runs(mongo_url, "restart"))
-            return statuses["COMPLETED"] >= 1 and statuses["RUNNING"] >= 1
+            runs = mongo_runs(mongo_url, "restart")
+            ended = [r["stop_time"] for r in runs if r["status"] == "COMPLETED"]
+            started = [r["start_time"] for r in runs if r["status"] == "RUNNING"]
+            return bool(ended) and any(s > min(ended) for s in started)
 
-        wait_until(one_done_one_running, 400, "a COMPLETED and a RUNNING run")
+        wait_until(one_started_after_one_ended, 400, "a run RUNNING since a run COMPLETED")
         first.send_signal(signal.SIGKILL)  # the driver, as a lost login node would
         first.wait()
     finally:
