@@ -18,7 +18,7 @@ from epymarl_sn.errors import ConfigError
 from epymarl_sn.values import is_int, is_number
 
 SPARSE_ENVS = ("sc2_sparse", "smaclite_sparse")
-SMACLITE_OPTIONS = {"map_name", "time_limit", "use_cpp_rvo2", "seed"}
+SMACLITE_OPTIONS = {"map_name", "time_limit", "use_cpp_rvo2", "state_last_action", "seed"}
 # SMAC options that shape SMAC's own (dense) reward, which sc2_sparse replaces
 SMAC_DENSE_REWARD_OPTIONS = {"reward_sparse", "reward_only_positive", "reward_negative_scale"}
 NUMBER_OPTIONS = (
@@ -110,6 +110,11 @@ def check_smaclite(env_args: Mapping[str, Any]) -> None:
         raise ConfigError(
             f"env_args.time_limit must be a positive number of steps or null "
             f"(SMAC's limit for the map), got {time_limit!r}"
+        )
+    if not isinstance(env_args.get("state_last_action"), bool):
+        raise ConfigError(
+            f"env_args.state_last_action must be True or False, got "
+            f"{env_args.get('state_last_action')!r}; e.g. env_args.state_last_action=False"
         )
     cpp = env_args.get("use_cpp_rvo2", "auto")
     if cpp not in (True, False, "auto"):

@@ -24,7 +24,9 @@ class SparseSMACliteWrapper(SMACliteWrapper):
     """SMAClite's battle, the sparse reward computed from its own unit state.
 
     `time_limit: null` takes SMAC's episode limit for the map; `use_cpp_rvo2: auto`
-    uses the C++ collision avoidance when it is installed.
+    uses the C++ collision avoidance when it is installed. `state_last_action: False`
+    drops the agents' last actions that SMAClite's state always ends with, as SMAC's
+    option of that name does on StarCraft II.
     """
 
     def __init__(
@@ -32,6 +34,7 @@ class SparseSMACliteWrapper(SMACliteWrapper):
         reward: SparseReward,
         map_name: str,
         seed: int,
+        state_last_action: bool,
         time_limit: Optional[int] = None,
         use_cpp_rvo2: Union[bool, str] = "auto",
         **kwargs: Any,
@@ -44,6 +47,18 @@ class SparseSMACliteWrapper(SMACliteWrapper):
             map_name=map_name, seed=seed, time_limit=time_limit, use_cpp_rvo2=use_cpp_rvo2, **kwargs
         )
         self.tracker = SparseRewardTracker(reward, self.env.unwrapped.n_enemies)
+        game = self.env.unwrapped
+        # SMAClite's get_state: allies' and enemies' features, then every agent's
+        # one-hot last action (n_agents * n_actions values)
+        self.state_size = game.state_size - (
+            0 if state_last_action else game.n_agents * game.n_actions
+        )
+
+    def get_state(self) -> np.ndarray:
+        return super().get_state()[: self.state_size]
+
+    def get_state_size(self) -> int:
+        return self.state_size
 
     def reset(
         self, seed: Optional[int] = None, options: Optional[dict[str, Any]] = None

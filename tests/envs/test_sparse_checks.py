@@ -139,6 +139,7 @@ def test_smac_dense_reward_options_are_refused(no_sc2):
     [
         ({"time_limit": 0}, "env_args.time_limit must be a positive number of steps"),
         ({"use_cpp_rvo2": "fast"}, "env_args.use_cpp_rvo2 must be True, False or auto"),
+        ({"state_last_action": "no"}, "env_args.state_last_action must be True or False"),
         ({"map_nmae": "2s3z"}, "unknown env_args.map_nmae for smaclite_sparse"),
     ],
 )

@@ -23,7 +23,7 @@ def smaclite_sparse(epymarl_dir):
 
 def make_env(env_fn, map_name, seed=1, **env_args):
     # unscaled unless a test asks: the paper's numbers (+10 per kill, ...) step by step
-    env_args = {"reward_scale": False, **env_args}
+    env_args = {"reward_scale": False, "state_last_action": False, **env_args}
     return env_fn(
         map_name=map_name, seed=seed, common_reward=True, reward_scalarisation="sum", **env_args
     )
@@ -203,3 +203,27 @@ def test_cpp_collision_avoidance_is_used_when_installed(smaclite_sparse, capfd):
         assert updater == "NumpyVelocityUpdater"
     numpy_env = make_env(smaclite_sparse, "2s3z", use_cpp_rvo2=False)
     assert type(numpy_env.env.unwrapped.velocity_updater).__name__ == "NumpyVelocityUpdater"
+
+
+def test_the_critic_state_leaves_out_the_last_actions_unless_asked(smaclite_sparse):
+    """state_last_action: False (the preset's, as sc2_sparse's) drops the one-hot last
+    actions SMAClite appends to its state; True keeps SMAClite's state as it is."""
+    lean = make_env(smaclite_sparse, "2s3z", seed=3)
+    full = make_env(smaclite_sparse, "2s3z", seed=3, state_last_action=True)
+    game = full.env.unwrapped
+    tail = game.n_agents * game.n_actions
+    assert full.get_state_size() == game.state_size
+    assert lean.get_state_size() == game.state_size - tail
+    assert lean.get_env_info()["state_shape"] == game.state_size - tail
+    lean.reset()
+    full.reset()
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        actions = [random_policy(rng)(avail) for avail in full.get_avail_actions()]
+        lean.step(actions)
+        full.step(actions)
+        state = full.get_state()
+        assert state.shape == (game.state_size,)
+        # SMAClite's own tail: each agent's action this step, one-hot
+        assert state[-tail:].reshape(game.n_agents, -1).argmax(1).tolist() == actions
+        np.testing.assert_array_equal(lean.get_state(), state[:-tail])

@@ -57,6 +57,7 @@ def resolved(run_main, tmp_path, alg, env, env_vars=None):
 def test_alg_presets_hold_the_authors_setting(run_main, tmp_path, alg, paper_sparse_reward):
     config = resolved(run_main, tmp_path, alg, "smaclite_sparse")
     assert {k: config[k] for k in AUTHORS} == AUTHORS
+    assert config["env_args"]["state_last_action"] is False  # as sc2_sparse's
     # §V: returns standardised for FullSN and LastSN only
     assert config["standardise_returns"] is (alg in ("mappo_fullsn", "mappo_lastsn"))
     assert config["learner"] == "ppo_sn_learner"
