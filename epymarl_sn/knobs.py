@@ -104,6 +104,12 @@ def parse(
     return schema(**values)
 
 
+def pop(schema: "type[Schema]", kwargs: dict[str, Any]) -> "Schema":
+    """Take a schema's (checked) keys out of `kwargs` as an instance of the schema (a
+    missing key takes its default); the rest stays for whoever gets `kwargs`."""
+    return schema(**{s.name: kwargs.pop(s.key) for s in settings(schema) if s.key in kwargs})
+
+
 def text(value: Any) -> str:
     """A value as a user types it in YAML or after `with`: null, mid, 1.0, [2, 3]."""
     if value is None:

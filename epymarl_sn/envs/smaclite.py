@@ -4,11 +4,12 @@ Needs EPyMARL's src/ on sys.path (it subclasses EPyMARL's SMAClite wrapper).
 """
 
 from collections.abc import Iterable
-from typing import Any, Optional, Union
+from typing import Any, Optional
 
 import numpy as np
 from envs.smaclite_wrapper import SMACliteWrapper
 
+from epymarl_sn.envs.checks import SMACliteOptions
 from epymarl_sn.envs.installed import rvo2_installed
 from epymarl_sn.envs.reward import SparseReward, SparseRewardTracker, outcome_from_survivors
 
@@ -30,14 +31,15 @@ class SparseSMACliteWrapper(SMACliteWrapper):
     def __init__(
         self,
         reward: SparseReward,
+        options: SMACliteOptions,
         map_name: str,
         seed: int,
-        time_limit: Optional[int] = None,
-        use_cpp_rvo2: Union[bool, str] = "auto",
         **kwargs: Any,
     ) -> None:
+        time_limit = options.time_limit
         if time_limit is None:
             time_limit = smac_episode_limit(map_name)
+        use_cpp_rvo2 = options.use_cpp_rvo2
         if use_cpp_rvo2 == "auto":
             use_cpp_rvo2 = rvo2_installed()
         super().__init__(
