@@ -34,7 +34,7 @@ from typing import Any, Optional, Union
 import yaml
 
 from epymarl_sn.errors import SpecError
-from epymarl_sn.knobs import Setting, keys, knob, parse, setting, text
+from epymarl_sn.knobs import Setting, keys, knob, parse, setting
 from epymarl_sn.resources import available_configs, config_file
 from epymarl_sn.values import is_int, task_name
 
@@ -73,13 +73,13 @@ class SpecKeys:
         allowed=_names("config"),
         help="the variants: `--config` names, each alone or with its own `with`",
         valid=_non_empty_list,
-        example="[mappo_paper, {config: mappo_midsn, with: {critic_sn_k: 2.0}}]",
+        example=["mappo_paper", {"config": "mappo_midsn", "with": {"critic_sn_k": 2.0}}],
     )
     env_configs: list[Any] = knob(
         allowed=_names("env_config"),
         help="the tasks: `--env-config` names, each alone or with its own `with`",
         valid=_non_empty_list,
-        example="[{env_config: gymma, with: {env_args.key: rware:rware-tiny-2ag-v2}}]",
+        example=[{"env_config": "gymma", "with": {"env_args.key": "rware:rware-tiny-2ag-v2"}}],
     )
     seeds: list[int] = knob(
         allowed="a non-empty list of integers",
@@ -100,7 +100,7 @@ class SpecKeys:
         allowed="a mapping of dotted config keys to values",
         help="overrides for every run (dotted config keys)",
         valid=_mapping_or_none,
-        example="{env_args.time_limit: 100}",
+        example={"env_args.time_limit": 100},
     )
     data_dir: Optional[str] = knob(
         None,
@@ -117,9 +117,19 @@ class SpecKeys:
 SPEC_KEYS = keys(SpecKeys)
 
 
+def _yaml(value: Any) -> str:
+    """A value as a spec's YAML writes it on one line."""
+    return (
+        yaml.safe_dump(value, default_flow_style=True, width=1000)
+        .strip()
+        .removesuffix("...")
+        .strip()
+    )
+
+
 def _refuse(s: Setting, value: Any) -> SpecError:
     return SpecError(
-        f"`{s.key}` must be {s.knob.allowed}, got {value!r}; e.g. {s.key}: {text(s.example)}"
+        f"`{s.key}` must be {s.knob.allowed}, got {value!r}; e.g. {s.key}: {_yaml(s.example)}"
     )
 
 
@@ -180,7 +190,7 @@ def _overrides(where: str, value: Any) -> "dict[str, Any]":
         return {}
     if not isinstance(value, dict):
         s = setting(SpecKeys, "with")
-        raise SpecError(f"{where}: `with` must be {s.knob.allowed}, e.g. with: {s.example}")
+        raise SpecError(f"{where}: `with` must be {s.knob.allowed}, e.g. with: {_yaml(s.example)}")
     for key, item in value.items():
         if not isinstance(key, str) or not key:
             raise SpecError(f"{where}: override key {key!r} is not a config key")
