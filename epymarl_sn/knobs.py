@@ -146,6 +146,11 @@ def integer(least: int, most: Optional[int] = None) -> Callable[[Any], bool]:
     return lambda value: is_int(value) and least <= value and (most is None or value <= most)
 
 
+def optional(valid: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    """null (None), or what `valid` allows."""
+    return lambda value: value is None or valid(value)
+
+
 def number(value: Any) -> bool:
     return is_number(value)
 

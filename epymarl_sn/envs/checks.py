@@ -16,8 +16,7 @@ from epymarl_sn.envs import starcraft
 from epymarl_sn.envs.installed import RVO2_INSTALL_HINT, rvo2_installed, smac_flavour
 from epymarl_sn.envs.reward import SparseReward
 from epymarl_sn.errors import ConfigError
-from epymarl_sn.knobs import Setting, keys, knob, one_of, parse, text
-from epymarl_sn.values import is_int
+from epymarl_sn.knobs import Setting, integer, keys, knob, one_of, optional, parse, text
 
 EnvCheck = Callable[[Mapping[str, Any]], None]
 # the sparse envs, each with the check of its own env_args (the reward's are common):
@@ -39,10 +38,6 @@ def sparse_env(env: str) -> Callable[[EnvCheck], EnvCheck]:
 SMAC_DENSE_REWARD_OPTIONS = {"reward_sparse", "reward_only_positive", "reward_negative_scale"}
 
 
-def _positive_or_null(value: Any) -> bool:
-    return value is None or (is_int(value) and value > 0)
-
-
 @dataclass(frozen=True)
 class SMACliteOptions:
     """smaclite_sparse's own env_args keys (besides map_name, seed and the reward's)."""
@@ -50,8 +45,8 @@ class SMACliteOptions:
     time_limit: Optional[int] = knob(
         None,
         allowed="a positive number of steps or null (SMAC's limit for the map)",
-        help=("`smaclite_sparse`: episode limit in steps; `null` takes SMAC's limit for the map"),
-        valid=_positive_or_null,
+        help="`smaclite_sparse`: episode limit in steps; `null` takes SMAC's limit for the map",
+        valid=optional(integer(1)),
         example=170,
     )
     use_cpp_rvo2: Union[bool, str] = knob(

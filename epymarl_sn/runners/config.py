@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from epymarl_sn.errors import ConfigError
-from epymarl_sn.knobs import Setting, boolean, knob, parse, refusal, setting
+from epymarl_sn.knobs import Setting, boolean, integer, knob, optional, parse, refusal, setting
 from epymarl_sn.values import is_int
 
 
@@ -20,11 +20,6 @@ def available_cores() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
-
-
-def _workers(value: Any) -> bool:
-    """null or an integer >= 0 (at most batch_size_run: checked with the config)."""
-    return value is None or (is_int(value) and value >= 0)
 
 
 @dataclass(frozen=True)
@@ -41,7 +36,7 @@ class VectorKeys:
             "the `vector` runner's worker processes: `null` one per core, at most "
             "`batch_size_run`; `0` the envs step in the training process"
         ),
-        valid=_workers,
+        valid=optional(integer(0)),  # at most batch_size_run: vector_keys checks it
         example=0,
     )
     # step RWARE envs with the batched backend (envs.rware_batch), in the training

@@ -34,7 +34,7 @@ from typing import Any, Optional, Union
 import yaml
 
 from epymarl_sn.errors import SpecError
-from epymarl_sn.knobs import Setting, keys, knob, parse, setting
+from epymarl_sn.knobs import Setting, integer, keys, knob, optional, parse, setting
 from epymarl_sn.resources import available_configs, config_file
 from epymarl_sn.values import is_int, task_name
 
@@ -49,16 +49,12 @@ def _seeds(value: Any) -> bool:
     return _non_empty_list(value) and all(is_int(s) for s in value)
 
 
-def _positive_or_none(value: Any) -> bool:
-    return value is None or (is_int(value) and value > 0)
+def _mapping(value: Any) -> bool:
+    return isinstance(value, dict)
 
 
-def _mapping_or_none(value: Any) -> bool:
-    return value is None or isinstance(value, dict)
-
-
-def _path_or_none(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and bool(value.strip()))
+def _path(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip())
 
 
 def _names(field: str) -> str:
@@ -91,7 +87,7 @@ class SpecKeys:
         None,
         allowed="a positive integer (env steps)",
         help="every run's `t_max`",
-        valid=_positive_or_none,
+        valid=optional(integer(1)),
         example=40050000,
     )
     overrides: Optional[dict[str, Any]] = knob(
@@ -99,7 +95,7 @@ class SpecKeys:
         key="with",
         allowed="a mapping of dotted config keys to values",
         help="overrides for every run (dotted config keys)",
-        valid=_mapping_or_none,
+        valid=optional(_mapping),
         example={"env_args.time_limit": 100},
     )
     data_dir: Optional[str] = knob(
@@ -109,7 +105,7 @@ class SpecKeys:
             "where each finished run's compact data goes, relative to where the sweep "
             "starts; runs kept there are not run again"
         ),
-        valid=_path_or_none,
+        valid=optional(_path),
         example="docs/data/NAME",
     )
 
