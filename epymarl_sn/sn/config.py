@@ -30,7 +30,7 @@ class SNKeys:
 
     critic_sn: Union[str, list[int], tuple[int, ...]] = knob(
         "mid",
-        allowed=(f"{', '.join(LAYER_CHOICES)} or a list of 1-based layer indices like [2, 3]"),
+        allowed=f"{', '.join(LAYER_CHOICES)} or a list of 1-based layer indices like [2, 3]",
         help=(
             "which critic layers are spectrally normalised (with `critic_type: "
             "cv_critic_sn`): `full`, `mid`, `last`, `none` or a list of 1-based layer "
