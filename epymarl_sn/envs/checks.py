@@ -8,29 +8,84 @@ error would hang the run instead of stopping it.
 import inspect
 import os
 from collections.abc import Collection, Mapping
-from typing import Any, Optional
+from dataclasses import dataclass
+from typing import Any, Callable, Optional, Union
 
 from epymarl_sn.console import say
 from epymarl_sn.envs import starcraft
 from epymarl_sn.envs.installed import RVO2_INSTALL_HINT, rvo2_installed, smac_flavour
-from epymarl_sn.envs.reward import DIVISORS, REWARD_DEFAULTS
+from epymarl_sn.envs.reward import SparseReward
 from epymarl_sn.errors import ConfigError
-from epymarl_sn.values import is_int, is_number
+from epymarl_sn.knobs import Setting, boolean, integer, keys, knob, one_of, optional, parse, text
 
-SPARSE_ENVS = ("sc2_sparse", "smaclite_sparse")
-SMACLITE_OPTIONS = {"map_name", "time_limit", "use_cpp_rvo2", "state_last_action", "seed"}
+EnvCheck = Callable[[Mapping[str, Any]], None]
+# the sparse envs, each with the check of its own env_args (the reward's are common):
+# an env joins with @sparse_env, not with a branch in check_sparse_config
+SPARSE_ENVS: dict[str, EnvCheck] = {}
+
+
+def sparse_env(env: str) -> Callable[[EnvCheck], EnvCheck]:
+    """Register `check(env_args)` as the env_args check of the sparse env `env`."""
+
+    def register(check: EnvCheck) -> EnvCheck:
+        SPARSE_ENVS[env] = check
+        return check
+
+    return register
+
+
 # SMAC options that shape SMAC's own (dense) reward, which sc2_sparse replaces
 SMAC_DENSE_REWARD_OPTIONS = {"reward_sparse", "reward_only_positive", "reward_negative_scale"}
-NUMBER_OPTIONS = (
-    "reward_death_value",
-    "reward_ally_death_value",
-    "reward_win",
-    "reward_defeat",
-    "reward_scale_rate",
-)
 
 
-def check_reward_options(env: str, env_args: Mapping[str, Any]) -> None:
+@dataclass(frozen=True)
+class SMACliteOptions:
+    """smaclite_sparse's own env_args keys (besides map_name, seed and the reward's)."""
+
+    time_limit: Optional[int] = knob(
+        None,
+        allowed="a positive number of steps or null (SMAC's limit for the map)",
+        help="`smaclite_sparse`: episode limit in steps; `null` takes SMAC's limit for the map",
+        valid=optional(integer(1)),
+        example=170,
+    )
+    use_cpp_rvo2: Union[bool, str] = knob(
+        "auto",
+        allowed="True, False or auto",
+        help=(
+            "`smaclite_sparse`: SMAClite's C++ collision avoidance: `True`, `False`, `auto` "
+            "(when installed)"
+        ),
+        valid=one_of(True, False, "auto"),
+    )
+    # False: the authors' src_spectral/config/algs/mappo.yaml (and sc2_sparse)
+    state_last_action: bool = knob(
+        False,
+        allowed="True or False",
+        help=(
+            "`smaclite_sparse`: the critic's state ends with every agent's last action "
+            "(SMAClite's own state); `False` drops them, as SMAC's key of that name"
+        ),
+        valid=boolean,
+    )
+
+
+SMACLITE_OPTIONS = {"map_name", "seed", *keys(SMACliteOptions)}
+
+
+def _refuse(s: Setting, value: Any) -> ConfigError:
+    """env_args' one-line error, with the value's type where the type is wrong."""
+    kind = ""
+    if value is not None and s.default is not None and type(value) is not type(s.default):
+        kind = f" ({type(value).__name__})"
+    return ConfigError(
+        f"env_args.{s.key} must be {s.knob.allowed}, got {value!r}{kind}; "
+        f"e.g. env_args.{s.key}={text(s.example)}"
+    )
+
+
+def check_reward_options(env: str, env_args: Mapping[str, Any]) -> SparseReward:
+    """The reward of a sparse env's env_args; ConfigError if bad."""
     if "reward_death" in env_args:
         raise ConfigError(
             f"env_args.reward_death is not an option of {env} (public SMAC has "
@@ -38,31 +93,9 @@ def check_reward_options(env: str, env_args: Mapping[str, Any]) -> None:
             "ally lost is env_args.reward_death_value, e.g. "
             "env_args.reward_death_value=10"
         )
-    for key in NUMBER_OPTIONS:
-        if key in env_args and not is_number(env_args[key]):
-            raise ConfigError(
-                f"env_args.{key} must be a number, got {env_args[key]!r} "
-                f"({type(env_args[key]).__name__}); e.g. "
-                f"env_args.{key}={REWARD_DEFAULTS[key]:g}"
-            )
-    if not isinstance(env_args.get("reward_scale", False), bool):
-        raise ConfigError(
-            f"env_args.reward_scale must be True or False, got "
-            f"{env_args['reward_scale']!r}; e.g. env_args.reward_scale=True"
-        )
-    divisor = env_args.get("reward_scale_divisor", REWARD_DEFAULTS["reward_scale_divisor"])
-    if divisor not in DIVISORS:
-        raise ConfigError(
-            f"env_args.reward_scale_divisor must be one of {', '.join(DIVISORS)} "
-            f"(smac: public SMAC's max_reward, with the enemies' health and "
-            f"shields; sparse: without them), got {divisor!r}; e.g. "
-            "env_args.reward_scale_divisor=smac"
-        )
-    options = {**REWARD_DEFAULTS, **env_args}
-    if options["reward_scale"] and not (
-        options["reward_scale_rate"] > 0
-        and options["reward_win"] > 0
-        and options["reward_death_value"] >= 0
+    reward = parse(SparseReward, env_args, _refuse)
+    if reward.reward_scale and not (
+        reward.reward_scale_rate > 0 and reward.reward_win > 0 and reward.reward_death_value >= 0
     ):
         raise ConfigError(
             "env_args.reward_scale=True divides rewards by (n_enemies * "
@@ -71,6 +104,7 @@ def check_reward_options(env: str, env_args: Mapping[str, Any]) -> None:
             "and reward_death_value >= 0; fix those or set "
             "env_args.reward_scale=False"
         )
+    return reward
 
 
 def _check_map(env: str, map_name: Any, maps: Collection[str]) -> str:
@@ -84,41 +118,29 @@ def _check_map(env: str, map_name: Any, maps: Collection[str]) -> str:
 
 
 def _check_known_options(env: str, env_args: Mapping[str, Any], known: set[str]) -> None:
-    unknown = sorted(set(env_args) - known - set(REWARD_DEFAULTS))
+    known = known | set(keys(SparseReward))
+    unknown = sorted(set(env_args) - known)
     if unknown:
         raise ConfigError(
-            f"unknown env_args.{unknown[0]} for {env}; its options are: "
-            f"{', '.join(sorted(known | set(REWARD_DEFAULTS)))}"
+            f"unknown env_args.{unknown[0]} for {env}; its options are: {', '.join(sorted(known))}"
         )
 
 
+@sparse_env("smaclite_sparse")
 def check_smaclite(env_args: Mapping[str, Any]) -> None:
     from smaclite.env.maps.map import MapPreset
 
     env = "smaclite_sparse"
     _check_known_options(env, env_args, SMACLITE_OPTIONS)
     _check_map(env, env_args.get("map_name"), {p.value.name for p in MapPreset})
-    time_limit = env_args.get("time_limit")
-    if time_limit is None:
-        if smac_flavour() != "oxwhirl":
-            raise ConfigError(
-                "env_args.time_limit=null takes the map's episode limit from "
-                "oxwhirl's SMAC, which is not installed; run `epymarl-sn setup` "
-                "or set env_args.time_limit to a number of steps"
-            )
-    elif not (is_int(time_limit) and time_limit > 0):
+    options = parse(SMACliteOptions, env_args, _refuse)
+    if options.time_limit is None and smac_flavour() != "oxwhirl":
         raise ConfigError(
-            f"env_args.time_limit must be a positive number of steps or null "
-            f"(SMAC's limit for the map), got {time_limit!r}"
+            "env_args.time_limit=null takes the map's episode limit from "
+            "oxwhirl's SMAC, which is not installed; run `epymarl-sn setup` "
+            "or set env_args.time_limit to a number of steps"
         )
-    if not isinstance(env_args.get("state_last_action"), bool):
-        raise ConfigError(
-            f"env_args.state_last_action must be True or False, got "
-            f"{env_args.get('state_last_action')!r}; e.g. env_args.state_last_action=False"
-        )
-    cpp = env_args.get("use_cpp_rvo2", "auto")
-    if cpp not in (True, False, "auto"):
-        raise ConfigError(f"env_args.use_cpp_rvo2 must be True, False or auto, got {cpp!r}")
+    cpp = options.use_cpp_rvo2
     if not rvo2_installed():
         if cpp is True:
             raise ConfigError(
@@ -133,6 +155,7 @@ def check_smaclite(env_args: Mapping[str, Any]) -> None:
             )
 
 
+@sparse_env("sc2_sparse")
 def check_sc2(env_args: Mapping[str, Any], cwd: Optional[starcraft.PathLike] = None) -> None:
     env = "sc2_sparse"
     flavour = smac_flavour()
@@ -183,7 +206,4 @@ def check_sparse_config(config: Mapping[str, Any]) -> None:
         raise ConfigError(f"{env} gives the team one common reward: set common_reward=True")
     env_args = config.get("env_args") or {}
     check_reward_options(env, env_args)
-    if env == "smaclite_sparse":
-        check_smaclite(env_args)
-    else:
-        check_sc2(env_args)
+    SPARSE_ENVS[env](env_args)

@@ -7,7 +7,9 @@ would hang the run, so every user-facing check is in envs/checks.py, before the 
 
 from typing import Any
 
+from epymarl_sn.envs.checks import SMACliteOptions
 from epymarl_sn.envs.reward import SparseReward
+from epymarl_sn.knobs import pop
 
 
 def _prepare(kwargs: dict[str, Any]) -> tuple[SparseReward, dict[str, Any]]:
@@ -16,14 +18,15 @@ def _prepare(kwargs: dict[str, Any]) -> tuple[SparseReward, dict[str, Any]]:
     from envs import __check_and_prepare_smac_kwargs as prepare_smac_kwargs
 
     kwargs = prepare_smac_kwargs(kwargs)
-    return SparseReward.pop_from(kwargs), kwargs
+    # the rest goes to the simulator
+    return pop(SparseReward, kwargs), kwargs
 
 
 def smaclite_sparse_fn(**kwargs: Any) -> Any:
     from epymarl_sn.envs.smaclite import SparseSMACliteWrapper
 
     reward, kwargs = _prepare(kwargs)
-    return SparseSMACliteWrapper(reward, **kwargs)
+    return SparseSMACliteWrapper(reward, pop(SMACliteOptions, kwargs), **kwargs)
 
 
 def sc2_sparse_fn(**kwargs: Any) -> Any:

@@ -16,8 +16,10 @@ divisor / reward_scale_rate, where the divisor is (`reward_scale_divisor`)
 """
 
 import enum
-from dataclasses import dataclass, fields
-from typing import Any, Optional, Union
+from dataclasses import dataclass
+from typing import Optional, Union
+
+from epymarl_sn.knobs import boolean, knob, number, one_of
 
 DIVISORS = ("smac", "sparse")
 
@@ -39,22 +41,63 @@ def outcome_from_survivors(allies_alive: int, enemies_alive: int, time_up: bool)
     return Outcome.TIMEOUT if time_up else Outcome.ONGOING
 
 
+_NUMBER = "a number"
+_FLAG = "True or False"
+
+
 @dataclass(frozen=True)
 class SparseReward:
-    """The reward's settings, named and defaulted as the sparse envs' env_args keys."""
+    """The reward's settings: the schema of the sparse envs' env_args keys that belong
+    to the reward, with their defaults (the envs' presets repeat them, each with its
+    source)."""
 
-    reward_death_value: float = 10.0
-    reward_ally_death_value: float = 10.0
-    reward_win: float = 200.0
-    reward_defeat: float = -200.0
-    reward_scale: bool = True  # the authors' sc2_sparse.yaml; the paper is silent
-    reward_scale_rate: float = 50.0
-    reward_scale_divisor: str = "smac"
-
-    @classmethod
-    def pop_from(cls, env_args: dict[str, Any]) -> "SparseReward":
-        """Take the reward keys out of env_args (the rest goes to the simulator)."""
-        return cls(**{k: env_args.pop(k) for k in REWARD_DEFAULTS if k in env_args})
+    reward_death_value: float = knob(
+        10,  # §VI-B
+        allowed=_NUMBER,
+        help="sparse reward per enemy killed (`sc2_sparse`, `smaclite_sparse`)",
+        valid=number,
+    )
+    reward_ally_death_value: float = knob(
+        10,  # §VI-B
+        allowed=_NUMBER,
+        help="sparse penalty per ally lost",
+        valid=number,
+    )
+    reward_win: float = knob(
+        200,  # §VI-B
+        allowed=_NUMBER,
+        help="sparse reward for a won battle",
+        valid=number,
+    )
+    reward_defeat: float = knob(
+        -200,  # §VI-B
+        allowed=_NUMBER,
+        help="sparse reward for a lost battle",
+        valid=number,
+    )
+    reward_scale: bool = knob(
+        True,  # the authors' sc2_sparse.yaml; the paper is silent
+        allowed=_FLAG,
+        help="divide every reward by divisor / `reward_scale_rate`",
+        valid=boolean,
+    )
+    reward_scale_rate: float = knob(
+        50,  # the authors' sc2_sparse.yaml
+        allowed=_NUMBER,
+        help="what a flawless win sums to with the `sparse` divisor",
+        valid=number,
+    )
+    reward_scale_divisor: str = knob(
+        "smac",
+        allowed=(
+            f"one of {', '.join(DIVISORS)} (smac: public SMAC's max_reward, with the "
+            "enemies' health and shields; sparse: without them)"
+        ),
+        help=(
+            "`smac` (public SMAC's max_reward, with enemy health and shields) or `sparse` (without)"
+        ),
+        valid=one_of(*DIVISORS),
+    )
 
     def unscaled(self, enemies_killed: int, allies_lost: int, outcome: Outcome) -> float:
         terminal = {Outcome.WON: self.reward_win, Outcome.LOST: self.reward_defeat}
@@ -73,10 +116,6 @@ class SparseReward:
         if self.reward_scale_divisor == "smac":
             max_reward += enemy_health_and_shields
         return max_reward / self.reward_scale_rate
-
-
-# env_args keys of the sparse envs that belong to the reward, with their defaults
-REWARD_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(SparseReward)}
 
 
 class SparseRewardTracker:

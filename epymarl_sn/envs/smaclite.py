@@ -4,11 +4,12 @@ Needs EPyMARL's src/ on sys.path (it subclasses EPyMARL's SMAClite wrapper).
 """
 
 from collections.abc import Iterable
-from typing import Any, Optional, Union
+from typing import Any, Optional
 
 import numpy as np
 from envs.smaclite_wrapper import SMACliteWrapper
 
+from epymarl_sn.envs.checks import SMACliteOptions
 from epymarl_sn.envs.installed import rvo2_installed
 from epymarl_sn.envs.reward import SparseReward, SparseRewardTracker, outcome_from_survivors
 
@@ -32,15 +33,15 @@ class SparseSMACliteWrapper(SMACliteWrapper):
     def __init__(
         self,
         reward: SparseReward,
+        options: SMACliteOptions,
         map_name: str,
         seed: int,
-        state_last_action: bool,
-        time_limit: Optional[int] = None,
-        use_cpp_rvo2: Union[bool, str] = "auto",
         **kwargs: Any,
     ) -> None:
+        time_limit = options.time_limit
         if time_limit is None:
             time_limit = smac_episode_limit(map_name)
+        use_cpp_rvo2 = options.use_cpp_rvo2
         if use_cpp_rvo2 == "auto":
             use_cpp_rvo2 = rvo2_installed()
         super().__init__(
@@ -51,7 +52,7 @@ class SparseSMACliteWrapper(SMACliteWrapper):
         # SMAClite's get_state: allies' and enemies' features, then every agent's
         # one-hot last action (n_agents * n_actions values)
         self.state_size = game.state_size - (
-            0 if state_last_action else game.n_agents * game.n_actions
+            0 if options.state_last_action else game.n_agents * game.n_actions
         )
 
     def get_state(self) -> np.ndarray:

@@ -6,9 +6,12 @@ wherever the plugin is loaded, before a run starts.
 """
 
 import os
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Optional
 
 from epymarl_sn.errors import ConfigError
+from epymarl_sn.knobs import Setting, boolean, integer, knob, optional, parse, refusal, setting
 from epymarl_sn.values import is_int
 
 
@@ -19,43 +22,86 @@ def available_cores() -> int:
     return os.cpu_count() or 1
 
 
-def vector_workers(config: dict[str, Any]) -> int:
+@dataclass(frozen=True)
+class VectorKeys:
+    """The `vector` runner's keys."""
+
+    vector_workers: Optional[int] = knob(
+        None,
+        allowed=(
+            "an integer from 0 (step the envs in the training process) to batch_size_run, "
+            "or null (one per core)"
+        ),
+        help=(
+            "the `vector` runner's worker processes: `null` one per core, at most "
+            "`batch_size_run`; `0` the envs step in the training process"
+        ),
+        valid=optional(integer(0)),  # at most batch_size_run: vector_keys checks it
+        example=0,
+    )
+    # step RWARE envs with the batched backend (envs.rware_batch), in the training
+    # process, wherever it applies; False: rware's own envs in worker processes
+    rware_batched: bool = knob(
+        True,
+        allowed=(
+            "True (RWARE envs stepped together in the training process, same episodes) or "
+            "False (rware's own envs)"
+        ),
+        help=(
+            "RWARE envs stepped all at once in the training process by the batched backend "
+            "(rware 2.0.0's episodes bit for bit); `False`: rware's own envs. Where it "
+            "cannot apply, one log line says why ([docs/fast_rware.md](docs/fast_rware.md))"
+        ),
+        valid=boolean,
+        example=False,
+    )
+
+
+def _refuse(s: Setting, value: Any, allowed: str = "") -> ConfigError:
+    return ConfigError(refusal(s.key, value, allowed or s.knob.allowed, s.example))
+
+
+def _workers_allowed(config: Mapping[str, Any]) -> str:
+    """vector_workers' allowed values in this config: its batch_size_run, the cores here."""
+    envs = config.get("batch_size_run")
+    most = f"batch_size_run ({envs})" if is_int(envs) else "batch_size_run"
+    return (
+        f"an integer from 0 (step the envs in the training process) to {most}, or null "
+        f"(one per core, {available_cores()} here)"
+    )
+
+
+def vector_keys(config: Mapping[str, Any]) -> VectorKeys:
+    """The runner's keys of a config dict (missing ones take their defaults); ConfigError
+    with one line if bad."""
+
+    def refuse(s: Setting, value: Any) -> ConfigError:
+        allowed = _workers_allowed(config) if s.key == "vector_workers" else ""
+        return _refuse(s, value, allowed)
+
+    keys = parse(VectorKeys, config, refuse)
+    envs: Any = config.get("batch_size_run")
+    workers = keys.vector_workers
+    if workers is not None and is_int(envs) and workers > envs:
+        raise refuse(setting(VectorKeys, "vector_workers"), workers)
+    return keys
+
+
+def vector_workers(config: Mapping[str, Any]) -> int:
     """How many worker processes step the envs: `vector_workers`, or when it is unset
     (or null) one per core but never more than the batch's envs; 0 = no workers."""
-    workers = config.get("vector_workers")
+    workers = vector_keys(config).vector_workers
     if workers is None:
         return min(available_cores(), config["batch_size_run"])
     return workers
 
 
-# `rware_batched`: step RWARE envs with the batched backend (envs.rware_batch), in the
-# training process, wherever it applies; False: rware's own envs in worker processes
-RWARE_BATCHED_DEFAULT = True
-
-
-def rware_batched(config: dict[str, Any]) -> bool:
+def rware_batched(config: Mapping[str, Any]) -> bool:
     """Whether the vector runner may step RWARE envs with the batched backend."""
-    return bool(config.get("rware_batched", RWARE_BATCHED_DEFAULT))
+    return vector_keys(config).rware_batched
 
 
-def check_vector_config(config: dict[str, Any]) -> None:
+def check_vector_config(config: Mapping[str, Any]) -> None:
     """`vector_workers`: null or an integer from 0 to batch_size_run; `rware_batched`:
     a boolean."""
-    batched = config.get("rware_batched", RWARE_BATCHED_DEFAULT)
-    if not isinstance(batched, bool):
-        raise ConfigError(
-            f"rware_batched: {batched!r} is not allowed; allowed: True (RWARE envs stepped "
-            "together in the training process, same episodes) or False (rware's own envs); "
-            "set e.g. rware_batched=False"
-        )
-    workers = config.get("vector_workers")
-    if workers is None:
-        return
-    envs = config.get("batch_size_run")
-    if not is_int(workers) or workers < 0 or (is_int(envs) and workers > envs):
-        most = f"batch_size_run ({envs})" if is_int(envs) else "batch_size_run"
-        raise ConfigError(
-            f"vector_workers: {workers!r} is not allowed; allowed: an integer from 0 (step "
-            f"the envs in the training process) to {most}, or null (one per core, "
-            f"{available_cores()} here); set e.g. vector_workers=0"
-        )
+    vector_keys(config)

@@ -1,32 +1,108 @@
-"""The SN critic's config keys (DESIGN.md, "SN critic config keys"): parsing and checks."""
+"""The SN critic's config keys and the learner's `fused_gru`: their schemas, parsing
+and checks."""
 
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Union
 
 from epymarl_sn.errors import ConfigError
+from epymarl_sn.knobs import Setting, boolean, defaults, integer, keys, knob, parse, refusal
 from epymarl_sn.values import is_int, is_number
 
-DEFAULTS = {
-    "critic_sn": "mid",
-    "critic_layers": 3,
-    "critic_sn_k": 1.0,
-    "critic_sn_clamp": False,
-    "critic_sn_power_iterations": 1,
-    "critic_sn_stop_grad": False,
-}
 LAYER_CHOICES = ("full", "mid", "last", "none")
 
-# ppo_sn_learner's key: run the actor's GRU over the whole sequence with an nn.GRU that
-# shares the GRUCell's weights (faster; forwards equal, gradients not bit for bit:
-# docs/benchmarks_learner.md); off, the learner's numbers equal ppo_learner's exactly
-FUSED_GRU = "fused_gru"
-FUSED_GRU_DEFAULT = False
+
+def _layer_choice(value: Any) -> bool:
+    """A named choice, or a list of integers (each checked against critic_layers later)."""
+    if isinstance(value, (list, tuple)):
+        return all(is_int(i) for i in value)
+    return value in LAYER_CHOICES
+
+
+def _positive_finite(value: Any) -> bool:
+    return is_number(value) and math.isfinite(value) and value > 0
+
+
+@dataclass(frozen=True)
+class SNKeys:
+    """The SN critic's keys (`critic_type: cv_critic_sn`), as a run's config gives them."""
+
+    critic_sn: Union[str, list[int], tuple[int, ...]] = knob(
+        "mid",
+        allowed=f"{', '.join(LAYER_CHOICES)} or a list of 1-based layer indices like [2, 3]",
+        help=(
+            "which critic layers are spectrally normalised (with `critic_type: "
+            "cv_critic_sn`): `full`, `mid`, `last`, `none` or a list of 1-based layer "
+            "indices; a run whose critic is not `cv_critic_sn` (`mappo_paper`) counts as "
+            "`none` in `runs`, `plot` and `board`"
+        ),
+        valid=_layer_choice,
+    )
+    critic_layers: int = knob(
+        3,
+        allowed="an integer >= 2 (the paper uses 3)",
+        help="depth of the critic MLP (int >= 2)",
+        valid=integer(2),
+    )
+    critic_sn_k: float = knob(
+        1.0,
+        allowed="a finite number > 0 (the target spectral norm)",
+        help="target spectral norm of each normalised layer (float > 0)",
+        valid=_positive_finite,
+    )
+    critic_sn_clamp: bool = knob(
+        False,
+        allowed="True or False",
+        help=(
+            "False: W_hat = k W / sigma(W) (norm exactly k, eq. 5). True: W_hat = W min(1, "
+            "k / sigma(W)) (norm <= k, eq. 6 read as a bound)"
+        ),
+        valid=boolean,
+    )
+    critic_sn_power_iterations: int = knob(
+        1,
+        allowed="an integer >= 1",
+        help="power-iteration steps per training forward (int >= 1)",
+        valid=integer(1),
+    )
+    critic_sn_stop_grad: bool = knob(
+        False,
+        allowed="True or False",
+        help=(
+            "True: sigma is a constant for back-propagation (the paper's §IV, eq. 18); "
+            "False: the gradient flows through sigma (Miyato et al., torch's default)"
+        ),
+        valid=boolean,
+    )
+
+
+@dataclass(frozen=True)
+class LearnerKeys:
+    """`ppo_sn_learner`'s key."""
+
+    # run the actor's GRU over the whole sequence with an nn.GRU that shares the
+    # GRUCell's weights (faster; forwards equal, gradients not bit for bit); off, the
+    # learner's numbers equal ppo_learner's exactly
+    fused_gru: bool = knob(
+        False,
+        allowed="True or False",
+        help=(
+            "the learner runs the actor's GRU as one `nn.GRU` over the sequence: faster, "
+            "not exact (parameters differ by ~5e-7 relative per update; "
+            "[docs/benchmarks_learner.md](docs/benchmarks_learner.md))"
+        ),
+        valid=boolean,
+    )
+
+
+DEFAULTS = defaults(SNKeys)
 
 
 @dataclass(frozen=True)
 class SNSettings:
+    """The SN critic's settings, parsed from SNKeys: what the critic builds."""
+
     layers: int  # depth of the critic MLP
     normalised: tuple[int, ...]  # 1-based indices of the spectrally normalised layers
     k: float
@@ -35,13 +111,9 @@ class SNSettings:
     stop_grad: bool
 
 
-def _int_at_least(key: str, value: Any, minimum: int, example: int, note: str = "") -> int:
-    if not is_int(value) or value < minimum:
-        raise ConfigError(
-            f"{key}: {value!r} is not allowed; allowed: an integer >= {minimum}{note}; "
-            f"set e.g. {key}={example}"
-        )
-    return value
+def _refuse(s: Setting, value: Any) -> ConfigError:
+    wrong = "is not a layer choice" if s.key == "critic_sn" else "is not allowed"
+    return ConfigError(refusal(s.key, value, s.knob.allowed, s.example, wrong))
 
 
 def _normalised(choice: Any, layers: int) -> tuple[int, ...]:
@@ -54,12 +126,6 @@ def _normalised(choice: Any, layers: int) -> tuple[int, ...]:
         return (layers,)
     if choice == "none":
         return ()
-    if not isinstance(choice, (list, tuple)) or not all(is_int(i) for i in choice):
-        raise ConfigError(
-            f"critic_sn: {choice!r} is not a layer choice; allowed: "
-            f"{', '.join(LAYER_CHOICES)} or a list of 1-based layer indices like [2, 3]; "
-            "set e.g. critic_sn=mid"
-        )
     if not choice:
         raise ConfigError(
             "critic_sn: [] selects no layer; allowed: full, mid, last, none (no SN) or a "
@@ -81,39 +147,26 @@ def _normalised(choice: Any, layers: int) -> tuple[int, ...]:
     return tuple(sorted(choice))
 
 
-def _k(value: Any) -> float:
-    if not is_number(value) or not math.isfinite(value) or value <= 0:
-        raise ConfigError(
-            f"critic_sn_k: {value!r} is not allowed; allowed: a finite number > 0 "
-            "(the target spectral norm); set e.g. critic_sn_k=1.0"
+# parsed settings by the reprs of their keys' values (repr tells True from 1 and 1.0):
+# the settings check_sn_config makes are the very object the critic gets
+_parsed: dict[str, SNSettings] = {}
+
+
+def sn_settings(config: Mapping[str, Any]) -> SNSettings:
+    """The SN settings of a config dict (missing keys take SNKeys' defaults), parsed once
+    per process for the same values; ConfigError if bad."""
+    memo = repr([config.get(key, default) for key, default in DEFAULTS.items()])
+    if memo not in _parsed:
+        values = parse(SNKeys, config, _refuse)
+        _parsed[memo] = SNSettings(
+            layers=values.critic_layers,
+            normalised=_normalised(values.critic_sn, values.critic_layers),
+            k=float(values.critic_sn_k),
+            clamp=values.critic_sn_clamp,
+            power_iterations=values.critic_sn_power_iterations,
+            stop_grad=values.critic_sn_stop_grad,
         )
-    return float(value)
-
-
-def _flag(key: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(
-            f"{key}: {value!r} is not allowed; allowed: True or False; set e.g. {key}=False"
-        )
-    return value
-
-
-def sn_settings(config: Mapping[str, Any]) -> "SNSettings":
-    """Parse the SN keys of a config dict (missing keys take DEFAULTS); ConfigError if bad."""
-    values = {key: config.get(key, default) for key, default in DEFAULTS.items()}
-    layers = _int_at_least(
-        "critic_layers", values["critic_layers"], 2, 3, note=" (the paper uses 3)"
-    )
-    return SNSettings(
-        layers=layers,
-        normalised=_normalised(values["critic_sn"], layers),
-        k=_k(values["critic_sn_k"]),
-        clamp=_flag("critic_sn_clamp", values["critic_sn_clamp"]),
-        power_iterations=_int_at_least(
-            "critic_sn_power_iterations", values["critic_sn_power_iterations"], 1, 1
-        ),
-        stop_grad=_flag("critic_sn_stop_grad", values["critic_sn_stop_grad"]),
-    )
+    return _parsed[memo]
 
 
 def check_sn_config(config: Mapping[str, Any]) -> None:
@@ -123,8 +176,8 @@ def check_sn_config(config: Mapping[str, Any]) -> None:
 
 
 def fused_gru(config: Mapping[str, Any]) -> bool:
-    """`fused_gru` of a config dict (FUSED_GRU_DEFAULT when missing); ConfigError if bad."""
-    value = _flag(FUSED_GRU, config.get(FUSED_GRU, FUSED_GRU_DEFAULT))
+    """`fused_gru` of a config dict (LearnerKeys' default when missing); ConfigError if bad."""
+    value = parse(LearnerKeys, config, _refuse).fused_gru
     # the agent whose GRUCell an nn.GRU can replace: EPyMARL's rnn agent on basic_mac
     actor = {"mac": "basic_mac", "agent": "rnn", "use_rnn": True}
     for key, needed in actor.items():
@@ -139,7 +192,7 @@ def fused_gru(config: Mapping[str, Any]) -> bool:
 
 def check_learner_config(config: Mapping[str, Any]) -> None:
     """Config check (see config_checks): `fused_gru`, where the run sets it."""
-    if FUSED_GRU in config:
+    if any(key in config for key in keys(LearnerKeys)):
         fused_gru(config)
 
 

@@ -34,11 +34,99 @@ from typing import Any, Optional, Union
 import yaml
 
 from epymarl_sn.errors import SpecError
+from epymarl_sn.knobs import Setting, integer, keys, knob, optional, parse, setting
 from epymarl_sn.resources import available_configs, config_file
 from epymarl_sn.values import is_int, task_name
 
-SPEC_KEYS = ("configs", "env_configs", "seeds", "t_max", "with", "data_dir")
 KINDS = {"configs": ("config", "algs"), "env_configs": ("env_config", "envs")}
+
+
+def _non_empty_list(value: Any) -> bool:
+    return isinstance(value, list) and bool(value)
+
+
+def _seeds(value: Any) -> bool:
+    return _non_empty_list(value) and all(is_int(s) for s in value)
+
+
+def _mapping(value: Any) -> bool:
+    return isinstance(value, dict)
+
+
+def _path(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+def _names(field: str) -> str:
+    return f"a non-empty list of {field} names (or mappings {{{field}: NAME, with: {{...}}}})"
+
+
+@dataclass(frozen=True)
+class SpecKeys:
+    """The keys of a sweep spec (the YAML mapping, before its entries are checked)."""
+
+    configs: list[Any] = knob(
+        allowed=_names("config"),
+        help="the variants: `--config` names, each alone or with its own `with`",
+        valid=_non_empty_list,
+        example=["mappo_paper", {"config": "mappo_midsn", "with": {"critic_sn_k": 2.0}}],
+    )
+    env_configs: list[Any] = knob(
+        allowed=_names("env_config"),
+        help="the tasks: `--env-config` names, each alone or with its own `with`",
+        valid=_non_empty_list,
+        example=[{"env_config": "gymma", "with": {"env_args.key": "rware:rware-tiny-2ag-v2"}}],
+    )
+    seeds: list[int] = knob(
+        allowed="a non-empty list of integers",
+        help="the seeds; each (config, env config, seed) is one run",
+        valid=_seeds,
+        example=[1, 2, 3, 4],
+    )
+    t_max: Optional[int] = knob(
+        None,
+        allowed="a positive integer (env steps)",
+        help="every run's `t_max`",
+        valid=optional(integer(1)),
+        example=40050000,
+    )
+    overrides: Optional[dict[str, Any]] = knob(
+        None,
+        key="with",
+        allowed="a mapping of dotted config keys to values",
+        help="overrides for every run (dotted config keys)",
+        valid=optional(_mapping),
+        example={"env_args.time_limit": 100},
+    )
+    data_dir: Optional[str] = knob(
+        None,
+        allowed="a directory path",
+        help=(
+            "where each finished run's compact data goes, relative to where the sweep "
+            "starts; runs kept there are not run again"
+        ),
+        valid=optional(_path),
+        example="docs/data/NAME",
+    )
+
+
+SPEC_KEYS = keys(SpecKeys)
+
+
+def _yaml(value: Any) -> str:
+    """A value as a spec's YAML writes it on one line."""
+    return (
+        yaml.safe_dump(value, default_flow_style=True, width=1000)
+        .strip()
+        .removesuffix("...")
+        .strip()
+    )
+
+
+def _refuse(s: Setting, value: Any) -> SpecError:
+    return SpecError(
+        f"`{s.key}` must be {s.knob.allowed}, got {value!r}; e.g. {s.key}: {_yaml(s.example)}"
+    )
 
 
 @dataclass(frozen=True)
@@ -93,14 +181,12 @@ def sacred_literal(value: Any) -> str:
     return repr(value)
 
 
-def _overrides(where, value):
+def _overrides(where: str, value: Any) -> "dict[str, Any]":
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise SpecError(
-            f"{where}: `with` must be a mapping of dotted config keys to "
-            "values, e.g. with: {env_args.time_limit: 100}"
-        )
+        s = setting(SpecKeys, "with")
+        raise SpecError(f"{where}: `with` must be {s.knob.allowed}, e.g. with: {_yaml(s.example)}")
     for key, item in value.items():
         if not isinstance(key, str) or not key:
             raise SpecError(f"{where}: override key {key!r} is not a config key")
@@ -114,15 +200,9 @@ def _overrides(where, value):
     return dict(value)
 
 
-def _axis(spec, axis, checkout):
-    """[(name, overrides)] for `configs` or `env_configs`, names checked to exist."""
+def _axis(items: "list[Any]", axis: str, checkout: Union[str, Path]) -> "list[tuple[str, Any]]":
+    """[(name, overrides)] of `configs` or `env_configs`, names checked to exist."""
     field, subfolder = KINDS[axis]
-    items = spec.get(axis)
-    if not isinstance(items, list) or not items:
-        raise SpecError(
-            f"`{axis}` must be a non-empty list of {field} names "
-            f"(or mappings {{{field}: NAME, with: {{...}}}})"
-        )
     entries = []
     for i, item in enumerate(items, 1):
         where = f"{axis}[{i}]"
@@ -154,15 +234,6 @@ def _axis(spec, axis, checkout):
     return entries
 
 
-def _seeds(spec):
-    seeds = spec.get("seeds")
-    if not isinstance(seeds, list) or not seeds or not all(is_int(s) for s in seeds):
-        raise SpecError("`seeds` must be a non-empty list of integers, e.g. seeds: [1, 2, 3, 4]")
-    if len(set(seeds)) != len(seeds):
-        raise SpecError(f"`seeds` lists a seed twice: {seeds}")
-    return seeds
-
-
 @dataclass(frozen=True)
 class Sweep:
     runs: list[RunSpec]  # in grid order
@@ -176,19 +247,14 @@ def parse_spec(spec: Any, checkout: Union[str, Path]) -> Sweep:
     unknown = sorted(map(str, set(spec) - set(SPEC_KEYS)))
     if unknown:
         raise SpecError(f"unknown key(s) {', '.join(unknown)}; allowed: {', '.join(SPEC_KEYS)}")
-    t_max = spec.get("t_max")
-    if t_max is not None and (not is_int(t_max) or t_max <= 0):
-        raise SpecError(f"`t_max` must be a positive integer (env steps), got {t_max!r}")
-    data_dir = spec.get("data_dir")
-    if data_dir is not None and (not isinstance(data_dir, str) or not data_dir.strip()):
-        raise SpecError(
-            f"`data_dir` must be a directory path, e.g. data_dir: docs/data/NAME; got {data_dir!r}"
-        )
-    common = {"t_max": t_max} if t_max is not None else {}
-    common.update(_overrides("with", spec.get("with")))
-    configs = _axis(spec, "configs", checkout)
-    env_configs = _axis(spec, "env_configs", checkout)
-    seeds = _seeds(spec)
+    keys = parse(SpecKeys, spec, _refuse)
+    if len(set(keys.seeds)) != len(keys.seeds):
+        raise SpecError(f"`seeds` lists a seed twice: {keys.seeds}")
+    common: dict[str, Any] = {"t_max": keys.t_max} if keys.t_max is not None else {}
+    common.update(_overrides("with", keys.overrides))
+    configs = _axis(keys.configs, "configs", checkout)
+    env_configs = _axis(keys.env_configs, "env_configs", checkout)
+    seeds = keys.seeds
     runs: list[RunSpec] = []
     # seed by seed, every config at each: a sweep stopped halfway (or run a few at a time)
     # has compared the variants on the same seeds
@@ -205,7 +271,7 @@ def parse_spec(spec: Any, checkout: Union[str, Path]) -> Sweep:
                 "remove the repeated config or env config entry"
             )
         seen.add(run.command())
-    return Sweep(runs, Path(data_dir) if data_dir is not None else None)
+    return Sweep(runs, Path(keys.data_dir) if keys.data_dir is not None else None)
 
 
 def load_spec(path: Union[str, Path], checkout: Union[str, Path]) -> Sweep:

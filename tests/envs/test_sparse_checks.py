@@ -160,3 +160,15 @@ def test_cpp_rvo2_missing(monkeypatch, capsys):
     assert "numpy port" in line
     check_sparse_config(preset("smaclite_sparse", use_cpp_rvo2=False))
     assert capsys.readouterr().err == ""
+
+
+def test_a_new_sparse_env_plugs_in_with_its_own_check(monkeypatch):
+    seen = []
+    monkeypatch.setitem(checks.SPARSE_ENVS, "toy_sparse", seen.append)
+    check_sparse_config({"env": "toy_sparse", "env_args": {"map_name": "x"}})
+    assert seen == [{"map_name": "x"}]
+    # the reward's keys are checked for every sparse env, before the env's own check
+    assert "env_args.reward_win must be a number" in error(
+        {"env": "toy_sparse", "env_args": {"reward_win": "lots"}}
+    )
+    assert seen == [{"map_name": "x"}]

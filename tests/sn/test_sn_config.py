@@ -79,3 +79,14 @@ def test_the_plugins_config_check_includes_the_sn_check():
     assert check_sn_config in plugin.CHECKS
     with pytest.raises(ValueError, match="critic_sn"):
         plugin.check_config({**SN, "critic_sn": "middle"})
+
+
+def test_parsed_once_per_values_and_typed_values_never_merged():
+    config = {**SN, "critic_sn": [3, 2], "critic_sn_clamp": True}
+    assert sn_settings(config) is sn_settings(dict(config))
+    assert sn_settings(config).normalised == (2, 3) and sn_settings(config).clamp is True
+    # 1 == True and hash(1) == hash(True) to Python: a memo keyed by the values would pass 1
+    with pytest.raises(ValueError, match="^critic_sn_clamp: 1 is not allowed"):
+        sn_settings({**config, "critic_sn_clamp": 1})
+    with pytest.raises(ValueError, match="^critic_sn_k: True is not allowed"):
+        sn_settings({**SN, "critic_sn_k": True})

@@ -29,7 +29,7 @@ def make_critic(preset_args):
 
 
 def expected_layers(choice, depth):
-    """Which 1-based layers DESIGN.md says `critic_sn` normalises."""
+    """Which 1-based layers `critic_sn` normalises, as the README's key table says."""
     named = {
         "full": set(range(1, depth + 1)),
         "mid": set(range(2, depth)),

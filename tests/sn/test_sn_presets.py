@@ -1,10 +1,11 @@
-"""The SN presets are mappo_paper plus exactly the differences DESIGN.md names."""
+"""The SN presets are mappo_paper plus exactly the SN keys (SNKeys' defaults but the layer
+choice), `standardise_returns` where the paper's variant has it, the learner and the name."""
 
 import pytest
 import yaml
 
 from epymarl_sn.resources import config_dir
-from epymarl_sn.sn.config import DEFAULTS
+from epymarl_sn.sn.config import DEFAULTS, sn_settings
 from epymarl_sn.sn.layer import SNLinear
 
 SN_PRESETS = {
@@ -41,6 +42,8 @@ def test_preset_builds_the_paper_critic(epymarl_src, name, preset_args, random_b
 
     args = preset_args(epymarl_src, name)
     critic = REGISTRY[args.critic_type](random_batch(args).scheme, args)
+    # the settings the config check parsed are the object the critic built from
+    assert critic.sn is sn_settings(vars(args))
     assert len(critic.layers) == 3
     assert {
         i for i, layer in enumerate(critic.layers, 1) if isinstance(layer, SNLinear)
