@@ -124,8 +124,10 @@ def test_unclamped_layers_have_norm_k(epymarl_src, batch, choice, depth, k):
 
 @pytest.mark.parametrize("choice,depth", NORMALISING)
 # k = 0.3 is below every trained layer's norm (each is scaled down to k), 10 above every
-# one (each left alone); 0.9 lies between the norms of the layers
-@pytest.mark.parametrize("k,below_k", [(0.3, "none"), (0.9, "some or none"), (10.0, "all")])
+# one (each left alone), 0.9 below the norm of one layer at least
+@pytest.mark.parametrize(
+    "k,below_k", [(0.3, "no_layer"), (0.9, "not_every_layer"), (10.0, "every_layer")]
+)
 def test_clamped_layers_are_bounded_by_k_and_untouched_below_it(
     epymarl_src, batch, choice, depth, k, below_k
 ):
@@ -145,9 +147,9 @@ def test_clamped_layers_are_bounded_by_k_and_untouched_below_it(
             assert_raw(layer)
         else:
             assert_scaled_to(layer, k)
-    if below_k == "none":
+    if below_k == "no_layer":
         assert below == set()
-    elif below_k == "all":
+    elif below_k == "every_layer":
         assert below == normalised
     else:
         assert below != normalised
