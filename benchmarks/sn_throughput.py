@@ -31,9 +31,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import torch
-import yaml
 
-from epymarl_sn.resources import config_dir
+from epymarl_sn.resources import main_config
 
 PRESETS = ["mappo_paper", "mappo_sn", "mappo_fullsn", "mappo_midsn", "mappo_lastsn"]
 ENV_KEY = "rware:rware-tiny-2ag-v2"
@@ -89,13 +88,7 @@ def _seconds(stamp):
 
 
 def preset_config(src, preset):
-    config = {}
-    for path in (
-        src / "config" / "default.yaml",
-        src / "config" / "envs" / "gymma.yaml",
-        config_dir() / "algs" / f"{preset}.yaml",
-    ):
-        config.update(yaml.safe_load(path.read_text()))
+    config = main_config(src.parent, "gymma", preset)
     config["env_args"] = {"key": ENV_KEY, "time_limit": 100, "pretrained_wrapper": None, "seed": 1}
     config.update(use_cuda=False, device="cpu")
     return SimpleNamespace(**config)

@@ -7,10 +7,13 @@ same for a wheel install and an editable one.
 """
 
 import importlib.util
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
-from epymarl_sn.errors import SetupError
+import yaml
+
+from epymarl_sn.errors import ConfigError, SetupError
 
 
 def _package_dir(name: str) -> Path:
@@ -41,6 +44,32 @@ def config_file(checkout: Union[str, Path], subfolder: str, name: str) -> Option
     """The YAML file main.py would load for a config name, or None."""
     paths = [d / subfolder / f"{name}.yaml" for d in config_dirs(checkout)]
     return next((p for p in paths if p.is_file()), None)
+
+
+def main_config(checkout: Union[str, Path], env_config: str, config: str) -> dict[str, Any]:
+    """The config main.py builds before its command-line updates: default.yaml, then the
+    env config, then the alg config, each merged into the last as main.py merges them."""
+    merged: dict[str, Any] = {}
+    files = [Path(checkout) / "src" / "config" / "default.yaml"]
+    for subfolder, name in (("envs", env_config), ("algs", config)):
+        path = config_file(checkout, subfolder, name)
+        if path is None:
+            known = ", ".join(available_configs(checkout, subfolder))
+            raise ConfigError(f"{subfolder}/{name}.yaml: no such config; known: {known}")
+        files.append(path)
+    for path in files:
+        _merge(merged, yaml.safe_load(path.read_text()) or {})
+    return merged
+
+
+def _merge(into: dict[str, Any], update: Mapping[str, Any]) -> None:
+    """main.py's recursive_dict_update: nested mappings (env_args) merge key by key."""
+    for key, value in update.items():
+        if isinstance(value, Mapping):
+            into[key] = into[key] if isinstance(into.get(key), dict) else {}
+            _merge(into[key], value)
+        else:
+            into[key] = value
 
 
 def patch_file() -> Path:

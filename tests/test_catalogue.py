@@ -31,6 +31,8 @@ from epymarl_sn.sweep.resume import expected_config
 from epymarl_sn.sweep.spec import load_spec
 from epymarl_sn.tracking.local_server import LocalServer
 
+from helpers import RWARE_TINY_ENV, copy_checkout
+
 RWARE = ("--env-config=gymma", "with", "env_args.key=rware:rware-tiny-2ag-v2", "t_max=100")
 SMACLITE = ("--env-config=smaclite_sparse", "with", "env_args.map_name=2s3z", "t_max=100")
 CONCURRENT = 3  # programs at once: each spends most of its time importing
@@ -438,7 +440,7 @@ def _sacred_run(store, config, status="COMPLETED"):
 
 
 @pytest.fixture(scope="module")
-def world(epymarl_dir, tmp_path_factory, copy_checkout):
+def world(epymarl_dir, tmp_path_factory):
     """The files the catalogue's inputs name: a checkout, stores, specs, setup targets."""
     root = tmp_path_factory.mktemp("catalogue")
     checkout = copy_checkout(epymarl_dir, root / "epymarl")
@@ -643,7 +645,7 @@ def test_push_leaves_a_damaged_run_alone(damaged_store, tmp_path):
         server.stop()
 
 
-def test_sweep_runs_a_damaged_run_again(world, tmp_path, copy_checkout, epymarl_dir):
+def test_sweep_runs_a_damaged_run_again(world, tmp_path, epymarl_dir):
     """A dry run after a crash: the COMPLETED run is done, the damaged one is not, and
     its folder is kept."""
     root, _ = world
@@ -669,10 +671,7 @@ def tiny_run(t_max=1_000_000):
     """A tiny RWARE run; by default one that trains until it is stopped."""
     return (
         "--config=mappo_sn",
-        "--env-config=gymma",
-        "with",
-        "env_args.key=rware:rware-tiny-2ag-v2",
-        "env_args.time_limit=100",
+        *RWARE_TINY_ENV,
         f"t_max={t_max}",
         "log_interval=500",
         "runner_log_interval=500",

@@ -2,6 +2,8 @@
 
 import torch
 
+from helpers import RWARE_TINY
+
 NOISE = (
     "pkg_resources",  # sacred's import, with setuptools >= 80.9
     "PettingZoo is not installed",  # EPyMARL's notes on optional env families
@@ -11,18 +13,18 @@ NOISE = (
 )
 
 
-def test_a_run_starts_with_its_own_lines_and_keeps_real_warnings(run_main, rware_tiny):
+def test_a_run_starts_with_its_own_lines_and_keeps_real_warnings(run_main):
     # use_cuda=True on a machine without CUDA: EPyMARL's warning about the user's own
     # config must still show
-    result = run_main("--config=mappo_sn", *rware_tiny, "use_cuda=True")
+    result = run_main("--config=mappo_sn", *RWARE_TINY, "use_cuda=True")
     assert result.proc.returncode == 0, result.output[-3000:]
     assert [r.run["status"] for r in result.runs] == ["COMPLETED"]
     for noise in NOISE:
         assert noise not in result.output
     # the log (stderr) opens with Sacred's first line of the run
     assert "Saving to FileStorageObserver" in result.proc.stderr.splitlines()[0]
-    if not torch.cuda.is_available():
-        assert "CUDA flag use_cuda was switched OFF automatically" in result.output
+    switched_off = "CUDA flag use_cuda was switched OFF automatically" in result.output
+    assert switched_off == (not torch.cuda.is_available())
 
 
 def test_a_pettingzoo_command_still_hears_that_pettingzoo_is_missing(run_main):

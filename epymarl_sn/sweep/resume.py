@@ -10,9 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Union
 
-import yaml
-
-from epymarl_sn.resources import config_file
+from epymarl_sn.resources import main_config
 from epymarl_sn.sweep.spec import RunSpec
 from epymarl_sn.tracking.store import MONGO_SCHEMES, Run, open_store, parse_filters
 from epymarl_sn.values import same
@@ -27,17 +25,8 @@ def store_name(location: str) -> str:
 
 def expected_config(run: RunSpec, checkout: Union[str, Path]) -> dict[str, Any]:
     """The config values that identify a run, as main.py will store them."""
-    values = {}
-    # main.py's precedence: default.yaml, then the env config, then the alg config
-    files = (
-        Path(checkout) / "src" / "config" / "default.yaml",
-        config_file(checkout, "envs", run.env_config),
-        config_file(checkout, "algs", run.config),
-    )
-    for path in files:
-        assert path is not None  # load_spec checked that the configs exist
-        data = yaml.safe_load(path.read_text()) or {}
-        values.update({k: data[k] for k in IDENTITY_KEYS if k in data})
+    config = main_config(checkout, run.env_config, run.config)
+    values = {k: config[k] for k in IDENTITY_KEYS if k in config}
     return {**values, **dict(run.overrides), "seed": run.seed}
 
 

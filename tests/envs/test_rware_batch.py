@@ -231,9 +231,14 @@ def fuzz(core, rng):
 
 
 @pytest.mark.parametrize(
-    "key, n_envs", [("rware-tiny-4ag-v2", 6), ("rware-tiny-8ag-v2", 6), ("rware-small-2ag-v2", 4)]
+    "key, n_envs, ties",
+    [
+        ("rware-tiny-4ag-v2", 6, "few"),
+        ("rware-tiny-8ag-v2", 6, "some"),
+        ("rware-small-2ag-v2", 4, 0),
+    ],
 )
-def test_fuzzed_states_match_rware(gymma, key, n_envs):
+def test_fuzzed_states_match_rware(gymma, key, n_envs, ties):
     """Every few steps the same crowded state is put into a reference env and its twin;
     with 3+ agents some collision ties depend on networkx's set order: those steps go
     to rware's own step, and they are counted."""
@@ -248,10 +253,12 @@ def test_fuzzed_states_match_rware(gymma, key, n_envs):
                 fuzz(run.batch.cores[b], np.random.default_rng(seed))
                 run.batch._load(b)
         run.step(random_actions(rng, n_envs, run.n_agents, forward=0.7))
-    if run.n_agents >= 8:
-        assert 0 < run.batch.fallback_steps < run.batch.steps_total / 10
-    if run.n_agents == 2:
+    # two agents never tie three ways; eight in a crowd do, on a few steps
+    assert run.batch.fallback_steps < run.batch.steps_total / 10
+    if ties == 0:
         assert run.batch.fallback_steps == 0
+    elif ties == "some":
+        assert run.batch.fallback_steps > 0
 
 
 def test_unsupported_says_why(gymma):

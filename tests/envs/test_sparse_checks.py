@@ -7,6 +7,8 @@ from epymarl_sn.envs import checks
 from epymarl_sn.envs.checks import check_sparse_config
 from epymarl_sn.resources import config_dir
 
+from helpers import PAPER_SPARSE_REWARD
+
 
 def preset(name, **env_args):
     """The plugin's env preset as EPyMARL reads it, with env_args overrides."""
@@ -50,7 +52,7 @@ def smac3(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(site))
 
 
-def test_presets_pass_and_hold_the_paper_reward(sc2_without_maps, paper_sparse_reward):
+def test_presets_pass_and_hold_the_paper_reward(sc2_without_maps):
     (sc2_without_maps / "Maps" / "SMAC_Maps").mkdir(parents=True)
     (sc2_without_maps / "Maps" / "SMAC_Maps" / "3s5z_vs_3s6z.SC2Map").touch()
     for name, env in (("sc2_sparse", "sc2_sparse"), ("smaclite_sparse", "smaclite_sparse")):
@@ -58,7 +60,7 @@ def test_presets_pass_and_hold_the_paper_reward(sc2_without_maps, paper_sparse_r
         assert config["env"] == env
         assert config["env_args"]["map_name"] == "3s5z_vs_3s6z"
         reward = {k: v for k, v in config["env_args"].items() if k.startswith("reward")}
-        assert reward == paper_sparse_reward
+        assert reward == PAPER_SPARSE_REWARD
         assert "t_max" not in config
         check_sparse_config(config)
 

@@ -12,8 +12,10 @@ def test_wheel_ships_presets_patch_and_entry_points(tmp_path):
     wheel = build_wheel(REPO, tmp_path)
     names = zipfile.ZipFile(wheel).namelist()
 
-    for preset in (REPO / "config").rglob("*.yaml"):
-        assert f"epymarl_sn/presets/{preset.relative_to(REPO / 'config')}" in names
+    presets = [str(p.relative_to(REPO / "config")) for p in (REPO / "config").rglob("*.yaml")]
+    assert {"algs/mappo_sn.yaml", "envs/smaclite_sparse.yaml"} <= set(presets)
+    for preset in presets:
+        assert f"epymarl_sn/presets/{preset}" in names
     assert "epymarl_sn/patches/epymarl_plugins.patch" in names
     (entry_points,) = [n for n in names if n.endswith("entry_points.txt")]
     text = zipfile.ZipFile(wheel).read(entry_points).decode()

@@ -4,6 +4,8 @@ and makes plugin configs and clear config errors available."""
 from epymarl_sn.install.upstreams import EPYMARL, cached_git_dir, git
 from epymarl_sn.resources import patch_file
 
+from helpers import RWARE_TINY
+
 
 def test_patch_applies_cleanly_to_pinned_commit_and_touches_only_main(tmp_path):
     checkout = tmp_path / "epymarl"
@@ -19,8 +21,8 @@ def test_patch_applies_cleanly_to_pinned_commit_and_touches_only_main(tmp_path):
     ]  # no new files either
 
 
-def test_stock_mappo_still_trains_with_patch(run_main, rware_tiny):
-    result = run_main("--config=mappo", *rware_tiny)
+def test_stock_mappo_still_trains_with_patch(run_main):
+    result = run_main("--config=mappo", *RWARE_TINY)
 
     assert result.proc.returncode == 0, result.output[-3000:]
     (run,) = result.runs
@@ -30,8 +32,8 @@ def test_stock_mappo_still_trains_with_patch(run_main, rware_tiny):
     assert len(run.metrics["return_mean"]["values"]) >= 1
 
 
-def test_unknown_config_lists_available_names_without_traceback(run_main, rware_tiny):
-    result = run_main("--config=mappo_nope", *rware_tiny)
+def test_unknown_config_lists_available_names_without_traceback(run_main):
+    result = run_main("--config=mappo_nope", *RWARE_TINY)
 
     assert result.proc.returncode != 0
     assert "Traceback" not in result.output

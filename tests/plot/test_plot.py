@@ -14,6 +14,8 @@ from rliable import library
 from epymarl_sn.cli import build_parser, main
 from epymarl_sn.cli.plot import plot
 
+from helpers import RWARE_TINY, run_cli
+
 
 def store_of(sweep):
     return sweep.checkout / "results" / "sacred"
@@ -213,9 +215,9 @@ def test_fig5_plots_the_authors_clipped_weights_norm_on_request(tiny_sweep, tmp_
         )
 
 
-def test_mappo_sn_and_mappo_midsn_runs_make_one_line(tiny_sweep, run_main, rware_tiny, tmp_path):
+def test_mappo_sn_and_mappo_midsn_runs_make_one_line(tiny_sweep, run_main, tmp_path):
     # the tiny sweep's runs of mappo_sn and a real mappo_midsn run, in one store
-    result = run_main("--config=mappo_midsn", *rware_tiny, "seed=3")
+    result = run_main("--config=mappo_midsn", *RWARE_TINY, "seed=3")
     assert result.proc.returncode == 0, result.output[-3000:]
     store = result.runs[0].path.parents[2]
     shutil.copytree(store_of(tiny_sweep) / "mappo_sn", store / "mappo_sn")
@@ -291,10 +293,8 @@ def test_bad_request_is_one_clear_line_and_writes_nothing(
     assert not out.exists()
 
 
-def test_plot_command_line_end_to_end(tiny_sweep, tmp_path, epymarl_sn):
-    proc = epymarl_sn(
-        "plot", "--store", store_of(tiny_sweep), "--preset", "fig2", "--out", tmp_path
-    )
+def test_plot_command_line_end_to_end(tiny_sweep, tmp_path):
+    proc = run_cli("plot", "--store", store_of(tiny_sweep), "--preset", "fig2", "--out", tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "fig2.png").stat().st_size > 0
     assert (tmp_path / "fig2.pdf").stat().st_size > 0

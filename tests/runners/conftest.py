@@ -2,7 +2,6 @@
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -11,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-RECORDER = Path(__file__).with_name("record_episodes.py")
+from helpers import RECORDER, copy_checkout
 
 
 @dataclass
@@ -27,14 +26,8 @@ class RecordedRun:
         return self.proc.stdout + self.proc.stderr
 
 
-def private_checkout(epymarl_dir, work):
-    """A copy of the checkout's src/ (the runs write results/ next to it)."""
-    shutil.copytree(epymarl_dir / "src", work / "src")
-    return work
-
-
 def _record(epymarl_dir, work, args, timeout):
-    private_checkout(epymarl_dir, work)
+    copy_checkout(epymarl_dir, work)
     out = work / "episodes.pt"
     proc = subprocess.run(
         [sys.executable, str(RECORDER), str(out), "src/main.py", *args],
@@ -61,7 +54,7 @@ def _record(epymarl_dir, work, args, timeout):
 @pytest.fixture(scope="module")
 def record_main(epymarl_dir, tmp_path_factory):
     """record_main(*args) -> RecordedRun: `python src/main.py ARGS` in a private checkout
-    (private_checkout), through record_episodes.py; fails unless the run completed."""
+    (copy_checkout), through record_episodes.py; fails unless the run completed."""
 
     def record(*args, timeout=900):
         result = _record(epymarl_dir, tmp_path_factory.mktemp("run"), args, timeout)
@@ -84,11 +77,5 @@ def try_main(epymarl_dir, tmp_path):
 
 @pytest.fixture
 def checkout_copy(epymarl_dir, tmp_path):
-    """A private checkout (private_checkout) in tmp_path."""
-    return private_checkout(epymarl_dir, tmp_path)
-
-
-@pytest.fixture(scope="module")
-def recorder():
-    """The path of record_episodes.py, for runs a test starts itself."""
-    return RECORDER
+    """A private checkout (copy_checkout) in tmp_path."""
+    return copy_checkout(epymarl_dir, tmp_path)

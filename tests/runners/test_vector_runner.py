@@ -18,23 +18,20 @@ import torch
 
 from epymarl_sn.runners.config import available_cores, check_vector_config
 
+from helpers import LOG_EVERY_1000, RECORDER, RWARE_TINY_ENV
+
 COMMON = ("--config=mappo_paper",)
 SMALL_BATCH = ("batch_size_run=4", "buffer_size=4", "batch_size=4")
 RWARE = (
     *COMMON,
-    "--env-config=gymma",
-    "with",
-    "env_args.key=rware:rware-tiny-2ag-v2",
-    "env_args.time_limit=100",
+    *RWARE_TINY_ENV,
     "t_max=2000",
-    "test_interval=1000",
     "test_nepisode=4",
-    "log_interval=1000",
-    "runner_log_interval=1000",
-    "learner_log_interval=1000",
+    *LOG_EVERY_1000,
     *SMALL_BATCH,
     "seed=7",
 )
+
 # short battles (40 steps): some end in a defeat, the others at the time limit
 SMACLITE = (
     *COMMON,
@@ -230,14 +227,14 @@ def test_check_accepts(value):
     check_vector_config({"batch_size_run": 4})
 
 
-def test_workers_die_with_a_killed_training_process(checkout_copy, recorder):
+def test_workers_die_with_a_killed_training_process(checkout_copy):
     """SIGKILL gives the training process no chance to close its workers."""
     out = checkout_copy / "episodes.pt"
     args = [a if not a.startswith("t_max=") else "t_max=10000000" for a in RWARE]
     proc = subprocess.Popen(
         [
             sys.executable,
-            str(recorder),
+            str(RECORDER),
             str(out),
             "src/main.py",
             *args,

@@ -7,9 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-import yaml
 
-from epymarl_sn.resources import config_dir
+from epymarl_sn.resources import main_config
 
 
 def norm(tensors):
@@ -27,14 +26,7 @@ def smaclite_run(epymarl_src):
     from utils.logging import Logger
 
     def make(preset, env_args=None, **overrides):
-        # default.yaml, then the env preset, then the alg preset: src/main.py's order
-        config = yaml.safe_load((epymarl_src / "config" / "default.yaml").read_text())
-        for path in (
-            config_dir() / "envs" / "smaclite_sparse.yaml",
-            config_dir() / "algs" / f"{preset}.yaml",
-        ):
-            for key, value in yaml.safe_load(path.read_text()).items():
-                config[key] = {**config[key], **value} if key == "env_args" else value
+        config = main_config(epymarl_src.parent, "smaclite_sparse", preset)
         config["env_args"].update(map_name="2s3z", use_cpp_rvo2=False, seed=1, **(env_args or {}))
         config.update(runner="episode", batch_size_run=1, use_cuda=False, device="cpu", **overrides)
         args = SimpleNamespace(**config)

@@ -9,11 +9,12 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-import yaml
 
 from epymarl_sn import plugin
-from epymarl_sn.resources import config_dir
+from epymarl_sn.resources import main_config
 from epymarl_sn.sn.config import check_learner_config
+
+from helpers import RWARE_TINY
 
 RWARE = ("gymma", {"key": "rware:rware-tiny-2ag-v2", "time_limit": 30, "pretrained_wrapper": None})
 # battles that end at different steps (padded steps, mask 0) with unavailable actions
@@ -34,13 +35,7 @@ def episodes(epymarl_src):
 
     def make(env, preset, **overrides):
         env_name, env_args = env
-        config = yaml.safe_load((epymarl_src / "config" / "default.yaml").read_text())
-        env_config = epymarl_src / "config" / "envs" / f"{env_name}.yaml"
-        if not env_config.exists():
-            env_config = config_dir() / "envs" / f"{env_name}.yaml"
-        for path in (env_config, config_dir() / "algs" / f"{preset}.yaml"):
-            for key, value in yaml.safe_load(path.read_text()).items():
-                config[key] = {**config[key], **value} if key == "env_args" else value
+        config = main_config(epymarl_src.parent, env_name, preset)
         config["env_args"].update(seed=1, **env_args)
         config.update(runner="episode", batch_size_run=1, use_cuda=False, device="cpu")
         config.update(overrides)
@@ -240,8 +235,8 @@ def test_fused_gru_values_that_pass():
     check_learner_config({"fused_gru": True, "mac": "basic_mac", "agent": "rnn", "use_rnn": True})
 
 
-def test_bad_fused_gru_stops_a_run_before_training(run_main, rware_tiny):
-    result = run_main("--config=mappo_paper", *rware_tiny, "fused_gru=yes", timeout=300)
+def test_bad_fused_gru_stops_a_run_before_training(run_main):
+    result = run_main("--config=mappo_paper", *RWARE_TINY, "fused_gru=yes", timeout=300)
     output = result.output
     assert result.proc.returncode != 0
     errors = [line for line in output.splitlines() if line.startswith("error:")]

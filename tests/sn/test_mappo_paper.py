@@ -7,6 +7,8 @@ from pathlib import Path
 
 import yaml
 
+from helpers import RWARE_TINY
+
 
 def test_entry_point_registers_into_epymarl(epymarl_dir):
     # the patched main.py calls the entry point with EPyMARL's src/ importable
@@ -44,8 +46,8 @@ print(json.dumps({"ep": ep.value, "config_dir": plugin["config_dir"],
     } <= set(plugin["registries"])
 
 
-def test_mappo_paper_trains_and_leaves_sacred_run(run_main, rware_tiny):
-    result = run_main("--config=mappo_paper", *rware_tiny, "seed=3")
+def test_mappo_paper_trains_and_leaves_sacred_run(run_main):
+    result = run_main("--config=mappo_paper", *RWARE_TINY, "seed=3")
 
     assert result.proc.returncode == 0, result.output[-3000:]
     (run,) = result.runs

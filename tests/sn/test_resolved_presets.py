@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from helpers import PAPER_SPARSE_REWARD
+
 ALGS = ["mappo_paper", "mappo_sn", "mappo_fullsn", "mappo_midsn", "mappo_lastsn"]
 
 # the authors' src_spectral/config/algs/mappo.yaml and envs/sc2_sparse.yaml
@@ -54,7 +56,7 @@ def resolved(run_main, tmp_path, alg, env, env_vars=None):
 
 
 @pytest.mark.parametrize("alg", ALGS)
-def test_alg_presets_hold_the_authors_setting(run_main, tmp_path, alg, paper_sparse_reward):
+def test_alg_presets_hold_the_authors_setting(run_main, tmp_path, alg):
     config = resolved(run_main, tmp_path, alg, "smaclite_sparse")
     assert {k: config[k] for k in AUTHORS} == AUTHORS
     assert config["env_args"]["state_last_action"] is False  # as sc2_sparse's
@@ -64,15 +66,15 @@ def test_alg_presets_hold_the_authors_setting(run_main, tmp_path, alg, paper_spa
     assert config["name"] == alg
     assert {
         k: v for k, v in config["env_args"].items() if k.startswith("reward")
-    } == paper_sparse_reward
+    } == PAPER_SPARSE_REWARD
 
 
-def test_sc2_sparse_holds_the_authors_setting(run_main, tmp_path, fake_sc2, paper_sparse_reward):
+def test_sc2_sparse_holds_the_authors_setting(run_main, tmp_path, fake_sc2):
     config = resolved(run_main, tmp_path, "mappo_sn", "sc2_sparse", {"SC2PATH": str(fake_sc2)})
     assert {k: config[k] for k in AUTHORS} == AUTHORS
     assert {
         k: v for k, v in config["env_args"].items() if k.startswith("reward")
-    } == paper_sparse_reward
+    } == PAPER_SPARSE_REWARD
     # as in the authors' runs, where their mappo.yaml's False overrode their env yaml's True
     assert config["env_args"]["state_last_action"] is False
 

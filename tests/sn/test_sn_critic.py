@@ -7,6 +7,8 @@ import torch.nn.functional as F
 
 from epymarl_sn.sn.layer import SNLinear
 
+from helpers import applied_weight, preset_args, random_batch, top_sigma
+
 
 @pytest.fixture(autouse=True)
 def seeded():
@@ -15,17 +17,12 @@ def seeded():
     torch.manual_seed(0)
 
 
-@pytest.fixture(scope="session")
-def make_critic(preset_args):
-    """make_critic(src, batch, **sn_keys) -> mappo_sn's critic with those SN keys."""
+def make_critic(src, batch, **sn_keys):
+    """mappo_sn's critic with those SN keys."""
+    from modules.critics import REGISTRY
 
-    def make(src, batch, **sn_keys):
-        from modules.critics import REGISTRY
-
-        args = preset_args(src, "mappo_sn", **sn_keys)
-        return REGISTRY["cv_critic_sn"](batch.scheme, args)
-
-    return make
+    args = preset_args(src, "mappo_sn", **sn_keys)
+    return REGISTRY["cv_critic_sn"](batch.scheme, args)
 
 
 def expected_layers(choice, depth):
@@ -44,11 +41,18 @@ def choices(depth):
 
 
 @pytest.fixture(scope="module")
-def batch(epymarl_src, preset_args, random_batch):
+def batch(epymarl_src):
     return random_batch(preset_args(epymarl_src, "mappo_sn"))
 
 
 CASES = [(choice, depth) for depth in (2, 3, 4, 5) for choice in choices(depth)]
+# the cases that normalise at least one layer: the tests of the norm k train these
+NORMALISING = [case for case in CASES if expected_layers(*case)]
+NORMALISING_NONE = [case for case in CASES if not expected_layers(*case)]
+
+
+def test_the_cases_that_normalise_nothing_are_none_and_mid_of_two_layers():
+    assert [("mid", 2)] + [("none", depth) for depth in (2, 3, 4, 5)] == NORMALISING_NONE
 
 
 def train_briefly(critic, batch, steps=25):
@@ -67,12 +71,21 @@ def train_briefly(critic, batch, steps=25):
             critic(batch)
 
 
-def sigma(weight):
-    return torch.linalg.matrix_norm(weight.detach(), ord=2).item()
+def assert_raw(layer):
+    """The layer's forward applies its raw weight."""
+    assert torch.allclose(applied_weight(layer), layer.weight, rtol=0, atol=1e-6)
+
+
+def assert_scaled_to(layer, k):
+    """The layer's forward applies its raw weight scaled to spectral norm k (within the
+    power iteration's 1%)."""
+    applied, weight = applied_weight(layer), layer.weight.detach()
+    assert top_sigma(applied) == pytest.approx(k, rel=0.01)
+    assert torch.allclose(applied, weight * (k / top_sigma(weight)), rtol=0.01, atol=0)
 
 
 @pytest.mark.parametrize("choice,depth", CASES)
-def test_normalises_exactly_the_chosen_layers(epymarl_src, batch, choice, depth, make_critic):
+def test_normalises_exactly_the_chosen_layers(epymarl_src, batch, choice, depth):
     critic = make_critic(epymarl_src, batch, critic_sn=choice, critic_layers=depth)
 
     layers = critic.layers
@@ -86,20 +99,37 @@ def test_normalises_exactly_the_chosen_layers(epymarl_src, batch, choice, depth,
     assert layers[0].in_features == critic._get_input_shape(batch.scheme)
 
 
-@pytest.mark.parametrize("choice,depth", CASES)
+@pytest.mark.parametrize("choice,depth", NORMALISING_NONE)
+def test_no_layer_is_normalised_when_none_is_chosen(epymarl_src, batch, choice, depth):
+    critic = make_critic(epymarl_src, batch, critic_sn=choice, critic_layers=depth, critic_sn_k=0.3)
+    train_briefly(critic, batch, steps=3)
+    assert len(critic.layers) == depth
+    for layer in critic.layers:
+        assert top_sigma(layer.weight) > 0.3 * 1.5  # so a normalised layer would show
+        assert_raw(layer)
+
+
+@pytest.mark.parametrize("choice,depth", NORMALISING)
 @pytest.mark.parametrize("k", [1.0, 2.5])
-def test_unclamped_layers_have_norm_k(epymarl_src, batch, choice, depth, k, make_critic):
+def test_unclamped_layers_have_norm_k(epymarl_src, batch, choice, depth, k):
     critic = make_critic(epymarl_src, batch, critic_sn=choice, critic_layers=depth, critic_sn_k=k)
     train_briefly(critic, batch)
+    normalised = expected_layers(choice, depth)
     for i, layer in enumerate(critic.layers, 1):
-        if i in expected_layers(choice, depth):
-            assert sigma(layer.effective_weight()) == pytest.approx(k, rel=0.01)
+        if i in normalised:
+            assert_scaled_to(layer, k)
+        else:
+            assert_raw(layer)
 
 
-@pytest.mark.parametrize("choice,depth", CASES)
-@pytest.mark.parametrize("k", [0.3, 0.9, 10.0])
+@pytest.mark.parametrize("choice,depth", NORMALISING)
+# k = 0.3 is below every trained layer's norm (each is scaled down to k), 10 above every
+# one (each left alone), 0.9 below the norm of one layer at least
+@pytest.mark.parametrize(
+    "k,below_k", [(0.3, "no_layer"), (0.9, "not_every_layer"), (10.0, "every_layer")]
+)
 def test_clamped_layers_are_bounded_by_k_and_untouched_below_it(
-    epymarl_src, batch, choice, depth, k, make_critic
+    epymarl_src, batch, choice, depth, k, below_k
 ):
     critic = make_critic(
         epymarl_src,
@@ -110,34 +140,39 @@ def test_clamped_layers_are_bounded_by_k_and_untouched_below_it(
         critic_sn_clamp=True,
     )
     train_briefly(critic, batch)
+    normalised = expected_layers(choice, depth)
+    below = {i for i in normalised if top_sigma(critic.layers[i - 1].weight) <= k}
     for i, layer in enumerate(critic.layers, 1):
-        if i not in expected_layers(choice, depth):
-            continue
-        effective = layer.effective_weight()
-        assert sigma(effective) <= k * 1.01
-        if sigma(layer.weight) <= k:
-            assert torch.equal(effective, layer.weight)
+        if i in below or i not in normalised:
+            assert_raw(layer)
+        else:
+            assert_scaled_to(layer, k)
+    if below_k == "no_layer":
+        assert below == set()
+    elif below_k == "every_layer":
+        assert below == normalised
+    else:
+        assert below != normalised
 
 
 @pytest.mark.parametrize("depth", [2, 3, 5])
-def test_forward_is_the_relu_mlp_of_the_effective_weights(epymarl_src, batch, depth, make_critic):
+def test_forward_is_the_relu_mlp_of_the_normalised_weights(epymarl_src, batch, depth):
     critic = make_critic(epymarl_src, batch, critic_sn="full", critic_layers=depth, critic_sn_k=0.7)
     train_briefly(critic, batch, steps=3)
-    critic.eval()  # no power-iteration step: effective_weight() is what forward uses
+    critic.eval()  # no power-iteration step
     x, _, _ = critic._build_inputs(batch)
     for i, layer in enumerate(critic.layers, 1):
-        x = F.linear(x, layer.effective_weight(), layer.bias)
+        weight = layer.weight.detach()
+        x = F.linear(x, weight * (0.7 / top_sigma(weight)), layer.bias)
         if i < depth:
             x = F.relu(x)
-    assert torch.allclose(critic(batch), x, atol=1e-6)
+    assert torch.allclose(critic(batch), x, rtol=1e-3, atol=1e-6)
 
 
 @pytest.mark.parametrize(
     "individual_obs,last_action", [(False, False), (True, True), (False, True)]
 )
-def test_none_with_three_layers_is_cv_critic(
-    epymarl_src, individual_obs, last_action, preset_args, random_batch, make_critic
-):
+def test_none_with_three_layers_is_cv_critic(epymarl_src, individual_obs, last_action):
     from modules.critics.centralV import CentralVCritic
 
     keys = dict(obs_individual_obs=individual_obs, obs_last_action=last_action)
@@ -160,9 +195,7 @@ def test_none_with_three_layers_is_cv_critic(
             assert torch.equal(sn(batch, t=t), plain(batch, t=t))
 
 
-def test_normalised_critic_starts_from_cv_critic_weights(
-    epymarl_src, preset_args, random_batch, make_critic
-):
+def test_normalised_critic_starts_from_cv_critic_weights(epymarl_src):
     """SN adds no random draws: same seed, same raw weights as cv_critic, any layer choice."""
     from modules.critics.centralV import CentralVCritic
 

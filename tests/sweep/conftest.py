@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,51 +18,13 @@ import pytest
 
 from epymarl_sn.tracking.local_server import LocalServer, free_port
 
+from helpers import copy_checkout, processes, wait_until
+
 BIN = Path(sys.executable).parent
 
 
-def _wait_until(check, timeout_s, what):
-    deadline = time.monotonic() + timeout_s
-    while not (found := check()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
-    return found
-
-
-def _processes():
-    """{pid: (session id, comm, cwd or None)} of every process we may read."""
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            comm = stat[stat.index("(") + 1 : stat.rindex(")")]
-            fields = stat[stat.rindex(")") + 2 :].split()
-            try:
-                cwd = os.readlink(entry / "cwd")
-            except OSError:
-                cwd = None
-            if fields[0] != "Z":  # a zombie is gone already, waiting for its parent
-                found[int(entry.name)] = (int(fields[3]), comm, cwd)
-        except (OSError, ValueError, IndexError):
-            continue  # it ended while we looked
-    return found
-
-
 def in_session(sid):
-    return [pid for pid, (s, _, _) in _processes().items() if s == sid]
-
-
-def _running_in(directory):
-    """PIDs of the processes whose working directory is in `directory`: a run's
-    main.py and its env workers run in their checkout."""
-    directory = str(directory)
-    return [
-        pid
-        for pid, (_, _, cwd) in _processes().items()
-        if cwd and (cwd == directory or cwd.startswith(directory + os.sep))
-    ]
+    return [pid for pid, (s, _, _) in processes().items() if s == sid]
 
 
 def kill_session(proc, grace_s):
@@ -85,25 +46,6 @@ def kill_session(proc, grace_s):
 
 
 @pytest.fixture(scope="session")
-def wait_until():
-    """wait_until(check, timeout_s, what) -> check()'s first true value, polled."""
-    return _wait_until
-
-
-@pytest.fixture(scope="session")
-def processes():
-    """processes() -> {pid: (session id, comm, cwd)} of the live processes."""
-    return _processes
-
-
-@pytest.fixture(scope="session")
-def running_in():
-    """running_in(directory) -> PIDs of the processes working in it (a run's main.py
-    and env workers work in their checkout)."""
-    return _running_in
-
-
-@pytest.fixture(scope="session")
 def mongo_url(tmp_path_factory):
     """A real MongoDB server (SecantusDB) on 127.0.0.1 for this session."""
     server = LocalServer(tmp_path_factory.mktemp("mongo") / "data")
@@ -121,7 +63,7 @@ class Node:
 
     def raylet(self):
         """-> (pid, Ray node id) of this node's raylet, or None."""
-        for pid, (sid, comm, _) in _processes().items():
+        for pid, (sid, comm, _) in processes().items():
             if sid == self.proc.pid and comm == "raylet":
                 try:
                     args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
@@ -177,7 +119,7 @@ def start_node(args, env, checkout, temp_dir, log):
         return node.raylet()
 
     # the node id tells apart two nodes of one host
-    node.raylet_pid, node.node_id = _wait_until(raylet, 120, f"the raylet in {temp_dir}")
+    node.raylet_pid, node.node_id = wait_until(raylet, 120, f"the raylet in {temp_dir}")
     return node
 
 
@@ -208,7 +150,7 @@ def wait_alive(address, env, node_ids):
 
 
 @pytest.fixture(scope="module")
-def ray_cluster(tmp_path_factory, epymarl_dir, copy_checkout):
+def ray_cluster(tmp_path_factory, epymarl_dir):
     """Two Ray nodes on this machine, as a cluster of two machines is started by
     hand: `ray start --head` and `ray start --address`, one CPU each, with
     RAY_AUTH_MODE=token and one shared token. Each node has its own checkout, named

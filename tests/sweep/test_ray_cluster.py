@@ -13,7 +13,18 @@ from pathlib import Path
 import pytest
 from pymongo import MongoClient
 
-TASK = "rware:rware-tiny-2ag-v2"
+from helpers import (
+    TASK,
+    copy_checkout,
+    processes,
+    run_cli,
+    running_in,
+    start_cli,
+    tiny_spec,
+    wait_until,
+    write_spec,
+)
+
 NODE_ENV = "EPYMARL_SN_RAY_NODE"
 
 
@@ -53,13 +64,11 @@ def sweep_env(cluster, mongo_url, db):
     return {**cluster.env, "SACRED_MONGO_URL": mongo_url, "SACRED_MONGO_DB": db}
 
 
-def test_a_sweep_runs_on_both_nodes_into_one_store(
-    ray_cluster, mongo_url, epymarl_dir, tmp_path, tiny_spec, write_spec, copy_checkout, epymarl_sn
-):
+def test_a_sweep_runs_on_both_nodes_into_one_store(ray_cluster, mongo_url, epymarl_dir, tmp_path):
     spec = write_spec(tmp_path / "spread.yaml", tiny_spec())  # 2 variants x 2 seeds
     driver = copy_checkout(epymarl_dir, tmp_path / "driver")
     args = ("sweep", spec, "--epymarl", driver, "--ray", ray_cluster.address)
-    proc = epymarl_sn(*args, env=sweep_env(ray_cluster, mongo_url, "spread"))
+    proc = run_cli(*args, env=sweep_env(ray_cluster, mongo_url, "spread"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"(Ray cluster {ray_cluster.address} (2 CPUs)): 4 COMPLETED, 0 FAILED" in proc.stdout
     runs = mongo_runs(mongo_url, "spread")
@@ -83,17 +92,7 @@ def test_a_sweep_runs_on_both_nodes_into_one_store(
 
 
 def test_a_restarted_sweep_skips_completed_runs_and_runs_nothing_twice(
-    ray_cluster,
-    mongo_url,
-    epymarl_dir,
-    tmp_path,
-    tiny_spec,
-    write_spec,
-    copy_checkout,
-    epymarl_sn,
-    epymarl_sn_background,
-    wait_until,
-    running_in,
+    ray_cluster, mongo_url, epymarl_dir, tmp_path
 ):
     # runs long enough that the third, started once one has ended, is still running
     # when the driver dies (a 1000-step run can end before Ray stops it)
@@ -104,7 +103,7 @@ def test_a_restarted_sweep_skips_completed_runs_and_runs_nothing_twice(
     driver = copy_checkout(epymarl_dir, tmp_path / "driver")
     env = sweep_env(ray_cluster, mongo_url, "restart")
     args = ("sweep", spec, "--epymarl", driver, "--ray", ray_cluster.address)
-    first = epymarl_sn_background(*args, env=env)
+    first = start_cli(*args, env=env)
     try:
 
         def one_started_after_one_ended():
@@ -120,7 +119,7 @@ def test_a_restarted_sweep_skips_completed_runs_and_runs_nothing_twice(
     finally:
         first.kill()
         first.communicate()
-    proc = epymarl_sn(*args, env=env)  # at once: the killed sweep's runs may still run
+    proc = run_cli(*args, env=env)  # at once: the killed sweep's runs may still run
     assert proc.returncode == 0, proc.stdout + proc.stderr
     done = int(re.search(r"3 runs, (\d) already COMPLETED", proc.stderr).group(1))
     assert done >= 1
@@ -145,17 +144,7 @@ def test_a_restarted_sweep_skips_completed_runs_and_runs_nothing_twice(
 
 
 @pytest.fixture
-def lose_a_worker(
-    ray_cluster,
-    mongo_url,
-    epymarl_dir,
-    tmp_path,
-    tiny_spec,
-    write_spec,
-    copy_checkout,
-    epymarl_sn_background,
-    wait_until,
-):
+def lose_a_worker(ray_cluster, mongo_url, epymarl_dir, tmp_path):
     """lose_a_worker(worker, db, kill): a sweep of 2 runs on the cluster into MongoDB
     database `db`; once a run is RUNNING on `worker`, `kill()`; the sweep must then
     re-run it and complete both. -> (that run as first stored, the sweep's output, the
@@ -165,7 +154,7 @@ def lose_a_worker(
         spec = write_spec(tmp_path / f"{db}.yaml", tiny_spec(configs=["mappo_paper"], seeds=[1, 2]))
         driver = copy_checkout(epymarl_dir, tmp_path / "driver")
         args = ("sweep", spec, "--epymarl", driver, "--ray", ray_cluster.address, "--retries", 1)
-        sweep = epymarl_sn_background(*args, env=sweep_env(ray_cluster, mongo_url, db))
+        sweep = start_cli(*args, env=sweep_env(ray_cluster, mongo_url, db))
         try:
 
             def held_by_worker():
@@ -196,9 +185,7 @@ def lose_a_worker(
     return lose
 
 
-def test_a_lost_worker_node_is_rerun_on_the_other_node(
-    ray_cluster, lose_a_worker, running_in, processes
-):
+def test_a_lost_worker_node_is_rerun_on_the_other_node(ray_cluster, lose_a_worker):
     # the cluster keeps the head node only
     worker = ray_cluster.worker
     run_pids = []
@@ -233,9 +220,7 @@ def guards_of(checkout, pids):
     return found
 
 
-def test_a_machine_lost_whole_leaves_the_marking_to_the_driver(
-    ray_cluster, lose_a_worker, running_in, processes
-):
+def test_a_machine_lost_whole_leaves_the_marking_to_the_driver(ray_cluster, lose_a_worker):
     # a machine that loses power: its raylet, Ray workers, run and watchdog all go at
     # once, so nothing on it can mark the run; the driver must, in MongoDB
     worker = ray_cluster.join("w2")

@@ -23,6 +23,8 @@ import pytest
 
 from epymarl_sn.tracking.local_server import free_port
 
+from helpers import copy_checkout, running_in, tiny_spec, write_spec
+
 RECIPE = Path(__file__).resolve().parents[2] / "docs" / "slurm_ray_sweep.sbatch"
 HOST = "localhost"  # Slurm's node name; slurmd is told it with -N
 MUNGE_DIR = Path("/run/munge")  # where Debian's munge and slurm look for munged's socket
@@ -162,9 +164,7 @@ def job_state(env, job):
     return found.group(1) if found else "gone"
 
 
-def test_the_slurm_recipe_runs_a_sweep_on_ray_into_mongodb(
-    slurm, mongo_url, epymarl_dir, copy_checkout, tiny_spec, write_spec, tmp_path, running_in
-):
+def test_the_slurm_recipe_runs_a_sweep_on_ray_into_mongodb(slurm, mongo_url, epymarl_dir, tmp_path):
     checkout = copy_checkout(epymarl_dir, tmp_path / "epymarl")
     spec = write_spec(tmp_path / "tiny.yaml", tiny_spec(seeds=[1]))
     ray_dir = Path(tempfile.mkdtemp(prefix="ray-"))  # Ray's sockets need a short path

@@ -19,15 +19,17 @@ import pytest
 from epymarl_sn.sweep.guard import REASON
 from epymarl_sn.sweep.spec import RunSpec, sacred_literal
 
+from helpers import copy_checkout, run_cli, run_dirs, start_cli, stored_runs, tiny_spec, write_spec
+
 
 @pytest.fixture(scope="session")
-def completed_grid(stored):
+def completed_grid():
     """completed_grid(checkout) -> Counter of (name, seed, env key) of COMPLETED runs."""
 
     def grid(checkout):
         return Counter(
             (r.config["name"], r.config["seed"], r.config["env_args"]["key"])
-            for r in stored(checkout)
+            for r in stored_runs(checkout)
             if r.status == "COMPLETED"
         )
 
@@ -49,10 +51,10 @@ def test_sweep_runs_the_grid_with_local_workers(tiny_sweep, completed_grid):
     assert re.search(rf"running 2: {run} [1-9]\d*/1000, {run} \d+/1000", bars), bars[-2000:]
 
 
-def test_failed_run_is_retried_and_reported_without_stopping_the_others(tiny_sweep, stored):
+def test_failed_run_is_retried_and_reported_without_stopping_the_others(tiny_sweep):
     proc = tiny_sweep.proc
     assert proc.returncode == 1
-    broken = [r for r in stored(tiny_sweep.checkout) if r.config["name"] == "broken"]
+    broken = [r for r in stored_runs(tiny_sweep.checkout) if r.config["name"] == "broken"]
     # each broken run: the first attempt and one retry, both FAILED in the store
     assert sorted(r.config["seed"] for r in broken) == [1, 1, 2, 2]
     assert {r.status for r in broken} == {"FAILED"}
@@ -70,23 +72,19 @@ def test_failed_run_is_retried_and_reported_without_stopping_the_others(tiny_swe
     assert proc.stdout.count("ValueError: Invalid learning rate: -0.1") == 2
 
 
-def test_rerunning_the_spec_starts_no_run(tiny_sweep, epymarl_sn, run_dirs):
+def test_rerunning_the_spec_starts_no_run(tiny_sweep):
     before = run_dirs(tiny_sweep.checkout)
-    proc = epymarl_sn(
-        "sweep", tiny_sweep.good_spec, "--epymarl", tiny_sweep.checkout, "--workers", 2
-    )
+    proc = run_cli("sweep", tiny_sweep.good_spec, "--epymarl", tiny_sweep.checkout, "--workers", 2)
     assert proc.returncode == 0, proc.stderr
     assert "4 runs, 4 already COMPLETED" in proc.stderr
     assert "0 COMPLETED, 0 FAILED, 4 skipped" in proc.stdout
     assert run_dirs(tiny_sweep.checkout) == before
 
 
-def test_dry_run_prints_the_commands_and_marks_completed_ones(
-    tiny_sweep, tmp_path, tiny_spec, write_spec, epymarl_sn, run_dirs
-):
+def test_dry_run_prints_the_commands_and_marks_completed_ones(tiny_sweep, tmp_path):
     spec = write_spec(tmp_path / "three_seeds.yaml", tiny_spec(seeds=[1, 2, 3]))
     before = run_dirs(tiny_sweep.checkout)
-    proc = epymarl_sn("sweep", spec, "--epymarl", tiny_sweep.checkout, "--dry-run")
+    proc = run_cli("sweep", spec, "--epymarl", tiny_sweep.checkout, "--dry-run")
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0].startswith("# 6 runs in ") and "4 already COMPLETED" in lines[0]
@@ -108,20 +106,11 @@ def test_dry_run_prints_the_commands_and_marks_completed_ones(
     assert run_dirs(tiny_sweep.checkout) == before
 
 
-def test_same_grid_through_local_ray(
-    epymarl_dir,
-    tmp_path,
-    tiny_sweep,
-    tiny_spec,
-    write_spec,
-    copy_checkout,
-    epymarl_sn,
-    completed_grid,
-):
+def test_same_grid_through_local_ray(epymarl_dir, tmp_path, tiny_sweep, completed_grid):
     checkout = copy_checkout(epymarl_dir, tmp_path / "epymarl")
     spec = write_spec(tmp_path / "tiny.yaml", tiny_spec())
     # local Ray limited to the 2 CPUs of the test machine; the command shuts it down
-    proc = epymarl_sn("sweep", spec, "--epymarl", checkout, "--ray", "--workers", 2)
+    proc = run_cli("sweep", spec, "--epymarl", checkout, "--ray", "--workers", 2)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "(local Ray (2 CPUs))" in proc.stdout
     assert completed_grid(checkout) == full_grid(tiny_sweep)
@@ -189,13 +178,11 @@ BAD_SPECS = [  # (how the tiny spec is made bad, the message)
 
 
 @pytest.mark.parametrize("make_bad,message", BAD_SPECS, ids=[m[:30] for _, m in BAD_SPECS])
-def test_bad_spec_is_one_clear_line_before_anything_runs(
-    epymarl_dir, tmp_path, make_bad, message, tiny_spec, copy_checkout, write_spec, epymarl_sn
-):
+def test_bad_spec_is_one_clear_line_before_anything_runs(epymarl_dir, tmp_path, make_bad, message):
     spec = make_bad(tiny_spec)
     checkout = copy_checkout(epymarl_dir, tmp_path / "epymarl")
     path = write_spec(tmp_path / "bad.yaml", spec)
-    proc = epymarl_sn("sweep", path, "--epymarl", checkout, "--workers", 1)
+    proc = run_cli("sweep", path, "--epymarl", checkout, "--workers", 1)
     assert proc.returncode == 2
     assert proc.stdout == ""
     errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("epymarl-sn sweep")]
@@ -205,11 +192,9 @@ def test_bad_spec_is_one_clear_line_before_anything_runs(
     assert not (checkout / "results").exists()
 
 
-def test_unknown_config_lists_plugin_and_epymarl_names(
-    epymarl_dir, tmp_path, tiny_spec, write_spec, copy_checkout, epymarl_sn
-):
+def test_unknown_config_lists_plugin_and_epymarl_names(epymarl_dir, tmp_path):
     path = write_spec(tmp_path / "bad.yaml", tiny_spec(configs=["mappo_nosuch"]))
-    proc = epymarl_sn("sweep", path, "--epymarl", copy_checkout(epymarl_dir, tmp_path / "e"))
+    proc = run_cli("sweep", path, "--epymarl", copy_checkout(epymarl_dir, tmp_path / "e"))
     available = proc.stderr.split("Available: ")[1].split(", ")
     assert {"mappo", "qmix", "mappo_paper", "mappo_sn", "mappo_lastsn"} <= set(available)
 
@@ -226,17 +211,17 @@ def test_unknown_config_lists_plugin_and_epymarl_names(
         ),
     ],
 )
-def test_bad_flags_are_one_clear_line(tiny_sweep, tmp_path, args, message, epymarl_sn):
+def test_bad_flags_are_one_clear_line(tiny_sweep, tmp_path, args, message):
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     if "--epymarl" not in args:
         args += ["--epymarl", str(tiny_sweep.checkout)]
-    proc = epymarl_sn("sweep", tiny_sweep.good_spec, *args)
+    proc = run_cli("sweep", tiny_sweep.good_spec, *args)
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.strip().splitlines()[-1].startswith("epymarl-sn sweep: error: ")
     assert message in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_shipped_paper_specs_expand_to_the_paper_grids(epymarl_dir, epymarl_sn):
+def test_shipped_paper_specs_expand_to_the_paper_grids(epymarl_dir):
     for name, env_config, tasks in [
         (
             "paper_rware",
@@ -246,7 +231,7 @@ def test_shipped_paper_specs_expand_to_the_paper_grids(epymarl_dir, epymarl_sn):
         ("paper_smaclite", "smaclite_sparse", ["3s5z_vs_3s6z", "27m_vs_30m", "corridor"]),
         ("paper_sc2", "sc2_sparse", ["3s5z_vs_3s6z", "27m_vs_30m", "corridor"]),
     ]:
-        proc = epymarl_sn("sweep", name, "--epymarl", epymarl_dir, "--dry-run")
+        proc = run_cli("sweep", name, "--epymarl", epymarl_dir, "--dry-run")
         assert proc.returncode == 0, proc.stderr
         commands = [shlex.split(c) for c in proc.stdout.splitlines()[1:]]
         if env_config == "gymma":  # the authors' episode length (docs/rware_fig2.md)
@@ -278,7 +263,7 @@ HANGING_TASK = "hanging_env:hang-tiny-2ag-v0"
 
 
 @pytest.fixture
-def hanging_spec(tmp_path, tiny_spec, write_spec):
+def hanging_spec(tmp_path):
     """A spec of one tiny run of the RWARE task of hanging_env.py, in the training process."""
     spec = tiny_spec(configs=["mappo_paper"], seeds=[1])
     spec["env_configs"][0]["with"]["env_args.key"] = HANGING_TASK
@@ -298,13 +283,11 @@ def stored_runs_json(checkout):
     return [json.loads(p.read_text()) for p in (checkout / "results" / "sacred").rglob("run.json")]
 
 
-def test_a_hanging_run_is_stopped_by_the_timeout(
-    epymarl_dir, tmp_path, copy_checkout, epymarl_sn, hanging_spec
-):
+def test_a_hanging_run_is_stopped_by_the_timeout(epymarl_dir, tmp_path, hanging_spec):
     checkout = copy_checkout(epymarl_dir, tmp_path / "epymarl")
     path = hanging_spec
     marker = tmp_path / "hanging.pid"
-    proc = epymarl_sn(
+    proc = run_cli(
         "sweep",
         path,
         "--epymarl",
@@ -335,13 +318,11 @@ def test_a_hanging_run_is_stopped_by_the_timeout(
         assert run["meta"]["comment"].startswith("epymarl-sn sweep: hang/000_mappo_paper")
 
 
-def test_a_run_whose_process_dies_is_marked_failed_and_rerun(
-    epymarl_dir, tmp_path, copy_checkout, epymarl_sn, epymarl_sn_background, hanging_spec
-):
+def test_a_run_whose_process_dies_is_marked_failed_and_rerun(epymarl_dir, tmp_path, hanging_spec):
     checkout = copy_checkout(epymarl_dir, tmp_path / "epymarl")
     path = hanging_spec
     marker = tmp_path / "hanging.pid"
-    sweep = epymarl_sn_background(
+    sweep = start_cli(
         "sweep", path, "--epymarl", checkout, "--workers", 1, "--retries", 0, env=hang_env(marker)
     )
     try:
@@ -365,18 +346,16 @@ def test_a_run_whose_process_dies_is_marked_failed_and_rerun(
     assert run["stop_reason"] == "its process was killed by SIGKILL"
     assert run["stop_time"] >= run["start_time"]
     # the next sweep runs it again, this time to the end
-    proc = epymarl_sn("sweep", path, "--epymarl", checkout, "--workers", 1, env=hang_env())
+    proc = run_cli("sweep", path, "--epymarl", checkout, "--workers", 1, env=hang_env())
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "1 runs, 0 already COMPLETED" in proc.stderr
     assert sorted(r["status"] for r in stored_runs_json(checkout)) == ["COMPLETED", "FAILED"]
 
 
-def test_an_unreachable_ray_cluster_is_one_clear_line(
-    tiny_sweep, tmp_path, tiny_spec, write_spec, epymarl_sn, run_dirs
-):
+def test_an_unreachable_ray_cluster_is_one_clear_line(tiny_sweep, tmp_path):
     spec = write_spec(tmp_path / "seed9.yaml", tiny_spec(seeds=[9]))
     before = run_dirs(tiny_sweep.checkout)
-    proc = epymarl_sn(
+    proc = run_cli(
         "sweep", spec, "--epymarl", tiny_sweep.checkout, "--ray", "127.0.0.1:1", timeout=60
     )
     assert proc.returncode == 2 and proc.stdout == ""
@@ -397,11 +376,11 @@ def alive(pid):
 
 
 def test_a_second_sweep_waits_for_the_run_a_killed_sweep_still_runs(
-    epymarl_dir, tmp_path, copy_checkout, epymarl_sn_background, hanging_spec
+    epymarl_dir, tmp_path, hanging_spec
 ):
     checkout = copy_checkout(epymarl_dir, tmp_path / "epymarl")
     marker = tmp_path / "hanging.pid"
-    first = epymarl_sn_background(
+    first = start_cli(
         "sweep",
         hanging_spec,
         "--epymarl",

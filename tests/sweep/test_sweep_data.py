@@ -19,6 +19,8 @@ import epymarl_sn
 from epymarl_sn.sweep.data import KEPT_METRICS, SPEC_FILE
 from epymarl_sn.tracking.store import open_store
 
+from helpers import copy_checkout, run_cli, run_dirs, tiny_spec, write_spec
+
 REPO = Path(epymarl_sn.__file__).resolve().parent.parent
 
 
@@ -46,7 +48,7 @@ def read(path, name):
 
 
 @pytest.fixture(scope="module")
-def kept(tiny_sweep, tmp_path_factory, tiny_spec, write_spec):
+def kept(tiny_sweep, tmp_path_factory):
     """The tiny sweep's store copied, then its grid with a third seed run with a
     data_dir: the 4 runs already COMPLETED are copied before anything runs, the 2 of
     seed 3 after they finish."""
@@ -119,13 +121,13 @@ def final_table(out):
         return {row["group"]: row for row in csv.DictReader(f)}
 
 
-def test_plot_reads_the_kept_data_as_it_reads_the_store(kept, tmp_path, epymarl_sn):
+def test_plot_reads_the_kept_data_as_it_reads_the_store(kept, tmp_path):
     checkout, _, _, data, _ = kept
     for where, out in (
         (data, tmp_path / "kept"),
         (checkout / "results" / "sacred", tmp_path / "store"),
     ):
-        proc = epymarl_sn("plot", "--store", where, "--preset", "fig5", "--reps", 200, "--out", out)
+        proc = run_cli("plot", "--store", where, "--preset", "fig5", "--reps", 200, "--out", out)
         assert proc.returncode == 0, proc.stderr
         assert "6 runs from" in proc.stderr
     kept_rows, store_rows = final_table(tmp_path / "kept"), final_table(tmp_path / "store")
@@ -138,7 +140,7 @@ def test_plot_reads_the_kept_data_as_it_reads_the_store(kept, tmp_path, epymarl_
             assert float(row[column]) == pytest.approx(float(store_rows[group][column]), rel=1e-5)
 
 
-def test_a_new_machine_with_only_the_data_runs_nothing(kept, epymarl_dir, copy_checkout, tmp_path):
+def test_a_new_machine_with_only_the_data_runs_nothing(kept, epymarl_dir, tmp_path):
     _, repo, spec, data, _ = kept
     fresh = copy_checkout(epymarl_dir, tmp_path / "fresh")
     proc = sweep_in(repo, spec, "--epymarl", fresh, "--workers", 2)
@@ -156,7 +158,7 @@ def test_a_new_machine_with_only_the_data_runs_nothing(kept, epymarl_dir, copy_c
     assert read(victim, "config.json")["seed"] == 3
 
 
-def test_a_run_completed_in_the_store_but_not_kept_is_copied_without_running(kept, run_dirs):
+def test_a_run_completed_in_the_store_but_not_kept_is_copied_without_running(kept):
     checkout, repo, spec, data, _ = kept
     (victim,) = [r for r in records(data) if r.name.startswith("000_")]
     shutil.rmtree(victim)
@@ -167,7 +169,7 @@ def test_a_run_completed_in_the_store_but_not_kept_is_copied_without_running(kep
     assert run_dirs(checkout) == before and victim.is_dir()
 
 
-def test_data_dir_mistakes_are_one_clear_line(kept, tmp_path, write_spec, tiny_spec):
+def test_data_dir_mistakes_are_one_clear_line(kept, tmp_path):
     checkout, repo, _, _, _ = kept
     other = write_spec(tmp_path / "other.yaml", tiny_spec(seeds=[7], data_dir="docs/data/tiny3"))
     proc = sweep_in(repo, other, "--epymarl", checkout, "--dry-run")
@@ -212,9 +214,7 @@ def test_the_shipped_rware_fig2_spec_keeps_its_data_in_docs_data(epymarl_dir):
     ]
 
 
-def test_runs_stored_in_mongodb_are_kept_from_there(
-    mongo_url, epymarl_dir, copy_checkout, tmp_path, tiny_spec, write_spec
-):
+def test_runs_stored_in_mongodb_are_kept_from_there(mongo_url, epymarl_dir, tmp_path):
     # the runs go to MongoDB (a real server), as on a cluster; the copy is made from it
     env = {"SACRED_MONGO_URL": mongo_url, "SACRED_MONGO_DB": "kept_from_mongo"}
     checkout = copy_checkout(epymarl_dir, tmp_path / "epymarl")

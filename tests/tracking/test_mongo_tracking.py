@@ -11,6 +11,8 @@ import pytest
 
 from epymarl_sn.tracking.observer import TrackingMongoObserver
 
+from helpers import RWARE_TINY, run_cli
+
 PASSWORD = "pa55-Wd_7q"
 DB = "sn_runs"
 # mappo_sn (its critic's sigmas are logged) with two envs per batch instead of ten
@@ -38,20 +40,23 @@ def assert_same_as_file_storage(file_run, db, doc):
 
 def assert_no_password(result, db):
     assert PASSWORD not in result.output
-    for path in result.runs[0].path.rglob("*"):
-        if path.is_file():
-            assert PASSWORD.encode() not in path.read_bytes(), path
-    for name in db.list_collection_names():
+    files = [path for path in result.runs[0].path.rglob("*") if path.is_file()]
+    assert {"run.json", "config.json", "metrics.json", "cout.txt"} <= {p.name for p in files}
+    for path in files:
+        assert PASSWORD.encode() not in path.read_bytes(), path
+    collections = db.list_collection_names()
+    assert {"runs", "metrics"} <= set(collections)
+    for name in collections:
         assert PASSWORD not in str(list(db[name].find())), name
 
 
-def test_training_run_is_stored_in_mongodb_like_in_file_storage(run_main, mongo_server, rware_tiny):
+def test_training_run_is_stored_in_mongodb_like_in_file_storage(run_main, mongo_server):
     # a real user and password: they reach neither the stored run nor the output
     mongo_server.add_user("trainer", PASSWORD, DB)
     url = mongo_server.auth_url("trainer", PASSWORD)
     result = run_main(
         "--config=mappo_sn",
-        *rware_tiny,
+        *RWARE_TINY,
         *SMALL_BATCH,
         "save_model=True",
         "save_model_interval=1000",
@@ -91,12 +96,10 @@ def wait_for_metrics(db, proc, timeout=300):
         time.sleep(1)
 
 
-def test_server_killed_mid_run_and_back_20s_later_loses_nothing(
-    start_main, mongo_server, rware_tiny
-):
+def test_server_killed_mid_run_and_back_20s_later_loses_nothing(start_main, mongo_server):
     run = start_main(
         "--config=mappo_sn",
-        *rware_tiny,
+        *RWARE_TINY,
         *SMALL_BATCH,
         "t_max=6000",
         env={"SACRED_MONGO_URL": mongo_server.url, "SACRED_MONGO_DB": DB},
@@ -117,12 +120,10 @@ def test_server_killed_mid_run_and_back_20s_later_loses_nothing(
     assert_same_as_file_storage(file_run, db, doc)
 
 
-def test_server_down_until_the_end_then_push_repairs_the_copy(
-    start_main, mongo_server, rware_tiny, epymarl_sn
-):
+def test_server_down_until_the_end_then_push_repairs_the_copy(start_main, mongo_server):
     run = start_main(
         "--config=mappo_sn",
-        *rware_tiny,
+        *RWARE_TINY,
         *SMALL_BATCH,
         "t_max=12000",
         env={
@@ -153,7 +154,7 @@ def test_server_down_until_the_end_then_push_repairs_the_copy(
     assert db.runs.find_one()["status"] == "RUNNING"
 
     store = result.runs[0].path.parents[2]  # results/sacred
-    push = epymarl_sn(
+    push = run_cli(
         "runs", "push", "--store", store, "--to", mongo_server.url, env={"SACRED_MONGO_DB": DB}
     )
     assert push.returncode == 0, push.stderr
@@ -161,7 +162,7 @@ def test_server_down_until_the_end_then_push_repairs_the_copy(
     file_run, doc = only_run(result, db)
     assert_same_as_file_storage(file_run, db, doc)
 
-    again = epymarl_sn(
+    again = run_cli(
         "runs", "push", "--store", store, "--to", mongo_server.url, env={"SACRED_MONGO_DB": DB}
     )
     assert "0 runs added, 0 completed, 1 already there" in again.stdout
@@ -183,11 +184,11 @@ def test_unreachable_mongodb_is_reported_within_seconds():
     assert str(exit_.value.code).startswith("error: MongoDB at 127.0.0.1:9 did not answer")
 
 
-def test_server_down_at_start_stops_the_run_before_training(run_main, mongo_server, rware_tiny):
+def test_server_down_at_start_stops_the_run_before_training(run_main, mongo_server):
     mongo_server.kill()
     result = run_main(
         "--config=mappo_paper",
-        *rware_tiny,
+        *RWARE_TINY,
         env={"SACRED_MONGO_URL": f"mongodb://trainer:{PASSWORD}@127.0.0.1:{mongo_server.port}/"},
     )
 
@@ -201,13 +202,11 @@ def test_server_down_at_start_stops_the_run_before_training(run_main, mongo_serv
     assert result.runs == [] and "Beginning training" not in result.output
 
 
-def test_wrong_password_stops_the_run_saying_the_server_refused_it(
-    run_main, mongo_server, rware_tiny
-):
+def test_wrong_password_stops_the_run_saying_the_server_refused_it(run_main, mongo_server):
     mongo_server.add_user("trainer", PASSWORD, DB)
     result = run_main(
         "--config=mappo_paper",
-        *rware_tiny,
+        *RWARE_TINY,
         env={
             "SACRED_MONGO_URL": mongo_server.auth_url("trainer", "wrong-" + PASSWORD),
             "SACRED_MONGO_DB": DB,

@@ -7,11 +7,13 @@ import pytest
 
 from epymarl_sn.cli import main
 
+from helpers import copy_checkout, stored_runs
+
 
 @pytest.fixture
-def mongo_runs(tiny_sweep, mongo_server, monkeypatch, stored, capsys):
+def mongo_runs(tiny_sweep, mongo_server, monkeypatch, capsys):
     monkeypatch.delenv("SACRED_MONGO_DB", raising=False)
-    completed = [r for r in stored(tiny_sweep.checkout) if r.status == "COMPLETED"]
+    completed = [r for r in stored_runs(tiny_sweep.checkout) if r.status == "COMPLETED"]
     files = tiny_sweep.checkout / "results" / "sacred"
     assert (
         main(["runs", "push", "--store", str(files), "--to", mongo_server.url, "status=COMPLETED"])
@@ -22,7 +24,7 @@ def mongo_runs(tiny_sweep, mongo_server, monkeypatch, stored, capsys):
 
 
 def test_resume_reads_mongodb_when_sacred_mongo_url_is_set(
-    mongo_runs, tiny_sweep, mongo_server, epymarl_dir, tmp_path, monkeypatch, capsys, copy_checkout
+    mongo_runs, tiny_sweep, mongo_server, epymarl_dir, tmp_path, monkeypatch, capsys
 ):
     # a checkout with no file storage at all: what is done is only in MongoDB
     checkout = copy_checkout(epymarl_dir, tmp_path / "epymarl")
