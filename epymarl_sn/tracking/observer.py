@@ -26,18 +26,16 @@ import sys
 import threading
 from datetime import datetime
 from pathlib import Path
-from types import FrameType
 from typing import Any, Optional
 
 from pymongo import MongoClient
 from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
-from sacred.observers import FileStorageObserver, MongoObserver
-from sacred.run import Run
+from sacred.observers import MongoObserver
 from sacred.serializer import flatten
 
 from epymarl_sn.console import say
 from epymarl_sn.errors import StoreError
-from epymarl_sn.tracking import mongo, stop
+from epymarl_sn.tracking import files, mongo, stop
 from epymarl_sn.tracking.saved_models import SavedModels
 from epymarl_sn.waiting import Deadline, wait_until
 
@@ -46,21 +44,6 @@ CONNECT_TIMEOUT_S = 5.0
 PRIORITY = 10
 # how long the background push of a run waits for MongoDB to come back
 FINISH_WITHIN_S = 24 * 3600
-
-
-def file_storage_dir() -> Optional[Path]:
-    """The directory of the FileStorageObserver that observes the same run, if any.
-
-    Sacred hands an observer nothing of the others; the Run calling us has them all.
-    """
-    frame: Optional[FrameType] = sys._getframe(1)
-    while frame is not None:
-        run = frame.f_locals.get("self")
-        if isinstance(run, Run):
-            dirs = [o.dir for o in run.observers if isinstance(o, FileStorageObserver) and o.dir]
-            return Path(dirs[0]) if dirs else None
-        frame = frame.f_back
-    return None
 
 
 def connect_checked(url: str, db_name: str) -> "tuple[str, MongoClient[dict[str, Any]]]":
@@ -125,8 +108,9 @@ class TrackingMongoObserver(MongoObserver):
         _id: Any,
     ) -> Any:
         self._models = SavedModels(config, started=datetime.now())
-        # started after the FileStorageObserver (lower priority): its directory exists
-        self._file_dir = file_storage_dir()
+        # started after the FileStorageObserver (lower priority), with its run id
+        file_dir = files.run_dir(_id)
+        self._file_dir = Path(file_dir) if file_dir else None
         ex_info = {**ex_info, "name": str(config.get("name") or ex_info.get("name"))}
         return super().started_event(
             ex_info, command, host_info, start_time, config, meta_info, _id=None
