@@ -65,16 +65,24 @@ def run_command(args: argparse.Namespace) -> int:
         print(summary(plan.runs, {}, plan.skipped, plan.spec, plan.store, "nothing to run"))
         return 0
     try:
-        (failed, retried), where = run_plan(
-            plan, args.workers, args.ray, args.retries, args.timeout
-        )
+        result = run_plan(plan, args.workers, args.ray, args.retries, args.timeout)
     except KeyboardInterrupt:
         print(
             "epymarl-sn sweep: interrupted; run the same command again to resume", file=sys.stderr
         )
         return 130
-    print(summary(plan.runs, failed, plan.skipped, plan.spec, plan.store, where, retried))
-    return 1 if failed else 0
+    print(
+        summary(
+            plan.runs,
+            result.failed,
+            plan.skipped,
+            plan.spec,
+            plan.store,
+            result.where,
+            result.retried,
+        )
+    )
+    return 1 if result.failed else 0
 
 
 def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:

@@ -15,18 +15,26 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Callable, Optional, Union
+from typing import Callable, NamedTuple, Optional, Union
 
 from epymarl_sn.tracking.store import settle_runs
+from epymarl_sn.waiting import Deadline
 
 TAIL_BYTES = 64 * 1024
 GRACE_S = 30  # for Sacred to record an interrupted run before it is killed
 POLL_S = 0.5
 T_ENV = re.compile(rb"t_env: (\d+) / (\d+)")  # what EPyMARL's run.py logs as it trains
+
+
+class AttemptResult(NamedTuple):
+    """What one attempt hands back."""
+
+    code: int  # the run's exit code
+    tail: list[str]  # the output's last lines
+    log: str  # the log's path (on a Ray node, on that node)
 
 
 def attempt_comment(label: str) -> str:
@@ -127,7 +135,7 @@ def execute(
     stop: Optional[threading.Event] = None,
     report: Optional[Callable[[int, int], None]] = None,
     tail_lines: int = 15,
-) -> tuple[int, list[str], str]:
+) -> AttemptResult:
     """Run `python src/main.py ARGV` in the checkout, its output into log_path
     (relative to the checkout, or absolute), stopping it after `timeout` seconds
     (None: no limit) or when `stop` (an Event) is set or the caller is interrupted.
@@ -135,8 +143,7 @@ def execute(
 
     The run gets its own process group, killed as a whole when it ends or when
     the process running execute dies, and Sacred's `--comment COMMENT`; whatever
-    ended the process, none of its stored runs is left RUNNING.
-    -> (exit code, the output's last lines, the log's path). On a Ray node,
+    ended the process, none of its stored runs is left RUNNING. On a Ray node,
     `checkout` is a path on that node.
     """
     checkout = Path(checkout)
@@ -147,10 +154,10 @@ def execute(
             f"{socket.gethostname()}: put it there, or give this node's path in "
             "EPYMARL_SN_CHECKOUT when starting its Ray node"
         )
-        return 2, [missing], str(log_path)
+        return AttemptResult(2, [missing], str(log_path))
     comment = comment or attempt_comment(f"{log_path.parent.name}/{log_path.stem}")
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    deadline = None if timeout is None else time.monotonic() + timeout
+    deadline = Deadline(timeout)
     why = None
     run_env = {**os.environ, **env}
     with open(log_path, "wb") as log:
@@ -173,7 +180,7 @@ def execute(
                 progress = steps.read()
                 if progress and report:
                     report(*progress)
-                if deadline is not None and time.monotonic() > deadline:
+                if deadline.passed():
                     # e.g. EPyMARL's parallel runner waits forever on an env that failed
                     why = f"stopped by epymarl-sn sweep after the --timeout of {timeout:g} s"
                 elif stop is not None and stop.is_set():
@@ -208,9 +215,6 @@ def execute(
     tail = [ln for ln in lines if ln.strip()][-tail_lines:] + notes
     if why is not None and why.startswith("stopped"):
         tail.append(f"epymarl-sn sweep: {why}")
-        return (
-            code or 1,
-            tail,
-            str(log_path),
-        )  # a run stopped early has failed, whatever it exited with
-    return code, tail, str(log_path)
+        # a run stopped early has failed, whatever it exited with
+        return AttemptResult(code or 1, tail, str(log_path))
+    return AttemptResult(code, tail, str(log_path))

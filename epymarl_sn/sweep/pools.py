@@ -11,31 +11,34 @@ import socket
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 from epymarl_sn.errors import PoolError
 from epymarl_sn.plugin import NODE_ENV
-from epymarl_sn.sweep.attempt import execute
+from epymarl_sn.sweep.attempt import AttemptResult, execute
 
 # set in the environment of `ray start` on a node whose checkout is elsewhere than
 # the driver's --epymarl path
 CHECKOUT_ENV = "EPYMARL_SN_CHECKOUT"
 
-# what an attempt reported last: (its Ray node id or None, t_env, t_max)
-Report = tuple[Optional[str], int, Optional[int]]
-# what `execute` hands back: (exit code, the output's last lines, the log's path)
-Outcome = tuple[int, list[str], str]
+
+class Report(NamedTuple):
+    """What an attempt reported last."""
+
+    node: Optional[str]  # its Ray node's id; None on a local worker
+    t_env: int
+    t_max: Optional[int]  # None until the run has logged it
 
 
 class Progress:
-    """What each running attempt reported last: comment -> (node, t_env, t_max).
+    """What each running attempt reported last: comment -> Report.
     A plain object for local workers; a Ray actor on a cluster."""
 
     def __init__(self) -> None:
         self._state: dict[str, Report] = {}
 
     def report(self, comment: str, node: Optional[str], t_env: int, t_max: Optional[int]) -> None:
-        self._state[comment] = (node, t_env, t_max)
+        self._state[comment] = Report(node, t_env, t_max)
 
     def snapshot(self) -> dict[str, Report]:
         return dict(self._state)
@@ -60,7 +63,7 @@ class LocalPool:
         log: str,
         timeout: Optional[float],
         comment: str,
-    ) -> "Future[Outcome]":
+    ) -> "Future[AttemptResult]":
         report = partial(self._progress.report, comment, None)
         return self._executor.submit(
             execute, argv, checkout, env, log, timeout, comment, stop=self._stop, report=report
@@ -101,7 +104,7 @@ def run_on_node(
     timeout: Optional[float],
     comment: str,
     progress: Any,
-) -> Outcome:
+) -> AttemptResult:
     """`execute` as a Ray task: in the node's own checkout when its `ray start` had
     EPYMARL_SN_CHECKOUT, with the node's id in the run's environment (stored by
     Sacred) and in the reports to the driver's progress actor."""
@@ -164,7 +167,7 @@ class RayPool:
         log: str,
         timeout: Optional[float],
         comment: str,
-    ) -> "Future[Outcome]":
+    ) -> "Future[AttemptResult]":
         ref = self._execute.remote(argv, checkout, env, log, timeout, comment, self._progress)
         self._refs.append(ref)
         return ref.future()

@@ -12,24 +12,44 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, NamedTuple, Optional, Union
 
 from tqdm import tqdm
 
 from epymarl_sn.errors import UsageError
 from epymarl_sn.install.checkout import patch_state
 from epymarl_sn.resources import config_dir
-from epymarl_sn.sweep.attempt import attempt_comment, settle
+from epymarl_sn.sweep.attempt import AttemptResult, attempt_comment, settle
 from epymarl_sn.sweep.data import code_commit, data_location, held, save_finished
-from epymarl_sn.sweep.pools import LocalPool, Outcome, RayPool, Report
+from epymarl_sn.sweep.pools import LocalPool, RayPool, Report
 from epymarl_sn.sweep.resume import completed, running, store_name
 from epymarl_sn.sweep.spec import RunSpec, load_spec
 from epymarl_sn.tracking.store import default_location
 
-# a run that failed: (exit code or None when its worker was lost, output tail, attempts, log)
-Failure = tuple[Optional[int], list[str], int, Optional[str]]
-# an attempt that was retried: (run index, attempt number, why it failed)
-Retry = tuple[int, int, str]
+
+class Failure(NamedTuple):
+    """A run that failed."""
+
+    code: Optional[int]  # its last exit code; None when its worker was lost
+    tail: list[str]  # the output's last lines
+    attempts: int
+    log: Optional[str]  # None when its worker was lost: the log is on that node
+
+
+class Retry(NamedTuple):
+    """An attempt that failed and was retried."""
+
+    run_index: int  # in the grid
+    attempt: int  # 1 for the first
+    why: str
+
+
+class SweepResult(NamedTuple):
+    """What the runs of a sweep came to."""
+
+    failed: dict[int, Failure]  # by run index
+    retried: list[Retry]
+    where: str  # the pool, e.g. `4 local workers`
 
 
 def spec_path(arg: str) -> Path:
@@ -106,15 +126,15 @@ def show_progress(
     bar: tqdm,
     done: int,
     failed: dict[int, Failure],
-    in_flight: "dict[Future[Outcome], tuple[int, str]]",
+    in_flight: "dict[Future[AttemptResult], tuple[int, str]]",
     progress: dict[str, Report],
     labels: dict[int, str],
 ) -> None:
     """`done D, failed F, running R: PRESET TASK seed=S t_env/t_max, ...` on the bar."""
     steps = []
     for index, comment in sorted(in_flight.values()):
-        _, t_env, t_max = progress.get(comment, (None, 0, None))
-        steps.append(f"{labels[index]} {t_env}/{t_max or '?'}")
+        report = progress.get(comment, Report(None, 0, None))
+        steps.append(f"{labels[index]} {report.t_env}/{report.t_max or '?'}")
     more = f" +{len(steps) - SHOWN_RUNS}" if len(steps) > SHOWN_RUNS else ""
     listed = f": {', '.join(steps[:SHOWN_RUNS])}{more}" if steps else ""
     text = f"done {done}, failed {len(failed)}, running {len(in_flight)}{listed}"
@@ -129,16 +149,15 @@ def run_all(
     retries: int,
     timeout: Optional[float],
     finished_run: Callable[[int], Any] = lambda index: None,
-) -> tuple[dict[int, Failure], list[Retry]]:
+) -> SweepResult:
     """Run every job ({index: (RunSpec, log path)}), retrying failures up to `retries`
-    times; `finished_run(index)` is called after each run that exits 0. -> ({index:
-    (exit code, output tail, attempts, log)} of the runs that failed, [(index,
-    attempt, why)] of the attempts that were retried)."""
+    times; `finished_run(index)` is called after each run that exits 0."""
     pending = deque(jobs)
-    in_flight: dict[Future[Outcome], tuple[int, str]] = {}  # future -> (index, Sacred comment)
+    # future -> (run index, Sacred comment)
+    in_flight: dict[Future[AttemptResult], tuple[int, str]] = {}
     attempts: Counter[int] = Counter()
-    failed = {}
-    retried = []
+    failed: dict[int, Failure] = {}
+    retried: list[Retry] = []
     done = 0
     labels = {i: run.progress_label for i, (run, _) in jobs.items()}
     bar = tqdm(total=len(jobs), unit="run", desc="sweep", file=sys.stderr, dynamic_ncols=True)
@@ -157,31 +176,30 @@ def run_all(
             for future in finished:
                 i, comment = in_flight.pop(future)
                 attempts[i] += 1
-                code: Optional[int]
-                log: Optional[str]
                 try:
-                    code, tail, log = future.result()
-                    why = failure(code, tail)
+                    result = future.result()
+                    why = failure(result.code, result.tail)
+                    ended = Failure(result.code, result.tail, attempts[i], result.log)
                 except Exception as err:  # the worker itself died (e.g. a lost Ray node)
-                    node = progress.get(comment, (None,))[0]
-                    why = lost(err, node)
+                    report = progress.get(comment)
+                    why = lost(err, report.node if report else None)
                     # its own process could not mark its stored runs: do it from here
                     notes = settle(checkout, mongo_env(), comment, "INTERRUPTED", f"stopped: {why}")
-                    code, tail, log = None, [f"epymarl-sn sweep: {why}", *notes], None
-                if code == 0:
+                    ended = Failure(None, [f"epymarl-sn sweep: {why}", *notes], attempts[i], None)
+                if ended.code == 0:
                     done += 1
                     finished_run(i)
                 elif attempts[i] <= retries:
-                    retried.append((i, attempts[i], why))
+                    retried.append(Retry(i, attempts[i], why))
                     pending.append(i)
                     continue
                 else:
-                    failed[i] = (code, tail, attempts[i], log)
+                    failed[i] = ended
                 bar.update(1)
             show_progress(bar, done, failed, in_flight, progress, labels)
     finally:
         bar.close()
-    return failed, retried
+    return SweepResult(failed, retried, pool.where)
 
 
 def summary(
@@ -198,19 +216,20 @@ def summary(
         f"COMPLETED, {len(failed)} FAILED, {len(skipped)} skipped (already COMPLETED "
         f"in {store})"
     ]
-    for i, attempt, why in retried:
-        lines.append(f"RETRIED {runs[i].label}: attempt {attempt} failed: {why}")
-    for i, (code, tail, attempts, log) in sorted(failed.items()):
+    for retry in retried:
+        run = runs[retry.run_index]
+        lines.append(f"RETRIED {run.label}: attempt {retry.attempt} failed: {retry.why}")
+    for i, fail in sorted(failed.items()):
         run = runs[i]
-        ended = "its worker was lost" if code is None else f"exit code {code}"
+        ended = "its worker was lost" if fail.code is None else f"exit code {fail.code}"
         # a lost worker's log is on its node, if that is still there
-        log = f"; log {log}" if log else ""
+        log = f"; log {fail.log}" if fail.log else ""
         lines.append(
-            f"FAILED {run.label}: {ended} after {attempts} "
-            f"attempt{'s' if attempts > 1 else ''}{log}"
+            f"FAILED {run.label}: {ended} after {fail.attempts} "
+            f"attempt{'s' if fail.attempts > 1 else ''}{log}"
         )
         lines.append(f"  {run.command()}")
-        lines.extend(f"  | {line}" for line in tail)
+        lines.extend(f"  | {line}" for line in fail.tail)
     return "\n".join(lines)
 
 
@@ -286,14 +305,12 @@ def run_plan(
     ray: Optional[str] = None,
     retries: int = 1,
     timeout: Optional[float] = None,
-) -> tuple[tuple[dict[int, Failure], list[Retry]], str]:
-    """Run what is left to run. -> ((failed runs, retried attempts) as run_all gives
-    them, the pool's name)."""
+) -> SweepResult:
+    """Run what is left to run."""
     pool = make_pool(workers, ray)
     try:
         jobs = {i: (plan.runs[i], log_path(plan.spec, i, plan.runs[i])) for i in plan.todo}
-        failed = run_all(pool, jobs, plan.checkout, retries, timeout, lambda i: plan.save([i]))
-        return failed, pool.where
+        return run_all(pool, jobs, plan.checkout, retries, timeout, lambda i: plan.save([i]))
     except KeyboardInterrupt:
         pool.interrupt()  # the runs are in sessions of their own: pass the Ctrl-C on
         raise

@@ -22,7 +22,6 @@ Ctrl-C (KeyboardInterrupt) stops what was started, Omniboard first.
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import time
@@ -41,6 +40,7 @@ from epymarl_sn.tracking import mongo
 from epymarl_sn.tracking.local_server import LocalServer, die_with_parent
 from epymarl_sn.tracking.push import push
 from epymarl_sn.values import task_name
+from epymarl_sn.waiting import Deadline, stop_process, wait_until
 
 # Omniboard's server, made to listen on 127.0.0.1 only: its own code calls listen(port)
 LOCALHOST_ONLY = """
@@ -264,12 +264,15 @@ class Omniboard:
                 start_new_session=True,
                 preexec_fn=die_with_parent(),  # gone with `board`, however it dies
             )
-        deadline = time.monotonic() + timeout_s
-        while self.problem() is not None:
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise BoardError(f"Omniboard did not start ({self._last_line()}; log: {self.log})")
-            time.sleep(0.5)
+        proc = self.proc
+        if not wait_until(
+            lambda: self.problem() is None,
+            Deadline(timeout_s),
+            every_s=0.5,
+            give_up=lambda: proc.poll() is not None,
+        ):
+            self.stop()
+            raise BoardError(f"Omniboard did not start ({self._last_line()}; log: {self.log})")
         return self
 
     def problem(self) -> Optional[str]:
@@ -294,13 +297,8 @@ class Omniboard:
             return f"does not answer ({type(err).__name__})"
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        if self.proc is not None:
+            stop_process(self.proc, grace_s=10)
 
     def _last_line(self) -> str:
         lines = (
@@ -365,7 +363,7 @@ def open_board(
             f"Omniboard: {omniboard.url}  (runs of MongoDB {mongo.hosts(mongo_url)}, database "
             f"{db_name}; Ctrl-C stops it)"
         )
-        pushed = time.monotonic()
+        next_push = Deadline(PUSH_EVERY_S)
         while True:
             time.sleep(check_every_s)
             problem = omniboard.problem()
@@ -378,13 +376,13 @@ def open_board(
                 say(f"Omniboard {problem}; MongoDB answers: restarting Omniboard")
                 omniboard.stop()
                 omniboard.start()
-            if time.monotonic() - pushed > PUSH_EVERY_S:
+            if next_push.passed():
                 if server is not None and store is not None:
                     counts = push(store, mongo_url, db_name)
                     if counts.added or counts.completed:
                         say(f"{store}: {counts.added} new runs, {counts.completed} completed")
                 refresh_fields(mongo_url, db_name)
-                pushed = time.monotonic()
+                next_push = Deadline(PUSH_EVERY_S)
     finally:
         if omniboard is not None:
             omniboard.stop()

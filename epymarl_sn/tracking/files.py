@@ -12,6 +12,8 @@
 - A full disk (ENOSPC) on any of these writes stops the run: one line naming the
   path and the free space, status FAILED with that reason where it can still be
   written; the files written before keep their last complete version.
+- `run_dir(run_id)`: where it writes the run Sacred calls `run_id`, for the
+  observers that start after it (Sacred gives an observer no handle on the others).
 """
 
 import errno
@@ -22,7 +24,7 @@ import shutil
 import tempfile
 from contextlib import suppress
 from datetime import datetime
-from typing import Any, Callable, Union
+from typing import Any, Callable, Optional, Union
 
 from sacred.observers import FileStorageObserver
 from sacred.serializer import flatten
@@ -34,6 +36,9 @@ PathLike = Union[str, "os.PathLike[str]"]
 # os.umask can only be read by setting it
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
+# (the run id Sacred got, the run's directory) of the last DurableFileStorageObserver
+# started in this process
+_last_started: Optional[tuple[Any, str]] = None
 
 
 def atomic_write(path: PathLike, write: Callable[[str], None]) -> None:
@@ -84,12 +89,15 @@ class DurableFileStorageObserver(FileStorageObserver):
         meta_info: dict[str, Any],
         _id: Any,
     ) -> Any:
+        global _last_started
         # Sacred starts observers in the training process's main thread
         stop.install()
         atomic_torch_save()
-        return super().started_event(
+        run_id = super().started_event(
             ex_info, command, host_info, start_time, config, meta_info, _id
         )
+        _last_started = (run_id, self.dir)
+        return run_id
 
     # set by started_event, before any write (Sacred's type allows None)
     dir: str
@@ -125,6 +133,15 @@ class DurableFileStorageObserver(FileStorageObserver):
             if not _is_disk_full(err):
                 raise
             stop.request_stop("FAILED", disk_full_reason(path))
+
+
+def run_dir(run_id: Any) -> Optional[str]:
+    """The directory of the run `run_id` if this process's DurableFileStorageObserver
+    started it. Sacred hands each observer's started_event the id that the first one
+    (highest priority: this one) returned, as `_id`, but no handle on that observer."""
+    if _last_started is not None and _last_started[0] == run_id:
+        return _last_started[1]
+    return None
 
 
 def _create(cls: type, *args: Any, **kwargs: Any) -> DurableFileStorageObserver:

@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -18,6 +17,7 @@ import pymongo
 from pymongo.errors import PyMongoError
 
 from epymarl_sn.errors import BoardError
+from epymarl_sn.waiting import Deadline, retry, stop_process
 
 
 def free_port() -> int:
@@ -131,40 +131,36 @@ class LocalServer:
 
     def wait_ready(self, timeout_s: float) -> None:
         assert self.proc is not None  # start() starts it before waiting
+        proc = self.proc
         client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
             self.url, serverSelectionTimeoutMS=500
         )
-        deadline = time.monotonic() + timeout_s
         try:
-            while True:
-                if self.proc.poll() is not None:
-                    tail = self.log.read_text(errors="replace").strip().splitlines()[-1:]
-                    raise BoardError(
-                        f"the local MongoDB server exited with status {self.proc.returncode} "
-                        f"at start ({' '.join(tail) or 'no output'}; log: {self.log})"
-                    )
-                try:
-                    client.admin.command("ping")
-                    return
-                except PyMongoError:
-                    if time.monotonic() > deadline:
-                        self.stop()
-                        raise BoardError(
-                            f"the local MongoDB server did not answer on port {self.port} "
-                            f"within {timeout_s:g}s (log: {self.log})"
-                        ) from None
-                    time.sleep(0.2)
+            retry(
+                lambda: client.admin.command("ping"),
+                Deadline(timeout_s),
+                every_s=0.2,
+                errors=(PyMongoError,),
+                give_up=lambda: proc.poll() is not None,
+            )
+        except PyMongoError:
+            if proc.poll() is not None:
+                tail = self.log.read_text(errors="replace").strip().splitlines()[-1:]
+                raise BoardError(
+                    f"the local MongoDB server exited with status {proc.returncode} "
+                    f"at start ({' '.join(tail) or 'no output'}; log: {self.log})"
+                ) from None
+            self.stop()
+            raise BoardError(
+                f"the local MongoDB server did not answer on port {self.port} "
+                f"within {timeout_s:g}s (log: {self.log})"
+            ) from None
         finally:
             client.close()
 
     def stop(self, timeout_s: float = 20.0) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.kill(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            self.kill()
+        if self.proc is not None:
+            stop_process(self.proc, timeout_s)
 
     def kill(self) -> None:
         """SIGKILL, and wait for the process to be gone: a new server on the same

@@ -24,20 +24,20 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from datetime import datetime
 from pathlib import Path
-from types import FrameType
 from typing import Any, Optional
 
+from pymongo import MongoClient
 from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
-from sacred.observers import FileStorageObserver, MongoObserver
-from sacred.run import Run
+from sacred.observers import MongoObserver
 from sacred.serializer import flatten
 
 from epymarl_sn.console import say
-from epymarl_sn.tracking import mongo, stop
+from epymarl_sn.errors import StoreError
+from epymarl_sn.tracking import files, mongo, stop
 from epymarl_sn.tracking.saved_models import SavedModels
+from epymarl_sn.waiting import Deadline, wait_until
 
 CONNECT_TIMEOUT_S = 5.0
 # below the FileStorageObserver's 20: Sacred starts observers highest priority first
@@ -46,19 +46,27 @@ PRIORITY = 10
 FINISH_WITHIN_S = 24 * 3600
 
 
-def file_storage_dir() -> Optional[Path]:
-    """The directory of the FileStorageObserver that observes the same run, if any.
-
-    Sacred hands an observer nothing of the others; the Run calling us has them all.
-    """
-    frame: Optional[FrameType] = sys._getframe(1)
-    while frame is not None:
-        run = frame.f_locals.get("self")
-        if isinstance(run, Run):
-            dirs = [o.dir for o in run.observers if isinstance(o, FileStorageObserver) and o.dir]
-            return Path(dirs[0]) if dirs else None
-        frame = frame.f_back
-    return None
+def connect_checked(url: str, db_name: str) -> "tuple[str, MongoClient[dict[str, Any]]]":
+    """-> (host:port of `url`, a client that reads `db_name` there); a URL that is not
+    MongoDB's, a server that does not answer or refuses us: StoreError in one line."""
+    try:
+        where = mongo.hosts(url)
+        client = mongo.connect(url, CONNECT_TIMEOUT_S)
+    except (PyMongoError, ValueError) as err:
+        raise StoreError(
+            f"SACRED_MONGO_URL is not a valid MongoDB URL ({type(err).__name__}); "
+            "expected mongodb://[user:password@]host[:port]"
+        ) from None
+    problem = mongo.check_access(client, where, db_name, CONNECT_TIMEOUT_S)
+    if problem and problem.refused:
+        raise StoreError(problem.message)
+    if problem:
+        raise StoreError(
+            f"{problem.message}. Start MongoDB (docker compose -f "
+            "docker/docker-compose.yml up -d mongo), fix SACRED_MONGO_URL, or unset it "
+            "to keep runs in file storage only"
+        )
+    return where, client
 
 
 class TrackingMongoObserver(MongoObserver):
@@ -72,23 +80,11 @@ class TrackingMongoObserver(MongoObserver):
         # server check into the run's output
         logging.getLogger("pymongo").setLevel(logging.WARNING)
         try:
-            self.where = mongo.hosts(url)
-            client = mongo.connect(url, CONNECT_TIMEOUT_S)
-        except (PyMongoError, ValueError) as err:
-            raise SystemExit(
-                f"error: SACRED_MONGO_URL is not a valid MongoDB URL ({type(err).__name__}); "
-                "expected mongodb://[user:password@]host[:port]"
-            ) from None
-        problem = mongo.check_access(client, self.where, db_name, CONNECT_TIMEOUT_S)
-        # the patched main.py reports bad input as `error: ...` and exit status 1
-        if problem and problem.refused:
-            raise SystemExit(f"error: {problem.message}")
-        if problem:
-            raise SystemExit(
-                f"error: {problem.message}. Start MongoDB (docker compose -f "
-                "docker/docker-compose.yml up -d mongo), fix SACRED_MONGO_URL, or unset it "
-                "to keep runs in file storage only"
-            )
+            self.where, client = connect_checked(url, db_name)
+        except StoreError as err:
+            # main.py builds its observers before Sacred's run, where nothing reports
+            # the plugin's errors: its bad input is `error: ...` and exit status 1
+            raise SystemExit(f"error: {err}") from None
         super().__init__(client=client, db_name=db_name, priority=PRIORITY, **kwargs)
         self._url, self._db_name = url, db_name
         # the heartbeat thread and the main thread (final events) both send
@@ -112,8 +108,9 @@ class TrackingMongoObserver(MongoObserver):
         _id: Any,
     ) -> Any:
         self._models = SavedModels(config, started=datetime.now())
-        # started after the FileStorageObserver (lower priority): its directory exists
-        self._file_dir = file_storage_dir()
+        # started after the FileStorageObserver (lower priority), with its run id
+        file_dir = files.run_dir(_id)
+        self._file_dir = Path(file_dir) if file_dir else None
         ex_info = {**ex_info, "name": str(config.get("name") or ex_info.get("name"))}
         return super().started_event(
             ex_info, command, host_info, start_time, config, meta_info, _id=None
@@ -163,11 +160,10 @@ class TrackingMongoObserver(MongoObserver):
         self.runs.update_one({"_id": self.run_entry["_id"]}, {"$set": self.run_entry})
 
     def _finish(self, **fields: Any) -> None:
-        deadline = time.monotonic() + self.final_wait_s
+        deadline = Deadline(self.final_wait_s)
         with self._lock:
             self.run_entry.update(fields)
-            while not self._send(finished=True) and time.monotonic() < deadline:
-                time.sleep(self.retry_interval_s)
+            wait_until(lambda: self._send(finished=True), deadline, self.retry_interval_s)
             if self._down_since is not None:
                 self._handed_over = True
                 say(

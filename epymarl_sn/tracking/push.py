@@ -20,10 +20,9 @@ import argparse
 import hashlib
 import os
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -42,6 +41,7 @@ from epymarl_sn.tracking.store import (
     read_json_object,
     warn_damaged,
 )
+from epymarl_sn.waiting import Deadline, retry
 
 FORMAT = "MongoObserver-0.7.0"  # Sacred's MongoObserver.VERSION, what Omniboard reads
 # the fields of a run document that change until the run has ended
@@ -57,7 +57,7 @@ class Counts:
     damaged: int = 0  # left alone: a file of the run cannot be read
 
 
-def _time(text):
+def _mongo_time(text: Optional[str]) -> Optional[datetime]:
     """An ISO time of file storage -> naive UTC at MongoDB's millisecond precision."""
     if text is None:
         return None
@@ -88,8 +88,8 @@ class FileRun:
     def final_fields(self) -> dict[str, Any]:
         values = {
             "status": self.status,
-            "stop_time": _time(self.run.get("stop_time")),
-            "heartbeat": _time(self.run.get("heartbeat")),
+            "stop_time": _mongo_time(self.run.get("stop_time")),
+            "heartbeat": _mongo_time(self.run.get("heartbeat")),
             "result": self.run.get("result"),
             "fail_trace": self.run.get("fail_trace"),
             "captured_out": self.captured_out,
@@ -125,7 +125,7 @@ class FileRun:
             "format": FORMAT,
             "command": self.run.get("command"),
             "host": self.run.get("host", {}),
-            "start_time": _time(self.run["start_time"]),
+            "start_time": _mongo_time(self.run["start_time"]),
             "config": self.config,
             "meta": self.run.get("meta", {}),
             "resources": self.run.get("resources", []),
@@ -156,7 +156,7 @@ class Pusher:
         return self.db.runs.find_one(
             {
                 "host.hostname": run.run.get("host", {}).get("hostname"),
-                "start_time": _time(run.run["start_time"]),
+                "start_time": _mongo_time(run.run["start_time"]),
             }
         )
 
@@ -217,7 +217,7 @@ class Pusher:
             return False
         tail = {
             field: {
-                "$each": [_time(v) for v in series[field][have:]]
+                "$each": [_mongo_time(v) for v in series[field][have:]]
                 if field == "timestamps"
                 else series[field][have:]
             }
@@ -281,28 +281,28 @@ def push(
 def push_when_back(run_dir: Path, within_s: float, retry_s: float = 10.0) -> int:
     """Push one run as soon as MongoDB ($SACRED_MONGO_URL) takes it, for `within_s`."""
     url, db_name = os.environ["SACRED_MONGO_URL"], os.environ.get("SACRED_MONGO_DB", "epymarl")
-    deadline = datetime.now() + timedelta(seconds=within_s)
-    while True:
+
+    def push_once() -> str:
         client = mongo.connect(url)
         try:
-            outcome = Pusher(client[db_name]).push(FileRun(run_dir))
-            print(
-                f"{datetime.now():%H:%M:%S} run {run_dir}: {outcome} in MongoDB at "
-                f"{mongo.hosts(url)}",
-                flush=True,
-            )
-            return 0
-        except PyMongoError as err:
-            if datetime.now() > deadline:
-                print(
-                    f"{datetime.now():%H:%M:%S} MongoDB at {mongo.hosts(url)} still down "
-                    f"({type(err).__name__}); giving up: run `epymarl-sn runs push` later",
-                    flush=True,
-                )
-                return 1
+            return Pusher(client[db_name]).push(FileRun(run_dir))
         finally:
             client.close()
-        time.sleep(retry_s)
+
+    try:
+        outcome = retry(push_once, Deadline(within_s), retry_s, errors=(PyMongoError,))
+    except PyMongoError as err:
+        print(
+            f"{datetime.now():%H:%M:%S} MongoDB at {mongo.hosts(url)} still down "
+            f"({type(err).__name__}); giving up: run `epymarl-sn runs push` later",
+            flush=True,
+        )
+        return 1
+    print(
+        f"{datetime.now():%H:%M:%S} run {run_dir}: {outcome} in MongoDB at {mongo.hosts(url)}",
+        flush=True,
+    )
+    return 0
 
 
 if __name__ == "__main__":

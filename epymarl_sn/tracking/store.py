@@ -156,7 +156,9 @@ def _no_run(run_id: str, store: object, count: int) -> StoreError:
     )
 
 
-def _time(value):
+def _parse_time(value: Any) -> Optional[datetime]:
+    """A run's time as stored (ISO text in file storage, datetime in MongoDB, or None)
+    -> datetime; DamagedRunError if it is neither."""
     if value is None or isinstance(value, datetime):
         return value
     try:
@@ -254,9 +256,9 @@ class FileStore:
             id=run_id,
             status=info.get("status"),
             config=read_json_object(path / "config.json"),
-            start_time=_time(info.get("start_time")),
-            stop_time=_time(info.get("stop_time")),
-            heartbeat=_time(info.get("heartbeat")),
+            start_time=_parse_time(info.get("start_time")),
+            stop_time=_parse_time(info.get("stop_time")),
+            heartbeat=_parse_time(info.get("heartbeat")),
             stop_reason=_stop_reason(info),
             where=str(path.resolve()),
             _load_metrics=lambda: self._metrics(path),

@@ -8,9 +8,10 @@ import time
 import pymongo
 import pytest
 from sacred import SETTINGS, Experiment
-from sacred.observers import FileStorageObserver, MongoObserver
+from sacred.observers import MongoObserver
 
 from epymarl_sn.tracking import mongo
+from epymarl_sn.tracking.files import DurableFileStorageObserver
 from epymarl_sn.tracking.observer import TrackingMongoObserver
 
 PASSWORD = "s3cr3t-Pw"
@@ -35,7 +36,9 @@ def run_experiment(file_dir, observer, during=None):
             _run.log_scalar("return_mean", step * 0.5, step)
             time.sleep(0.01)  # spread over heartbeats
 
-    ex.observers.append(FileStorageObserver(str(file_dir)))
+    # the plugin's FileStorageObserver, which main.py builds: the MongoObserver finds
+    # the run's files through it
+    ex.observers.append(DurableFileStorageObserver(str(file_dir)))
     ex.observers.append(observer)
     return ex.run()
 
