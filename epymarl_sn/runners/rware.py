@@ -6,7 +6,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from epymarl_sn.envs.rware_batch import BatchedRware
+from epymarl_sn.runners.rware_batch import BatchedRware
 from epymarl_sn.runners.vector import EnvSlice
 
 
@@ -80,7 +80,7 @@ def compile_kernels() -> dict[str, int]:
     be importable). Returns each kernel's count of signatures loaded from the cache."""
     from envs import REGISTRY
 
-    from epymarl_sn.envs import rware_batch
+    from epymarl_sn.runners import rware_batch
     from epymarl_sn.runners.vector import array_layout, layout_bytes
 
     env = REGISTRY["gymma"](

@@ -355,8 +355,8 @@ class VectorRunner(ParallelRunner):
         log = self.logger.console_logger.info
         reason = "render is on" if self.args.render else None
         if reason is None:
-            from epymarl_sn.envs.rware_batch import unsupported
             from epymarl_sn.runners.rware import RwareSlice
+            from epymarl_sn.runners.rware_batch import unsupported
 
             envs = [fn() for fn in env_fns]
             reason = unsupported(envs[0])
