@@ -28,7 +28,7 @@ def vector_workers(config: dict[str, Any]) -> int:
     return workers
 
 
-# `rware_batched`: step RWARE envs with the batched backend (envs.rware_batch), in the
+# `rware_batched`: step RWARE envs with the batched backend (runners.rware_batch), in the
 # training process, wherever it applies; False: rware's own envs in worker processes
 RWARE_BATCHED_DEFAULT = True
 
