@@ -201,7 +201,7 @@ class TrackingMongoObserver(MongoObserver):
                 [
                     sys.executable,
                     "-m",
-                    "epymarl_sn.tracking.push",
+                    "epymarl_sn.board.push",
                     str(self._file_dir),
                     "--within",
                     str(FINISH_WITHIN_S),

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from epymarl_sn.tracking.local_server import LocalServer, free_port
+from epymarl_sn.board.local_server import LocalServer, free_port
 
 BIN = Path(sys.executable).parent
 

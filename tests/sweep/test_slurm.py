@@ -21,7 +21,7 @@ from pathlib import Path
 import pymongo
 import pytest
 
-from epymarl_sn.tracking.local_server import free_port
+from epymarl_sn.board.local_server import free_port
 
 RECIPE = Path(__file__).resolve().parents[2] / "docs" / "slurm_ray_sweep.sbatch"
 HOST = "localhost"  # Slurm's node name; slurmd is told it with -N

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from epymarl_sn.tracking.board import CUSTOM_COLUMNS, METRIC_COLUMNS, PLOT_METRICS
-from epymarl_sn.tracking.local_server import free_port
+from epymarl_sn.board.local_server import free_port
+from epymarl_sn.board.omniboard import CUSTOM_COLUMNS, METRIC_COLUMNS, PLOT_METRICS
 
 # mappo_sn on SMAClite's 2s3z: the critic's sigmas and test_battle_won_mean are logged
 SMACLITE_2S3Z = (
