@@ -7,31 +7,12 @@ changes only `src/main.py`:
    `epymarl.plugins` (this package declares `sn = epymarl_sn.plugin:register` in
    setup.py), with EPyMARL's `src/` on sys.path, so a plugin can import EPyMARL's
    modules (`envs`, `learners`, `modules.critics`, ...).
-2. Each call returns a dict, which may hold:
-   - `config_dir`: a directory with `algs/` and `envs/` YAML files. main.py looks
-     a `--config` / `--env-config` name up in EPyMARL's own `src/config/` first,
-     then in the plugins' directories, and exits with one line listing the
-     available names when none has it.
-   - `check_config(config)`: called from a Sacred config hook with the final config
-     (every `with` override applied); a ValueError stops the run before training
-     with `error: <message>`.
-   - `mongo_observer`: a Sacred MongoObserver (sub)class, which main.py adds with
-     `url=$SACRED_MONGO_URL, db_name=$SACRED_MONGO_DB (default epymarl)` when
-     SACRED_MONGO_URL is set.
+2. Each call returns a `Plugin` (the TypedDict below: the keys main.py reads, each
+   optional, with what main.py does with them).
 
-What `register()` adds to EPyMARL's registries:
-
-| registry | key | what |
-|---|---|---|
-| `modules.critics.REGISTRY` | `cv_critic_sn` | the SN centralised critic (`sn.critic`) |
-| `learners.REGISTRY` | `ppo_sn_learner` | ppo_learner's numbers, faster, plus the SN |
-| | | diagnostics (`sn.learner`) |
-| `envs.REGISTRY` | `smaclite_sparse` | SMAClite with the paper's sparse reward |
-| `envs.REGISTRY` | `sc2_sparse` | SMAC on StarCraft II with the paper's sparse reward |
-| `runners.REGISTRY` | `vector` | the parallel runner's episodes, envs stepped by a few |
-| | | workers in shared memory (`runners.vector`) |
-
-The stock `ppo_learner` also works with `critic_type: cv_critic_sn`.
+What `register()` adds to EPyMARL's registries is the table `REGISTRATIONS` below, which
+register() walks: one `Registration` per key, its component named by import path. The
+stock `ppo_learner` also works with `critic_type: cv_critic_sn`.
 
 It also silences library noise no user can act on (`quiet_libraries`), makes the
 FileStorageObserver of main.py the plugin's (`tracking.files.DurableFileStorageObserver`:
@@ -41,16 +22,89 @@ with the run (`host.ENV`): the Ray
 node that `epymarl-sn sweep --ray` ran it on.
 """
 
+import importlib
 import logging
 import sys
 import warnings
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Literal, TypedDict
 
 from epymarl_sn.envs.checks import check_sparse_config
 from epymarl_sn.epymarl_config import check_counts, check_known_keys
 from epymarl_sn.resources import config_dir
 from epymarl_sn.runners.config import check_vector_config
 from epymarl_sn.sn.config import check_learner_config, check_sn_config
+
+if TYPE_CHECKING:
+    from sacred.observers import MongoObserver
+
+
+class Plugin(TypedDict, total=False):
+    """What a plugin's `register()` returns to the patched main.py; each key optional."""
+
+    # a directory with algs/ and envs/ YAML files: main.py looks a `--config` /
+    # `--env-config` name up in EPyMARL's own src/config/ first, then in the plugins'
+    # directories, and exits with one line listing the available names when none has it
+    config_dir: str
+    # called from a Sacred config hook with the final config (every `with` override
+    # applied); a ValueError stops the run before training with `error: <message>`
+    check_config: Callable[[dict[str, Any]], None]
+    # a Sacred MongoObserver (sub)class, which main.py adds with url=$SACRED_MONGO_URL,
+    # db_name=$SACRED_MONGO_DB (default epymarl) when SACRED_MONGO_URL is set
+    mongo_observer: "type[MongoObserver]"
+
+
+# EPyMARL's registries: the module whose REGISTRY dict maps a config value to a component
+Registry = Literal["modules.critics", "learners", "envs", "runners"]
+
+
+@dataclass(frozen=True)
+class Registration:
+    """One key the plugin adds to one of EPyMARL's registries."""
+
+    registry: Registry
+    key: str  # the config value that selects it (critic_type, learner, env, runner)
+    component: str  # "module:attribute"; imported by register(), with EPyMARL importable
+    what: str
+
+    def load(self) -> Any:
+        module, _, name = self.component.partition(":")
+        return getattr(importlib.import_module(module), name)
+
+
+REGISTRATIONS: "tuple[Registration, ...]" = (
+    Registration(
+        "modules.critics",
+        "cv_critic_sn",
+        "epymarl_sn.sn.critic:SNCentralVCritic",
+        "the SN centralised critic",
+    ),
+    Registration(
+        "learners",
+        "ppo_sn_learner",
+        "epymarl_sn.sn.learner:PPOSNLearner",
+        "ppo_learner's numbers, faster, plus the SN diagnostics",
+    ),
+    Registration(
+        "envs",
+        "smaclite_sparse",
+        "epymarl_sn.envs.factories:smaclite_sparse_fn",
+        "SMAClite with the paper's sparse reward",
+    ),
+    Registration(
+        "envs",
+        "sc2_sparse",
+        "epymarl_sn.envs.factories:sc2_sparse_fn",
+        "SMAC on StarCraft II with the paper's sparse reward",
+    ),
+    Registration(
+        "runners",
+        "vector",
+        "epymarl_sn.runners.vector:VectorRunner",
+        "the parallel runner's episodes, envs stepped by a few workers in shared memory "
+        "(RWARE's all at once by the batched kernel)",
+    ),
+)
 
 # the Ray node id of a sweep's run, in its environment; Sacred stores it (host.ENV)
 NODE_ENV = "EPYMARL_SN_RAY_NODE"
@@ -94,30 +148,21 @@ def quiet_libraries() -> None:
     )
 
 
-def register() -> dict[str, Any]:
-    """Add the plugin's components to EPyMARL's registries (see the module docstring)."""
+def register() -> Plugin:
+    """Add the plugin's components to EPyMARL's registries (REGISTRATIONS) and return
+    the rest of the protocol (see the module docstring)."""
     quiet_libraries()
     # EPyMARL's modules are importable only with its src/ on sys.path, as in main.py;
     # the MongoObserver is imported here too: it loads Sacred, which the `epymarl-sn`
     # commands do not need
-    from envs import REGISTRY as envs
-    from learners import REGISTRY as learners
-    from modules.critics import REGISTRY as critics
-    from runners import REGISTRY as runners
     from sacred import SETTINGS
 
-    from epymarl_sn.envs.factories import sc2_sparse_fn, smaclite_sparse_fn
-    from epymarl_sn.runners.vector import VectorRunner
-    from epymarl_sn.sn.critic import SNCentralVCritic
-    from epymarl_sn.sn.learner import PPOSNLearner
     from epymarl_sn.tracking.files import install_file_storage
     from epymarl_sn.tracking.observer import TrackingMongoObserver
 
-    critics["cv_critic_sn"] = SNCentralVCritic
-    learners["ppo_sn_learner"] = PPOSNLearner
-    envs["smaclite_sparse"] = smaclite_sparse_fn
-    envs["sc2_sparse"] = sc2_sparse_fn
-    runners["vector"] = VectorRunner
+    for entry in REGISTRATIONS:
+        registry = importlib.import_module(entry.registry).REGISTRY
+        registry[entry.key] = entry.load()
     install_file_storage()
     # a sweep on Ray names the node that ran each run (host.ENV of the stored run)
     if NODE_ENV not in SETTINGS.HOST_INFO.CAPTURED_ENV:

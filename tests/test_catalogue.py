@@ -27,9 +27,9 @@ import yaml
 from sacred import Experiment
 from sacred.observers import FileStorageObserver
 
+from epymarl_sn.board.local_server import LocalServer
 from epymarl_sn.sweep.resume import expected_config
 from epymarl_sn.sweep.spec import load_spec
-from epymarl_sn.tracking.local_server import LocalServer
 
 from helpers import RWARE_TINY_ENV, copy_checkout
 
@@ -855,7 +855,7 @@ def test_a_full_disk_stops_the_run_failed_in_one_line_with_its_files_intact(trai
 SERVER_OWNER = """
 import sys, time
 from pathlib import Path
-from epymarl_sn.tracking.local_server import LocalServer
+from epymarl_sn.board.local_server import LocalServer
 server = LocalServer(Path(sys.argv[1]), log=Path(sys.argv[1] + ".log")).start()
 print(server.proc.pid, flush=True)
 time.sleep(600)

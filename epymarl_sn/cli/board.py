@@ -6,12 +6,12 @@ import signal
 from types import FrameType
 from typing import NoReturn, Optional
 
+from epymarl_sn.board.local_server import server_program
+from epymarl_sn.board.omniboard import open_board, port_free
 from epymarl_sn.errors import BoardError, UsageError
 from epymarl_sn.install.omniboard import check_space, install_omniboard, node_tools
 from epymarl_sn.install.upstreams import cache_dir
 from epymarl_sn.tracking import mongo
-from epymarl_sn.tracking.board import open_board, port_free
-from epymarl_sn.tracking.local_server import server_program
 from epymarl_sn.tracking.mongo import checked_url
 from epymarl_sn.tracking.store import MONGO_SCHEMES, FileStore
 

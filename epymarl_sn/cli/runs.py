@@ -8,11 +8,11 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from epymarl_sn.board.push import push
 from epymarl_sn.cli.options import add_store_option
 from epymarl_sn.errors import EpymarlSnError, StoreError, UsageError
 from epymarl_sn.tracking.export import COLUMNS, columns, describe, export_csv
 from epymarl_sn.tracking.mongo import checked_url, hosts
-from epymarl_sn.tracking.push import push
 from epymarl_sn.tracking.store import (
     DAMAGED,
     MONGO_SCHEMES,

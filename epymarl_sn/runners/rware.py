@@ -1,4 +1,4 @@
-"""The vector runner's RWARE envs on the batched backend (`envs.rware_batch`): all of a
+"""The vector runner's RWARE envs on the batched backend (`runners.rware_batch`): all of a
 batch's envs in the training process, behind the same send/recv as a worker's pipe,
 writing into the runner's arrays what EnvSlice writes for rware's own envs."""
 
@@ -6,13 +6,13 @@ from typing import Any, Optional
 
 import numpy as np
 
-from epymarl_sn.envs.rware_batch import BatchedRware
+from epymarl_sn.runners.rware_batch import BatchedRware
 from epymarl_sn.runners.vector import EnvSlice
 
 
 class RwareSlice:
     """Every env of the batch; `envs` are EPyMARL GymmaWrappers around rware envs that
-    `envs.rware_batch.unsupported` accepted."""
+    `rware_batch.unsupported` accepted."""
 
     def __init__(self, envs: list[Any], common_reward: bool, reward_scalarisation: str):
         self.envs = envs
@@ -80,7 +80,7 @@ def compile_kernels() -> dict[str, int]:
     be importable). Returns each kernel's count of signatures loaded from the cache."""
     from envs import REGISTRY
 
-    from epymarl_sn.envs import rware_batch
+    from epymarl_sn.runners import rware_batch
     from epymarl_sn.runners.vector import array_layout, layout_bytes
 
     env = REGISTRY["gymma"](

@@ -19,7 +19,7 @@ Config keys (besides EPyMARL's `batch_size_run`, the number of envs):
                            # batch_size_run); 0 = step the envs in the training process
 
     rware_batched: True    # RWARE envs: all stepped at once in the training process by
-                           # the batched backend (envs.rware_batch, runners.rware), same
+                           # the batched backend (runners.rware_batch, runners.rware), same
                            # episodes; where it cannot apply, one log line says why
 
 `vector_workers` is an integer from 0 to batch_size_run, checked before the run starts.
@@ -355,8 +355,8 @@ class VectorRunner(ParallelRunner):
         log = self.logger.console_logger.info
         reason = "render is on" if self.args.render else None
         if reason is None:
-            from epymarl_sn.envs.rware_batch import unsupported
             from epymarl_sn.runners.rware import RwareSlice
+            from epymarl_sn.runners.rware_batch import unsupported
 
             envs = [fn() for fn in env_fns]
             reason = unsupported(envs[0])

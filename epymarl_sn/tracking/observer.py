@@ -10,7 +10,8 @@ What it changes in Sacred's MongoObserver:
   MongoDB is back. At the end of the run it
   waits up to `final_wait_s` (EPYMARL_SN_MONGO_FINAL_WAIT_S, default 120) for MongoDB;
   if it is still down then, it says what MongoDB's copy lacks and leaves a background
-  process that pushes the complete file-storage copy (`tracking.push`) once MongoDB is
+  process that pushes the complete file-storage copy (`python -m epymarl_sn.board.push`,
+  a program of its own: the run never imports it) once MongoDB is
   back, within a day: the run does not stay RUNNING there.
 - The run is named by its preset (config `name`, e.g. mappo_sn) rather than
   EPyMARL's experiment name `pymarl`, so that Omniboard tells runs apart.
@@ -197,7 +198,7 @@ class TrackingMongoObserver(MongoObserver):
                 [
                     sys.executable,
                     "-m",
-                    "epymarl_sn.tracking.push",
+                    "epymarl_sn.board.push",
                     str(self._file_dir),
                     "--within",
                     str(FINISH_WITHIN_S),

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from epymarl_sn.tracking.local_server import LocalServer, free_port
+from epymarl_sn.board.local_server import LocalServer, free_port
 
 from helpers import copy_checkout, processes, wait_until
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import pymongo
 import pytest
 
-from epymarl_sn.tracking.local_server import free_port
+from epymarl_sn.board.local_server import free_port
 
 from helpers import copy_checkout, running_in, tiny_spec, write_spec
 

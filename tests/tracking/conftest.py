@@ -5,7 +5,7 @@ in the test's tmp dir, stopped by its own PID when the test ends."""
 import pymongo
 import pytest
 
-from epymarl_sn.tracking.local_server import LocalServer
+from epymarl_sn.board.local_server import LocalServer
 
 
 class MongoServer(LocalServer):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from epymarl_sn.tracking.local_server import free_port
+from epymarl_sn.board.local_server import free_port
 
 # mappo_sn on SMAClite's 2s3z: the critic's sigmas and test_battle_won_mean are logged
 SMACLITE_2S3Z = (

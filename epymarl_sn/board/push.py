@@ -1,6 +1,6 @@
 """Upload file-storage runs to MongoDB, for runs made where no database was reachable.
 
-    from epymarl_sn.tracking.push import push
+    from epymarl_sn.board.push import push
     counts = push("results/sacred", "mongodb://host:27017", "epymarl")
 
 Each run of a Sacred FileStorageObserver tree (run.json, config.json, info.json,
@@ -12,7 +12,7 @@ completed, never duplicated: missing metric points, artifacts, the final status,
 output and info. Pushing twice adds nothing. Runs still RUNNING in file storage are
 left alone: their process may still be writing them.
 
-`python -m epymarl_sn.tracking.push RUN_DIR --within S` (started by the observer when
+`python -m epymarl_sn.board.push RUN_DIR --within S` (started by the observer when
 MongoDB is still down at the end of a run) retries one run until MongoDB takes it.
 """
 

@@ -34,11 +34,11 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
+from epymarl_sn.board.local_server import LocalServer, die_with_parent
+from epymarl_sn.board.push import push
 from epymarl_sn.errors import BoardError
 from epymarl_sn.sn.config import critic_sn_of
 from epymarl_sn.tracking import mongo
-from epymarl_sn.tracking.local_server import LocalServer, die_with_parent
-from epymarl_sn.tracking.push import push
 from epymarl_sn.values import task_name
 from epymarl_sn.waiting import Deadline, stop_process, wait_until
 
