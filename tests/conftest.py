@@ -35,6 +35,7 @@ from helpers import (  # noqa: E402
     BROKEN,
     VARIANTS,
     MainResult,
+    MongoServer,
     SweepResult,
     copy_checkout,
     read_runs,
@@ -143,3 +144,12 @@ def pytest_sessionfinish(session, exitstatus):
             f"\nerror: {len(skipped)} test(s) skipped; a skip counts as a failure", file=sys.stderr
         )
         session.exitstatus = 1
+
+
+@pytest.fixture
+def mongo_server(tmp_path):
+    """A fresh real server; `.url`, `.db()`, `.kill()`, `.start()`, `.restart()`."""
+    server = MongoServer(tmp_path / "mongo-data", args=["--enable-test-commands"])
+    server.start()
+    yield server
+    server.stop()

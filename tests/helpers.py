@@ -14,9 +14,11 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Optional, Union
 
+import pymongo
 import torch
 import yaml
 
+from epymarl_sn.board.local_server import LocalServer
 from epymarl_sn.resources import main_config
 from epymarl_sn.tracking.store import open_store
 
@@ -293,3 +295,32 @@ def running_in(directory: Union[str, Path]) -> "list[int]":
         for pid, (_, _, cwd) in processes().items()
         if cwd and (cwd == directory or cwd.startswith(directory + os.sep))
     ]
+
+
+# A real MongoDB-compatible server: SecantusDB (`secantusd-py`, a MongoDB wire-protocol
+# server on WiredTiger) on a free 127.0.0.1 port, stopped by its own PID
+class MongoServer(LocalServer):
+    """A LocalServer that tests crash and bring back on the same storage."""
+
+    def client(self, url=None):
+        return pymongo.MongoClient(url or self.url, serverSelectionTimeoutMS=5000)
+
+    def db(self, name="epymarl"):
+        return self.client()[name]
+
+    def restart(self):
+        """SIGKILL (a crash, no clean shutdown), then a new server on the same data."""
+        self.kill()
+        self.start()
+
+    def add_user(self, user, password, db_name="epymarl"):
+        """A user who may read and write `db_name` only; then restart with --auth."""
+        self.client().admin.command(
+            "createUser", user, pwd=password, roles=[{"role": "readWrite", "db": db_name}]
+        )
+        self.stop()
+        self.args.append("--auth")
+        self.start()
+
+    def auth_url(self, user, password):
+        return f"mongodb://{user}:{password}@127.0.0.1:{self.port}/?authSource=admin"
