@@ -124,10 +124,8 @@ def test_unclamped_layers_have_norm_k(epymarl_src, batch, choice, depth, k):
 
 @pytest.mark.parametrize("choice,depth", NORMALISING)
 # k = 0.3 is below every trained layer's norm (each is scaled down to k), 10 above every
-# one (each left alone), 0.9 below the norm of one layer at least
-@pytest.mark.parametrize(
-    "k,below_k", [(0.3, "no_layer"), (0.9, "not_every_layer"), (10.0, "every_layer")]
-)
+# one (each left alone); the mixed case is the next test
+@pytest.mark.parametrize("k,below_k", [(0.3, "no_layer"), (10.0, "every_layer")])
 def test_clamped_layers_are_bounded_by_k_and_untouched_below_it(
     epymarl_src, batch, choice, depth, k, below_k
 ):
@@ -142,17 +140,32 @@ def test_clamped_layers_are_bounded_by_k_and_untouched_below_it(
     train_briefly(critic, batch)
     normalised = expected_layers(choice, depth)
     below = {i for i in normalised if top_sigma(critic.layers[i - 1].weight) <= k}
+    assert below == (set() if below_k == "no_layer" else normalised)
     for i, layer in enumerate(critic.layers, 1):
         if i in below or i not in normalised:
             assert_raw(layer)
         else:
             assert_scaled_to(layer, k)
-    if below_k == "no_layer":
-        assert below == set()
-    elif below_k == "every_layer":
-        assert below == normalised
-    else:
-        assert below != normalised
+
+
+@pytest.mark.parametrize("depth", [2, 3, 4, 5])
+def test_a_clamp_between_two_layers_norms_scales_one_and_leaves_the_other(
+    epymarl_src, batch, depth
+):
+    # trained (seeded), the first layer's norm is 1.7-2.3 and the last one's 0.6-1.4
+    critic = make_critic(
+        epymarl_src,
+        batch,
+        critic_sn=[1, depth],
+        critic_layers=depth,
+        critic_sn_k=1.5,
+        critic_sn_clamp=True,
+    )
+    train_briefly(critic, batch)
+    first, last = critic.layers[0], critic.layers[-1]
+    assert top_sigma(first.weight) > 1.5 >= top_sigma(last.weight)
+    assert_scaled_to(first, 1.5)
+    assert_raw(last)
 
 
 @pytest.mark.parametrize("depth", [2, 3, 5])
