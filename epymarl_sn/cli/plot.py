@@ -1,18 +1,24 @@
 """`epymarl-sn plot`: stored runs -> PNG and PDF figures of a metric against env
-steps (mean or IQM over seeds with 95% stratified-bootstrap bands) and a
-final-performance table, for any metric or as the paper's Figs. 2-5."""
+steps (the mean over seeds with 95% t-interval bands, or the IQM with
+stratified-bootstrap bands) and a final-performance table, for any metric or as the
+paper's Figs. 2-5."""
 
 import argparse
+import math
 import sys
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Optional
 
 from epymarl_sn.cli.options import add_store_option
 from epymarl_sn.errors import EpymarlSnError, PlotError
 from epymarl_sn.plot.make import (
     DEFAULT_AGGREGATE,
+    DEFAULT_FINAL_POINTS,
     DEFAULT_FRACTIONS,
+    DEFAULT_THRESHOLD_FRACTIONS,
     PRESETS,
     Claim,
+    Thresholds,
     file_stem,
     make_files,
     resolve,
@@ -27,6 +33,37 @@ if TYPE_CHECKING:
     from epymarl_sn.plot.table import Row
 
 
+def parse_thresholds(
+    entries: Optional[Sequence[str]], fractions: Optional[Sequence[float]]
+) -> Thresholds:
+    """--thresholds [TASK=]V[,V...] ... and --threshold-fractions F ..."""
+    by_task: dict[str, tuple[float, ...]] = {}
+    everywhere: tuple[float, ...] = ()
+    for entry in entries or ():
+        task, _, text = entry.rpartition("=")
+        try:
+            values = tuple(float(v) for v in text.split(","))
+        except ValueError:
+            values = ()
+        if not values or (task and task in by_task) or not all(map(math.isfinite, values)):
+            raise PlotError(
+                f"--thresholds {entry}: give each as [TASK=]V[,V...], numbers, a task at "
+                "most once (e.g. --thresholds rware:rware-tiny-2ag-v2=1,2, or 1 2 for "
+                "every task)"
+            )
+        if task:
+            by_task[task] = values
+        else:
+            everywhere += values
+    shares = tuple(DEFAULT_THRESHOLD_FRACTIONS if fractions is None else fractions)
+    if not all(0 < f <= 1 for f in shares):
+        raise PlotError(
+            "--threshold-fractions must lie in (0, 1] (e.g. --threshold-fractions 0.25 "
+            "0.5), got " + " ".join(f"{f:g}" for f in shares)
+        )
+    return Thresholds(by_task, everywhere, shares)
+
+
 def plot(args: argparse.Namespace) -> "tuple[Figure, list[Row]]":
     """Write the figure and table files; returns the Figure and the table rows."""
     if args.reps < 1:
@@ -38,8 +75,18 @@ def plot(args: argparse.Namespace) -> "tuple[Figure, list[Row]]":
             "--fractions must lie between 0 and 1 (e.g. --fractions 0.5 0.8), got "
             + " ".join(f"{f:g}" for f in args.fractions)
         )
-    if args.baseline and not args.claim:
-        raise PlotError("--baseline is for --claim's comparisons: add --claim or drop it")
+    if args.final_points < 1:
+        raise PlotError(
+            f"--final-points must be at least 1 (1: the last grid point), got {args.final_points}"
+        )
+    for option, given in (
+        ("--baseline", args.baseline),
+        ("--thresholds", args.thresholds),
+        ("--threshold-fractions", args.threshold_fractions),
+    ):
+        if given and not args.claim:
+            raise PlotError(f"{option} is for --claim's comparisons: add --claim or drop it")
+    thresholds = parse_thresholds(args.thresholds, args.threshold_fractions)
     what = resolve(args.preset, args.metric, args.log)
     store, runs = select(args.store or default_location(), args.filters)
     try:
@@ -55,7 +102,8 @@ def plot(args: argparse.Namespace) -> "tuple[Figure, list[Row]]":
             args.dpi,
             args.smooth,
             args.per_seed,
-            Claim(args.fractions, args.baseline) if args.claim else None,
+            Claim(args.fractions, args.baseline, thresholds) if args.claim else None,
+            args.final_points,
         )
     except OSError as err:
         raise EpymarlSnError(f"cannot write to {args.out}: {err.strerror}") from None
@@ -81,18 +129,20 @@ def run_command(args: argparse.Namespace) -> int:
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "plot",
-        help="figures of a metric against env steps (mean or IQM over seeds, "
-        "95%% bootstrap CIs) and a final-performance table; presets for Figs. 2-5",
+        help="figures of a metric against env steps (mean over seeds with 95%% "
+        "t-intervals, or IQM) and a final-performance table; presets for Figs. 2-5",
         description="Read runs from a store, group them by a config key and task, and "
         "write DIR/NAME.png, .pdf, NAME_final.md and NAME_final.csv (NAME: the preset "
         "or the metric). Grouped by name, mappo_sn and mappo_midsn runs (the same "
         "variant) make one line, 'mappo_midsn = mappo_sn'. Each task's runs are linearly "
         "interpolated onto one grid of evenly spaced env steps spanning the steps every "
-        "run of that task logged (no extrapolation); final scores are read at the grid's "
-        "last step. --claim adds the convergence tables: per run, the env steps to "
-        "reach 50%% and 80%% of the way to its final value, its final value and its "
-        "mean; per group, the difference from the baseline's mean with a 95%% Welch "
-        "t-interval over runs.",
+        "run of that task logged (no extrapolation); a run's final value is its mean over "
+        "the grid's last --final-points points. --claim adds the convergence tables: per "
+        "run, the env steps to reach common thresholds, the area under its curve over "
+        "the step span, its final value, and (secondary) the steps to 50%% and 80%% of "
+        "the way to its own final value; per group, the difference from the baseline's "
+        "mean with a 95%% Welch t-interval over runs, its degrees of freedom and the "
+        "80%%-power minimum detectable effect.",
     )
     p.add_argument(
         "filters",
@@ -148,10 +198,29 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--claim",
         action="store_true",
-        help="also write NAME_claim.md, NAME_claim.csv and NAME_claim_runs.csv: steps "
-        "to reach each fraction of the final value, final value and mean over "
-        "training per run, and each group's difference from the baseline with a "
-        "95%% Welch t-interval",
+        help="also write NAME_claim.md, NAME_claim.csv and NAME_claim_runs.csv: per "
+        "run the steps to each threshold, the AUC, the final value and the steps to "
+        "each fraction of its own final value; each group's difference from the "
+        "baseline with a 95%% Welch t-interval, its df and the 80%%-power minimum "
+        "detectable effect",
+    )
+    p.add_argument(
+        "--thresholds",
+        nargs="+",
+        metavar="[TASK=]V[,V...]",
+        help="with --claim: the values T of 'steps to T', common to every run of a task: "
+        "TASK=V,V for one task (e.g. rware:rware-tiny-2ag-v2=1,2), V for every task "
+        "not named (default: --threshold-fractions)",
+    )
+    p.add_argument(
+        "--threshold-fractions",
+        type=float,
+        nargs="+",
+        metavar="F",
+        help="with --claim: a task without --thresholds gets T = F times its best final "
+        "value, the largest among all its runs (default: "
+        + " ".join(map(str, DEFAULT_THRESHOLD_FRACTIONS))
+        + ")",
     )
     p.add_argument(
         "--fractions",
@@ -159,9 +228,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         nargs="+",
         default=list(DEFAULT_FRACTIONS),
         metavar="F",
-        help="with --claim: the fractions of the way to the final value (default: "
-        + " ".join(map(str, DEFAULT_FRACTIONS))
-        + ")",
+        help="with --claim: the fractions of the way to its own final value a run is "
+        "timed at, the secondary measure (default: " + " ".join(map(str, DEFAULT_FRACTIONS)) + ")",
     )
     p.add_argument(
         "--baseline",
@@ -174,9 +242,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         default=2000,
         metavar="N",
-        help="bootstrap resamples per CI (default: 2000)",
+        help="with --aggregate iqm: bootstrap resamples per CI (default: 2000)",
     )
-    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: 0)")
+    p.add_argument(
+        "--seed", type=int, default=0, help="with --aggregate iqm: bootstrap seed (default: 0)"
+    )
+    p.add_argument(
+        "--final-points",
+        type=int,
+        default=DEFAULT_FINAL_POINTS,
+        metavar="N",
+        help="a run's final value is its mean over the last N points of its task's grid "
+        f"(all of them if fewer; default: {DEFAULT_FINAL_POINTS})",
+    )
     p.add_argument("--dpi", type=int, default=150, help="PNG resolution (default: 150)")
     p.add_argument("--out", required=True, metavar="DIR", help="where the files go")
     p.set_defaults(func=run_command)

@@ -1,5 +1,6 @@
 """A metric across seeds: runs aligned onto a common grid of env steps, aggregated
-by IQM or mean, with 95% stratified-bootstrap confidence intervals from rliable.
+by mean (with a 95% t-interval) or IQM (with rliable's 95% stratified-bootstrap
+interval).
 
 Alignment. Runs log a metric whenever a logging interval ends, which is at
 slightly different env steps in different runs (episodes end where they end). The
@@ -15,8 +16,10 @@ before alignment, as the authors' plots.py smooths each run's return_mean.
 
 Aggregates (rliable's definitions): IQM is the 25% trimmed mean over runs (the
 mean of the middle half; with fewer than 4 runs it trims nothing and equals the
-mean). Confidence intervals are percentile bootstrap intervals, resampling runs
-with replacement within each task (rliable's stratified bootstrap).
+mean). The mean's interval is the 95% t-interval, mean +- t(0.975, n - 1) s/sqrt(n):
+with 4 seeds a percentile bootstrap cannot reach beyond the few resampled means and
+is too narrow. A trimmed mean has no t-interval, so the IQM's is rliable's percentile
+bootstrap, resampling runs with replacement within each task.
 """
 
 import warnings
@@ -24,7 +27,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import scipy.stats
-from rliable import library, metrics
+from rliable import library
 
 from epymarl_sn.errors import PlotError
 from epymarl_sn.tracking.store import Series
@@ -73,32 +76,33 @@ def align(series_list: Sequence[Points], grid: np.ndarray) -> np.ndarray:
 
 
 def iqm(scores: np.ndarray) -> np.ndarray:
-    """rliable's aggregate_iqm, per grid point: scores (runs, tasks, points) -> (points,)."""
-    if scores.ndim == 2:
-        return np.array([metrics.aggregate_iqm(scores)])
+    """rliable's aggregate_iqm per grid point: scores (runs, tasks, points) -> (points,)."""
     return scipy.stats.trim_mean(scores.reshape(-1, scores.shape[-1]), 0.25, axis=0)
 
 
-def mean(scores: np.ndarray) -> np.ndarray:
-    """rliable's aggregate_mean, per grid point when scores has a points axis."""
-    if scores.ndim == 2:
-        return np.array([metrics.aggregate_mean(scores)])
-    return scores.reshape(-1, scores.shape[-1]).mean(axis=0)
+def t_interval(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """samples: (runs, points) -> the mean over runs at each point and its 95%
+    t-interval (df = runs - 1); NaN bounds with a single run."""
+    n = samples.shape[0]
+    point = samples.mean(axis=0)
+    if n < 2:
+        nan = np.full_like(point, np.nan)
+        return point, nan, nan
+    half = scipy.stats.t.ppf(0.975, n - 1) * samples.std(axis=0, ddof=1) / np.sqrt(n)
+    return point, point - half, point + half
 
 
-AGGREGATES = {"iqm": iqm, "mean": mean}
-
-
-def interval_estimates(
-    scores: np.ndarray, aggregate: str, reps: int, seed: int
+def iqm_interval(
+    samples: np.ndarray, reps: int, seed: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """scores: (runs, tasks) or (runs, tasks, points) -> (point, low, high) arrays."""
+    """samples: (runs, points) -> the IQM over runs at each point and its 95%
+    stratified-bootstrap interval (`reps` resamples drawn from `seed`)."""
     with warnings.catch_warnings():
         # arch 7 deprecates the random_state argument that rliable passes it
         warnings.simplefilter("ignore", FutureWarning)
         points, intervals = library.get_interval_estimates(
-            {"scores": scores},
-            AGGREGATES[aggregate],
+            {"scores": samples[:, None, :]},
+            iqm,
             reps=reps,
             random_state=np.random.RandomState(seed),
         )

@@ -1,25 +1,37 @@
 """The paper's claims as numbers ("converges faster", "same final performance"),
-per task, from each run's curve on the task's common grid (after --smooth, if any):
+per task, from each run's curve on the task's common grid (after --smooth, if any).
 
-- steps to F: the env steps at which the run's curve first reaches its first value
-  plus F times its rise to its final value (F = 0.5, 0.8: 50% and 80% of the way
-  to its final return; on RWARE, whose returns start at 0, F times the final
-  return), linearly interpolated between grid points; undefined for a run whose
-  final value equals its first;
-- final: the run's value at the grid's last step;
-- mean over training: the run's mean over the grid (evenly spaced steps).
+Primary measures (docs/rware_fig2.md, "Design and measures"):
+
+- steps to T: the env steps at which the run's curve first reaches the value T,
+  linearly interpolated between grid points (the grid's first step if it starts
+  there); undefined for a run that never reaches T. T is common to every run of a
+  task, so a run that ends higher is not penalised: values given per task
+  (--thresholds), else fixed fractions of the task's best final value, the largest
+  final value among all its runs, every group pooled (--threshold-fractions);
+- AUC: the trapezoid integral of the curve over the grid divided by the grid's step
+  span, the curve's mean height over training in the metric's units;
+- final: the run's mean over the grid's last N points (--final-points).
+
+Secondary: steps to F of own final, the steps at which the curve first gets F of
+the way from its first value to its own final value. Biased against a run that
+ends higher, which must climb further (on RWARE tiny-2ag final return and steps to
+80% of it correlate at r = 0.81 over 8 runs); kept for continuity.
 
 Each group is compared with the baseline group by the difference of their means
-over seeds, with a 95% Welch t-interval. Why Welch's t: the runs of two variants are
-independent samples with their own variances, and with 4 seeds a percentile
-bootstrap interval is too narrow (it cannot reach beyond the few resampled means),
-while the t-interval accounts for the small sample.
+over runs, with a 95% Welch t-interval (its Welch-Satterthwaite degrees of freedom
+shown) and the 80%-power minimum detectable effect of the two-sided 5% Welch test,
+(t(0.975, df) + t(0.8, df)) x SE: the smallest true difference the runs would
+detect with probability 0.8, given their spreads. Why Welch's t: the runs of two
+variants are independent samples with their own variances, and with 4 seeds a
+percentile bootstrap interval is too narrow. A difference is given only when every
+run of both groups has the measure (a run that never reaches T is not imputed).
 """
 
 import csv
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Union
 
@@ -27,26 +39,86 @@ import numpy as np
 import scipy.stats
 
 from epymarl_sn.errors import PlotError
-from epymarl_sn.plot.panels import Panel
+from epymarl_sn.plot.make import Thresholds
+from epymarl_sn.plot.panels import Panel, final_values
 
 # the paper's baseline, when the groups are the presets
 DEFAULT_BASELINE = "mappo_paper"
+AUC = "AUC"
+FINAL = "final"
+POWER = 0.8  # of the minimum detectable effect
 
 
-def steps_to(grid: np.ndarray, values: np.ndarray, fraction: float) -> float:
-    """The first step at which `values` gets `fraction` of the way from its first
-    to its last value (NaN when they are equal)."""
-    first, final = values[0], values[-1]
-    rise = final - first
-    if rise == 0:
+def steps_to_value(grid: np.ndarray, values: np.ndarray, target: float) -> float:
+    """The first step at which `values` reaches `target` (NaN if it never does)."""
+    reached = values >= target
+    if not reached.any():
         return math.nan
-    progress = (values - first) / rise  # 0 at the start, 1 at the end
-    k = int(np.argmax(progress >= fraction))  # the last point always qualifies
+    k = int(np.argmax(reached))
     if k == 0:
         return float(grid[0])
-    # where the segment from point k-1 to k crosses the fraction
-    share = (fraction - progress[k - 1]) / (progress[k] - progress[k - 1])
+    # where the segment from point k-1 to k crosses the target
+    share = (target - values[k - 1]) / (values[k] - values[k - 1])
     return float(grid[k - 1] + share * (grid[k] - grid[k - 1]))
+
+
+def steps_to_own(grid: np.ndarray, values: np.ndarray, final: float, fraction: float) -> float:
+    """The first step at which `values` gets `fraction` of the way from its first
+    value to `final` (NaN when they are equal); for a falling curve, down to it."""
+    rise = final - values[0]
+    if rise == 0:
+        return math.nan
+    progress = (values - values[0]) / rise  # 0 at the start, 1 at the final value
+    return steps_to_value(grid, progress, fraction)
+
+
+def auc(grid: np.ndarray, values: np.ndarray) -> float:
+    """The area under the curve divided by the grid's step span (its mean height);
+    a grid of one point: that value."""
+    if len(grid) < 2:
+        return float(values[0])
+    return float(np.trapezoid(values, grid) / (grid[-1] - grid[0]))
+
+
+@dataclass
+class TaskThresholds:
+    task: str
+    values: tuple[float, ...]
+    how: str  # where they come from, for the table
+
+
+def task_thresholds(panel: Panel, thresholds: Thresholds, final_points: int) -> TaskThresholds:
+    if panel.task in thresholds.by_task:
+        return TaskThresholds(panel.task, thresholds.by_task[panel.task], "given for the task")
+    if thresholds.everywhere:
+        return TaskThresholds(panel.task, thresholds.everywhere, "given for every task")
+    best = max(
+        float(final_values(panel, curve, final_points).max()) for curve in panel.curves.values()
+    )
+    shares = " and ".join(f"{f:.0%}" for f in thresholds.fractions)
+    return TaskThresholds(
+        panel.task,
+        tuple(f * best for f in thresholds.fractions),
+        f"{shares} of the task's best final value, {best:.4g} (every group's runs pooled)",
+    )
+
+
+def threshold_measure(value: float) -> str:
+    return f"steps to {value:.4g}"
+
+
+def own_measure(fraction: float) -> str:
+    return f"steps to {fraction:.0%} of own final"
+
+
+def task_measures(thresholds: TaskThresholds, fractions: Sequence[float]) -> list[str]:
+    """A task's measures, primary first."""
+    return [
+        *map(threshold_measure, thresholds.values),
+        AUC,
+        FINAL,
+        *map(own_measure, fractions),
+    ]
 
 
 @dataclass
@@ -55,10 +127,7 @@ class RunRow:
     group: str
     seed: object
     run: str
-    first: float
-    final: float
-    mean: float
-    steps: dict[float, float] = field(default_factory=dict)  # fraction -> steps to it
+    values: dict[str, float]  # measure -> value, in task_measures' order
 
 
 @dataclass
@@ -67,53 +136,65 @@ class Difference:
     measure: str
     group: str
     baseline: str
-    runs: int
+    runs: int  # runs with a value
+    group_runs: int  # all the group's runs
     baseline_runs: int
-    value: float  # the group's mean over its runs
+    baseline_group_runs: int
+    value: float  # the group's mean over its runs with a value
     baseline_value: float
-    difference: float  # value - baseline_value
+    difference: float  # value - baseline_value; NaN unless every run has a value
     low: float  # 95% Welch t-interval of the difference
     high: float
+    df: float  # Welch-Satterthwaite degrees of freedom
+    mde: float  # minimum detectable effect at 80% power
 
 
-def run_rows(panels: Sequence[Panel], fractions: Sequence[float]) -> list[RunRow]:
+def run_rows(
+    panels: Sequence[Panel],
+    thresholds: Mapping[str, TaskThresholds],
+    fractions: Sequence[float],
+    final_points: int,
+) -> list[RunRow]:
     rows = []
     for panel in panels:
+        grid = panel.grid
         for label, curve in panel.curves.items():
-            for run, values in zip(curve.members, curve.aligned):
-                rows.append(
-                    RunRow(
-                        panel.task,
-                        label,
-                        run.get("seed"),
-                        str(run.id),
-                        float(values[0]),
-                        float(values[-1]),
-                        float(values.mean()),
-                        {f: steps_to(panel.grid, values, f) for f in fractions},
-                    )
-                )
+            finals = final_values(panel, curve, final_points)
+            for run, values, final in zip(curve.members, curve.aligned, finals):
+                measured = {
+                    threshold_measure(t): steps_to_value(grid, values, t)
+                    for t in thresholds[panel.task].values
+                }
+                measured[AUC] = auc(grid, values)
+                measured[FINAL] = float(final)
+                for f in fractions:
+                    measured[own_measure(f)] = steps_to_own(grid, values, float(final), f)
+                rows.append(RunRow(panel.task, label, run.get("seed"), str(run.id), measured))
     return rows
 
 
-def welch(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-    """95% Welch t-interval of mean(a) - mean(b); NaNs when either has under 2 runs
-    or both have no spread."""
-    if len(a) < 2 or len(b) < 2 or (np.var(a) == 0 and np.var(b) == 0):
-        return math.nan, math.nan
-    ci = scipy.stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
-    return float(ci.low), float(ci.high)
+@dataclass
+class Welch:
+    low: float
+    high: float
+    df: float
+    mde: float
 
 
-def measures(fractions: Sequence[float]) -> list[str]:
-    return [*(f"steps to {f:.0%}" for f in fractions), "final", "mean over training"]
-
-
-def measure_of(row: RunRow, measure: str, fractions: Sequence[float]) -> float:
-    for f in fractions:
-        if measure == f"steps to {f:.0%}":
-            return row.steps[f]
-    return row.final if measure == "final" else row.mean
+def welch(a: np.ndarray, b: np.ndarray) -> Welch:
+    """95% Welch t-interval of mean(a) - mean(b), its degrees of freedom and the
+    80%-power minimum detectable effect; NaNs when either has under 2 runs or both
+    have no spread."""
+    va = np.var(a, ddof=1) / len(a) if len(a) > 1 else math.nan
+    vb = np.var(b, ddof=1) / len(b) if len(b) > 1 else math.nan
+    if math.isnan(va) or math.isnan(vb) or va + vb == 0:
+        return Welch(math.nan, math.nan, math.nan, math.nan)
+    se = math.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    t = scipy.stats.t.ppf(0.975, df)
+    d = float(np.mean(a) - np.mean(b))
+    mde = (t + scipy.stats.t.ppf(POWER, df)) * se
+    return Welch(d - t * se, d + t * se, float(df), float(mde))
 
 
 def baseline_of(panel: Panel, baseline: Optional[str]) -> str:
@@ -128,34 +209,33 @@ def baseline_of(panel: Panel, baseline: Optional[str]) -> str:
     return baseline
 
 
-def sample(
-    rows: Sequence[RunRow], task: str, group: str, measure: str, fractions: Sequence[float]
-) -> np.ndarray:
-    """A measure over a group's runs of a task, those where it is defined."""
-    values = [
-        measure_of(r, measure, fractions) for r in rows if r.task == task and r.group == group
-    ]
-    return np.array([v for v in values if not math.isnan(v)])
+def sample(rows: Sequence[RunRow], task: str, group: str, measure: str) -> np.ndarray:
+    """A measure over a group's runs of a task, NaN where a run has none."""
+    return np.array([r.values[measure] for r in rows if r.task == task and r.group == group])
 
 
 def differences(
     panels: Sequence[Panel],
     rows: Sequence[RunRow],
+    thresholds: Mapping[str, TaskThresholds],
     fractions: Sequence[float],
     baseline: Optional[str],
 ) -> list[Difference]:
     found = []
     for panel in panels:
         base = baseline_of(panel, baseline)
-        for measure in measures(fractions):
-            b = sample(rows, panel.task, base, measure, fractions)
+        for measure in task_measures(thresholds[panel.task], fractions):
+            b_all = sample(rows, panel.task, base, measure)
+            b = b_all[~np.isnan(b_all)]
             for label in panel.curves:
                 if label == base:
                     continue
-                a = sample(rows, panel.task, label, measure, fractions)
+                a_all = sample(rows, panel.task, label, measure)
+                a = a_all[~np.isnan(a_all)]
                 value = float(a.mean()) if len(a) else math.nan
                 base_value = float(b.mean()) if len(b) else math.nan
-                low, high = welch(a, b)
+                complete = len(a) == len(a_all) and len(b) == len(b_all)
+                w = welch(a, b) if complete else Welch(math.nan, math.nan, math.nan, math.nan)
                 found.append(
                     Difference(
                         panel.task,
@@ -163,12 +243,16 @@ def differences(
                         label,
                         base,
                         len(a),
+                        len(a_all),
                         len(b),
+                        len(b_all),
                         value,
                         base_value,
-                        value - base_value,
-                        low,
-                        high,
+                        value - base_value if complete else math.nan,
+                        w.low,
+                        w.high,
+                        w.df,
+                        w.mde,
                     )
                 )
     return found
@@ -183,55 +267,81 @@ def _number(value: float, steps: bool) -> str:
 def markdown(
     diffs: Sequence[Difference],
     rows: Sequence[RunRow],
+    thresholds: Mapping[str, TaskThresholds],
+    panels: Sequence[Panel],
     metric: str,
-    fractions: Sequence[float],
+    final_points: int,
     smooth: int,
 ) -> str:
     smoothed = (
         f", each run smoothed by a rolling mean over {smooth} logged points" if smooth > 1 else ""
     )
     lines = [
-        f"Convergence and final {metric}, per run on the task's common grid{smoothed}. "
-        "Steps to F: env steps at which a run first gets F of the way from its first "
-        "to its final value. Differences: group mean minus baseline mean over runs, "
-        "95% Welch t-interval (n/a: under 2 runs with a value on a side, or no spread).",
+        f"Convergence and final {metric}, per run on the task's common grid{smoothed}.",
         "",
-        "| task | measure | group | runs | mean | baseline | runs | mean | difference | 95% CI |",
-        "|---|---|---|---:|---:|---|---:|---:|---:|---|",
+        "Primary: steps to T, the env steps at which a run first reaches the value T "
+        "(the same T for every run of a task); AUC, the area under the run's curve "
+        "divided by the grid's step span (its mean height); final, the run's mean "
+        "over the grid's last points. Secondary (biased against a run that ends "
+        "higher): steps to F of own final, the env steps at which a run first gets F "
+        "of the way from its first to its own final value.",
+        "",
+    ]
+    for panel in panels:
+        points, start, stop = panel.final_window(final_points)
+        t = thresholds[panel.task]
+        lines.append(
+            f"- {panel.task}: T = {', '.join(f'{v:.4g}' for v in t.values)} ({t.how}); "
+            f"final: the mean of the last {points} grid points, steps {start:.0f}-"
+            f"{stop:.0f}; AUC over steps {panel.grid[0]:.0f}-{panel.grid[-1]:.0f}."
+        )
+    lines += [
+        "",
+        "Differences: group mean minus baseline mean over runs, with the 95% Welch "
+        "t-interval, its Welch-Satterthwaite degrees of freedom, and the minimum "
+        "detectable effect (MDE): the difference a two-sided 5% Welch test would "
+        "detect with 80% power given the runs' spreads, (t(0.975, df) + t(0.8, df)) "
+        "x SE. Runs: those with a value of all the group's; n/a: a run without a "
+        "value (never reached T), under 2 runs on a side, or no spread.",
+        "",
+        "| task | measure | group | runs | mean | baseline | runs | mean | difference "
+        "| 95% CI | Welch df | MDE (80% power) |",
+        "|---|---|---|---:|---:|---|---:|---:|---:|---|---:|---:|",
     ]
     for d in diffs:
         steps = d.measure.startswith("steps")
+        df = "n/a" if math.isnan(d.df) else f"{d.df:.2f}"
         lines.append(
-            f"| {d.task} | {d.measure} | {d.group} | {d.runs} | {_number(d.value, steps)} | "
-            f"{d.baseline} | {d.baseline_runs} | {_number(d.baseline_value, steps)} | "
-            f"{_number(d.difference, steps)} | "
-            f"[{_number(d.low, steps)}, {_number(d.high, steps)}] |"
+            f"| {d.task} | {d.measure} | {d.group} | {d.runs}/{d.group_runs} | "
+            f"{_number(d.value, steps)} | {d.baseline} | "
+            f"{d.baseline_runs}/{d.baseline_group_runs} | "
+            f"{_number(d.baseline_value, steps)} | {_number(d.difference, steps)} | "
+            f"[{_number(d.low, steps)}, {_number(d.high, steps)}] | {df} | "
+            f"{_number(d.mde, steps)} |"
         )
-    heads = " | ".join(f"steps to {f:.0%}" for f in fractions)
-    lines += [
-        "",
-        "Per run:",
-        "",
-        f"| task | group | seed | first | final | mean over training | {heads} |",
-        "|---|---|---:|---:|---:|---:|" + "---:|" * len(fractions),
-    ]
-    for r in rows:
-        reach = " | ".join(_number(r.steps[f], True) for f in fractions)
-        lines.append(
-            f"| {r.task} | {r.group} | {r.seed} | {r.first:.4g} | {r.final:.4g} | "
-            f"{r.mean:.4g} | {reach} |"
-        )
+    lines += ["", "Per run (n/a: never reached):"]
+    for panel in panels:
+        task_rows = [r for r in rows if r.task == panel.task]
+        measures = list(task_rows[0].values)  # every run of a task has the same
+        lines += [
+            "",
+            f"| task | group | seed | {' | '.join(measures)} |",
+            "|---|---|---:|" + "---:|" * len(measures),
+        ]
+        for r in task_rows:
+            cells = " | ".join(_number(r.values[m], m.startswith("steps")) for m in measures)
+            lines.append(f"| {r.task} | {r.group} | {r.seed} | {cells} |")
     return "\n".join(lines) + "\n"
 
 
 def write_csvs(
     diffs: Sequence[Difference],
     rows: Sequence[RunRow],
-    fractions: Sequence[float],
     differences_path: Union[str, Path],
     runs_path: Union[str, Path],
 ) -> None:
-    """Full precision: the differences, and the per-run values."""
+    """Full precision: the differences, and the per-run values (one row per run and
+    measure, as a task's thresholds are its own)."""
     with open(differences_path, "w", newline="") as f:
         writer = csv.writer(f)
         columns = list(Difference.__dataclass_fields__)
@@ -240,10 +350,7 @@ def write_csvs(
             writer.writerow([getattr(d, c) for c in columns])
     with open(runs_path, "w", newline="") as f:
         writer = csv.writer(f)
-        heads = [f"steps_to_{f:g}" for f in fractions]
-        writer.writerow(["task", "group", "seed", "run", "first", "final", "mean", *heads])
+        writer.writerow(["task", "group", "seed", "run", "measure", "value"])
         for r in rows:
-            writer.writerow(
-                [r.task, r.group, r.seed, r.run, r.first, r.final, r.mean]
-                + [r.steps[f] for f in fractions]
-            )
+            for measure, value in r.values.items():
+                writer.writerow([r.task, r.group, r.seed, r.run, measure, value])

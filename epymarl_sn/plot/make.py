@@ -1,8 +1,8 @@
-"""Stored runs -> a figure of a metric against env steps (mean or IQM over seeds
-with 95% stratified-bootstrap bands) and a final-performance table, for any metric
-or as the paper's Figs. 2-5."""
+"""Stored runs -> a figure of a metric against env steps (the mean over seeds with
+95% t-interval bands, or the IQM with stratified-bootstrap bands) and a
+final-performance table, for any metric or as the paper's Figs. 2-5."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Union
@@ -28,8 +28,13 @@ class Preset:
     alternatives: dict[str, str] = field(default_factory=dict)
 
 
-# --claim: how far along the way to its final value a run's convergence is timed
+# --claim's secondary measure: how far along the way to its own final value a run is timed
 DEFAULT_FRACTIONS = (0.5, 0.8)
+# --claim's thresholds for a task without its own: fractions of its best final value,
+# fixed before the tiny-4ag and small-2ag data (docs/rware_fig2.md)
+DEFAULT_THRESHOLD_FRACTIONS = (0.25, 0.5)
+# a final value: a run's mean over its task grid's last points (docs/rware_fig2.md)
+DEFAULT_FINAL_POINTS = 10
 AGGREGATE_NAMES = {"iqm": "IQM", "mean": "Mean"}
 # the paper averages its seeds (Figs. 2-5); with 4 runs an IQM is the mean of the middle two
 DEFAULT_AGGREGATE = "mean"
@@ -129,7 +134,8 @@ def heading(what: Preset, runs: Sequence[Run]) -> str:
 
 def caption(aggregate: str, smooth: int, per_seed: bool) -> str:
     """The figure's second title line: how the curves were made."""
-    parts = [f"{AGGREGATE_NAMES[aggregate]} over seeds, 95% stratified-bootstrap CI"]
+    band = "95% t-interval" if aggregate == "mean" else "95% stratified-bootstrap CI"
+    parts = [f"{AGGREGATE_NAMES[aggregate]} over seeds, {band}"]
     if smooth > 1:
         parts.append(f"each run a rolling mean over {smooth} logged points")
     if per_seed:
@@ -137,12 +143,30 @@ def caption(aggregate: str, smooth: int, per_seed: bool) -> str:
     return "; ".join(parts)
 
 
+@dataclass(frozen=True)
+class Thresholds:
+    """--thresholds and --threshold-fractions: the values T of --claim's `steps to T`."""
+
+    by_task: Mapping[str, tuple[float, ...]]  # a task's own values
+    everywhere: tuple[float, ...]  # for the tasks not named (empty: use `fractions`)
+    fractions: tuple[float, ...]  # of the task's best final value
+
+    def check(self, tasks: Sequence[str]) -> None:
+        unknown = sorted(set(self.by_task) - set(tasks))
+        if unknown:
+            raise PlotError(
+                f"--thresholds names task {unknown[0]}, which no selected run has; "
+                "the tasks: " + ", ".join(tasks)
+            )
+
+
 @dataclass
 class Claim:
-    """--claim: the convergence and final-value tables (plot/claim.py)."""
+    """--claim: the convergence and final-value tables (plot/claims.py)."""
 
     fractions: Sequence[float]
     baseline: Optional[str]
+    thresholds: Thresholds
 
 
 @dataclass
@@ -169,11 +193,14 @@ def make_files(
     smooth: int = 1,
     per_seed: bool = False,
     claim: Optional[Claim] = None,
+    final_points: int = DEFAULT_FINAL_POINTS,
 ) -> Made:
     """Write OUT/STEM.png, .pdf, STEM_final.md and .csv; with `claim`, also
-    STEM_claim.md, STEM_claim.csv (differences) and STEM_claim_runs.csv.
+    STEM_claim.md, STEM_claim.csv (differences) and STEM_claim_runs.csv. The same
+    runs and arguments write the same bytes.
 
-    `reps` >= 1 bootstrap resamples per CI; `smooth` >= 1 logged points per rolling mean."""
+    `reps` >= 1 bootstrap resamples per IQM band; `smooth` >= 1 logged points per
+    rolling mean; `final_points` >= 1 grid points a final value averages."""
     # matplotlib, scipy and rliable take seconds to import: only plotting pays for them
     from epymarl_sn.plot import claims
     from epymarl_sn.plot.figure import draw
@@ -182,9 +209,10 @@ def make_files(
 
     grouped, without = group_series(runs, what.metric, group_by, smooth)
     panels = build_panels(grouped, aggregate, reps, seed)
-    if claim is not None:
+    if claim is not None:  # a bad --baseline or --thresholds before any file
         for panel in panels:
-            claims.baseline_of(panel, claim.baseline)  # a bad --baseline before any file
+            claims.baseline_of(panel, claim.baseline)
+        claim.thresholds.check([panel.task for panel in panels])
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     fig = draw(
@@ -197,21 +225,34 @@ def make_files(
     )
     written = [out / f"{stem}.png", out / f"{stem}.pdf"]
     for path in written:
-        fig.savefig(path, dpi=dpi)
-    rows = final_rows(panels, reps, seed)
+        # no creation date in the PDF (PNG has none): the same data, the same bytes
+        fig.savefig(path, dpi=dpi, metadata={"CreationDate": None} if path.suffix == ".pdf" else {})
+    rows = final_rows(panels, final_points)
     (out / f"{stem}_final.md").write_text(markdown(rows, what.metric, group_by))
     write_csv(rows, out / f"{stem}_final.csv")
     written += [out / f"{stem}_final.md", out / f"{stem}_final.csv"]
     made = Made(fig, rows, written, without, len(panels))
     if claim is not None:
-        made.run_rows = claims.run_rows(panels, claim.fractions)
+        thresholds = {
+            panel.task: claims.task_thresholds(panel, claim.thresholds, final_points)
+            for panel in panels
+        }
+        made.run_rows = claims.run_rows(panels, thresholds, claim.fractions, final_points)
         made.differences = claims.differences(
-            panels, made.run_rows, claim.fractions, claim.baseline
+            panels, made.run_rows, thresholds, claim.fractions, claim.baseline
         )
         paths = [out / f"{stem}_claim{end}" for end in (".md", ".csv", "_runs.csv")]
         paths[0].write_text(
-            claims.markdown(made.differences, made.run_rows, what.metric, claim.fractions, smooth)
+            claims.markdown(
+                made.differences,
+                made.run_rows,
+                thresholds,
+                panels,
+                what.metric,
+                final_points,
+                smooth,
+            )
         )
-        claims.write_csvs(made.differences, made.run_rows, claim.fractions, paths[1], paths[2])
+        claims.write_csvs(made.differences, made.run_rows, paths[1], paths[2])
         made.written += paths
     return made

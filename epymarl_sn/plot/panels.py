@@ -1,6 +1,7 @@
 """Stored runs -> one panel per task: each group's curve (aggregate and 95% CI per
-grid step), its runs' own curves and final scores, on the task's common grid (see
-aggregate.py); optionally each run smoothed first by a rolling mean."""
+grid step: the mean's t-interval, or the IQM's bootstrap one) and its runs' own
+curves on the task's common grid (see aggregate.py); optionally each run smoothed
+first by a rolling mean. A run's final value is its mean over the grid's last points."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,8 +14,9 @@ from epymarl_sn.plot.aggregate import (
     align,
     common_grid,
     finite_series,
-    interval_estimates,
+    iqm_interval,
     rolling_mean,
+    t_interval,
 )
 from epymarl_sn.tracking.store import Run
 from epymarl_sn.values import task_name
@@ -32,17 +34,24 @@ class Curve:
     aligned: np.ndarray  # (runs, grid points): each run on the grid
     members: list[Run]  # the runs, in the order of `aligned`
 
-    @property
-    def finals(self) -> np.ndarray:
-        """Each run's value at the grid's last step."""
-        return self.aligned[:, -1]
-
 
 @dataclass
 class Panel:
     task: str
     grid: np.ndarray
     curves: dict[str, Curve]  # group label -> Curve, in label order
+
+    def final_window(self, points: int) -> tuple[int, float, float]:
+        """How many of the grid's last points a final value averages (`points`, or the
+        whole grid if shorter) and the first and last step they span."""
+        used = min(points, len(self.grid))
+        return used, float(self.grid[-used]), float(self.grid[-1])
+
+
+def final_values(panel: Panel, curve: Curve, points: int) -> np.ndarray:
+    """Each run's final value: its mean over the grid's last `points` points."""
+    used, _, _ = panel.final_window(points)
+    return curve.aligned[:, -used:].mean(axis=1)
 
 
 # mappo_sn is mappo_midsn under the plugin's default name (the presets differ only in
@@ -104,7 +113,10 @@ def build_panels(grouped: Grouped, aggregate: str, reps: int, seed: int) -> list
         curves = {}
         for label in sorted(groups):
             aligned = align([s for _, s in groups[label]], grid)  # (runs, points)
-            point, low, high = interval_estimates(aligned[:, None, :], aggregate, reps, seed)
+            if aggregate == "mean":
+                point, low, high = t_interval(aligned)
+            else:
+                point, low, high = iqm_interval(aligned, reps, seed)
             members = [run for run, _ in groups[label]]
             curves[label] = Curve(len(aligned), point, low, high, aligned, members)
         panels.append(Panel(task, grid, curves))

@@ -1,6 +1,7 @@
-"""The final-performance table: per task and group, the IQM and mean over runs of
-each run's value at the task's last common step, with 95% stratified-bootstrap CIs;
-written as markdown (for reading) and CSV (full precision, for checking)."""
+"""The final-performance table: per task and group, the mean over runs of each run's
+final value (its mean over the task grid's last N points) with its 95% t-interval
+(df = runs - 1), and the IQM; written as markdown (for reading) and CSV (full
+precision, for checking). No bootstrap: the same runs give the same bytes."""
 
 import csv
 from collections.abc import Iterable, Sequence
@@ -8,20 +9,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
 
-from epymarl_sn.plot.aggregate import interval_estimates
-from epymarl_sn.plot.panels import Panel
+import numpy as np
+import scipy.stats
+
+from epymarl_sn.plot.aggregate import t_interval
+from epymarl_sn.plot.panels import Panel, final_values
 
 CSV_COLUMNS = (
     "task",
     "group",
     "runs",
+    "points",
+    "from_step",
     "step",
-    "iqm",
-    "iqm_low",
-    "iqm_high",
     "mean",
     "mean_low",
     "mean_high",
+    "df",
+    "iqm",
 )
 
 
@@ -30,31 +35,39 @@ class Row:
     task: str
     group: str
     runs: int
+    points: int  # grid points a final value averages
+    from_step: float  # the first and last step they span
     step: float
-    iqm: float
-    iqm_low: float
-    iqm_high: float
     mean: float
-    mean_low: float
+    mean_low: float  # 95% t-interval
     mean_high: float
+    df: int
+    iqm: float
 
 
-def final_rows(panels: Sequence[Panel], reps: int, seed: int) -> list[Row]:
+def final_rows(panels: Sequence[Panel], final_points: int) -> list[Row]:
     rows = []
     for panel in panels:
+        points, start, stop = panel.final_window(final_points)
         for label, curve in panel.curves.items():
-            scores = curve.finals[:, None]  # (runs, 1 task)
-            stats = {}
-            for aggregate in ("iqm", "mean"):
-                point, low, high = interval_estimates(scores, aggregate, reps, seed)
-                stats.update(
-                    {
-                        aggregate: float(point[0]),
-                        f"{aggregate}_low": float(low[0]),
-                        f"{aggregate}_high": float(high[0]),
-                    }
+            finals = final_values(panel, curve, final_points)
+            mean, low, high = (float(v[0]) for v in t_interval(finals[:, None]))
+            iqm = float(scipy.stats.trim_mean(finals, 0.25))
+            rows.append(
+                Row(
+                    panel.task,
+                    label,
+                    curve.runs,
+                    points,
+                    start,
+                    stop,
+                    mean,
+                    low,
+                    high,
+                    curve.runs - 1,
+                    iqm,
                 )
-            rows.append(Row(panel.task, label, curve.runs, float(panel.grid[-1]), **stats))
+            )
     return rows
 
 
@@ -71,18 +84,23 @@ def write_csv(rows: Iterable[Row], path: Union[str, Path]) -> None:
             )
 
 
+def _bound(value: float) -> str:
+    return "n/a" if np.isnan(value) else f"{value:.4g}"
+
+
 def markdown(rows: Iterable[Row], metric: str, group_by: str) -> str:
     lines = [
-        f"Final {metric}: value at the last step every run of the task reached, "
-        "over runs; 95% stratified-bootstrap CIs.",
+        f"Final {metric}: each run's mean over the last points of its task's common "
+        "grid (the steps given), over runs: the mean with its 95% t-interval (df = "
+        "runs - 1; n/a with 1 run), and the IQM (25% trimmed mean).",
         "",
-        f"| task | {group_by} | runs | step | IQM | IQM 95% CI | mean | mean 95% CI |",
-        "|---|---|---:|---:|---:|---|---:|---|",
+        f"| task | {group_by} | runs | grid points | steps | mean | mean 95% CI | df | IQM |",
+        "|---|---|---:|---:|---|---:|---|---:|---:|",
     ]
     for r in rows:
         lines.append(
-            f"| {r.task} | {r.group} | {r.runs} | {r.step:.0f} | {r.iqm:.4g} | "
-            f"[{r.iqm_low:.4g}, {r.iqm_high:.4g}] | {r.mean:.4g} | "
-            f"[{r.mean_low:.4g}, {r.mean_high:.4g}] |"
+            f"| {r.task} | {r.group} | {r.runs} | {r.points} | "
+            f"{r.from_step:.0f}-{r.step:.0f} | {r.mean:.4g} | "
+            f"[{_bound(r.mean_low)}, {_bound(r.mean_high)}] | {r.df} | {r.iqm:.4g} |"
         )
     return "\n".join(lines) + "\n"

@@ -9,7 +9,6 @@ import shutil
 import numpy as np
 import pytest
 import scipy.stats
-from rliable import library
 
 from epymarl_sn.cli import build_parser, main
 from epymarl_sn.cli.plot import plot
@@ -92,7 +91,7 @@ def test_fig5_axes_labels_and_legend_match_the_request(fig5, tiny_sweep):
     # what is plotted, on what, and how (wrapped to the figure's width)
     assert fig.get_suptitle().replace("\n", " ") == (
         "Fig. 5: RWARE, critic gradient norm (all parameters, before clipping) "
-        "Mean over seeds, 95% stratified-bootstrap CI"
+        "Mean over seeds, 95% t-interval"
     )
     # each legend entry says how many seeds its line averages
     assert [t.get_text() for t in fig.legends[0].get_texts()] == [
@@ -109,35 +108,43 @@ def test_fig5_axes_labels_and_legend_match_the_request(fig5, tiny_sweep):
         aligned = np.stack([np.interp(grid, s, v) for s, v in series[name]])
         np.testing.assert_allclose(lines[LABELS[name]].get_xdata(), grid)
         np.testing.assert_allclose(lines[LABELS[name]].get_ydata(), aligned.mean(axis=0))
-    assert len(ax.collections) == len(tiny_sweep.variants)  # the bands
+    # the bands, in the lines' order: the mean's 95% t-interval at each grid step
+    assert len(ax.collections) == len(tiny_sweep.variants)
+    for label, band in zip(sorted(lines), ax.collections):
+        (name,) = [n for n in tiny_sweep.variants if LABELS[n] == label]
+        aligned = np.stack([np.interp(grid, s, v) for s, v in series[name]])
+        half = (
+            scipy.stats.t.ppf(0.975, len(aligned) - 1)
+            * aligned.std(axis=0, ddof=1)
+            / np.sqrt(len(aligned))
+        )
+        vertices = band.get_paths()[0].vertices
+        for x, low, high in zip(grid, aligned.mean(axis=0) - half, aligned.mean(axis=0) + half):
+            ys = vertices[np.isclose(vertices[:, 0], x), 1]
+            assert (ys.min(), ys.max()) == pytest.approx((low, high))
 
 
-@pytest.mark.filterwarnings("ignore:random_state is deprecated:FutureWarning")  # arch 7
 def test_final_table_equals_an_independent_computation(fig5, tiny_sweep):
+    """Each run's final value: its mean over the grid's last 10 points (all of them on
+    a shorter grid); over runs, the mean with its 95% t-interval and the IQM."""
     out, _, _ = fig5
     with open(out / "fig5_final.csv") as f:
         table = {row["group"]: row for row in csv.DictReader(f)}
     assert sorted(table) == labels(tiny_sweep.variants)
     series = completed_series(tiny_sweep, "critic_grad_norm")
-    last = min(steps[-1] for group in series.values() for steps, _ in group)
+    window = expected_grid(series)[-10:]
     for name in tiny_sweep.variants:
-        finals = np.array([np.interp(last, s, v) for s, v in series[name]])
+        finals = np.array([np.interp(window, s, v).mean() for s, v in series[name]])
         row = table[LABELS[name]]
         assert row["task"] == tiny_sweep.task and int(row["runs"]) == len(tiny_sweep.seeds)
-        assert float(row["step"]) == last
+        assert int(row["points"]) == len(window)
+        assert (float(row["from_step"]), float(row["step"])) == (window[0], window[-1])
         assert float(row["iqm"]) == pytest.approx(scipy.stats.trim_mean(finals, 0.25))
         assert float(row["mean"]) == pytest.approx(finals.mean())
-        for aggregate, func in (
-            ("iqm", lambda x: np.array([scipy.stats.trim_mean(x, 0.25, axis=None)])),
-            ("mean", lambda x: np.array([x.mean()])),
-        ):
-            _, ci = library.get_interval_estimates(
-                {"x": finals[:, None]}, func, reps=2000, random_state=np.random.RandomState(0)
-            )
-            assert float(row[f"{aggregate}_low"]) == pytest.approx(ci["x"][0][0])
-            assert float(row[f"{aggregate}_high"]) == pytest.approx(ci["x"][1][0])
-            assert finals.min() <= float(row[f"{aggregate}_low"]) <= float(row[aggregate])
-            assert float(row[aggregate]) <= float(row[f"{aggregate}_high"]) <= finals.max()
+        ci = scipy.stats.ttest_1samp(finals, 0).confidence_interval(0.95)
+        assert float(row["mean_low"]) == pytest.approx(ci.low)
+        assert float(row["mean_high"]) == pytest.approx(ci.high)
+        assert int(row["df"]) == len(finals) - 1
 
 
 def test_group_by_another_key_with_mean_and_linear_scale(tiny_sweep, tmp_path):
@@ -159,7 +166,7 @@ def test_group_by_another_key_with_mean_and_linear_scale(tiny_sweep, tmp_path):
         f"{s} (1 run, no CI)" for s in tiny_sweep.seeds
     ]
     assert ax.get_ylabel() == "return_mean" and ax.get_yscale() == "linear"
-    assert fig.get_suptitle() == "return_mean\nMean over seeds, 95% stratified-bootstrap CI"
+    assert fig.get_suptitle() == "return_mean\nMean over seeds, 95% t-interval"
     assert [(r.group, r.runs) for r in rows] == [(str(s), 1) for s in tiny_sweep.seeds]
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "return_mean.pdf",

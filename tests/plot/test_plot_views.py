@@ -60,7 +60,7 @@ def test_fig2_training_return_smoothed_as_the_authors_with_each_seed(tiny_sweep,
     # (wrapped to the figure's width)
     assert fig.get_suptitle().replace("\n", " ") == (
         "Fig. 2: RWARE, training return (return_mean) "
-        "Mean over seeds, 95% stratified-bootstrap CI; each run a rolling mean over 3 "
+        "Mean over seeds, 95% t-interval; each run a rolling mean over 3 "
         "logged points; thin lines: single runs"
     )
     assert (tmp_path / "fig2_return_mean.png").stat().st_size > 0
@@ -106,6 +106,19 @@ def test_fig5_log_ticks_are_plain_numbers(tiny_sweep, tmp_path):
         (["--smooth", "0"], "--smooth must be at least 1 (1: no smoothing), got 0"),
         (["--claim", "--fractions", "0.5", "1.2"], "--fractions must lie between 0 and 1"),
         (["--baseline", "mappo_paper"], "--baseline is for --claim's comparisons"),
+        (["--thresholds", "1", "2"], "--thresholds is for --claim's comparisons"),
+        (["--threshold-fractions", "0.5"], "--threshold-fractions is for --claim's comparisons"),
+        (["--final-points", "0"], "--final-points must be at least 1 (1: the last grid point)"),
+        (
+            ["--claim", "--thresholds", "rware:rware-tiny-2ag-v2=1,x"],
+            "--thresholds rware:rware-tiny-2ag-v2=1,x: give each as [TASK=]V[,V...], numbers",
+        ),
+        (
+            ["--claim", "--thresholds", "rware:rware-tiny-4ag-v2=1,2"],
+            "--thresholds names task rware:rware-tiny-4ag-v2, which no selected run has; "
+            "the tasks: rware:rware-tiny-2ag-v2",
+        ),
+        (["--claim", "--threshold-fractions", "0"], "--threshold-fractions must lie in (0, 1]"),
         (
             ["--claim", "--baseline", "nosuch"],
             "--baseline nosuch is not a group of task rware:rware-tiny-2ag-v2; its groups: "
