@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Callable, Optional, TypeVar
 
+from epymarl_sn.errors import ConfigError
 from epymarl_sn.values import is_int, is_number
 
 _KNOB = "knob"
@@ -62,11 +63,14 @@ def knob(
 
 
 def settings(schema: type) -> tuple[Setting, ...]:
-    """The keys of a schema dataclass, in its order."""
+    """The keys of a schema dataclass, in its order; TypeError for a field that is no
+    knob (a schema is its knobs, nothing else)."""
+    bare = [f.name for f in fields(schema) if _KNOB not in f.metadata]
+    if bare:
+        raise TypeError(f"{schema.__name__}.{bare[0]} is not a knob: declare it with knob()")
     return tuple(
         Setting(f.name, f.metadata[_KNOB].key or f.name, f.default, f.metadata[_KNOB])
         for f in fields(schema)
-        if _KNOB in f.metadata
     )
 
 
@@ -87,19 +91,34 @@ def keys(schema: type) -> tuple[str, ...]:
 Schema = TypeVar("Schema")
 
 
+def refused(s: Setting, value: Any, prefix: str = "") -> ConfigError:
+    """A run config's one-line error for a value of `s` that its knob does not allow,
+    naming a quoted or boolean value's type where the default's differs (`'50' (str)`)."""
+    wrong = "is not allowed"
+    quoted_or_flag = isinstance(value, (str, bool)) and s.default not in (None, MISSING)
+    if quoted_or_flag and type(value) is not type(s.default):
+        wrong = f"({type(value).__name__}) {wrong}"
+    return ConfigError(refusal(prefix + s.key, value, s.knob.allowed, s.example, wrong))
+
+
 def parse(
     schema: "type[Schema]",
     config: Mapping[str, Any],
-    refuse: Callable[[Setting, Any], Exception],
+    refuse: Optional[Callable[[Setting, Any], Exception]] = None,
+    *,
+    prefix: str = "",
 ) -> "Schema":
     """The schema's keys of `config` as an instance of the schema (a missing key takes
-    its default); the first value its knob does not allow raises refuse(setting, value).
+    its default). The first value its knob does not allow raises the one-line
+    ConfigError of `refused` (its key named with `prefix`, e.g. `env_args.`), or
+    refuse(setting, value) where the input is not a run's config (a sweep spec).
     Checks between keys are the component's, after this."""
     values = {}
     for s in settings(schema):
         value = config.get(s.key, s.default)
         if value is MISSING or not s.knob.valid(value):
-            raise refuse(s, None if value is MISSING else value)
+            value = None if value is MISSING else value
+            raise refused(s, value, prefix) if refuse is None else refuse(s, value)
         values[s.name] = value
     return schema(**values)
 

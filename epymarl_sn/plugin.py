@@ -11,7 +11,11 @@ changes only `src/main.py`:
    optional, with what main.py does with them).
 
 What `register()` adds to EPyMARL's registries is the table `REGISTRATIONS` below, which
-register() walks: one `Registration` per key, its component named by import path. The
+register() walks: one `Registration` per key, its component named by import path, with
+the config keys the component reads (its schemas, `epymarl_sn.knobs`) and the check run
+on every run's config before training. Everything kept per component is derived from
+that one declaration: `CHECKS`, the README's table of config keys (`config_schemas`,
+checked by tests/test_knobs.py) and the tests' lists of what each preset must set. The
 stock `ppo_learner` also works with `critic_type: cv_critic_sn`.
 
 It also silences library noise no user can act on (`quiet_libraries`), makes the
@@ -26,14 +30,16 @@ import importlib
 import logging
 import sys
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Literal, TypedDict
+from typing import TYPE_CHECKING, Any, Callable, Literal, Optional, TypedDict
 
-from epymarl_sn.envs.checks import check_sparse_config
+from epymarl_sn.envs.checks import SMACliteOptions, check_sparse_config
+from epymarl_sn.envs.reward import SparseReward
 from epymarl_sn.epymarl_config import check_counts, check_known_keys
 from epymarl_sn.resources import config_dir
-from epymarl_sn.runners.config import check_vector_config
-from epymarl_sn.sn.config import check_learner_config, check_sn_config
+from epymarl_sn.runners.config import VectorKeys, check_vector_config
+from epymarl_sn.sn.config import LearnerKeys, SNKeys, check_learner_config, check_sn_config
 
 if TYPE_CHECKING:
     from sacred.observers import MongoObserver
@@ -56,16 +62,39 @@ class Plugin(TypedDict, total=False):
 
 # EPyMARL's registries: the module whose REGISTRY dict maps a config value to a component
 Registry = Literal["modules.critics", "learners", "envs", "runners"]
+# the config key whose value picks a component out of each registry
+SELECTORS: "dict[Registry, str]" = {
+    "modules.critics": "critic_type",
+    "learners": "learner",
+    "envs": "env",
+    "runners": "runner",
+}
+# a schema of config keys (a knobs dataclass) and the prefix of its keys in a run's
+# config ("env_args." for an env's keys)
+Schema = tuple[type, str]
+# takes a run's final config and raises ConfigError (a ValueError) with one line
+ConfigCheck = Callable[[Mapping[str, Any]], None]
 
 
 @dataclass(frozen=True)
 class Registration:
-    """One key the plugin adds to one of EPyMARL's registries."""
+    """One key the plugin adds to one of EPyMARL's registries: the component, the
+    config keys it reads and their check."""
 
     registry: Registry
     key: str  # the config value that selects it (critic_type, learner, env, runner)
     component: str  # "module:attribute"; imported by register(), with EPyMARL importable
     what: str
+    # the component's keys; a preset that selects it sets every one, one that does not
+    # sets none
+    schemas: "tuple[Schema, ...]" = ()
+    # run on every run's final config (it decides itself whether the run uses the
+    # component or sets its keys): the checks between keys that a schema cannot hold
+    check: Optional[ConfigCheck] = None
+
+    @property
+    def selector(self) -> str:
+        return SELECTORS[self.registry]
 
     def load(self) -> Any:
         module, _, name = self.component.partition(":")
@@ -78,24 +107,32 @@ REGISTRATIONS: "tuple[Registration, ...]" = (
         "cv_critic_sn",
         "epymarl_sn.sn.critic:SNCentralVCritic",
         "the SN centralised critic",
+        ((SNKeys, ""),),
+        check_sn_config,
     ),
     Registration(
         "learners",
         "ppo_sn_learner",
         "epymarl_sn.sn.learner:PPOSNLearner",
         "ppo_learner's numbers, faster, plus the SN diagnostics",
+        ((LearnerKeys, ""),),
+        check_learner_config,
     ),
     Registration(
         "envs",
         "smaclite_sparse",
         "epymarl_sn.envs.factories:smaclite_sparse_fn",
         "SMAClite with the paper's sparse reward",
+        ((SparseReward, "env_args."), (SMACliteOptions, "env_args.")),
+        check_sparse_config,
     ),
     Registration(
         "envs",
         "sc2_sparse",
         "epymarl_sn.envs.factories:sc2_sparse_fn",
         "SMAC on StarCraft II with the paper's sparse reward",
+        ((SparseReward, "env_args."),),
+        check_sparse_config,
     ),
     Registration(
         "runners",
@@ -103,23 +140,33 @@ REGISTRATIONS: "tuple[Registration, ...]" = (
         "epymarl_sn.runners.vector:VectorRunner",
         "the parallel runner's episodes, envs stepped by a few workers in shared memory "
         "(RWARE's all at once by the batched kernel)",
+        ((VectorKeys, ""),),
+        check_vector_config,
     ),
 )
 
 # the Ray node id of a sweep's run, in its environment; Sacred stores it (host.ENV)
 NODE_ENV = "EPYMARL_SN_RAY_NODE"
 
-# each takes the final config and raises ConfigError (a ValueError) with one line
-# (an unknown key last: a check of a known key may say more, e.g. the authors'
-# env_args.reward_death)
-CHECKS: "tuple[Callable[[dict[str, Any]], None], ...]" = (
+
+def _unique(items: "list[Any]") -> "tuple[Any, ...]":
+    return tuple(dict.fromkeys(items))
+
+
+# every check before a run: EPyMARL's counts, each component's check (once, though both
+# sparse envs share theirs), an unknown key last (a check of a known key may say more,
+# e.g. the authors' env_args.reward_death)
+CHECKS: "tuple[ConfigCheck, ...]" = (
     check_counts,
-    check_sn_config,
-    check_learner_config,
-    check_sparse_config,
-    check_vector_config,
+    *_unique([r.check for r in REGISTRATIONS if r.check is not None]),
     check_known_keys,
 )
+
+
+def config_schemas() -> "tuple[Schema, ...]":
+    """Every schema of the plugin's config keys, once, in REGISTRATIONS' order: the
+    README's table of config keys."""
+    return _unique([schema for r in REGISTRATIONS for schema in r.schemas])
 
 
 def check_config(config: dict[str, Any]) -> None:

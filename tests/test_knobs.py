@@ -1,34 +1,28 @@
-"""Each component's config keys are defined once, in its schema (epymarl_sn.knobs): the
-README's key tables are the schemas', and the shipped presets and sweep specs hold only
-keys the schemas know, with values they allow."""
+"""Each component's config keys are defined once, in its schema (epymarl_sn.knobs), which
+its declaration in plugin.REGISTRATIONS names: the README's key tables are the schemas',
+and the shipped presets and sweep specs hold only keys the schemas know, with values
+they allow. The lists here are read from REGISTRATIONS, never kept by hand."""
 
 import re
-from dataclasses import MISSING
+from dataclasses import MISSING, dataclass
 from pathlib import Path
 
 import pytest
 import yaml
 
-from epymarl_sn.envs.checks import SMACliteOptions
 from epymarl_sn.envs.reward import SparseReward
-from epymarl_sn.errors import SpecError
-from epymarl_sn.knobs import key_table, keys, parse, settings
+from epymarl_sn.errors import ConfigError, SpecError
+from epymarl_sn.knobs import key_table, keys, knob, parse, settings
+from epymarl_sn.plugin import REGISTRATIONS, config_schemas
 from epymarl_sn.resources import config_dir
-from epymarl_sn.runners.config import VectorKeys
-from epymarl_sn.sn.config import LearnerKeys, SNKeys
 from epymarl_sn.sweep.spec import SpecKeys
 
-# the README's tables, in its order: (schema, prefix of its keys in a run's config)
-RUN_KEYS = [
-    (SNKeys, ""),
-    (VectorKeys, ""),
-    (SparseReward, "env_args."),
-    (SMACliteOptions, "env_args."),
-    (LearnerKeys, ""),
-]
+# the README's table of a run's keys: (schema, prefix of its keys in a run's config)
+RUN_KEYS = list(config_schemas())
 ROOT = Path(__file__).resolve().parents[1]
-ALG_SCHEMAS = (SNKeys, VectorKeys, LearnerKeys)
-ENV_SCHEMAS = {"smaclite_sparse": (SparseReward, SMACliteOptions), "sc2_sparse": (SparseReward,)}
+# the components an alg preset picks (critic, learner, runner) and those an env preset picks
+ALG_COMPONENTS = [r for r in REGISTRATIONS if r.registry != "envs"]
+ENV_COMPONENTS = {r.key: r for r in REGISTRATIONS if r.registry == "envs"}
 
 
 def presets(kind):
@@ -57,55 +51,74 @@ def _commented(lines, key):
     return any("#" in line for line in lines[start : at + 1])
 
 
-def _check(schema, values, where):
-    def refuse(s, value):
-        return AssertionError(f"{where}: {s.key}={value!r} is not {s.knob.allowed}")
-
-    parse(schema, values, refuse)
+def _check_keys(schemas, values, lines, where):
+    """`values` sets every key of `schemas` (so that `with KEY=VALUE` can set it: Sacred
+    refuses a key no file has) to a value its knob allows, each with a comment."""
+    assert schemas, f"{where}: no schema to check"
+    for schema, _ in schemas:
+        assert set(keys(schema)) <= set(values), f"{where} lacks keys of {schema.__name__}"
+        parse(schema, values)
+        for s in settings(schema):
+            assert _commented(lines, s.key), f"{where}: {s.key} with no comment saying why"
 
 
 @pytest.mark.parametrize("path", presets("algs"), ids=lambda p: p.stem)
 def test_alg_presets_set_every_plugin_key_to_an_allowed_value(path):
     preset = yaml.safe_load(path.read_text())
     lines = path.read_text().splitlines()
-    for schema in ALG_SCHEMAS:
-        if schema is SNKeys and preset["critic_type"] != "cv_critic_sn":
-            assert not set(keys(SNKeys)) & set(preset), f"{path.name}: SN keys without SN"
-            continue
-        # every key, so that `with KEY=VALUE` can set it (Sacred refuses a key no file has)
-        assert set(keys(schema)) <= set(preset), f"{path.name} lacks keys of {schema.__name__}"
-        _check(schema, preset, path.name)
-        for s in settings(schema):
-            assert _commented(lines, s.key), f"{path.name}: {s.key} with no comment saying why"
+    chosen = [r for r in ALG_COMPONENTS if preset.get(r.selector) == r.key]
+    # every preset runs the plugin's learner and runner; only mappo_paper another critic
+    assert {r.registry for r in chosen} >= {"learners", "runners"}, path.name
+    for component in ALG_COMPONENTS:
+        if component in chosen:
+            _check_keys(component.schemas, preset, lines, path.name)
+        else:
+            for schema, _ in component.schemas:
+                set_anyway = set(keys(schema)) & set(preset)
+                assert not set_anyway, f"{path.name}: {set_anyway} without {component.key}"
 
 
 @pytest.mark.parametrize("path", presets("envs"), ids=lambda p: p.stem)
 def test_env_presets_set_every_env_key_to_an_allowed_value(path):
     preset = yaml.safe_load(path.read_text())
     lines = path.read_text().splitlines()
-    env_args = preset["env_args"]
-    for schema in ENV_SCHEMAS[preset["env"]]:
-        assert set(keys(schema)) <= set(env_args), f"{path.name} lacks keys of {schema.__name__}"
-        _check(schema, env_args, path.name)
-        for s in settings(schema):
-            assert _commented(lines, s.key), f"{path.name}: {s.key} with no comment saying why"
+    component = ENV_COMPONENTS[preset["env"]]
+    _check_keys(component.schemas, preset["env_args"], lines, path.name)
 
 
 def test_a_preset_value_outside_the_schema_is_found():
     preset = yaml.safe_load((config_dir() / "envs" / "smaclite_sparse.yaml").read_text())
-    with pytest.raises(AssertionError, match="reward_scale_rate='50'"):
-        _check(SparseReward, {**preset["env_args"], "reward_scale_rate": "50"}, "smaclite")
+    bad = {**preset["env_args"], "reward_scale_rate": "50"}
+    with pytest.raises(ConfigError, match="^reward_scale_rate: '50' \\(str\\) is not allowed"):
+        parse(SparseReward, bad)
 
 
 @pytest.mark.parametrize("path", presets("sweeps"), ids=lambda p: p.stem)
 def test_shipped_sweep_specs_hold_the_spec_keys(path):
     spec = yaml.safe_load(path.read_text())
     assert set(spec) <= set(keys(SpecKeys))
-    _check(SpecKeys, spec, path.name)
+    parse(SpecKeys, spec)
+
+
+def test_the_schemas_are_read_from_every_registration():
+    # a registration that forgets its schemas or its check fails here, not in a run
+    assert len(RUN_KEYS) == 5 and len(ENV_COMPONENTS) == 2 and len(ALG_COMPONENTS) == 3
+    assert all(r.schemas and r.check for r in REGISTRATIONS)
+
+
+def test_a_schema_field_that_is_no_knob_is_refused():
+    @dataclass(frozen=True)
+    class Half:
+        good: int = knob(1, allowed="1", help="one", valid=lambda v: v == 1)
+        bare: int = 2
+
+    with pytest.raises(TypeError, match="Half.bare is not a knob"):
+        settings(Half)
 
 
 def test_every_knob_has_a_default_that_it_allows_and_help():
     for schema, _ in [*RUN_KEYS, (SpecKeys, "")]:
+        assert settings(schema), f"{schema.__name__} has no knob"
         for s in settings(schema):
             assert s.knob.help and s.knob.allowed
             assert s.knob.valid(s.example), f"{s.key}: its example is not allowed"
@@ -119,6 +132,8 @@ def test_required_spec_keys_are_refused_when_missing():
 
     with pytest.raises(SpecError, match="^seeds$"):
         parse(SpecKeys, {"configs": ["a"], "env_configs": ["b"]}, refuse)
+    with pytest.raises(ConfigError, match="^seeds: None is not allowed; allowed: "):
+        parse(SpecKeys, {"configs": ["a"], "env_configs": ["b"]})
 
 
 def test_a_key_whose_block_says_nothing_is_found():

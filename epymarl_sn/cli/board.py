@@ -13,7 +13,7 @@ from epymarl_sn.install.omniboard import check_space, install_omniboard, node_to
 from epymarl_sn.install.upstreams import cache_dir
 from epymarl_sn.tracking import mongo
 from epymarl_sn.tracking.mongo import checked_url
-from epymarl_sn.tracking.store import MONGO_SCHEMES, FileStore
+from epymarl_sn.tracking.store import FileStore, is_mongo_url
 
 
 def stop(signum: int, frame: Optional[FrameType]) -> NoReturn:
@@ -23,7 +23,7 @@ def stop(signum: int, frame: Optional[FrameType]) -> NoReturn:
 def run_command(args: argparse.Namespace) -> int:
     if not 1 <= args.port <= 65535:
         raise UsageError(f"--port {args.port} is not a TCP port (1-65535)")
-    if args.mongo and not args.mongo.startswith(MONGO_SCHEMES):
+    if args.mongo and not is_mongo_url(args.mongo):
         raise UsageError("--mongo takes a mongodb:// URL (e.g. mongodb://127.0.0.1:27017)")
     if args.mongo:
         checked_url(args.mongo, "--mongo")

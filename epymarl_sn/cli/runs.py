@@ -15,10 +15,10 @@ from epymarl_sn.tracking.export import COLUMNS, columns, describe, export_csv
 from epymarl_sn.tracking.mongo import checked_url, hosts
 from epymarl_sn.tracking.store import (
     DAMAGED,
-    MONGO_SCHEMES,
     Run,
     age_text,
     default_location,
+    is_mongo_url,
     mark_stale,
     open_store,
     parse_filters,
@@ -102,12 +102,12 @@ def push_command(args: argparse.Namespace) -> int:
         raise UsageError(
             "runs push needs a MongoDB: give --to mongodb://HOST:PORT or set SACRED_MONGO_URL"
         )
-    if not url.startswith(MONGO_SCHEMES):
+    if not is_mongo_url(url):
         raise UsageError("--to takes a mongodb:// URL (e.g. mongodb://127.0.0.1:27017)")
     source = "--to" if args.to else "SACRED_MONGO_URL"
     checked_url(url, source)
     store = args.store or os.path.join("results", "sacred")
-    if store.startswith(MONGO_SCHEMES):
+    if is_mongo_url(store):
         raise UsageError(
             "runs push reads file storage: give --store a Sacred file-storage "
             "directory (e.g. results/sacred), and the MongoDB URL with --to"

@@ -16,7 +16,7 @@ from epymarl_sn.envs import starcraft
 from epymarl_sn.envs.installed import RVO2_INSTALL_HINT, rvo2_installed, smac_flavour
 from epymarl_sn.envs.reward import SparseReward
 from epymarl_sn.errors import ConfigError
-from epymarl_sn.knobs import Setting, boolean, integer, keys, knob, one_of, optional, parse, text
+from epymarl_sn.knobs import boolean, integer, keys, knob, one_of, optional, parse
 
 EnvCheck = Callable[[Mapping[str, Any]], None]
 # the sparse envs, each with the check of its own env_args (the reward's are common):
@@ -73,17 +73,6 @@ class SMACliteOptions:
 SMACLITE_OPTIONS = {"map_name", "seed", *keys(SMACliteOptions)}
 
 
-def _refuse(s: Setting, value: Any) -> ConfigError:
-    """env_args' one-line error, with the value's type where the type is wrong."""
-    kind = ""
-    if value is not None and s.default is not None and type(value) is not type(s.default):
-        kind = f" ({type(value).__name__})"
-    return ConfigError(
-        f"env_args.{s.key} must be {s.knob.allowed}, got {value!r}{kind}; "
-        f"e.g. env_args.{s.key}={text(s.example)}"
-    )
-
-
 def check_reward_options(env: str, env_args: Mapping[str, Any]) -> SparseReward:
     """The reward of a sparse env's env_args; ConfigError if bad."""
     if "reward_death" in env_args:
@@ -93,7 +82,7 @@ def check_reward_options(env: str, env_args: Mapping[str, Any]) -> SparseReward:
             "ally lost is env_args.reward_death_value, e.g. "
             "env_args.reward_death_value=10"
         )
-    reward = parse(SparseReward, env_args, _refuse)
+    reward = parse(SparseReward, env_args, prefix="env_args.")
     if reward.reward_scale and not (
         reward.reward_scale_rate > 0 and reward.reward_win > 0 and reward.reward_death_value >= 0
     ):
@@ -133,7 +122,7 @@ def check_smaclite(env_args: Mapping[str, Any]) -> None:
     env = "smaclite_sparse"
     _check_known_options(env, env_args, SMACLITE_OPTIONS)
     _check_map(env, env_args.get("map_name"), {p.value.name for p in MapPreset})
-    options = parse(SMACliteOptions, env_args, _refuse)
+    options = parse(SMACliteOptions, env_args, prefix="env_args.")
     if options.time_limit is None and smac_flavour() != "oxwhirl":
         raise ConfigError(
             "env_args.time_limit=null takes the map's episode limit from "

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Union
 
 from epymarl_sn.errors import PlotError
-from epymarl_sn.tracking.store import FileStore, MongoStore, Run, open_store, parse_filters
+from epymarl_sn.tracking.store import Run, Store, open_store, parse_filters
 
 if TYPE_CHECKING:
     # only for hints: matplotlib, scipy and rliable are imported when plotting (make_files)
@@ -94,9 +94,7 @@ def file_stem(preset_name: Optional[str], metric: str) -> str:
     return preset_name if metric == PRESETS[preset_name].metric else f"{preset_name}_{metric}"
 
 
-def select(
-    location: str, filter_args: Sequence[str]
-) -> tuple[Union[FileStore, MongoStore], list[Run]]:
+def select(location: str, filter_args: Sequence[str]) -> tuple[Store, list[Run]]:
     """The runs to plot: those matching the filters, COMPLETED unless a status is given."""
     filters = parse_filters(filter_args)
     if not any(f.key == "status" for f in filters):

@@ -12,7 +12,7 @@ from typing import Any, Union
 
 from epymarl_sn.resources import main_config
 from epymarl_sn.sweep.spec import RunSpec
-from epymarl_sn.tracking.store import MONGO_SCHEMES, Run, open_store, parse_filters
+from epymarl_sn.tracking.store import Run, open_store, parse_filters
 from epymarl_sn.values import same
 
 IDENTITY_KEYS = ("name", "env", "t_max")
@@ -20,7 +20,7 @@ IDENTITY_KEYS = ("name", "env", "t_max")
 
 def store_name(location: str) -> str:
     """The store as the output names it: a MongoDB URL without its credentials."""
-    return str(open_store(location)) if location.startswith(MONGO_SCHEMES) else location
+    return str(open_store(location, must_exist=False))
 
 
 def expected_config(run: RunSpec, checkout: Union[str, Path]) -> dict[str, Any]:
@@ -33,9 +33,8 @@ def expected_config(run: RunSpec, checkout: Union[str, Path]) -> dict[str, Any]:
 def _matching(runs, checkout, location, status):
     """Indexes of `runs` -> their stored runs with `status` in the store at `location`,
     in start order."""
-    if not location.startswith(MONGO_SCHEMES) and not Path(location).is_dir():
-        return {}  # no run has been stored yet
-    stored = open_store(location).runs(parse_filters([f"status={status}"]))
+    # (a directory where no run has been stored yet holds none)
+    stored = open_store(location, must_exist=False).runs(parse_filters([f"status={status}"]))
     missing = object()
     found = {}
     for i, run in enumerate(runs):

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Union
 
 from epymarl_sn.errors import StoreError
-from epymarl_sn.tracking.store import FileStore, Filter, MongoStore, Run
+from epymarl_sn.tracking.store import Filter, Run, Store
 from epymarl_sn.values import task_name
 
 # what identifies a run besides its id: the config name, the map (or env key), the seed
@@ -57,21 +57,6 @@ def export_csv(
 INFO_KEYS = ("host", "experiment", "meta")
 
 
-def sacred_info(store: Union[FileStore, MongoStore], run: Run) -> dict[str, Any]:
-    """The run's host, experiment (with the git commits Sacred recorded) and meta."""
-    if isinstance(store, FileStore):
-        info = json.loads((store.root / run.id / "run.json").read_text())
-    else:
-        try:
-            info = store.db.runs.find_one({"_id": run.id}, dict.fromkeys(INFO_KEYS, 1)) or {}
-        except store._errors as err:
-            raise StoreError(
-                f"cannot read run {run.id} from MongoDB at {store.where} "
-                f"({type(err).__name__}): is it running?"
-            ) from None
-    return {k: info[k] for k in INFO_KEYS if k in info}
-
-
 def _significant(value: Any, digits: int) -> Any:
     if isinstance(value, float) and math.isfinite(value):
         return float(f"{value:.{digits}g}")
@@ -79,7 +64,7 @@ def _significant(value: Any, digits: int) -> Any:
 
 
 def export_compact(
-    store: Union[FileStore, MongoStore],
+    store: Store,
     run: Run,
     metrics: Sequence[str],
     dest: Union[str, Path],
@@ -108,7 +93,7 @@ def export_compact(
             ("heartbeat", run.heartbeat),
         )
     }
-    info = {"status": run.status, **times, **sacred_info(store, run), **extra}
+    info = {"status": run.status, **times, **store.sacred_info(run, INFO_KEYS), **extra}
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     try:
         for name, data in (("config.json", run.config), ("run.json", info), ("metrics.json", kept)):

@@ -7,10 +7,14 @@
         run.id, run.status, run.config["seed"], run.start_time, run.stop_time
         steps, values = run.metrics["return_mean"]
 
-- `open_store(location)`: a directory (searched recursively for Sacred run
-  directories, e.g. EPyMARL's results/sacred) or a `mongodb://` / `mongodb+srv://`
-  URL (database `SACRED_MONGO_DB`, default `epymarl`). Bad locations raise
-  StoreError with a one-line message; a URL's credentials never appear in it.
+- `open_store(location)` -> a `Store`: a directory (searched recursively for Sacred
+  run directories, e.g. EPyMARL's results/sacred) or a `mongodb://` / `mongodb+srv://`
+  URL (database `SACRED_MONGO_DB`, default `epymarl`). It is the one place that picks
+  the kind of store; `is_mongo_url` is the one test of a location's scheme. Bad
+  locations raise StoreError with a one-line message; a URL's credentials never
+  appear in it.
+- `Store` (a Protocol, FileStore and MongoStore): runs, run, sacred_info, settle,
+  interrupt, close; `str(store)` names it without credentials.
 - `store.runs(filters=())` -> list of Run, in start order. A damaged run of file
   storage (run.json or config.json cut short, empty, not a JSON object) is skipped
   with one warning naming its path and what is wrong; `runs(filters, damaged=True)`
@@ -42,7 +46,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, NamedTuple, Optional, Union
+from typing import Any, Callable, NamedTuple, Optional, Protocol, Union
 
 from epymarl_sn.console import say
 from epymarl_sn.errors import DamagedRunError, StoreError
@@ -142,11 +146,46 @@ def default_location(results_dir: Union[str, Path] = RESULTS_DIR) -> str:
     return os.environ.get("SACRED_MONGO_URL") or str(results_dir)
 
 
-def open_store(location: Union[str, Path]) -> "Union[FileStore, MongoStore]":
-    location = str(location)
-    if location.startswith(MONGO_SCHEMES):
-        return MongoStore(location, os.environ.get("SACRED_MONGO_DB", "epymarl"))
-    return FileStore(location)
+class Store(Protocol):
+    """Where Sacred runs are stored: file storage or MongoDB."""
+
+    def runs(self, filters: Sequence[Filter] = (), damaged: bool = False) -> list[Run]:
+        """The runs matching `filters`, in start order; a damaged run of file storage
+        skipped with a warning, or with `damaged`, listed as DAMAGED."""
+        ...
+
+    def run(self, run_id: str) -> Run:
+        """The run of that id, or StoreError naming how many there are."""
+        ...
+
+    def sacred_info(self, run: Run, keys: Sequence[str]) -> dict[str, Any]:
+        """Those top-level keys of Sacred's record of `run` that it has (host, ...)."""
+        ...
+
+    def settle(
+        self, comment: str, status: str, reason: str, now: datetime, replace_reason: bool
+    ) -> int:
+        """See settle_runs: the runs of Sacred comment `comment`, settled -> how many."""
+        ...
+
+    def interrupt(self, run: Run, reason: str, now: datetime) -> bool:
+        """Mark `run` INTERRUPTED with `reason` if it still says RUNNING -> whether it did."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def is_mongo_url(location: Union[str, Path]) -> bool:
+    """Whether a store's location is a MongoDB URL (else it is a directory)."""
+    return str(location).startswith(MONGO_SCHEMES)
+
+
+def open_store(location: Union[str, Path], must_exist: bool = True) -> Store:
+    """The store at `location`; a directory that is not there is StoreError, or with
+    `must_exist=False` a store with no runs (nothing has been stored there yet)."""
+    if is_mongo_url(location):
+        return MongoStore(str(location), os.environ.get("SACRED_MONGO_DB", "epymarl"))
+    return FileStore(location, must_exist)
 
 
 def _no_run(run_id: str, store: object, count: int) -> StoreError:
@@ -218,9 +257,9 @@ def _select(runs, filters):
 class FileStore:
     """Runs of Sacred FileStorageObservers anywhere under a directory."""
 
-    def __init__(self, root: Union[str, Path]) -> None:
+    def __init__(self, root: Union[str, Path], must_exist: bool = True) -> None:
         self.root = Path(root).expanduser()
-        if not self.root.is_dir():
+        if must_exist and not self.root.is_dir():
             raise StoreError(
                 f"no run directory {self.root}: give --store a Sacred file-storage "
                 "directory (e.g. EPyMARL's results/sacred) or a mongodb:// URL"
@@ -239,6 +278,7 @@ class FileStore:
         """The runs matching `filters`; damaged ones skipped with a warning, or with
         `damaged`, listed as DAMAGED."""
         runs = []
+        # (rglob finds nothing under a root that is not there)
         for p in sorted(self.root.rglob("run.json")):
             run_id = p.parent.relative_to(self.root).as_posix()
             try:
@@ -263,6 +303,39 @@ class FileStore:
             where=str(path.resolve()),
             _load_metrics=lambda: self._metrics(path),
         )
+
+    def sacred_info(self, run: Run, keys: Sequence[str]) -> dict[str, Any]:
+        info = read_json_object(self.root / run.id / "run.json")
+        return {k: info[k] for k in keys if k in info}
+
+    def settle(
+        self, comment: str, status: str, reason: str, now: datetime, replace_reason: bool
+    ) -> int:
+        changed = 0
+        for path in self.root.rglob("run.json"):
+            try:
+                info = read_json_object(path)
+            except DamagedRunError:
+                continue  # no status to settle; readers name it as damaged
+            if info.get("meta", {}).get("comment") != comment:
+                continue
+            changes = _settled(info, status, reason, now.isoformat(), replace_reason)
+            if changes:
+                _rewrite(path, {**info, **changes})
+                changed += 1
+        return changed
+
+    def interrupt(self, run: Run, reason: str, now: datetime) -> bool:
+        path = self.root / str(run.id) / "run.json"
+        info = read_json_object(path)
+        if info.get("status") != "RUNNING":
+            return False
+        changes = {"status": "INTERRUPTED", "stop_reason": reason, "stop_time": now.isoformat()}
+        _rewrite(path, {**info, **changes})
+        return True
+
+    def close(self) -> None:
+        """Nothing to close: each read opens its own files."""
 
     @staticmethod
     def _metrics(path: Path) -> dict[str, Series]:
@@ -291,6 +364,7 @@ class MongoStore:
                 f"not a valid MongoDB URL ({type(err).__name__}): "
                 "expected mongodb://[user:password@]host[:port]"
             ) from None
+        self.client = client
         self.db = client[db_name]
         self.db_name = db_name
         self._errors = PyMongoError
@@ -358,6 +432,43 @@ class MongoStore:
             ) from None
         return {m["name"]: Series(m.get("steps", []), m.get("values", [])) for m in docs}
 
+    def sacred_info(self, run: Run, keys: Sequence[str]) -> dict[str, Any]:
+        try:
+            info = self.db.runs.find_one({"_id": run.id}, dict.fromkeys(keys, 1)) or {}
+        except self._errors as err:
+            raise StoreError(
+                f"cannot read run {run.id} from MongoDB at {self.where} "
+                f"({type(err).__name__}): is it running?"
+            ) from None
+        return {k: info[k] for k in keys if k in info}
+
+    def settle(
+        self, comment: str, status: str, reason: str, now: datetime, replace_reason: bool
+    ) -> int:
+        # MongoDB errors are not caught: the caller decides what an outage means
+        changed = 0
+        for doc in self.db.runs.find({"meta.comment": comment}, {"status": 1, "stop_reason": 1}):
+            changes = _settled(doc, status, reason, now, replace_reason)
+            if changes:
+                self.db.runs.update_one({"_id": doc["_id"]}, {"$set": changes})
+                changed += 1
+        return changed
+
+    def interrupt(self, run: Run, reason: str, now: datetime) -> bool:
+        changes = {"status": "INTERRUPTED", "stop_reason": reason, "stop_time": now}
+        try:
+            done = self.db.runs.update_one(
+                {"_id": run.id, "status": "RUNNING"}, {"$set": changes}
+            ).modified_count
+        except self._errors as err:
+            raise StoreError(
+                f"cannot write runs to MongoDB at {self.where} ({type(err).__name__})"
+            ) from None
+        return bool(done)
+
+    def close(self) -> None:
+        self.client.close()
+
 
 def _stop_reason(info: dict[str, Any]) -> Optional[str]:
     """Why a run stopped: the sweep's `stop_reason`, else the last line of the
@@ -396,32 +507,11 @@ def settle_runs(
     it, and knows better why than the signal the run recorded). -> how many runs were
     changed. MongoDB errors are not caught."""
     now = datetime.now(timezone.utc).replace(tzinfo=None)  # naive UTC, as Sacred writes
-    if str(location).startswith(MONGO_SCHEMES):
-        client = connect(location)
-        try:
-            runs = client[os.environ.get("SACRED_MONGO_DB", "epymarl")].runs
-            changed = 0
-            for doc in runs.find({"meta.comment": comment}, {"status": 1, "stop_reason": 1}):
-                changes = _settled(doc, status, reason, now, replace_reason)
-                if changes:
-                    runs.update_one({"_id": doc["_id"]}, {"$set": changes})
-                    changed += 1
-            return changed
-        finally:
-            client.close()
-    changed = 0
-    for path in Path(location).rglob("run.json"):
-        try:
-            info = read_json_object(path)
-        except DamagedRunError:
-            continue  # no status to settle; readers name it as damaged
-        if info.get("meta", {}).get("comment") != comment:
-            continue
-        changes = _settled(info, status, reason, now.isoformat(), replace_reason)
-        if changes:
-            _rewrite(path, {**info, **changes})
-            changed += 1
-    return changed
+    store = open_store(location, must_exist=False)
+    try:
+        return store.settle(comment, status, reason, now, replace_reason)
+    finally:
+        store.close()
 
 
 def _rewrite(path: Path, info: dict[str, Any]) -> None:
@@ -455,22 +545,7 @@ def mark_stale(location: str, filters: Sequence[Filter] = ()) -> list[tuple[Run,
             f"no heartbeat since {last:%Y-%m-%d %H:%M:%S} UTC ({age_text(age)} before "
             "`epymarl-sn runs mark-stale`): its process was gone"
         )
-        changes = {"status": "INTERRUPTED", "stop_reason": reason}
-        if isinstance(store, MongoStore):
-            try:
-                done = store.db.runs.update_one(
-                    {"_id": run.id, "status": "RUNNING"}, {"$set": {**changes, "stop_time": now}}
-                ).modified_count
-            except store._errors as err:
-                raise StoreError(
-                    f"cannot write runs to MongoDB at {store.where} ({type(err).__name__})"
-                ) from None
-        else:
-            path = store.root / str(run.id) / "run.json"
-            info = read_json_object(path)
-            done = info.get("status") == "RUNNING"
-            if done:
-                _rewrite(path, {**info, **changes, "stop_time": now.isoformat()})
+        done = store.interrupt(run, reason, now)
         if done:
             marked.append((run, reason))
     return marked

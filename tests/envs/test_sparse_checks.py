@@ -105,19 +105,35 @@ def test_unknown_map_lists_the_maps(no_sc2, env, some_maps):
 @pytest.mark.parametrize(
     "key, value, expected",
     [
-        ("reward_win", "lots", "env_args.reward_win must be a number, got 'lots' (str)"),
-        ("reward_death_value", True, "env_args.reward_death_value must be a number"),
-        ("reward_defeat", None, "env_args.reward_defeat must be a number, got None"),
-        ("reward_scale", "yes", "env_args.reward_scale must be True or False"),
+        (
+            "reward_win",
+            "lots",
+            "env_args.reward_win: 'lots' (str) is not allowed; allowed: a number",
+        ),
+        (
+            "reward_death_value",
+            True,
+            "env_args.reward_death_value: True (bool) is not allowed; allowed: a number",
+        ),
+        ("reward_defeat", None, "env_args.reward_defeat: None is not allowed; allowed: a number"),
+        (
+            "reward_scale",
+            "yes",
+            "env_args.reward_scale: 'yes' (str) is not allowed; allowed: True or False",
+        ),
         ("reward_death", 10, "env_args.reward_death_value"),
-        ("reward_ally_death_value", "5", "env_args.reward_ally_death_value must be a number"),
+        (
+            "reward_ally_death_value",
+            "5",
+            "env_args.reward_ally_death_value: '5' (str) is not allowed",
+        ),
         (
             "reward_scale_divisor",
             "health",
             (
-                "env_args.reward_scale_divisor must be one of smac, sparse (smac: public SMAC's "
-                "max_reward, with the enemies' health and shields; sparse: without them), got "
-                "'health'; e.g. env_args.reward_scale_divisor=smac"
+                "env_args.reward_scale_divisor: 'health' is not allowed; allowed: one of smac, "
+                "sparse (smac: public SMAC's max_reward, with the enemies' health and shields; "
+                "sparse: without them); set e.g. env_args.reward_scale_divisor=smac"
             ),
         ),
     ],
@@ -139,9 +155,18 @@ def test_smac_dense_reward_options_are_refused(no_sc2):
 @pytest.mark.parametrize(
     "env_args, expected",
     [
-        ({"time_limit": 0}, "env_args.time_limit must be a positive number of steps"),
-        ({"use_cpp_rvo2": "fast"}, "env_args.use_cpp_rvo2 must be True, False or auto"),
-        ({"state_last_action": "no"}, "env_args.state_last_action must be True or False"),
+        (
+            {"time_limit": 0},
+            "env_args.time_limit: 0 is not allowed; allowed: a positive number of steps",
+        ),
+        (
+            {"use_cpp_rvo2": "fast"},
+            "env_args.use_cpp_rvo2: 'fast' is not allowed; allowed: True, False or auto",
+        ),
+        (
+            {"state_last_action": "no"},
+            "env_args.state_last_action: 'no' (str) is not allowed; allowed: True or False",
+        ),
         ({"map_nmae": "2s3z"}, "unknown env_args.map_nmae for smaclite_sparse"),
     ],
 )
@@ -170,7 +195,7 @@ def test_a_new_sparse_env_plugs_in_with_its_own_check(monkeypatch):
     check_sparse_config({"env": "toy_sparse", "env_args": {"map_name": "x"}})
     assert seen == [{"map_name": "x"}]
     # the reward's keys are checked for every sparse env, before the env's own check
-    assert "env_args.reward_win must be a number" in error(
+    assert "env_args.reward_win: 'lots' (str) is not allowed" in error(
         {"env": "toy_sparse", "env_args": {"reward_win": "lots"}}
     )
     assert seen == [{"map_name": "x"}]

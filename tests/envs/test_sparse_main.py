@@ -76,7 +76,10 @@ def test_sc2_sparse_without_starcraft_stops_before_the_run(run_main, tmp_path):
     "args, expected",
     [
         (("env_args.map_name=2s4z",), "unknown map '2s4z' for smaclite_sparse"),
-        (("env_args.reward_win=lots",), "env_args.reward_win must be a number"),
+        (
+            ("env_args.reward_win=lots",),
+            "env_args.reward_win: 'lots' (str) is not allowed; allowed: a number",
+        ),
     ],
 )
 def test_bad_smaclite_sparse_config_stops_the_run_before_it_starts(run_main, args, expected):

@@ -182,13 +182,19 @@ def test_ally_death_value(smaclite_sparse):
     assert sum(rewards) == 10 * dead_enemies - 5 * 8 - 200
 
 
-def test_seed_makes_battles_reproducible(smaclite_sparse):
-    def rewards(seed):
+def test_the_seed_reaches_the_simulator_and_makes_battles_reproducible(smaclite_sparse):
+    def battles(seed):
         env = make_env(smaclite_sparse, "2s3z", seed=seed)
         rng = np.random.default_rng(0)
-        return [play(env, random_policy(rng))[0] for _ in range(2)]
+        rewards = [play(env, random_policy(rng))[0] for _ in range(2)]
+        return rewards, env.env.unwrapped._np_random.bit_generator.state
 
-    assert rewards(7) == rewards(7)
+    (rewards, stream), (again, stream_again), (_, other_stream) = map(battles, (7, 7, 8))
+    assert rewards == again and stream == stream_again
+    # the seed is SMAClite's own random stream (its per-step unit shuffle), so another
+    # seed draws otherwise; the stream is compared, not the rewards: with the same
+    # actions, 2s3z's random battles came out the same under seeds 7 and 8
+    assert stream != other_stream
 
 
 def test_cpp_collision_avoidance_is_used_when_installed(smaclite_sparse, capfd):

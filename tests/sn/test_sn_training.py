@@ -39,7 +39,8 @@ def test_stock_ppo_learner_target_critic_and_soft_updates(epymarl_src):
 
     learner = make_learner(epymarl_src, "mappo_fullsn", learner="ppo_learner")
     critic, target = learner.critic, learner.target_critic
-    assert type(learner) is PPOLearner and len(sn_layers(target)) == 3
+    assert type(learner) is PPOLearner
+    assert len(sn_layers(critic)) == len(sn_layers(target)) == 3
     # the deepcopy has its own power-iteration state
     for a, b in zip(sn_layers(critic), sn_layers(target)):
         assert a.u.data_ptr() != b.u.data_ptr() and torch.equal(a.u, b.u)
@@ -50,6 +51,8 @@ def test_stock_ppo_learner_target_critic_and_soft_updates(epymarl_src):
 
     train(learner, 3)
     before = [p.detach().clone() for p in target.parameters()]
+    # the target and the critic line up parameter for parameter (zip would stop short)
+    assert len(before) == len(list(critic.parameters())) == 6
     train(learner, 1, first_t=3000, seed=3)
     tau = learner.args.target_update_interval_or_tau
     for old, new, online in zip(before, target.parameters(), critic.parameters()):

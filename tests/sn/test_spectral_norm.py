@@ -185,6 +185,9 @@ def test_gradient_through_sigma_adds_miyatos_term(normalised):
     through(x).backward(upstream)
 
     pairs = [(a, b) for a, b in zip(stopped, through) if isinstance(a, nn.Linear)]
+    # every layer is compared, the normalised ones among them
+    assert len(pairs) == len(WIDTHS) - 1
+    assert sum(isinstance(a, SNLinear) for a, _ in pairs) == len(normalised)
     for a, b in pairs:
         if not isinstance(a, SNLinear):
             assert torch.allclose(a.weight.grad, b.weight.grad, rtol=1e-12)

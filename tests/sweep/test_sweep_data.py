@@ -19,7 +19,7 @@ import epymarl_sn
 from epymarl_sn.sweep.data import KEPT_METRICS, SPEC_FILE
 from epymarl_sn.tracking.store import open_store
 
-from helpers import copy_checkout, run_cli, run_dirs, tiny_spec, write_spec
+from helpers import VARIANTS, copy_checkout, run_cli, run_dirs, tiny_spec, write_spec
 
 REPO = Path(epymarl_sn.__file__).resolve().parent.parent
 
@@ -131,7 +131,9 @@ def test_plot_reads_the_kept_data_as_it_reads_the_store(kept, tmp_path):
         assert proc.returncode == 0, proc.stderr
         assert "6 runs from" in proc.stderr
     kept_rows, store_rows = final_table(tmp_path / "kept"), final_table(tmp_path / "store")
-    assert sorted(kept_rows) == sorted(store_rows)
+    # one row per variant, each over its 3 seeds, on both sides
+    assert sorted(kept_rows) == sorted(store_rows) and len(kept_rows) == len(VARIANTS)
+    assert all(row["runs"] == "3" for row in kept_rows.values())
     for group, row in kept_rows.items():
         for column in ("runs", "step"):
             assert row[column] == store_rows[group][column]
@@ -241,6 +243,8 @@ def test_runs_stored_in_mongodb_are_kept_from_there(mongo_url, epymarl_dir, tmp_
     assert info["host"] == files["host"] and info["host"]["hostname"]
     assert info["experiment"]["repositories"] == files["experiment"]["repositories"]
     metrics = read(record, "metrics.json")
+    # the figures' curves are among what was kept (the comparison below holds for none)
+    assert {"return_mean", "test_return_mean", "critic_grad_norm"} <= set(metrics)
     assert sorted(metrics) == sorted(
         name for name in stored.metrics if any(fnmatch.fnmatchcase(name, p) for p in KEPT_METRICS)
     )

@@ -6,6 +6,8 @@ MongoObserver (on a real server) at once, so both stores hold the same runs.
 
 import csv
 import platform
+import re
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,8 @@ from sacred import Experiment
 from sacred.observers import FileStorageObserver, MongoObserver
 
 from epymarl_sn.cli import main
-from epymarl_sn.tracking.store import open_store, parse_filters
+from epymarl_sn.errors import StoreError
+from epymarl_sn.tracking.store import is_mongo_url, open_store, parse_filters
 
 # critic_sn, map, seed; the run with fail=True raises, Sacred records it as FAILED;
 # critic_sn None: a run without the SN critic (mappo_paper: EPyMARL's cv_critic)
@@ -227,3 +230,35 @@ def test_runs_names_an_unreadable_store_without_credentials(tmp_path, capsys):
     assert main(["runs", "--store", url]) == 2
     err = capsys.readouterr().err
     assert "127.0.0.1:9" in err and "hunter2" not in err
+
+
+def test_both_stores_answer_the_store_protocol_alike(store):
+    """What sweeps, exports and `runs mark-stale` ask of a store, asked of each kind."""
+    opened = open_store(store)
+    try:
+        runs = opened.runs()
+        info = opened.sacred_info(runs[0], ("host", "experiment", "nothing"))
+        assert sorted(info) == ["experiment", "host"] and info["host"]["hostname"]
+        now = datetime.now(timezone.utc).replace(tzinfo=None)
+        # a run that is no longer RUNNING is left as it is; no run has this comment
+        assert not opened.interrupt(runs[0], "gone", now)
+        assert opened.settle("no such comment", "FAILED", "gone", now, False) == 0
+        assert [r.status for r in opened.runs()] == [r.status for r in runs]
+    finally:
+        opened.close()
+
+
+def test_one_place_picks_the_store_by_its_url(tmp_path):
+    assert is_mongo_url("mongodb://h:1") and is_mongo_url("mongodb+srv://h")
+    assert not is_mongo_url(tmp_path) and not is_mongo_url("results/mongodb://")
+    assert open_store(tmp_path / "none", must_exist=False).runs() == []
+    with pytest.raises(StoreError, match="no run directory"):
+        open_store(tmp_path / "none")
+    # no other module tests a location's scheme itself
+    package = Path(__file__).resolve().parents[2] / "epymarl_sn"
+    testing = [
+        p.relative_to(package).as_posix()
+        for p in package.rglob("*.py")
+        if re.search(r"MONGO_SCHEMES|startswith\(\s*[\"']mongodb", p.read_text())
+    ]
+    assert testing == ["tracking/store.py"]

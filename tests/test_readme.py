@@ -1,0 +1,159 @@
+"""The README's checkable claims, checked: what a reader pastes does what it says, and
+every number it takes from another page is that page's number (or follows from it by
+the arithmetic the README shows)."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+BENCHMARKS = (ROOT / "docs" / "benchmarks.md").read_text()
+FIG2 = (ROOT / "docs" / "rware_fig2.md").read_text()
+
+T_MAX = 40_050_000  # the authors' t_max, which the presets and the cost section use
+TESTS = (100, 100_000)  # the presets' test_nepisode, test_interval
+RUNS_PER_TASK = 16  # 4 variants x 4 seeds
+
+
+def section(text, heading):
+    start = text.index(heading)
+    end = text.find("\n## ", start + len(heading))
+    return text[start : end if end != -1 else None]
+
+
+def code_blocks(text):
+    """The indented code blocks of a markdown text, each as its list of lines."""
+    blocks, block = [], []
+    for line in [*text.splitlines(), ""]:
+        if line.startswith("    ") and line.strip():
+            block.append(line[4:])
+        elif block:
+            blocks.append(block)
+            block = []
+    return blocks
+
+
+def table(text, first_cell):
+    """{first cell: [other cells]} of the markdown table whose rows start with a cell
+    in `first_cell` (a regex)."""
+    rows = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("|") and re.fullmatch(first_cell, cells[0]):
+            rows[cells[0]] = cells[1:]
+    return rows
+
+
+def number(cell):
+    """The first number in a cell: `about 7,900` -> 7900.0."""
+    return float(re.search(r"\d[\d,]*(\.\d+)?", cell).group(0).replace(",", ""))
+
+
+def test_each_pytorch_choice_is_its_own_block_the_cpu_one_first():
+    quick = section(README, "## Quick start")
+    blocks = [b for b in code_blocks(quick) if any("EPYMARL_SN_TORCH=" in line for line in b)]
+    # pasted as one block, the second export would win: one choice per block
+    assert [len(b) for b in blocks] == [1, 1], blocks
+    (cpu,), (default,) = blocks
+    assert cpu.startswith("export EPYMARL_SN_TORCH=") and "download.pytorch.org/whl/cpu" in cpu
+    assert default == "export EPYMARL_SN_TORCH=torch"
+
+
+def test_the_quick_start_sets_a_seed():
+    (command,) = [
+        line
+        for b in code_blocks(section(README, "## Quick start"))
+        for line in b
+        if "main.py" in line
+    ]
+    assert re.search(r"\bseed=\d+\b", command)
+
+
+def test_the_test_command_and_its_debian_packages_are_what_ci_runs():
+    ci = (ROOT / ".ci" / "run").read_text()
+    tests = section(README, "### The tests")
+    (command,) = [line for b in code_blocks(tests) for line in b if "pytest" in line]
+    assert command in ci
+    packages = set(re.findall(r"missing\+=\(([\w-]+)\)", ci))
+    assert packages == {"chromium", "nodejs", "npm", "slurm-wlm", "munge"}
+    assert all(f"`{p}`" in tests for p in packages)
+
+
+def test_the_quick_starts_times_are_the_measured_ones():
+    quick = section(README, "## Quick start")
+    main = section(BENCHMARKS, "## The main command, start to finish")
+    for seconds in re.findall(r"(\d+) s\b", quick):
+        assert f"{seconds} s" in main or f"| {seconds} |" in main, seconds
+
+
+def test_the_results_are_the_fig2_pages():
+    results = section(README, "## Results so far")
+    # each difference and its interval, as the Fig. 2 page has them on one line
+    claims = re.findall(r"([+-]\d+\.\d+M?)[^\[\n]*(\[[^\]]+\])", results.replace("\n", " "))
+    assert len(claims) == 4
+    for value, interval in claims:
+        assert re.search(rf"{re.escape(value)}\D[^\n]*{re.escape(interval)}", FIG2), value
+    assert "tiny-2ag 8 of 8 runs" in FIG2
+
+
+def cpu_per_million_steps():
+    """CPU seconds per 1M training env steps, as docs/benchmarks.md measured them: the
+    presets' batched RWARE path and SMAClite on the vector runner; and RWARE on the
+    vector runner, before the batched backend."""
+    cpu = {f"RWARE {task}": None for task in ("tiny-2ag", "tiny-4ag", "small-2ag")}
+    for line in BENCHMARKS.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 6 and cells[1].startswith("batched") and "fused" not in cells[1]:
+            cpu[f"RWARE {cells[0]}"] = number(cells[3])
+    assert None not in cpu.values()
+    measured = table(section(BENCHMARKS, "## CPU per env step"), r"(RWARE|SMAClite) .*")
+    vector = {task: number(cells[0]) for task, cells in measured.items()}
+    cpu.update({task: s for task, s in vector.items() if task.startswith("SMAClite")})
+    before = {task: s for task, s in vector.items() if task.startswith("RWARE")}
+    return cpu, before
+
+
+def episode_limit(task):
+    if task.startswith("RWARE"):
+        return 100  # the presets' and paper_rware's time_limit
+    from smac.env.starcraft2.maps import smac_maps
+
+    return smac_maps.get_smac_map_registry()[task.split()[1]]["limit"]
+
+
+def core_hours(cpu_per_million, task, tests=True):
+    hours = cpu_per_million * T_MAX / 1e6 / 3600
+    episodes, interval = TESTS
+    return hours * (1 + episodes * episode_limit(task) / interval) if tests else hours
+
+
+def test_the_cost_tables_follow_from_the_measured_cpu_per_step():
+    costs = section(README, "## What the paper's sweeps cost")
+    assert "t_max * (1 + test_nepisode * L / test_interval)" in costs
+    cpu, before = cpu_per_million_steps()
+    rows = table(costs, r"(RWARE|SMAClite) .*")
+    assert sorted(rows) == sorted(cpu)
+    for task, (training, with_tests) in rows.items():
+        assert float(training) == pytest.approx(core_hours(cpu[task], task, False), abs=0.6)
+        assert float(with_tests) == pytest.approx(core_hours(cpu[task], task), abs=0.6)
+    sweeps = table(costs, r"`paper_\w+`")
+    for sweep, env in (("`paper_rware`", "RWARE"), ("`paper_smaclite`", "SMAClite")):
+        per_run = [core_hours(s, t) for t, s in cpu.items() if t.startswith(env)]
+        total = RUNS_PER_TASK * sum(per_run)
+        hours, on_16, on_48 = (number(c) for c in sweeps[sweep])
+        assert hours == pytest.approx(total, rel=0.02), sweep
+        assert on_16 == pytest.approx(total / 16, rel=0.03), sweep
+        # 48 runs on 48 cores: the longest run sets the time
+        assert on_48 == pytest.approx(max(per_run), rel=0.06), sweep
+    assert "not measured" in sweeps["`paper_sc2`"][0]
+    # RWARE before the batched backend, with the same 100-step test episodes
+    old = RUNS_PER_TASK * sum(core_hours(s, t) for t, s in before.items())
+    (said,) = re.findall(r"about (\d+) core-hours by the same count", costs)
+    assert float(said) == pytest.approx(old, rel=0.02)
+
+
+def test_the_sweep_workers_advice_is_one_run_per_core():
+    assert "fewer workers than cores" not in README
+    assert "runs one run per core (`--workers`, default the number of cores)" in README
