@@ -54,7 +54,7 @@ from runners.parallel_runner import CloudpickleWrapper, ParallelRunner
 from torch.distributions import Distribution
 from utils.logging import Logger
 
-from epymarl_sn.runners.config import rware_batched, vector_workers
+from epymarl_sn.runners.config import rware_batched, smaclite_batched, vector_workers
 
 # seconds a worker gets to close its envs before it is terminated
 CLOSE_TIMEOUT = 30
@@ -306,7 +306,7 @@ class VectorRunner(ParallelRunner):
         self.processes: list[Process] = []
         pipes: list[Connection] = []  # to the worker processes (none with 0 workers)
         self.conns: list[CommandPipe]
-        batched = self._batched_rware(env_fns)
+        batched = self._batched_rware(env_fns) or self._batched_smaclite(env_fns)
         if batched is not None:
             n_workers = 0
             self.slices = [(0, self.batch_size)]
@@ -372,6 +372,40 @@ class VectorRunner(ParallelRunner):
             f"vector runner: rware's own envs for {key}: the batched backend does not apply "
             f"({reason})"
         )
+        return None
+
+    def _batched_smaclite(self, env_fns: list[EnvFn]) -> Optional[CommandPipe]:
+        """The batched SMAClite backend over the batch's envs, where the run is on
+        `smaclite_sparse` and `smaclite_batched` is on; where it cannot apply, one log
+        line says why. It reproduces SMAClite's numpy collision avoidance, so its envs
+        are made with `use_cpp_rvo2: False` unless the run asked for True."""
+        if self.args.env != "smaclite_sparse" or not smaclite_batched(vars(self.args)):
+            return None
+        log = self.logger.console_logger.info
+        map_name = self.args.env_args.get("map_name")
+        reason = None
+        if self.args.render:
+            reason = "render is on"
+        elif self.args.env_args.get("use_cpp_rvo2", "auto") is True:
+            reason = "use_cpp_rvo2=True asks for SMAClite's C++ collision avoidance"
+        if reason is None:
+            from epymarl_sn.batched.smaclite import unsupported
+            from epymarl_sn.runners.smaclite import SmacliteSlice
+
+            envs = [fn(use_cpp_rvo2=False) for fn in env_fns]
+            reason = unsupported(envs[0].env.unwrapped)
+            if reason is None:
+                log(
+                    f"vector runner: SMAClite {map_name}'s {self.batch_size} envs stepped "
+                    "together in the training process (batched SMAClite backend, SMAClite's "
+                    "numpy collision avoidance value for value; smaclite_batched=False turns "
+                    "it off)"
+                )
+                return SmacliteSlice(envs)
+            for env in envs:
+                env.close()
+        log(f"vector runner: SMAClite's own envs for {map_name}: the batched backend does not "
+            f"apply ({reason})")
         return None
 
     def _start_workers(self, env_fns: list[EnvFn], n_workers: int) -> list[Connection]:
