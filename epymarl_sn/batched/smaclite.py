@@ -154,8 +154,9 @@ class BatchedSmaclite:
         self.elapsed[i] = 0
         self._observe(np.array([i], np.int64))
 
-    def load(self, i: int) -> None:
-        """Read env i's SMAClite state into row i."""
+    def load(self, i: int, game: Optional[Any] = None) -> None:
+        """Read env i's SMAClite game (or `game`, a SMAClite env of the same map) into
+        row i."""
         from smaclite.env.units.unit_command import (
             AttackMoveCommand,
             AttackUnitCommand,
@@ -163,7 +164,7 @@ class BatchedSmaclite:
             StopCommand,
         )
 
-        game = self.games[i]
+        game = self.games[i] if game is None else game
         units = {u.id: u for u in game.all_units.values()}
         st, sti = self.st[i], self.sti[i]
         sti[:] = 0

@@ -44,22 +44,22 @@ _pow64 = types.ExternalFunction("powf64", types.float64(types.float64, types.flo
 _pow32 = types.ExternalFunction("powf32", types.float32(types.float32, types.float32))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _sq64(x):
     return _pow64(x, 2.0)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _sq32(x):
     return np.float64(_pow32(np.float32(x), np.float32(2.0)))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _r32(x):
     return np.float64(np.float32(x))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _inner(ax, ay, a32, bx, by, b32, dot_fma):
     if a32 and b32:
         return _r32(_r32(ax * bx) + _r32(ay * by)), True
@@ -68,7 +68,7 @@ def _inner(ax, ay, a32, bx, by, b32, dot_fma):
     return ax * bx + ay * by, False
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _norm(x, y, v32, dot_fma):
     sq, s32 = _inner(x, y, v32, x, y, v32, dot_fma)
     if s32:
@@ -76,21 +76,21 @@ def _norm(x, y, v32, dot_fma):
     return np.sqrt(sq)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _sub(ax, ay, a32, bx, by, b32):
     if a32 and b32:
         return _r32(ax - bx), _r32(ay - by), True
     return ax - bx, ay - by, False
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _add(ax, ay, a32, bx, by, b32):
     if a32 and b32:
         return _r32(ax + bx), _r32(ay + by), True
     return ax + bx, ay + by, False
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _scale(s, s32, x, y, v32):
     """NumPy scalar s (float32 when s32) times a vector."""
     if s32 and v32:
@@ -98,7 +98,7 @@ def _scale(s, s32, x, y, v32):
     return s * x, s * y, False
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _scale_weak(s, x, y, v32):
     """Python float s times a vector: s takes the vector's precision."""
     if v32:
@@ -107,27 +107,27 @@ def _scale_weak(s, x, y, v32):
     return s * x, s * y, False
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _div(x, y, v32, s, s32):
     if s32 and v32:
         return _r32(x / s), _r32(y / s), True
     return x / s, y / s, False
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _det(ax, ay, a32, bx, by, b32):
     if a32 and b32:
         return _r32(_r32(ax * by) - _r32(ay * bx)), True
     return ax * by - ay * bx, False
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _normalize(x, y, v32, dot_fma):
     n = _norm(x, y, v32, dot_fma)
     return _div(x, y, v32, n, v32)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def inside_circle(px, py, cx, cy, radius):
     """smaclite.env.util.point_inside_circle on float32 positions, radius a Python float."""
     r = _r32(radius)
@@ -146,7 +146,7 @@ def inside_circle(px, py, cx, cy, radius):
 # order they were given: the units alive, by id.
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def tree_query(pos, e, pts, npts, qx, qy, r, out_slot, out_dist, n):
     """Append to out_slot/out_dist, from index n, the units `pts[:npts]` within r of
     (qx, qy), in sklearn's order with sklearn's distances; returns the new count."""
@@ -200,13 +200,13 @@ REGEN, HASREGEN, ORAD, ORADSQ, FAC, FID = range(10, 16)
 N_US = 16
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _within_attack_range(st, us, e, u, t):
     radius = us[u, ARANGE] + us[t, RAD] + us[u, RAD]
     return inside_circle(st[e, u, PX], st[e, u, PY], st[e, t, PX], st[e, t, PY], radius)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _move_pref(st, sti, us, e, u, tx, ty, t32, dot_fma):
     """MoveCommand(target).prepare_velocity: the preferred velocity towards (tx, ty)."""
     speed = us[u, SPEED]
@@ -220,7 +220,7 @@ def _move_pref(st, sti, us, e, u, tx, ty, t32, dot_fma):
     return _div(px, py, p32, distance, d32)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _attack_pref(st, sti, us, e, u, t, dot_fma):
     """AttackUnitCommand(t).prepare_velocity (every unit here targets the ground)."""
     if not _within_attack_range(st, us, e, u, t):
@@ -229,7 +229,7 @@ def _attack_pref(st, sti, us, e, u, t, dot_fma):
     return 0.0, 0.0, False
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _pick_target(st, sti, us, pot_slot, pot_dist, e, u):
     """AttackMoveCommand.__pick_target_damage over the unit's potential targets: the
     first with the least (priority, distance); every unit here is a damage dealer."""
@@ -245,7 +245,7 @@ def _pick_target(st, sti, us, pot_slot, pot_dist, e, u):
     return best
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _take_damage(st, us, e, t, amount):
     if st[e, t, HP] == 0:
         return
@@ -259,7 +259,7 @@ def _take_damage(st, us, e, t, amount):
     st[e, t, HP] -= dealt
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _attack_execute(st, sti, us, dmg, e, u, t):
     """AttackUnitCommand(t).execute (the move's execute does nothing)."""
     if sti[e, u, ATK] == 0:
@@ -278,7 +278,7 @@ def _attack_execute(st, sti, us, dmg, e, u, t):
 LDX, LDY, LD32, LPX, LPY, LP32 = range(6)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _set_line(lines, i, dx, dy, d32, px, py, p32):
     lines[i, LDX] = dx
     lines[i, LDY] = dy
@@ -288,7 +288,7 @@ def _set_line(lines, i, dx, dy, d32, px, py, p32):
     lines[i, LP32] = p32
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _lp1(lines, line_no, max_velocity, prx, pry, pr32, optimize_direction, dot_fma):
     """linear_program_1: (ok, x, y, float32?)."""
     dx, dy, d32 = lines[line_no, LDX], lines[line_no, LDY], lines[line_no, LD32] > 0
@@ -351,7 +351,7 @@ def _lp1(lines, line_no, max_velocity, prx, pry, pr32, optimize_direction, dot_f
     return True, x, y, x32
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _lp2(lines, n_lines, max_velocity, prx, pry, pr32, optimize_direction, rx, ry, r32, dot_fma):
     """linear_program_2: (lines satisfied, x, y, float32?); (rx, ry, r32) is the result
     passed in, used only when optimising a direction (then overwritten, as SMAClite)."""
@@ -377,7 +377,7 @@ def _lp2(lines, n_lines, max_velocity, prx, pry, pr32, optimize_direction, rx, r
     return n_lines, rx, ry, r32
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _lp3(lines, n_lines, n_obstacle, n_success, max_velocity, rx, ry, r32, new_lines, dot_fma):
     """linear_program_3."""
     distance = 0.0
@@ -420,7 +420,7 @@ def _lp3(lines, n_lines, n_obstacle, n_success, max_velocity, rx, ry, r32, new_l
     return rx, ry, r32
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _obstacle_in_range(st, us, obs, e, u, o):
     """StaticObstacle.is_within_range (float32 arithmetic on the unit's position)."""
     radius = us[u, ORAD]
@@ -442,7 +442,7 @@ OLPX, OLPY, OLDX, OLDY = 4, 8, 12, 16  # + line index 0..3
 N_OBS = 20
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _obstacle_lines(st, sti, us, obs, e, u, lines, dot_fma):
     """The obstacle half of compute_new_velocity: appends ORCA lines, returns how many.
     Returns -1 where SMAClite's own code would not give a plain vector."""
@@ -593,7 +593,7 @@ def _obstacle_lines(st, sti, us, obs, e, u, lines, dot_fma):
     return n
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _new_velocity(st, sti, us, obs, e, u, nb_slot, nb_dist, n_nb, lines, new_lines, dot_fma):
     """compute_new_velocity: the unit's next velocity (x, y, float32?)."""
     prx, pry, pr32 = st[e, u, PFX], st[e, u, PFY], sti[e, u, PF32] > 0
@@ -663,7 +663,7 @@ def _new_velocity(st, sti, us, obs, e, u, nb_slot, nb_dist, n_nb, lines, new_lin
     return rx, ry, r32
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _live_of(sti, e, first, end, pts):
     n = 0
     for u in range(first, end):
@@ -673,7 +673,7 @@ def _live_of(sti, e, first, end, pts):
     return n
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _live_in(sti, e, slots, pts):
     n = 0
     for u in slots:
@@ -683,7 +683,7 @@ def _live_in(sti, e, slots, pts):
     return n
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def world_steps(st, sti, us, dmg, obs, pot_slot, pot_dist, envs, perms, agent_slots,
                 enemy_slots, attack_point, max_radius, dot_fma):
     """One SMAClite world step (`__world_step`) of each env in `envs`; `perms[i]` is the
@@ -792,7 +792,7 @@ def world_steps(st, sti, us, dmg, obs, pot_slot, pot_dist, envs, perms, agent_sl
                 sti[e, u, LIVE] = 0
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _game_step(st, sti, us, dmg, e, u):
     vx, vy, v32 = st[e, u, NVX], st[e, u, NVY], sti[e, u, NV32]
     st[e, u, VX] = vx
@@ -820,7 +820,7 @@ def _game_step(st, sti, us, dmg, e, u):
         sti[e, u, TGT] = -1
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _can_move(st, e, u, d, terrain, map_w, map_h):
     """__can_move: one unit (half a move) in direction d (north, south, east, west)."""
     x = st[e, u, PX] + (0.0, 0.0, 1.0, -1.0)[d]
@@ -828,13 +828,13 @@ def _can_move(st, e, u, d, terrain, map_w, map_h):
     return 0 <= y < map_w and 0 <= x < map_h and terrain[int(y), int(x)]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _type_features(out, base, u, utype, n_types):
     if n_types:
         out[base + utype[u]] = 1
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _unit_obs(st, us, out, base, t, dist, ox, oy, shields, first):
     out[base] = first
     out[base + 1] = dist / AGENT_SIGHT_RANGE
@@ -848,7 +848,7 @@ def _unit_obs(st, us, out, base, t, dist, ox, oy, shields, first):
     return base
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def observe(st, sti, us, utype, terrain, envs, agent_slots, enemy_slots, n_types, ally_shields,
             enemy_shields, map_w, map_h, obs_out, state_out, avail_out):
     """get_obs, get_state (without the last actions) and get_avail_actions of each env in
