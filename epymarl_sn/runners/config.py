@@ -40,7 +40,7 @@ class VectorKeys:
         valid=optional(integer(0)),  # at most batch_size_run: vector_keys checks it
         example=0,
     )
-    # step RWARE envs with the batched backend (runners.rware_batch), in the training
+    # step RWARE envs with the batched backend (batched.rware), in the training
     # process, wherever it applies; False: rware's own envs in worker processes
     rware_batched: bool = knob(
         True,

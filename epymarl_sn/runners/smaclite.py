@@ -8,6 +8,7 @@ import numpy as np
 
 from epymarl_sn.batched.smaclite import BatchedSmaclite
 from epymarl_sn.envs.reward import outcome_from_survivors
+from epymarl_sn.runners.layout import array_views
 
 
 class SmacliteSlice:
@@ -32,8 +33,6 @@ class SmacliteSlice:
         return self.envs[0].get_env_info()
 
     def attach(self, data: tuple[Any, Any]) -> None:
-        from epymarl_sn.runners.vector import array_views
-
         buffer, layout = data
         self.arrays = array_views(buffer, layout)
 
