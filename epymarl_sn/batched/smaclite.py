@@ -118,7 +118,9 @@ class BatchedSmaclite:
         )
         updater = game.velocity_updater
         finder = updater.obstacle_finder
-        rtree_order = [finder.index_mapping[i] for i in finder.index.intersection((-100, -100, 100, 100))]
+        rtree_order = [
+            finder.index_mapping[i] for i in finder.index.intersection((-100, -100, 100, 100))
+        ]
         self.obs = np.zeros((len(rtree_order), k.N_OBS))
         for o, ob in enumerate(rtree_order):
             self.obs[o, k.OCX], self.obs[o, k.OCY] = ob.cx, ob.cy
@@ -143,7 +145,9 @@ class BatchedSmaclite:
         self.elapsed = np.zeros(b, np.int64)
         self.time_limit = envs[0].episode_limit
         self.obs_out = np.zeros((b, self.n_agents, game.obs_size), np.float32)
-        n_state = self.n_agents * game.ally_state_feat_size + self.n_enemies * game.enemy_state_feat_size
+        n_state = (
+            self.n_agents * game.ally_state_feat_size + self.n_enemies * game.enemy_state_feat_size
+        )
         self.state_out = np.zeros((b, n_state), np.float32)
         self.avail_out = np.zeros((b, self.n_agents, self.n_actions), np.float64)
 
@@ -231,8 +235,19 @@ class BatchedSmaclite:
                 self.games[e]._np_random.shuffle(order)
                 perms[i, : len(order)] = order
             k.world_steps(
-                st, sti, self.us, self.dmg, self.obs, self.pot_slot, self.pot_dist, envs, perms,
-                self.agent_slots, self.enemy_slots, self.attack_point, self.max_radius,
+                st,
+                sti,
+                self.us,
+                self.dmg,
+                self.obs,
+                self.pot_slot,
+                self.pot_dist,
+                envs,
+                perms,
+                self.agent_slots,
+                self.enemy_slots,
+                self.attack_point,
+                self.max_radius,
                 self.dot_fma,
             )
         self.elapsed[envs] += 1
@@ -243,9 +258,22 @@ class BatchedSmaclite:
         state = np.zeros((len(envs),) + self.state_out.shape[1:], np.float32)
         avail = np.zeros((len(envs),) + self.avail_out.shape[1:])
         k.observe(
-            self.st, self.sti, self.us, self.utype, self.terrain, envs, self.agent_slots,
-            self.enemy_slots, self.n_types, self.ally_shields, self.enemy_shields,
-            self.map_w, self.map_h, obs, state, avail,
+            self.st,
+            self.sti,
+            self.us,
+            self.utype,
+            self.terrain,
+            envs,
+            self.agent_slots,
+            self.enemy_slots,
+            self.n_types,
+            self.ally_shields,
+            self.enemy_shields,
+            self.map_w,
+            self.map_h,
+            obs,
+            state,
+            avail,
         )
         self.obs_out[envs] = obs
         self.state_out[envs] = state

@@ -412,7 +412,9 @@ def _lp3(lines, n_lines, n_obstacle, n_success, max_velocity, rx, ry, r32, new_l
             _set_line(new_lines, n_new, ndx, ndy, nd32, npx, npy, np32)
             n_new += 1
         tx, ty, t32 = rx, ry, r32
-        ok, rx, ry, r32 = _lp2(new_lines, n_new, max_velocity, -dy, dx, d32, True, rx, ry, r32, dot_fma)
+        ok, rx, ry, r32 = _lp2(
+            new_lines, n_new, max_velocity, -dy, dx, d32, True, rx, ry, r32, dot_fma
+        )
         if ok < n_new:
             rx, ry, r32 = tx, ty, t32
         ax, ay, a32 = _sub(px, py, p32, rx, ry, r32)
@@ -479,8 +481,15 @@ def _obstacle_lines(st, sti, us, obs, e, u, lines, dot_fma):
             ovx, ovy = o2x - o1x, o2y - o1y
             ip, _ = _inner(-r1x, -r1y, False, ovx, ovy, False, dot_fma)
             s = ip / (ovx * ovx + ovy * ovy)
-            dist_sq_line, _ = _inner(-r1x - s * ovx, -r1y - s * ovy, False,
-                                     -r1x - s * ovx, -r1y - s * ovy, False, dot_fma)
+            dist_sq_line, _ = _inner(
+                -r1x - s * ovx,
+                -r1y - s * ovy,
+                False,
+                -r1x - s * ovx,
+                -r1y - s * ovy,
+                False,
+                dot_fma,
+            )
             if s < 0 and dist_sq_1 < radius_sq:
                 dx, dy, _ = _normalize(-r1y, r1x, False, dot_fma)
                 _set_line(lines, n, dx, dy, 0, 0.0, 0.0, 0)
@@ -557,20 +566,39 @@ def _obstacle_lines(st, sti, us, obs, e, u, lines, dot_fma):
             if t < 0 or t > 1 or same:
                 dsc = INF
             else:
-                dsc, _ = _inner(vx - (lcx + t * cvx), vy - (lcy + t * cvy), False,
-                                vx - (lcx + t * cvx), vy - (lcy + t * cvy), False, dot_fma)
+                dsc, _ = _inner(
+                    vx - (lcx + t * cvx),
+                    vy - (lcy + t * cvy),
+                    False,
+                    vx - (lcx + t * cvx),
+                    vy - (lcy + t * cvy),
+                    False,
+                    dot_fma,
+                )
             if t_left < 0:
                 dsl = INF
             else:
-                dsl, _ = _inner(vx - (lcx + t_left * llx), vy - (lcy + t_left * lly), False,
-                                vx - (lcx + t_left * llx), vy - (lcy + t_left * lly), False,
-                                dot_fma)
+                dsl, _ = _inner(
+                    vx - (lcx + t_left * llx),
+                    vy - (lcy + t_left * lly),
+                    False,
+                    vx - (lcx + t_left * llx),
+                    vy - (lcy + t_left * lly),
+                    False,
+                    dot_fma,
+                )
             if t_right < 0:
                 dsr = INF
             else:
-                dsr, _ = _inner(vx - (rcx + t_right * rlx), vy - (rcy + t_right * rly), False,
-                                vx - (rcx + t_right * rlx), vy - (rcy + t_right * rly), False,
-                                dot_fma)
+                dsr, _ = _inner(
+                    vx - (rcx + t_right * rlx),
+                    vy - (rcy + t_right * rly),
+                    False,
+                    vx - (rcx + t_right * rlx),
+                    vy - (rcy + t_right * rly),
+                    False,
+                    dot_fma,
+                )
             # SMAClite's point here is cutoff + radius * np.array(-dir[1], dir[0]): a 0-d
             # array (dir[0] is read as its dtype), the same offset added to x and y
             if dsc <= dsl and dsc <= dsr:
@@ -684,8 +712,22 @@ def _live_in(sti, e, slots, pts):
 
 
 @njit(cache=True, error_model="numpy")
-def world_steps(st, sti, us, dmg, obs, pot_slot, pot_dist, envs, perms, agent_slots,
-                enemy_slots, attack_point, max_radius, dot_fma):
+def world_steps(
+    st,
+    sti,
+    us,
+    dmg,
+    obs,
+    pot_slot,
+    pot_dist,
+    envs,
+    perms,
+    agent_slots,
+    enemy_slots,
+    attack_point,
+    max_radius,
+    dot_fma,
+):
     """One SMAClite world step (`__world_step`) of each env in `envs`; `perms[i]` is the
     permutation env envs[i]'s generator drew for its shuffle of the units alive. Units
     are in SMAClite's overall id order; agent_slots[i] is agent i's unit, enemy_slots[j]
@@ -729,8 +771,16 @@ def world_steps(st, sti, us, dmg, obs, pot_slot, pot_dist, envs, perms, agent_sl
                 any_moving = True
                 r = us[u, SCAN] + max_radius
                 sti[e, u, POTN] = tree_query(
-                    st, e, allies, n_allies, st[e, u, PX], st[e, u, PY], r,
-                    pot_slot[e, u], pot_dist[e, u], 0,
+                    st,
+                    e,
+                    allies,
+                    n_allies,
+                    st[e, u, PX],
+                    st[e, u, PY],
+                    r,
+                    pot_slot[e, u],
+                    pot_dist[e, u],
+                    0,
                 )
         if any_moving:
             for k in range(n_allies):
@@ -749,16 +799,18 @@ def world_steps(st, sti, us, dmg, obs, pot_slot, pot_dist, envs, perms, agent_sl
             if c == ATTACK:
                 x, y, f32 = _attack_pref(st, sti, us, e, u, sti[e, u, CTGT], dot_fma)
             elif c == MOVE:
-                x, y, f32 = _move_pref(st, sti, us, e, u, st[e, u, CPX], st[e, u, CPY], False,
-                                       dot_fma)
+                x, y, f32 = _move_pref(
+                    st, sti, us, e, u, st[e, u, CPX], st[e, u, CPY], False, dot_fma
+                )
             elif c == ATTACK_MOVE:
                 if sti[e, u, TGT] < 0:
                     t = _pick_target(st, sti, us, pot_slot, pot_dist, e, u)
                     if t >= 0:
                         sti[e, u, TGT] = t
                 if sti[e, u, TGT] < 0:
-                    x, y, f32 = _move_pref(st, sti, us, e, u, attack_point[0], attack_point[1],
-                                           False, dot_fma)
+                    x, y, f32 = _move_pref(
+                        st, sti, us, e, u, attack_point[0], attack_point[1], False, dot_fma
+                    )
                 else:
                     x, y, f32 = _attack_pref(st, sti, us, e, u, sti[e, u, TGT], dot_fma)
             else:
@@ -770,10 +822,21 @@ def world_steps(st, sti, us, dmg, obs, pot_slot, pot_dist, envs, perms, agent_sl
         n_live = _live_of(sti, e, 0, n_units, pts)
         for k in range(n_live):
             u = pts[k]
-            n_nb = tree_query(st, e, pts, n_live, st[e, u, PX], st[e, u, PY],
-                              max_radius + us[u, RAD], nb_slot, nb_dist, 0)
-            x, y, f32 = _new_velocity(st, sti, us, obs, e, u, nb_slot, nb_dist, n_nb, lines,
-                                      new_lines, dot_fma)
+            n_nb = tree_query(
+                st,
+                e,
+                pts,
+                n_live,
+                st[e, u, PX],
+                st[e, u, PY],
+                max_radius + us[u, RAD],
+                nb_slot,
+                nb_dist,
+                0,
+            )
+            x, y, f32 = _new_velocity(
+                st, sti, us, obs, e, u, nb_slot, nb_dist, n_nb, lines, new_lines, dot_fma
+            )
             st[e, u, NVX] = x
             st[e, u, NVY] = y
             sti[e, u, NV32] = f32
@@ -849,8 +912,24 @@ def _unit_obs(st, us, out, base, t, dist, ox, oy, shields, first):
 
 
 @njit(cache=True, error_model="numpy")
-def observe(st, sti, us, utype, terrain, envs, agent_slots, enemy_slots, n_types, ally_shields,
-            enemy_shields, map_w, map_h, obs_out, state_out, avail_out):
+def observe(
+    st,
+    sti,
+    us,
+    utype,
+    terrain,
+    envs,
+    agent_slots,
+    enemy_slots,
+    n_types,
+    ally_shields,
+    enemy_shields,
+    map_w,
+    map_h,
+    obs_out,
+    state_out,
+    avail_out,
+):
     """get_obs, get_state (without the last actions) and get_avail_actions of each env in
     `envs` into row i of the outputs; utype[u] is the unit's type id (one-hot index)."""
     n_units = st.shape[1]
@@ -891,8 +970,9 @@ def observe(st, sti, us, utype, terrain, envs, agent_slots, enemy_slots, n_types
             # get_obs: the enemies and allies the agent sees (tree distances)
             o = obs_out[i, a]
             ox, oy = st[e, u, PX], st[e, u, PY]
-            n_ve = tree_query(st, e, enemies, n_en, ox, oy, AGENT_SIGHT_RANGE, vis_slot,
-                              vis_dist, 0)
+            n_ve = tree_query(
+                st, e, enemies, n_en, ox, oy, AGENT_SIGHT_RANGE, vis_slot, vis_dist, 0
+            )
             avail[:] = 0
             for k in range(n_ve):
                 t = vis_slot[k]
@@ -905,11 +985,11 @@ def observe(st, sti, us, utype, terrain, envs, agent_slots, enemy_slots, n_types
                 if st[e, t, HP] == 0:
                     continue
                 j = int(us[t, FID])
-                base = _unit_obs(st[e], us, o, 4 + j * efs, t, vis_dist[k], ox, oy,
-                                 enemy_shields, avail[6 + j])
+                base = _unit_obs(
+                    st[e], us, o, 4 + j * efs, t, vis_dist[k], ox, oy, enemy_shields, avail[6 + j]
+                )
                 _type_features(o, base, t, utype, n_types)
-            n_va = tree_query(st, e, allies, n_al, ox, oy, AGENT_SIGHT_RANGE, vis_slot,
-                              vis_dist, 0)
+            n_va = tree_query(st, e, allies, n_al, ox, oy, AGENT_SIGHT_RANGE, vis_slot, vis_dist, 0)
             for k in range(n_va):
                 t = vis_slot[k]
                 if t == u or st[e, t, HP] == 0:

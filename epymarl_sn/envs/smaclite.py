@@ -50,7 +50,10 @@ class SparseSMACliteWrapper(SMACliteWrapper):
         # log line says it once per run
         with contextlib.redirect_stdout(io.StringIO()):
             super().__init__(
-                map_name=map_name, seed=seed, time_limit=time_limit, use_cpp_rvo2=use_cpp_rvo2,
+                map_name=map_name,
+                seed=seed,
+                time_limit=time_limit,
+                use_cpp_rvo2=use_cpp_rvo2,
                 **kwargs,
             )
         self.tracker = SparseRewardTracker(reward, self.env.unwrapped.n_enemies)

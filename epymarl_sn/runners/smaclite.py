@@ -8,7 +8,7 @@ import numpy as np
 
 from epymarl_sn.batched.smaclite import BatchedSmaclite
 from epymarl_sn.envs.reward import outcome_from_survivors
-from epymarl_sn.runners.layout import array_views
+from epymarl_sn.runners.layout import array_layout, array_views, layout_bytes
 
 
 class SmacliteSlice:
@@ -88,3 +88,33 @@ class SmacliteSlice:
     def close(self, _: None) -> None:
         for env in self.envs:
             env.close()
+
+
+def compile_kernels() -> dict[str, int]:
+    """Compile the batched SMAClite backend's numba kernels, or load them from numba's
+    cache, as a run's first step would: one 2s3z env reset and stepped (EPyMARL's `envs`
+    must be importable). Returns each kernel's count of signatures loaded from the
+    cache."""
+    from epymarl_sn.batched import smaclite_kernel
+    from epymarl_sn.envs.factories import smaclite_sparse_fn
+
+    env = smaclite_sparse_fn(
+        map_name="2s3z",
+        seed=0,
+        use_cpp_rvo2=False,
+        common_reward=True,
+        reward_scalarisation="sum",
+    )
+    envs = SmacliteSlice([env])
+    layout = array_layout(1, env.get_env_info(), common_reward=True)
+    envs.attach((bytearray(layout_bytes(layout)), layout))
+    envs.reset(None)
+    assert envs.arrays is not None
+    envs.arrays["actions"][0] = 1  # stop: always available to a unit alive
+    envs.step([0])
+    envs.close(None)
+    kernels: dict[str, Any] = {
+        "world_steps": smaclite_kernel.world_steps,
+        "observe": smaclite_kernel.observe,
+    }
+    return {name: sum(k.stats.cache_hits.values()) for name, k in kernels.items()}

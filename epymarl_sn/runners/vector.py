@@ -350,8 +350,10 @@ class VectorRunner(ParallelRunner):
                 return SmacliteSlice(envs)
             for env in envs:
                 env.close()
-        log(f"vector runner: SMAClite's own envs for {map_name}: the batched backend does not "
-            f"apply ({reason})")
+        log(
+            f"vector runner: SMAClite's own envs for {map_name}: the batched backend does not "
+            f"apply ({reason})"
+        )
         return None
 
     def _start_workers(self, env_fns: list[EnvFn], n_workers: int) -> list[Connection]:

@@ -44,8 +44,9 @@ def smaclite_sparse(epymarl_dir):
 def make_envs(env_fn, map_name, n, **env_args):
     args = {"use_cpp_rvo2": False, "state_last_action": True, **env_args}
     return [
-        env_fn(map_name=map_name, seed=10 + i, common_reward=True, reward_scalarisation="sum",
-               **args)
+        env_fn(
+            map_name=map_name, seed=10 + i, common_reward=True, reward_scalarisation="sum", **args
+        )
         for i in range(n)
     ]
 
@@ -106,15 +107,20 @@ class Lockstep:
             assert (st[k.VX], st[k.VY]) == tuple(map(float, u.velocity)), slot
             assert batch.sti[e, slot, k.V32] == (u.velocity.dtype == np.float32)
             assert (st[k.HP], st[k.SH], st[k.CD], st[k.SCD]) == (
-                u.hp, u.shield, u.cooldown, u.shield_cooldown
+                u.hp,
+                u.shield,
+                u.cooldown,
+                u.shield_cooldown,
             ), slot
         mine = batch.games[e]._np_random.bit_generator.state
         assert game._np_random.bit_generator.state == mine
 
     def step(self, policy):
         actions = np.array(
-            [[policy(self.ref[e], avail) for avail in self.ref[e].get_avail_actions()]
-             for e in range(self.n)]
+            [
+                [policy(self.ref[e], avail) for avail in self.ref[e].get_avail_actions()]
+                for e in range(self.n)
+            ]
         )
         self.a["actions"][:] = actions
         ended = self.slice.step(list(range(self.n)))
