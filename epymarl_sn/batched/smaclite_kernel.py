@@ -46,12 +46,12 @@ _pow32 = types.ExternalFunction("powf32", types.float32(types.float32, types.flo
 
 @njit(cache=True, inline="always", error_model="numpy")
 def _sq64(x):
-    return _pow64(x, 2.0)
+    return _pow64(x, 2.0)  # type: ignore[call-overload]
 
 
 @njit(cache=True, inline="always", error_model="numpy")
 def _sq32(x):
-    return np.float64(_pow32(np.float32(x), np.float32(2.0)))
+    return np.float64(_pow32(np.float32(x), np.float32(2.0)))  # type: ignore[call-overload]
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -64,7 +64,7 @@ def _inner(ax, ay, a32, bx, by, b32, dot_fma):
     if a32 and b32:
         return _r32(_r32(ax * bx) + _r32(ay * by)), True
     if dot_fma:
-        return _fma(ay, by, ax * bx), False
+        return _fma(ay, by, ax * bx), False  # type: ignore[call-arg]
     return ax * bx + ay * by, False
 
 
@@ -238,10 +238,10 @@ def _pick_target(st, sti, us, pot_slot, pot_dist, e, u):
     for k in range(sti[e, u, POTN]):
         v = pot_slot[e, u, k]
         d = pot_dist[e, u, k]
-        if st[e, v, HP] > 0 and (d < us[u, SCAN] + us[v, RAD] or sti[e, v, TGT] == u):
-            if best < 0 or d < best_d:
-                best = v
-                best_d = d
+        candidate = st[e, v, HP] > 0 and (d < us[u, SCAN] + us[v, RAD] or sti[e, v, TGT] == u)
+        if candidate and (best < 0 or d < best_d):
+            best = v
+            best_d = d
     return best
 
 
@@ -450,7 +450,8 @@ def _obstacle_lines(st, sti, us, obs, e, u, lines, dot_fma):
     Returns -1 where SMAClite's own code would not give a plain vector."""
     n = 0
     ux, uy = st[e, u, PX], st[e, u, PY]
-    vx, vy, v32 = st[e, u, VX], st[e, u, VY], sti[e, u, V32] > 0
+    # the velocity meets float64 obstacle vectors only: its precision does not matter here
+    vx, vy = st[e, u, VX], st[e, u, VY]
     radius = us[u, RAD]
     radius_sq = us[u, RADSQ]
     for o in range(obs.shape[0]):
@@ -615,7 +616,7 @@ def _obstacle_lines(st, sti, us, obs, e, u, lines, dot_fma):
             else:
                 if right_foreign:
                     continue
-                off = radius * -(-rly)
+                off = radius * rly  # -dir[1] of dir = -right_leg
                 _set_line(lines, n, -rlx, -rly, 0, rcx + off, rcy + off, 0)
                 n += 1
     return n

@@ -42,7 +42,7 @@ from multiprocessing import Pipe, Process
 from multiprocessing.connection import Connection
 from multiprocessing.reduction import recv_handle, send_handle
 from types import SimpleNamespace
-from typing import Any, Callable, Optional, Protocol, Union
+from typing import Any, Callable, Optional, Protocol, Union, cast
 
 import numpy as np
 import torch as th
@@ -338,7 +338,8 @@ class VectorRunner(ParallelRunner):
         elif self.args.env_args.get("use_cpp_rvo2", "auto") is True:
             reason = "use_cpp_rvo2=True asks for SMAClite's C++ collision avoidance"
         if reason is None:
-            envs = [fn(use_cpp_rvo2=False) for fn in env_fns]
+            # env_fns are partials of the registry's function: override one env_arg
+            envs = [cast(Any, fn)(use_cpp_rvo2=False) for fn in env_fns]
             reason = smaclite_unsupported(envs[0].env.unwrapped)
             if reason is None:
                 log(

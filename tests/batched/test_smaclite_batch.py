@@ -55,8 +55,8 @@ class Lockstep:
     """n reference envs and a SmacliteSlice over n more, made alike."""
 
     def __init__(self, env_fn, map_name, n=2, on_reset=None, **env_args):
-        from epymarl_sn.runners.smaclite import SmacliteSlice
         from epymarl_sn.runners.layout import array_layout, array_views, layout_bytes
+        from epymarl_sn.runners.smaclite import SmacliteSlice
 
         self.ref = make_envs(env_fn, map_name, n, **env_args)
         self.slice = SmacliteSlice(make_envs(env_fn, map_name, n, **env_args))
