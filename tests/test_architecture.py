@@ -1,8 +1,9 @@
 """The layout's rules, read from the code itself and from docs/architecture.md: every
 module is named there under its package; its table of floors is the import graph
-between packages, and every import goes down a floor; training never loads the
-commands' tools, set-up or command-line code (read from the imports, and from a real
-run's modules); one error hierarchy; only plugin.py touches EPyMARL's registries."""
+between packages, and every import goes down a floor; no module imports itself back,
+through any chain of imports; training never loads the commands' tools, set-up or
+command-line code (read from the imports, and from a real run's modules); one error
+hierarchy; only plugin.py touches EPyMARL's registries."""
 
 import ast
 import json
@@ -21,7 +22,7 @@ from helpers import RWARE_TINY
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "epymarl_sn"
 DOC = ROOT / "docs" / "architecture.md"
-RUNTIME = ("sn", "envs", "runners", "tracking")  # what a training run imports
+RUNTIME = ("sn", "envs", "batched", "runners", "tracking")  # what a training run imports
 # the commands' tools, set-up and command-line code: never imported by a training run
 NOT_RUNTIME = ("board", "sweep", "plot", "install", "cli")
 FORBIDDEN = tuple(f"epymarl_sn.{name}" for name in NOT_RUNTIME)
@@ -120,7 +121,7 @@ def test_the_rules_see_the_code_and_the_docs():
         for m, _ in imported(PACKAGE / "install" / "bootstrap.py")
     ), "the import reader is blind"
     assert ("sn/", "errors.py") in import_graph(), "the import graph is blind"
-    assert ("runners/", "rware_batch.py") in documented_modules(), "the docs reader is blind"
+    assert ("batched/", "rware.py") in documented_modules(), "the docs reader is blind"
     assert documented_floors()["tracking/"][1] >= {"errors.py"}, "the table reader is blind"
 
 
@@ -156,6 +157,47 @@ def test_every_import_between_packages_goes_down_a_floor():
     ]
     assert upward == []
     assert all(floors[f"{p}/"][0] < floors[f"{q}/"][0] for p in RUNTIME for q in NOT_RUNTIME)
+
+
+def module_name(path):
+    return ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(
+        ".__init__"
+    )
+
+
+def import_cycle():
+    """A chain of imports between the package's modules that leads back to where it
+    started (at module level or inside a function: either loads the other module), or
+    None."""
+    paths = {module_name(p): p for p in modules()}
+    graph = {
+        name: sorted({m for m, _ in imported(path) if m in paths and m != name})
+        for name, path in paths.items()
+    }
+    done, chain = set(), []
+
+    def visit(name):
+        if name in chain:
+            return chain[chain.index(name) :] + [name]
+        if name in done:
+            return None
+        chain.append(name)
+        for target in graph[name]:
+            cycle = visit(target)
+            if cycle:
+                return cycle
+        chain.pop()
+        done.add(name)
+        return None
+
+    return next((c for c in map(visit, sorted(graph)) if c), None)
+
+
+def test_no_module_imports_itself_back():
+    assert "epymarl_sn.runners.rware" in {
+        m for m, _ in imported(PACKAGE / "runners" / "vector.py")
+    }, "the module reader is blind"
+    assert import_cycle() is None
 
 
 @pytest.mark.parametrize("package", RUNTIME)
@@ -202,13 +244,13 @@ def test_a_training_run_loads_no_tool_set_up_or_cli_module(epymarl_dir, tmp_path
     assert {
         "epymarl_sn.plugin",
         "epymarl_sn.sn.learner",
-        "epymarl_sn.runners.rware_batch",
+        "epymarl_sn.batched.rware",
         "epymarl_sn.tracking.observer",
         "epymarl_sn.tracking.files",
     } <= loaded
     assert sorted(m for m in loaded if m.startswith(FORBIDDEN)) == []
     floors = documented_floors()
-    assert {unit(m) for m in loaded} - {None} <= {p for p, (f, _) in floors.items() if f <= 4}
+    assert {unit(m) for m in loaded} - {None} <= {p for p, (f, _) in floors.items() if f <= 5}
 
 
 def test_every_exception_class_is_in_errors_py_under_one_base():

@@ -3,6 +3,8 @@
 Needs EPyMARL's src/ on sys.path (it subclasses EPyMARL's SMAClite wrapper).
 """
 
+import contextlib
+import io
 from collections.abc import Iterable
 from typing import Any, Optional
 
@@ -44,9 +46,16 @@ class SparseSMACliteWrapper(SMACliteWrapper):
         use_cpp_rvo2 = options.use_cpp_rvo2
         if use_cpp_rvo2 == "auto":
             use_cpp_rvo2 = rvo2_installed()
-        super().__init__(
-            map_name=map_name, seed=seed, time_limit=time_limit, use_cpp_rvo2=use_cpp_rvo2, **kwargs
-        )
+        # SMAClite prints which collision avoidance it uses, once per env; the runner's
+        # log line says it once per run
+        with contextlib.redirect_stdout(io.StringIO()):
+            super().__init__(
+                map_name=map_name,
+                seed=seed,
+                time_limit=time_limit,
+                use_cpp_rvo2=use_cpp_rvo2,
+                **kwargs,
+            )
         self.tracker = SparseRewardTracker(reward, self.env.unwrapped.n_enemies)
         game = self.env.unwrapped
         # SMAClite's get_state: allies' and enemies' features, then every agent's

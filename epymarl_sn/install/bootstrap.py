@@ -60,23 +60,28 @@ def setup(target: Union[str, Path] = "epymarl", log: Callable[[str], None] = pri
     ensure_pinned_package(SMACLITE, "smaclite", log)
     ensure_rvo2(log)
     checkout = ensure_checkout(Path(target), log)
-    compile_rware_kernels(checkout, log)
+    compile_batched_kernels(checkout, log)
     return checkout
 
 
-def compile_rware_kernels(checkout: Path, log: Callable[[str], None]) -> None:
-    """Compile the batched RWARE backend's numba kernels into numba's cache, so that no
-    run's start-up pays for it (seconds; loading them from the cache takes a fraction)."""
-    if not all(rware_kernel_cache_hits(checkout).values()):
-        log("compiled the batched RWARE backend's kernels into numba's cache")
+# the batched backends, by the runner module whose compile_kernels() steps one env
+BATCHED = {"RWARE": "epymarl_sn.runners.rware", "SMAClite": "epymarl_sn.runners.smaclite"}
 
 
-def rware_kernel_cache_hits(checkout: Path) -> dict[str, int]:
-    """Per kernel of the batched RWARE backend, how many of its compiled signatures a new
-    process loaded from numba's cache for one step (0: it compiled them)."""
+def compile_batched_kernels(checkout: Path, log: Callable[[str], None]) -> None:
+    """Compile the batched backends' numba kernels into numba's cache, so that no run's
+    start-up pays for it (seconds to a minute; loading them takes a fraction)."""
+    for name, module in BATCHED.items():
+        if not all(kernel_cache_hits(checkout, module).values()):
+            log(f"compiled the batched {name} backend's kernels into numba's cache")
+
+
+def kernel_cache_hits(checkout: Path, module: str) -> dict[str, int]:
+    """Per kernel of a batched backend (`module`, a value of BATCHED), how many of its
+    compiled signatures a new process loaded from numba's cache for one step (0: it
+    compiled them)."""
     code = (
-        "import json; from epymarl_sn.runners.rware import compile_kernels; "
-        "print(json.dumps(compile_kernels()))"
+        f"import json; from {module} import compile_kernels; print(json.dumps(compile_kernels()))"
     )
     proc = subprocess.run(
         [sys.executable, "-c", code],
@@ -87,5 +92,5 @@ def rware_kernel_cache_hits(checkout: Path) -> dict[str, int]:
     )
     if proc.returncode != 0:
         tail = proc.stderr.strip().splitlines()[-1:] or ["no output"]
-        raise SetupError(f"the batched RWARE backend's kernels did not compile: {tail[0]}")
+        raise SetupError(f"the batched kernels of {module} did not compile: {tail[0]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])

@@ -1,4 +1,5 @@
-"""The `vector` runner's config keys `vector_workers` and `rware_batched`: their values
+"""The `vector` runner's config keys `vector_workers`, `rware_batched` and
+`smaclite_batched`: their values
 and their checks.
 
 Kept apart from `runners.vector`, which imports EPyMARL's modules: the check runs
@@ -39,7 +40,7 @@ class VectorKeys:
         valid=optional(integer(0)),  # at most batch_size_run: vector_keys checks it
         example=0,
     )
-    # step RWARE envs with the batched backend (runners.rware_batch), in the training
+    # step RWARE envs with the batched backend (batched.rware), in the training
     # process, wherever it applies; False: rware's own envs in worker processes
     rware_batched: bool = knob(
         True,
@@ -51,6 +52,23 @@ class VectorKeys:
             "RWARE envs stepped all at once in the training process by the batched backend "
             "(rware 2.0.0's episodes bit for bit); `False`: rware's own envs. Where it "
             "cannot apply, one log line says why ([docs/fast_rware.md](docs/fast_rware.md))"
+        ),
+        valid=boolean,
+        example=False,
+    )
+    # step SMAClite envs with the batched backend (batched.smaclite) wherever it applies;
+    # False: SMAClite's own envs in worker processes
+    smaclite_batched: bool = knob(
+        True,
+        allowed=(
+            "True (SMAClite envs stepped together in the training process, same battles) "
+            "or False (SMAClite's own envs)"
+        ),
+        help=(
+            "`smaclite_sparse`: SMAClite envs stepped all at once in the training process "
+            "by the batched backend (SMAClite's numpy collision avoidance value for value); "
+            "`False`: SMAClite's own envs. Where it cannot apply, one log line says why "
+            "([docs/fast_smaclite.md](docs/fast_smaclite.md))"
         ),
         valid=boolean,
         example=False,
@@ -99,6 +117,11 @@ def vector_workers(config: Mapping[str, Any]) -> int:
 def rware_batched(config: Mapping[str, Any]) -> bool:
     """Whether the vector runner may step RWARE envs with the batched backend."""
     return vector_keys(config).rware_batched
+
+
+def smaclite_batched(config: Mapping[str, Any]) -> bool:
+    """Whether the vector runner may step SMAClite envs with the batched backend."""
+    return vector_keys(config).smaclite_batched
 
 
 def check_vector_config(config: Mapping[str, Any]) -> None:

@@ -1,18 +1,26 @@
-"""The vector runner's RWARE envs on the batched backend (`runners.rware_batch`): all of a
+"""The vector runner's RWARE envs on the batched backend (`batched.rware`): all of a
 batch's envs in the training process, behind the same send/recv as a worker's pipe,
-writing into the runner's arrays what EnvSlice writes for rware's own envs."""
+writing into the runner's arrays what `runners.vector.EnvSlice` writes for rware's own
+envs."""
 
 from typing import Any, Optional
 
 import numpy as np
 
-from epymarl_sn.runners.rware_batch import BatchedRware
-from epymarl_sn.runners.vector import EnvSlice
+from epymarl_sn.batched.rware import BatchedRware, obs_kernel, step_kernel
+from epymarl_sn.runners.layout import (
+    Buffer,
+    Layout,
+    array_layout,
+    array_views,
+    layout_bytes,
+    observe,
+)
 
 
 class RwareSlice:
     """Every env of the batch; `envs` are EPyMARL GymmaWrappers around rware envs that
-    `rware_batch.unsupported` accepted."""
+    `batched.rware.unsupported` accepted."""
 
     def __init__(self, envs: list[Any], common_reward: bool, reward_scalarisation: str):
         self.envs = envs
@@ -32,9 +40,7 @@ class RwareSlice:
     def get_env_info(self, _: None) -> dict[str, Any]:
         return self.envs[0].get_env_info()
 
-    def attach(self, data: tuple[Any, Any]) -> None:
-        from epymarl_sn.runners.vector import array_views
-
+    def attach(self, data: tuple[Buffer, Layout]) -> None:
         buffer, layout = data
         self.arrays = array_views(buffer, layout)
 
@@ -43,7 +49,7 @@ class RwareSlice:
         assert a is not None, "the runner attaches its arrays first"
         for i, env in enumerate(self.envs):
             self.batch.reset_env(i)
-            EnvSlice._observe(a, i, env)
+            observe(a, i, env)
 
     def step(self, indices: list[int]) -> dict[int, dict[str, Any]]:
         a = self.arrays
@@ -80,9 +86,6 @@ def compile_kernels() -> dict[str, int]:
     be importable). Returns each kernel's count of signatures loaded from the cache."""
     from envs import REGISTRY
 
-    from epymarl_sn.runners import rware_batch
-    from epymarl_sn.runners.vector import array_layout, layout_bytes
-
     env = REGISTRY["gymma"](
         key="rware:rware-tiny-2ag-v2",
         time_limit=2,
@@ -98,7 +101,7 @@ def compile_kernels() -> dict[str, int]:
     envs.step([0])
     envs.close(None)
     kernels: dict[str, Any] = {
-        "step_kernel": rware_batch.step_kernel,
-        "obs_kernel": rware_batch.obs_kernel,
+        "step_kernel": step_kernel,
+        "obs_kernel": obs_kernel,
     }
     return {name: sum(k.stats.cache_hits.values()) for name, k in kernels.items()}

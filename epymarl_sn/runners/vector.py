@@ -19,7 +19,7 @@ Config keys (besides EPyMARL's `batch_size_run`, the number of envs):
                            # batch_size_run); 0 = step the envs in the training process
 
     rware_batched: True    # RWARE envs: all stepped at once in the training process by
-                           # the batched backend (runners.rware_batch, runners.rware), same
+                           # the batched backend (batched.rware, runners.rware), same
                            # episodes; where it cannot apply, one log line says why
 
 `vector_workers` is an integer from 0 to batch_size_run, checked before the run starts.
@@ -34,7 +34,6 @@ import mmap
 import os
 import signal
 import sys
-import tempfile
 import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -43,7 +42,7 @@ from multiprocessing import Pipe, Process
 from multiprocessing.connection import Connection
 from multiprocessing.reduction import recv_handle, send_handle
 from types import SimpleNamespace
-from typing import Any, Callable, Optional, Protocol, Union
+from typing import Any, Callable, Optional, Protocol, Union, cast
 
 import numpy as np
 import torch as th
@@ -54,65 +53,25 @@ from runners.parallel_runner import CloudpickleWrapper, ParallelRunner
 from torch.distributions import Distribution
 from utils.logging import Logger
 
-from epymarl_sn.runners.config import rware_batched, vector_workers
+from epymarl_sn.batched.rware import unsupported
+from epymarl_sn.batched.smaclite import unsupported as smaclite_unsupported
+from epymarl_sn.runners.config import rware_batched, smaclite_batched, vector_workers
+from epymarl_sn.runners.layout import (
+    Buffer,
+    Layout,
+    array_layout,
+    array_views,
+    layout_bytes,
+    observe,
+    shared_memory_fd,
+)
+from epymarl_sn.runners.rware import RwareSlice
+from epymarl_sn.runners.smaclite import SmacliteSlice
 
 # seconds a worker gets to close its envs before it is terminated
 CLOSE_TIMEOUT = 30
 
-# name -> (shape, dtype) of the per-env arrays in the shared block
-Layout = dict[str, tuple[tuple[int, ...], type[np.generic]]]
-# what the arrays are laid over: a shared mapping, or a bytearray with `vector_workers: 0`
-Buffer = Union[mmap.mmap, bytearray]
 EnvFn = Callable[[], Any]  # makes one of EPyMARL's envs
-
-
-def array_layout(batch_size: int, env_info: dict[str, Any], common_reward: bool) -> Layout:
-    """Name -> (shape, dtype) of the per-env arrays workers share with the runner. The
-    dtypes are the batch scheme's (obs and state float32, avail_actions int32), so
-    copying into the batch converts exactly as EPyMARL's `EpisodeBatch.update` does;
-    rewards are float64, the returns summed from them equal the parallel runner's for
-    envs whose rewards are Python or float64 numbers (EPyMARL's wrappers)."""
-    n_agents, n_actions = env_info["n_agents"], env_info["n_actions"]
-    return {
-        "obs": ((batch_size, n_agents, env_info["obs_shape"]), np.float32),
-        "state": ((batch_size, env_info["state_shape"]), np.float32),
-        "avail_actions": ((batch_size, n_agents, n_actions), np.int32),
-        "reward": ((batch_size,) if common_reward else (batch_size, n_agents), np.float64),
-        "terminated": ((batch_size,), np.bool_),
-        "actions": ((batch_size, n_agents), np.int64),
-    }
-
-
-def layout_bytes(layout: Layout) -> int:
-    return sum(
-        _padded(int(np.prod(shape)) * np.dtype(dtype).itemsize) for shape, dtype in layout.values()
-    )
-
-
-def _padded(n: int) -> int:
-    return -(-n // 8) * 8  # keep every array 8-byte aligned
-
-
-def shared_memory_fd(size: int) -> int:
-    """A file descriptor of `size` bytes of memory that processes can map together."""
-    if hasattr(os, "memfd_create"):  # Linux
-        fd = os.memfd_create("epymarl-sn-vector-runner")
-    else:  # an unlinked temporary file
-        with tempfile.TemporaryFile() as f:
-            fd = os.dup(f.fileno())
-    os.ftruncate(fd, size)
-    return fd
-
-
-def array_views(buffer: Buffer, layout: Layout) -> dict[str, np.ndarray]:
-    """Numpy arrays over `buffer` (a shared mapping or a bytearray), laid out by `layout`."""
-    views: dict[str, np.ndarray] = {}
-    offset = 0
-    for name, (shape, dtype) in layout.items():
-        count = int(np.prod(shape))
-        views[name] = np.ndarray(shape, dtype=dtype, buffer=buffer, offset=offset)
-        offset += _padded(count * np.dtype(dtype).itemsize)
-    return views
 
 
 class EnvSlice:
@@ -140,7 +99,7 @@ class EnvSlice:
         assert a is not None, "the runner attaches the shared arrays first"
         for i, env in enumerate(self.envs, self.first):
             env.reset()
-            self._observe(a, i, env)
+            observe(a, i, env)
 
     def step(self, indices: list[int]) -> dict[int, dict[str, Any]]:
         """Step the envs `indices` with the actions in the shared array; returns the
@@ -153,19 +112,12 @@ class EnvSlice:
             # a copy: an env may keep the actions it was given
             _, reward, terminated, truncated, info = env.step(a["actions"][i].copy())
             terminated = terminated or truncated
-            self._observe(a, i, env)
+            observe(a, i, env)
             a["reward"][i] = reward
             a["terminated"][i] = terminated
             if terminated:
                 ended_infos[i] = info
         return ended_infos
-
-    @staticmethod
-    def _observe(a: dict[str, np.ndarray], i: int, env: Any) -> None:
-        # the order of the parallel runner's env_worker: state, avail_actions, obs
-        a["state"][i] = env.get_state()
-        a["avail_actions"][i] = env.get_avail_actions()
-        a["obs"][i] = np.asarray(env.get_obs())
 
     def render(self, _: None) -> None:
         self.envs[0].render()
@@ -306,7 +258,7 @@ class VectorRunner(ParallelRunner):
         self.processes: list[Process] = []
         pipes: list[Connection] = []  # to the worker processes (none with 0 workers)
         self.conns: list[CommandPipe]
-        batched = self._batched_rware(env_fns)
+        batched = self._batched_rware(env_fns) or self._batched_smaclite(env_fns)
         if batched is not None:
             n_workers = 0
             self.slices = [(0, self.batch_size)]
@@ -355,9 +307,6 @@ class VectorRunner(ParallelRunner):
         log = self.logger.console_logger.info
         reason = "render is on" if self.args.render else None
         if reason is None:
-            from epymarl_sn.runners.rware import RwareSlice
-            from epymarl_sn.runners.rware_batch import unsupported
-
             envs = [fn() for fn in env_fns]
             reason = unsupported(envs[0])
             if reason is None:
@@ -371,6 +320,40 @@ class VectorRunner(ParallelRunner):
         log(
             f"vector runner: rware's own envs for {key}: the batched backend does not apply "
             f"({reason})"
+        )
+        return None
+
+    def _batched_smaclite(self, env_fns: list[EnvFn]) -> Optional[CommandPipe]:
+        """The batched SMAClite backend over the batch's envs, where the run is on
+        `smaclite_sparse` and `smaclite_batched` is on; where it cannot apply, one log
+        line says why. It reproduces SMAClite's numpy collision avoidance, so its envs
+        are made with `use_cpp_rvo2: False` unless the run asked for True."""
+        if self.args.env != "smaclite_sparse" or not smaclite_batched(vars(self.args)):
+            return None
+        log = self.logger.console_logger.info
+        map_name = self.args.env_args.get("map_name")
+        reason = None
+        if self.args.render:
+            reason = "render is on"
+        elif self.args.env_args.get("use_cpp_rvo2", "auto") is True:
+            reason = "use_cpp_rvo2=True asks for SMAClite's C++ collision avoidance"
+        if reason is None:
+            # env_fns are partials of the registry's function: override one env_arg
+            envs = [cast(Any, fn)(use_cpp_rvo2=False) for fn in env_fns]
+            reason = smaclite_unsupported(envs[0].env.unwrapped)
+            if reason is None:
+                log(
+                    f"vector runner: SMAClite {map_name}'s {self.batch_size} envs stepped "
+                    "together in the training process (batched SMAClite backend, SMAClite's "
+                    "numpy collision avoidance value for value; smaclite_batched=False turns "
+                    "it off)"
+                )
+                return SmacliteSlice(envs)
+            for env in envs:
+                env.close()
+        log(
+            f"vector runner: SMAClite's own envs for {map_name}: the batched backend does not "
+            f"apply ({reason})"
         )
         return None
 

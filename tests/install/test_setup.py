@@ -9,7 +9,7 @@ import pytest
 from epymarl_sn.envs.installed import smac_flavour
 from epymarl_sn.errors import SetupError
 from epymarl_sn.install import packages
-from epymarl_sn.install.bootstrap import rware_kernel_cache_hits, setup
+from epymarl_sn.install.bootstrap import BATCHED, kernel_cache_hits, setup
 from epymarl_sn.install.checkout import ensure_checkout, head_commit, patch_state
 from epymarl_sn.install.upstreams import ALL, EPYMARL, SMAC, SMACLITE, cached_git_dir, git
 
@@ -111,9 +111,13 @@ def test_non_epymarl_directory_is_refused(tmp_path):
         ensure_checkout(tmp_path)
 
 
-def test_setup_leaves_the_rware_kernels_in_numbas_cache(epymarl_dir):
-    """A run's first batched RWARE step loads the kernels that setup compiled: every
-    kernel is a cache hit in a new process."""
-    hits = rware_kernel_cache_hits(epymarl_dir)
-    assert set(hits) == {"step_kernel", "obs_kernel"}
+@pytest.mark.parametrize(
+    "backend, kernels",
+    [("RWARE", {"step_kernel", "obs_kernel"}), ("SMAClite", {"world_steps", "observe"})],
+)
+def test_setup_leaves_the_batched_kernels_in_numbas_cache(epymarl_dir, backend, kernels):
+    """A run's first batched step loads the kernels that setup compiled: every kernel is
+    a cache hit in a new process."""
+    hits = kernel_cache_hits(epymarl_dir, BATCHED[backend])
+    assert set(hits) == kernels
     assert all(n >= 1 for n in hits.values()), hits

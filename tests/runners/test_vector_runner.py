@@ -39,6 +39,8 @@ SMACLITE = (
     "with",
     "env_args.map_name=2s3z",
     "env_args.time_limit=40",
+    # the reference of the batched backend: SMAClite's numpy collision avoidance
+    "env_args.use_cpp_rvo2=False",
     "t_max=300",
     "test_interval=150",
     "test_nepisode=4",
@@ -97,7 +99,16 @@ def one_env_runs(record_main):
 
 @pytest.fixture(scope="module")
 def smaclite_runs(record_main):
-    return {runner: record_main(*SMACLITE, f"runner={runner}") for runner in ("parallel", "vector")}
+    return {
+        runner: record_main(*SMACLITE, *extra)
+        for runner, extra in (
+            ("parallel", ["runner=parallel"]),
+            # the presets' path: the batched SMAClite backend
+            ("batched", []),
+            # SMAClite's own envs in the vector runner's workers
+            ("vector", ["smaclite_batched=False"]),
+        )
+    }
 
 
 def assert_same_batches(expected, actual):
@@ -186,8 +197,9 @@ def test_no_worker_survives_a_run(rware_runs, smaclite_runs):
     assert all(gone(pid) for pid in pids)
 
 
-def test_smaclite_sparse_episodes_and_stats_are_the_parallel_runners(smaclite_runs):
-    parallel, vector = smaclite_runs["parallel"], smaclite_runs["vector"]
+@pytest.mark.parametrize("runner", ["batched", "vector"])
+def test_smaclite_sparse_episodes_and_stats_are_the_parallel_runners(smaclite_runs, runner):
+    parallel, vector = smaclite_runs["parallel"], smaclite_runs[runner]
     # battles that ended before the time limit, so terminated is set somewhere
     assert any(b["terminated"].any() for b in parallel.batches)
     assert_same_batches(parallel, vector)
@@ -202,6 +214,16 @@ def test_smaclite_sparse_episodes_and_stats_are_the_parallel_runners(smaclite_ru
         )
         assert {f"{prefix}{k}" for k in names} <= vector.metrics.keys()
     assert metric_values(vector) == metric_values(parallel)
+
+
+def test_smaclite_runs_say_once_which_envs_step(smaclite_runs):
+    batched, vector = smaclite_runs["batched"], smaclite_runs["vector"]
+    assert batched.output.count("batched SMAClite backend") == 1
+    assert batched.env_pids == []  # stepped in the training process: no env workers
+    assert "batched SMAClite backend" not in vector.output
+    for run in smaclite_runs.values():
+        # SMAClite's own line per env is silenced
+        assert "RVO2" not in run.output
 
 
 @pytest.mark.parametrize("value", ["-1", "5", "two"])

@@ -306,8 +306,9 @@ def _wrappers(env: Any) -> list[Any]:
 
 class BatchedRware:
     """The envs of a batch (EPyMARL GymmaWrappers around rware Warehouses), stepped
-    together. `reset_env`/`step` write each env's obs, state, reward and terminated
-    into the runner's arrays (`runners.vector.array_layout`)."""
+    together. `step` leaves the stepped envs' observations and rewards in their rows of
+    `obs` and `rewards` and returns which of them terminated; `reset_env` resets through
+    rware, whose env gives the first observations."""
 
     def __init__(self, envs: list[Any], common_reward: bool, reward_scalarisation: str):
         self.envs = envs

@@ -46,7 +46,7 @@ class Lockstep:
     with the same seeds; `step` steps both and compares everything."""
 
     def __init__(self, gymma, key, n_envs, **kwargs):
-        from epymarl_sn.runners.rware_batch import BatchedRware, unsupported
+        from epymarl_sn.batched.rware import BatchedRware, unsupported
 
         self.ref = make_envs(gymma, key, n_envs, **kwargs)
         twins = make_envs(gymma, key, n_envs, **kwargs)
@@ -267,7 +267,7 @@ def test_unsupported_says_why(gymma):
     import gymnasium
     from rware.warehouse import ObservationType
 
-    from epymarl_sn.runners.rware_batch import unsupported
+    from epymarl_sn.batched.rware import unsupported
 
     env = make_envs(gymma, "rware-tiny-2ag-v2", 1)[0]
     assert unsupported(env) is None

@@ -1,0 +1,285 @@
+"""The batched SMAClite backend: every env of a batch as rows of arrays in the training
+process, stepped by the numba kernels of `smaclite_kernel`, reproducing SMAClite with its
+numpy collision avoidance (`use_cpp_rvo2: False`) value for value.
+
+Resets go through the real SMAClite env (placement draws nothing), whose units are then
+read into the arrays. The per-world-step shuffle of the units is drawn from each env's
+own generator (`Generator.shuffle` of a list, as SMAClite does), so every env's random
+stream stays SMAClite's. Where a map needs what the kernels do not hold (healers,
+air units, kamikaze and laser attacks), `unsupported` says so and the run keeps
+SMAClite's own envs.
+"""
+
+from typing import Any, Optional
+
+import numpy as np
+
+from epymarl_sn.batched import smaclite_kernel as k
+
+STEP_MUL = 8
+
+
+def blas_dot_fma() -> Optional[bool]:
+    """Whether NumPy's float64 dot of 2-vectors (BLAS ddot) fuses the second product into
+    the sum on this machine (True), adds plainly (False), or neither (None): the kernels
+    must do what SMAClite's numpy gets here. x1 * y1 = 1 + 2**-29 + 2**-60 exactly."""
+    x = np.array([-1.0, 1.0 + 2.0**-30])
+    y = np.array([1.0, 1.0 + 2.0**-30])
+    got = float(np.inner(x, y))
+    if got == 2.0**-29 + 2.0**-60:
+        return True
+    if got == 2.0**-29:
+        return False
+    return None
+
+
+def unsupported(game: Any) -> Optional[str]:
+    """Why the batched backend cannot step this SMAClite env (`env.unwrapped`), or None."""
+    from smaclite.env.rvo2.velocity_updater import NumpyVelocityUpdater
+    from smaclite.env.units.targeters.targeter import StandardTargeter
+    from smaclite.env.units.unit_type import CombatType
+    from smaclite.env.util.plane import Plane
+
+    if not isinstance(game.velocity_updater, NumpyVelocityUpdater):
+        return "it reproduces SMAClite's numpy collision avoidance, and use_cpp_rvo2 is True"
+    for group in game.map_info.groups:
+        for unit_type, _ in group.units:
+            stats = unit_type.stats
+            if stats.combat_type != CombatType.DAMAGE:
+                return f"{stats.name} heals, which the kernels do not hold yet"
+            if stats.plane != Plane.GROUND:
+                return f"{stats.name} is not a ground unit, which the kernels do not hold yet"
+            if stats.energy:
+                return f"{stats.name} has energy, which the kernels do not hold yet"
+            from smaclite.env.units.unit_type import TARGETER_CACHE
+
+            if type(TARGETER_CACHE[stats.name]) is not StandardTargeter:
+                return f"{stats.name}'s attack hits an area, which the kernels do not hold yet"
+    if game.n_agents + game.n_enemies >= 81:
+        return "its KD-trees would have more than one leaf"
+    return None
+
+
+class BatchedSmaclite:
+    """The SMAClite games of `envs` (EPyMARL wrappers whose `env.unwrapped` is a
+    SMACliteEnv that `unsupported` accepts), stepped together."""
+
+    def __init__(self, envs: list[Any]):
+        self.envs = envs
+        self.games = [env.env.unwrapped for env in envs]
+        game = self.games[0]
+        game.reset()  # the units exist after a reset
+        info = game.map_info
+        units = list(game.all_units.values())
+        self.n_units = len(units)
+        self.n_agents, self.n_enemies = game.n_agents, game.n_enemies
+        self.n_actions = game.n_actions
+        self.agent_slots = np.array(
+            [i for i, u in enumerate(units) if u.faction.value == "ALLY"], np.int64
+        )
+        self.enemy_slots = np.array(
+            [i for i, u in enumerate(units) if u.faction.value == "ENEMY"], np.int64
+        )
+        us = np.zeros((self.n_units, k.N_US))
+        for i, u in enumerate(units):
+            us[i, k.RAD] = u.radius
+            us[i, k.RADSQ] = u.radius_sq
+            us[i, k.SPEED] = u.max_velocity
+            us[i, k.MAXHP] = u.max_hp
+            us[i, k.MAXSH] = u.max_shield
+            us[i, k.ARMOR] = u.armor
+            us[i, k.ATTACKS] = u.attacks
+            us[i, k.MAXCD] = u.max_cooldown
+            us[i, k.ARANGE] = u.attack_range
+            us[i, k.SCAN] = u.minimum_scan_range
+            us[i, k.REGEN] = u.hp_regen / 16 if u.hp_regen else 0.0
+            us[i, k.HASREGEN] = bool(u.hp_regen)
+            orad = u.radius + 1 * u.max_velocity  # ObstacleFinder.query's radius
+            us[i, k.ORAD] = orad
+            us[i, k.ORADSQ] = orad**2
+            us[i, k.FAC] = 0 if u.faction.value == "ALLY" else 1
+            us[i, k.FID] = u.id_in_faction
+        self.us = us
+        self.dmg = np.zeros((self.n_units, self.n_units))
+        for i, u in enumerate(units):
+            for j, v in enumerate(units):
+                damage = u.damage
+                if u.bonuses:
+                    for attribute, amount in u.bonuses.items():
+                        if attribute in v.attributes:
+                            damage += amount
+                self.dmg[i, j] = damage
+        self.n_types = info.num_unit_types
+        self.utype = np.array(
+            [info.unit_type_ids[u.type] if self.n_types else 0 for u in units], np.int64
+        )
+        self.terrain = np.array(
+            [[cell.value == "_" for cell in row] for row in info.terrain], dtype=np.bool_
+        )
+        updater = game.velocity_updater
+        finder = updater.obstacle_finder
+        rtree_order = [
+            finder.index_mapping[i] for i in finder.index.intersection((-100, -100, 100, 100))
+        ]
+        self.obs = np.zeros((len(rtree_order), k.N_OBS))
+        for o, ob in enumerate(rtree_order):
+            self.obs[o, k.OCX], self.obs[o, k.OCY] = ob.cx, ob.cy
+            self.obs[o, k.OHW], self.obs[o, k.OHH] = ob.half_width, ob.half_height
+            for li, line in enumerate(ob.lines):
+                self.obs[o, k.OLPX + li], self.obs[o, k.OLPY + li] = line.point
+                self.obs[o, k.OLDX + li], self.obs[o, k.OLDY + li] = line.unit_direction
+        self.attack_point = np.array(info.attack_point, dtype=np.float64)
+        self.max_radius = float(game.max_unit_radius)
+        self.map_w, self.map_h = info.width, info.height
+        self.ally_shields = int(info.ally_has_shields)
+        self.enemy_shields = int(info.enemy_has_shields)
+        self.dot_fma = blas_dot_fma()
+        b = len(envs)
+        self.st = np.zeros((b, self.n_units, k.N_ST))
+        self.sti = np.zeros((b, self.n_units, k.N_STI), np.int64)
+        n_pot = 2 * self.n_agents
+        self.pot_slot = np.zeros((b, self.n_units, n_pot), np.int64)
+        self.pot_dist = np.zeros((b, self.n_units, n_pot))
+        # SMAClite's last_actions: zeros until the first step, and a reset keeps them
+        self.last_actions = np.zeros((b, self.n_agents * self.n_actions), np.float32)
+        self.elapsed = np.zeros(b, np.int64)
+        self.time_limit = envs[0].episode_limit
+        self.obs_out = np.zeros((b, self.n_agents, game.obs_size), np.float32)
+        n_state = (
+            self.n_agents * game.ally_state_feat_size + self.n_enemies * game.enemy_state_feat_size
+        )
+        self.state_out = np.zeros((b, n_state), np.float32)
+        self.avail_out = np.zeros((b, self.n_agents, self.n_actions), np.float64)
+
+    def reset_env(self, i: int) -> None:
+        """Reset env i through SMAClite (and the plugin's wrapper), then read its units."""
+        self.envs[i].reset()
+        self.load(i)
+        self.elapsed[i] = 0
+        self._observe(np.array([i], np.int64))
+
+    def load(self, i: int, game: Optional[Any] = None) -> None:
+        """Read env i's SMAClite game (or `game`, a SMAClite env of the same map) into
+        row i."""
+        from smaclite.env.units.unit_command import (
+            AttackMoveCommand,
+            AttackUnitCommand,
+            MoveCommand,
+            StopCommand,
+        )
+
+        game = self.games[i] if game is None else game
+        units = {u.id: u for u in game.all_units.values()}
+        st, sti = self.st[i], self.sti[i]
+        sti[:] = 0
+        for slot in range(self.n_units):
+            u = units.get(slot)
+            if u is None:
+                # dead: SMAClite keeps no unit object in its dicts
+                st[slot, k.HP] = 0.0
+                continue
+            st[slot, k.PX], st[slot, k.PY] = u.pos
+            st[slot, k.VX], st[slot, k.VY] = u.velocity
+            sti[slot, k.V32] = u.velocity.dtype == np.float32
+            st[slot, k.HP], st[slot, k.SH] = u.hp, u.shield
+            st[slot, k.CD], st[slot, k.SCD] = u.cooldown, u.shield_cooldown
+            sti[slot, k.LIVE] = 1
+            sti[slot, k.TGT] = -1 if u.target is None else u.target.id
+            sti[slot, k.ATK] = u.attacking
+            c = u.command
+            if c is None:
+                sti[slot, k.CMD] = k.NOOP
+            elif isinstance(c, AttackMoveCommand):
+                sti[slot, k.CMD] = k.ATTACK_MOVE
+            elif isinstance(c, AttackUnitCommand):
+                sti[slot, k.CMD] = k.ATTACK
+                sti[slot, k.CTGT] = c.target.id
+            elif isinstance(c, MoveCommand):
+                sti[slot, k.CMD] = k.MOVE
+                st[slot, k.CPX], st[slot, k.CPY] = c.pos
+            elif isinstance(c, StopCommand):
+                sti[slot, k.CMD] = k.STOP
+            else:
+                sti[slot, k.CMD] = k.NOOP
+
+    def step(self, envs: np.ndarray, actions: np.ndarray) -> None:
+        """Step envs `envs` with actions[e] for env e: the state after SMAClite's
+        `step`; `outcome` then reads who is left."""
+        st, sti = self.st, self.sti
+        eye = np.eye(self.n_actions)
+        for e in envs:
+            self.last_actions[e] = eye[actions[e]].flatten()
+            for a, slot in enumerate(self.agent_slots):
+                action = int(actions[e, a])
+                if not sti[e, slot, k.LIVE]:
+                    assert action == 0  # SMAClite's own check
+                    continue
+                if not self.avail_out[e, a, action]:
+                    raise ValueError(f"Invalid action for agent {a}: {action}")  # SMAClite's
+                if action == 0:
+                    sti[e, slot, k.CMD] = k.NOOP
+                elif action == 1:
+                    sti[e, slot, k.CMD] = k.STOP
+                elif action <= 5:
+                    dx, dy = ((0, 1), (0, -1), (1, 0), (-1, 0))[action - 2]
+                    sti[e, slot, k.CMD] = k.MOVE
+                    st[e, slot, k.CPX] = st[e, slot, k.PX] + dx * 2
+                    st[e, slot, k.CPY] = st[e, slot, k.PY] + dy * 2
+                else:
+                    sti[e, slot, k.CMD] = k.ATTACK
+                    sti[e, slot, k.CTGT] = self.enemy_slots[action - 6]
+        perms = np.zeros((len(envs), self.n_units), np.int64)
+        for _ in range(STEP_MUL):
+            for i, e in enumerate(envs):
+                order = list(range(int(sti[e, :, k.LIVE].sum())))
+                self.games[e]._np_random.shuffle(order)
+                perms[i, : len(order)] = order
+            k.world_steps(
+                st,
+                sti,
+                self.us,
+                self.dmg,
+                self.obs,
+                self.pot_slot,
+                self.pot_dist,
+                envs,
+                perms,
+                self.agent_slots,
+                self.enemy_slots,
+                self.attack_point,
+                self.max_radius,
+                self.dot_fma,
+            )
+        self.elapsed[envs] += 1
+        self._observe(envs)
+
+    def _observe(self, envs: np.ndarray) -> None:
+        obs = np.zeros((len(envs),) + self.obs_out.shape[1:], np.float32)
+        state = np.zeros((len(envs),) + self.state_out.shape[1:], np.float32)
+        avail = np.zeros((len(envs),) + self.avail_out.shape[1:])
+        k.observe(
+            self.st,
+            self.sti,
+            self.us,
+            self.utype,
+            self.terrain,
+            envs,
+            self.agent_slots,
+            self.enemy_slots,
+            self.n_types,
+            self.ally_shields,
+            self.enemy_shields,
+            self.map_w,
+            self.map_h,
+            obs,
+            state,
+            avail,
+        )
+        self.obs_out[envs] = obs
+        self.state_out[envs] = state
+        self.avail_out[envs] = avail
+
+    def alive(self, e: int) -> tuple[int, int]:
+        """(allies alive, enemies alive) in env e."""
+        live = self.sti[e, :, k.LIVE]
+        return int(live[self.agent_slots].sum()), int(live[self.enemy_slots].sum())

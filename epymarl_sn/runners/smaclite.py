@@ -1,0 +1,120 @@
+"""The vector runner's SMAClite envs on the batched backend (`batched.smaclite`): all of
+a batch's envs in the training process, behind the same send/recv as a worker's pipe,
+writing into the runner's arrays what EnvSlice writes for SMAClite's own envs."""
+
+from typing import Any, Optional
+
+import numpy as np
+
+from epymarl_sn.batched.smaclite import BatchedSmaclite
+from epymarl_sn.envs.reward import outcome_from_survivors
+from epymarl_sn.runners.layout import array_layout, array_views, layout_bytes
+
+
+class SmacliteSlice:
+    """Every env of the batch; `envs` are the plugin's SparseSMACliteWrappers around
+    SMAClite games that `batched.smaclite.unsupported` accepted."""
+
+    def __init__(self, envs: list[Any]):
+        self.envs = envs
+        self.batch = BatchedSmaclite(envs)
+        self.state_size = envs[0].get_state_size()
+        self.arrays: Optional[dict[str, np.ndarray]] = None
+        self.reply: Optional[tuple[str, Any]] = None
+
+    def send(self, obj: tuple[str, Any]) -> None:
+        cmd, data = obj
+        self.reply = ("ok", getattr(self, cmd)(data))
+
+    def recv(self) -> Optional[tuple[str, Any]]:
+        return self.reply
+
+    def get_env_info(self, _: None) -> dict[str, Any]:
+        return self.envs[0].get_env_info()
+
+    def attach(self, data: tuple[Any, Any]) -> None:
+        buffer, layout = data
+        self.arrays = array_views(buffer, layout)
+
+    def _observe(self, envs: np.ndarray) -> None:
+        a = self.arrays
+        assert a is not None, "the runner attaches its arrays first"
+        b = self.batch
+        a["obs"][envs] = b.obs_out[envs]
+        a["avail_actions"][envs] = b.avail_out[envs]
+        # SMAClite's state: the units' features, then every agent's last action, cut to
+        # the wrapper's state size (state_last_action)
+        n = b.state_out.shape[1]
+        a["state"][envs, : min(n, self.state_size)] = b.state_out[envs, : self.state_size]
+        if self.state_size > n:
+            a["state"][envs, n:] = b.last_actions[envs]
+
+    def reset(self, _: None) -> None:
+        for i in range(len(self.envs)):
+            self.batch.reset_env(i)
+        self._observe(np.arange(len(self.envs)))
+
+    def step(self, indices: list[int]) -> dict[int, dict[str, Any]]:
+        a = self.arrays
+        assert a is not None, "the runner attaches its arrays first"
+        envs = np.asarray(indices, dtype=np.int64)
+        b = self.batch
+        b.step(envs, a["actions"])
+        self._observe(envs)
+        ended: dict[int, dict[str, Any]] = {}
+        for e in envs:
+            env = self.envs[e]
+            allies, enemies = b.alive(e)
+            terminated = allies == 0 or enemies == 0
+            truncated = bool(b.elapsed[e] >= b.time_limit)  # gymnasium's TimeLimit
+            outcome = outcome_from_survivors(allies, enemies, time_up=truncated)
+            reward, sparse_info = env.tracker.step(
+                b.n_agents - allies, b.n_enemies - enemies, outcome
+            )
+            a["reward"][e] = reward
+            a["terminated"][e] = terminated or truncated
+            if terminated or truncated:
+                ended[int(e)] = {"battle_won": enemies == 0, **sparse_info}
+        return ended
+
+    def render(self, _: None) -> None:
+        raise RuntimeError(
+            "the batched SMAClite backend does not render; set smaclite_batched=False"
+        )
+
+    def save_replay(self, _: None) -> None:
+        self.envs[0].save_replay()
+
+    def close(self, _: None) -> None:
+        for env in self.envs:
+            env.close()
+
+
+def compile_kernels() -> dict[str, int]:
+    """Compile the batched SMAClite backend's numba kernels, or load them from numba's
+    cache, as a run's first step would: one 2s3z env reset and stepped (EPyMARL's `envs`
+    must be importable). Returns each kernel's count of signatures loaded from the
+    cache."""
+    from epymarl_sn.batched import smaclite_kernel
+    from epymarl_sn.envs.factories import smaclite_sparse_fn
+
+    env = smaclite_sparse_fn(
+        map_name="2s3z",
+        seed=0,
+        use_cpp_rvo2=False,
+        common_reward=True,
+        reward_scalarisation="sum",
+    )
+    envs = SmacliteSlice([env])
+    layout = array_layout(1, env.get_env_info(), common_reward=True)
+    envs.attach((bytearray(layout_bytes(layout)), layout))
+    envs.reset(None)
+    assert envs.arrays is not None
+    envs.arrays["actions"][0] = 1  # stop: always available to a unit alive
+    envs.step([0])
+    envs.close(None)
+    kernels: dict[str, Any] = {
+        "world_steps": smaclite_kernel.world_steps,
+        "observe": smaclite_kernel.observe,
+    }
+    return {name: sum(k.stats.cache_hits.values()) for name, k in kernels.items()}
