@@ -53,8 +53,11 @@ class SMACliteOptions:
         "auto",
         allowed="True, False or auto",
         help=(
-            "`smaclite_sparse`: SMAClite's C++ collision avoidance: `True`, `False`, `auto` "
-            "(when installed)"
+            "`smaclite_sparse`: SMAClite's C++ collision avoidance, SMAClite's other "
+            "simulator with its own numbers: `True` (its own envs, never batched); `False` "
+            "and `auto` the numpy one, on the batched backend where it applies; where it "
+            "does not, `auto` takes the C++ one when installed "
+            "([docs/fast_smaclite.md](docs/fast_smaclite.md))"
         ),
         valid=one_of(True, False, "auto"),
     )
