@@ -30,7 +30,10 @@ from epymarl_sn.runners.smaclite import SmacliteSlice
 def make(map_name: str, seed: int, cpp: bool):
     with contextlib.redirect_stdout(io.StringIO()):
         return smaclite_sparse_fn(
-            map_name=map_name, seed=seed, use_cpp_rvo2=cpp, common_reward=True,
+            map_name=map_name,
+            seed=seed,
+            use_cpp_rvo2=cpp,
+            common_reward=True,
             reward_scalarisation="sum",
         )
 
@@ -70,7 +73,9 @@ def batched(map_name: str, n_envs: int, steps: int, seed: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--maps", nargs="+", default=["2s3z", "3s5z_vs_3s6z", "27m_vs_30m", "corridor"])
+    parser.add_argument(
+        "--maps", nargs="+", default=["2s3z", "3s5z_vs_3s6z", "27m_vs_30m", "corridor"]
+    )
     parser.add_argument("--envs", type=int, default=10)
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--batched-steps", type=int, default=5000)
@@ -83,8 +88,8 @@ def main() -> None:
             cpp = own_env(map_name, True, args.steps, r)
             numpy_ = own_env(map_name, False, args.steps // 4, r)
             fast = batched(map_name, args.envs, args.batched_steps, r)
-            print(f"{map_name} | {r + 1} | {cpp:.0f} | {numpy_:.0f} | {fast:.0f} | {fast / cpp:.1f}x",
-                  flush=True)
+            ratio = fast / cpp
+            print(f"{map_name} | {r + 1} | {cpp:.0f} | {numpy_:.0f} | {fast:.0f} | {ratio:.1f}x")
 
 
 if __name__ == "__main__":

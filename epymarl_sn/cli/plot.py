@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Optional
 
 from epymarl_sn.cli.options import add_store_option
 from epymarl_sn.errors import EpymarlSnError, PlotError
+from epymarl_sn.plot.claims import Thresholds
 from epymarl_sn.plot.make import (
     DEFAULT_AGGREGATE,
     DEFAULT_FINAL_POINTS,
@@ -18,7 +19,6 @@ from epymarl_sn.plot.make import (
     DEFAULT_THRESHOLD_FRACTIONS,
     PRESETS,
     Claim,
-    Thresholds,
     file_stem,
     make_files,
     resolve,

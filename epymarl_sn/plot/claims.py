@@ -39,8 +39,25 @@ import numpy as np
 import scipy.stats
 
 from epymarl_sn.errors import PlotError
-from epymarl_sn.plot.make import Thresholds
 from epymarl_sn.plot.panels import Panel, final_values
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """--thresholds and --threshold-fractions: the values T of --claim's `steps to T`."""
+
+    by_task: Mapping[str, tuple[float, ...]]  # a task's own values
+    everywhere: tuple[float, ...]  # for the tasks not named (empty: use `fractions`)
+    fractions: tuple[float, ...]  # of the task's best final value
+
+    def check(self, tasks: Sequence[str]) -> None:
+        unknown = sorted(set(self.by_task) - set(tasks))
+        if unknown:
+            raise PlotError(
+                f"--thresholds names task {unknown[0]}, which no selected run has; "
+                "the tasks: " + ", ".join(tasks)
+            )
+
 
 # the paper's baseline, when the groups are the presets
 DEFAULT_BASELINE = "mappo_paper"

@@ -2,7 +2,7 @@
 95% t-interval bands, or the IQM with stratified-bootstrap bands) and a
 final-performance table, for any metric or as the paper's Figs. 2-5."""
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Union
@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     # only for hints: matplotlib, scipy and rliable are imported when plotting (make_files)
     from matplotlib.figure import Figure
 
-    from epymarl_sn.plot.claims import Difference, RunRow
+    from epymarl_sn.plot.claims import Difference, RunRow, Thresholds
     from epymarl_sn.plot.table import Row
 
 
@@ -141,30 +141,13 @@ def caption(aggregate: str, smooth: int, per_seed: bool) -> str:
     return "; ".join(parts)
 
 
-@dataclass(frozen=True)
-class Thresholds:
-    """--thresholds and --threshold-fractions: the values T of --claim's `steps to T`."""
-
-    by_task: Mapping[str, tuple[float, ...]]  # a task's own values
-    everywhere: tuple[float, ...]  # for the tasks not named (empty: use `fractions`)
-    fractions: tuple[float, ...]  # of the task's best final value
-
-    def check(self, tasks: Sequence[str]) -> None:
-        unknown = sorted(set(self.by_task) - set(tasks))
-        if unknown:
-            raise PlotError(
-                f"--thresholds names task {unknown[0]}, which no selected run has; "
-                "the tasks: " + ", ".join(tasks)
-            )
-
-
 @dataclass
 class Claim:
     """--claim: the convergence and final-value tables (plot/claims.py)."""
 
     fractions: Sequence[float]
     baseline: Optional[str]
-    thresholds: Thresholds
+    thresholds: "Thresholds"
 
 
 @dataclass
