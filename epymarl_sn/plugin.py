@@ -1,7 +1,8 @@
 """The plugin protocol, and the one place that touches EPyMARL's registries.
 
 EPyMARL loads plugins through the patch in `patches/epymarl_plugins.patch`, which
-changes only `src/main.py`:
+changes `src/main.py` as below (and `src/run.py`'s loop: the hooks a runner may have for
+checkpoints, `checkpoint.loop`, and whole-or-absent model saves):
 
 1. Before EPyMARL's own modules are imported, main.py calls every entry point of the group
    `epymarl.plugins` (this package declares `sn = epymarl_sn.plugin:register` in
@@ -29,6 +30,7 @@ import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Literal, TypedDict
 
+from epymarl_sn.checkpoint.config import check_resume_config
 from epymarl_sn.envs.checks import check_sparse_config
 from epymarl_sn.epymarl_config import check_counts, check_known_keys
 from epymarl_sn.resources import config_dir
@@ -118,6 +120,7 @@ CHECKS: "tuple[Callable[[dict[str, Any]], None], ...]" = (
     check_learner_config,
     check_sparse_config,
     check_vector_config,
+    check_resume_config,
     check_known_keys,
 )
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from epymarl_sn.checkpoint.config import CheckpointKeys
 from epymarl_sn.envs.checks import SMACliteOptions
 from epymarl_sn.envs.reward import SparseReward
 from epymarl_sn.errors import SpecError
@@ -25,9 +26,10 @@ RUN_KEYS = [
     (SparseReward, "env_args."),
     (SMACliteOptions, "env_args."),
     (LearnerKeys, ""),
+    (CheckpointKeys, ""),
 ]
 ROOT = Path(__file__).resolve().parents[1]
-ALG_SCHEMAS = (SNKeys, VectorKeys, LearnerKeys)
+ALG_SCHEMAS = (SNKeys, VectorKeys, LearnerKeys, CheckpointKeys)
 ENV_SCHEMAS = {"smaclite_sparse": (SparseReward, SMACliteOptions), "sc2_sparse": (SparseReward,)}
 
 
