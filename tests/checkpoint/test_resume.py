@@ -323,7 +323,7 @@ def test_a_checkpoint_killed_at_a_random_moment_of_writing_is_the_old_or_the_new
 
 def test_model_saves_are_whole_or_absent_when_killed_at_a_random_moment(work):
     rng = random.Random()
-    for round in range(3):
+    for _ in range(3):
         main = Main(work, *ARGS[:5], "t_max=1000000", "save_model=True", "save_model_interval=500")
         try:
             main.wait_for("Saving models")
