@@ -339,3 +339,95 @@ def test_model_saves_are_whole_or_absent_when_killed_at_a_random_moment(work):
             "critic.th",
             "critic_opt.th",
         ], step
+
+
+def test_a_killed_sweep_resumes_its_run_from_the_checkpoint(uninterrupted, work, tmp_path):
+    """The sweep's driver is SIGKILLed mid-run (its watchdog stops the run); the same
+    sweep started again resumes the run from its checkpoint: one run in the store,
+    COMPLETED, with the numbers of the run never stopped."""
+    spec = {
+        "configs": ["mappo_midsn"],
+        "env_configs": [
+            {
+                "env_config": "gymma",
+                "with": {"env_args.key": "rware:rware-tiny-2ag-v2", "env_args.time_limit": 50},
+            }
+        ],
+        "seeds": [5],
+        "t_max": T_MAX,
+        "with": {  # ARGS's, typed
+            "test_interval": 1000,
+            "log_interval": 1000,
+            "runner_log_interval": 1000,
+            "learner_log_interval": 1000,
+            "test_nepisode": 10,
+            "checkpoint_interval": 1000,
+            "save_model": True,
+            "save_model_interval": 1000,
+        },
+    }
+    path = tmp_path / "resume.yaml"
+    path.write_text(json.dumps(spec))  # YAML reads JSON
+    sacred = work / "results" / "sacred"
+    first = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "epymarl_sn",
+            "sweep",
+            str(path),
+            "--epymarl",
+            str(work),
+            "--workers",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=cli_env(),
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not list(sacred.rglob("checkpoint/meta.json")):
+            assert first.poll() is None and time.monotonic() < deadline, "no checkpoint"
+            time.sleep(0.1)
+        time.sleep(random.uniform(0.0, 1.0))
+        first.send_signal(signal.SIGKILL)  # the driver alone: its watchdog stops the run
+        first.wait()
+    finally:
+        if first.poll() is None:
+            first.kill()
+    (run_dir,) = run_dirs(work)
+    deadline = time.monotonic() + 120
+    while load(run_dir, "run.json")["status"] == "RUNNING":
+        assert time.monotonic() < deadline, "the watchdog did not settle the run"
+        time.sleep(0.2)
+    stopped_at = files.latest(run_dir, pytest.fail).t_env
+
+    again = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "epymarl_sn",
+            "sweep",
+            str(path),
+            "--epymarl",
+            str(work),
+            "--workers",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=cli_env(),
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert run_dirs(work) == [run_dir], "the same run, not a second one"
+    record = load(run_dir, "run.json")
+    assert record["status"] == "COMPLETED"
+    assert [r["t_env"] for r in record["resumed"]] == [stopped_at]
+    (log,) = (work / "results" / "sweep_logs").rglob("*.log")
+    assert f"epymarl-sn sweep: resuming {run_dir} from its checkpoint at t_env {stopped_at}" in (
+        log.read_text()
+    )
+    assert points(run_dir) == points(uninterrupted[1])
