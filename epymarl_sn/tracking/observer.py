@@ -123,7 +123,8 @@ class TrackingMongoObserver(MongoObserver):
         checkpoint = resumed()
         before = None if checkpoint is None else self._resumed_run(checkpoint)
         if before is not None:
-            self.overwrite = before  # Sacred's way to go on in an existing document
+            # Sacred's way to go on in an existing document; it updates that dict
+            self.overwrite = dict(before)
         run_id = super().started_event(
             ex_info, command, host_info, start_time, config, meta_info, _id=None
         )

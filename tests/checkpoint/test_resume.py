@@ -79,14 +79,16 @@ class Main:
             self.proc.wait()
 
 
-def resume(work: Path, run_id: str, *args: str) -> subprocess.CompletedProcess:
+def resume(
+    work: Path, run_id: str, *args: str, env: "dict[str, str] | None" = None
+) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "epymarl_sn", "resume", run_id, *args],
         cwd=work,
         capture_output=True,
         text=True,
         timeout=600,
-        env=cli_env(),
+        env=cli_env(env),
     )
 
 
@@ -127,10 +129,12 @@ def same_tensors(a, b) -> bool:
     return a == b
 
 
-def stop_mid_run(work: Path, after: str, rng: random.Random) -> "tuple[Path, str]":
+def stop_mid_run(
+    work: Path, after: str, rng: random.Random, env: "dict[str, str] | None" = None
+) -> "tuple[Path, str]":
     """Start the run, SIGTERM it at a random moment after `after` is logged; -> its
     run directory and the stop reason it records."""
-    main = Main(work, *ARGS)
+    main = Main(work, *ARGS, env=env)
     try:
         main.wait_for(after)
         time.sleep(rng.uniform(0.0, 1.5))
@@ -431,3 +435,26 @@ def test_a_killed_sweep_resumes_its_run_from_the_checkpoint(uninterrupted, work,
         log.read_text()
     )
     assert points(run_dir) == points(uninterrupted[1])
+
+
+def test_a_run_in_mongodb_too_goes_on_in_the_same_document(uninterrupted, work, mongo_server):
+    env = {"SACRED_MONGO_URL": mongo_server.url}
+    run_dir, reason = stop_mid_run(work, "checkpoints: t_env 1000 written", random.Random(), env)
+    db = mongo_server.db()
+    (stopped,) = db.runs.find()
+    assert (stopped["status"], stopped["stop_reason"]) == ("INTERRUPTED", reason)
+    stopped_at = files.read(run_dir / "checkpoint").t_env
+
+    # RUN as `runs --store URL` names it: MongoDB's id
+    proc = resume(work, str(stopped["_id"]), "--store", mongo_server.url)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (doc,) = db.runs.find()
+    assert (doc["_id"], doc["status"]) == (stopped["_id"], "COMPLETED")
+    assert "stop_reason" not in doc and doc["start_time"] == stopped["start_time"]
+    assert [r["t_env"] for r in doc["resumed"]] == [stopped_at]
+    assert doc["captured_out"].startswith(stopped["captured_out"])  # its output goes on
+    expected = points(uninterrupted[1])
+    stored = {m["name"]: (m["steps"], m["values"]) for m in db.metrics.find()}
+    assert stored == expected  # one document per metric, every point once
+    assert sorted(m["name"] for m in doc["info"]["metrics"]) == sorted(expected)
+    assert points(run_dir) == expected  # and the file-storage copy
