@@ -130,11 +130,15 @@ def same_tensors(a, b) -> bool:
 
 
 def stop_mid_run(
-    work: Path, after: str, rng: random.Random, env: "dict[str, str] | None" = None
+    work: Path,
+    after: str,
+    rng: random.Random,
+    env: "dict[str, str] | None" = None,
+    extra: "tuple[str, ...]" = (),
 ) -> "tuple[Path, str]":
     """Start the run, SIGTERM it at a random moment after `after` is logged; -> its
     run directory and the stop reason it records."""
-    main = Main(work, *ARGS, env=env)
+    main = Main(work, *ARGS, *extra, env=env)
     try:
         main.wait_for(after)
         time.sleep(rng.uniform(0.0, 1.5))
@@ -172,9 +176,22 @@ def work(epymarl_dir, tmp_path):
     return copy_checkout(epymarl_dir, tmp_path / "epymarl")
 
 
-def test_a_run_stopped_by_sigterm_and_resumed_logs_what_it_would_have_logged(uninterrupted, work):
+@pytest.mark.parametrize(
+    "envs",
+    [
+        (),
+        # rware's own envs in 2 worker processes: their generators and the workers'
+        # streams are in the checkpoint; the episodes are the batched backend's
+        ("rware_batched=False", "vector_workers=2"),
+    ],
+    ids=["batched", "workers"],
+)
+def test_a_run_stopped_by_sigterm_and_resumed_logs_what_it_would_have_logged(
+    uninterrupted, work, envs
+):
     seed = random.randrange(1 << 30)
-    run_dir, reason = stop_mid_run(work, "checkpoints: t_env 1000 written", random.Random(seed))
+    after = "checkpoints: t_env 1000 written"
+    run_dir, reason = stop_mid_run(work, after, random.Random(seed), extra=envs)
     stopped_at = files.read(run_dir / "checkpoint").t_env
     assert 1000 <= stopped_at <= T_MAX, f"stopped mid-run (random seed {seed})"
     run_id = str(run_dir.relative_to(work / "results" / "sacred"))
