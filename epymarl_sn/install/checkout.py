@@ -9,7 +9,6 @@ from epymarl_sn.errors import SetupError
 from epymarl_sn.install.upstreams import EPYMARL, cached_git_dir, git, plain_tree
 from epymarl_sn.resources import patch_file
 
-
 # the files the plugin patch changes (a checkout patched by an earlier version of the
 # plugin has only some of them patched: setup patches the rest)
 PATCHED = ("src/main.py", "src/run.py")
