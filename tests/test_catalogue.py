@@ -126,6 +126,20 @@ CASES = [
         line=r"^error: vector_workers: -1 is not allowed",
     ),
     main_case(
+        "checkpoint_interval",
+        "mappo_sn",
+        *RWARE,
+        "checkpoint_interval=-5",
+        line=r"^error: checkpoint_interval: -5 is not allowed; allowed: an integer >= 0",
+    ),
+    main_case(
+        "resume from no checkpoint",
+        "mappo_sn",
+        *RWARE,
+        env={"EPYMARL_SN_RESUME": "/nonexistent/checkpoint"},
+        line=r"^error: no checkpoint at /nonexistent/checkpoint$",
+    ),
+    main_case(
         "unknown preset",
         "mappo_snn",
         *RWARE,

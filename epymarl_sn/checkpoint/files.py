@@ -132,6 +132,8 @@ def problem(path: Union[str, Path]) -> Optional[str]:
 def read(path: Union[str, Path]) -> Checkpoint:
     """The whole checkpoint at `path`; CheckpointError in one line if it is not."""
     path = Path(path)
+    if not path.is_dir():
+        raise CheckpointError(f"no checkpoint at {path}")
     wrong = problem(path)
     if wrong is not None:
         raise CheckpointError(f"checkpoint {path} is damaged: {wrong}")
