@@ -135,10 +135,11 @@ def stop_mid_run(
     rng: random.Random,
     env: "dict[str, str] | None" = None,
     extra: "tuple[str, ...]" = (),
+    args: "tuple[str, ...]" = ARGS,
 ) -> "tuple[Path, str]":
     """Start the run, SIGTERM it at a random moment after `after` is logged; -> its
     run directory and the stop reason it records."""
-    main = Main(work, *ARGS, *extra, env=env)
+    main = Main(work, *args, *extra, env=env)
     try:
         main.wait_for(after)
         time.sleep(rng.uniform(0.0, 1.5))
@@ -475,3 +476,47 @@ def test_a_run_in_mongodb_too_goes_on_in_the_same_document(uninterrupted, work, 
     assert stored == expected  # one document per metric, every point once
     assert sorted(m["name"] for m in doc["info"]["metrics"]) == sorted(expected)
     assert points(run_dir) == expected  # and the file-storage copy
+
+
+SMACLITE = (
+    "--config=mappo_sn",
+    "--env-config=smaclite_sparse",
+    "with",
+    "env_args.map_name=2s3z",
+    "env_args.time_limit=60",
+    "t_max=1200",
+    "batch_size_run=2",  # two envs, in the vector runner's worker processes
+    "vector_workers=2",
+    "buffer_size=2",
+    "batch_size=2",
+    "test_interval=400",
+    "log_interval=400",
+    "runner_log_interval=400",
+    "learner_log_interval=400",
+    "test_nepisode=2",
+    "checkpoint_interval=400",
+    "seed=7",
+)
+
+
+def test_a_smaclite_run_stopped_and_resumed_logs_what_it_would_have_logged(epymarl_dir, tmp_path):
+    """SMAClite's battles in worker processes: the envs' generators and the workers'
+    streams go on as they would have."""
+    done_work = copy_checkout(epymarl_dir, tmp_path / "uninterrupted")
+    main = Main(done_work, *SMACLITE)
+    try:
+        assert main.finish(timeout_s=600) == 0, main.output()[-3000:]
+    finally:
+        main.kill()
+    (done_dir,) = run_dirs(done_work)
+
+    work = copy_checkout(epymarl_dir, tmp_path / "stopped")
+    seed = random.randrange(1 << 30)
+    run_dir, _ = stop_mid_run(work, "checkpoints: t_env 4", random.Random(seed), args=SMACLITE)
+    proc = resume(work, str(run_dir.relative_to(work / "results" / "sacred")))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert load(run_dir, "run.json")["status"] == "COMPLETED"
+    expected, got = points(done_dir), points(run_dir)
+    assert got.keys() == expected.keys()
+    for name in expected:
+        assert got[name] == expected[name], f"{name} (random seed {seed})"
