@@ -94,7 +94,11 @@ def write(
             "format": FORMAT,
             "sha256": {name: _sha256(tmp / name) for name in (STATE, METRICS)},
         }
-        _synced(tmp / META, lambda f: json.dump(meta, f, indent=1, sort_keys=True), "w")
+        # default=str: a config value JSON has no type for is kept as its text, as
+        # the resumed run's config is compared (checkpoint.config)
+        _synced(
+            tmp / META, lambda f: json.dump(meta, f, indent=1, sort_keys=True, default=str), "w"
+        )
         _sync_dir(tmp)
         current, previous = run_dir / NAME, run_dir / PREVIOUS
         if current.exists():

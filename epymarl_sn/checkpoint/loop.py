@@ -10,6 +10,7 @@ piece of state back in `resume_loop`, so that its next batch is the one the stop
 would have run.
 """
 
+import signal
 import sys
 import time
 from pathlib import Path
@@ -107,8 +108,6 @@ class Checkpointer:
             signals.defer(False)
             signals.set_note(f"; checkpoint at t_env {t_env} in {path}")
             # the stop handler records the stop, as for a signal not deferred
-            import signal
-
             signal.raise_signal(signum)
 
     def stop(self) -> None:

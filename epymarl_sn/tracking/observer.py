@@ -104,6 +104,7 @@ class TrackingMongoObserver(MongoObserver):
         self._file_dir: Optional[Path] = None
         self._handed_over = False  # to the background push: this observer writes no more
         self._earlier_out = ""  # a resumed run's output before it stopped
+        self._kept_metrics: dict[str, Any] = {}  # a resumed run's metric documents: name -> id
 
     def started_event(
         self,
@@ -169,7 +170,11 @@ class TrackingMongoObserver(MongoObserver):
             if name not in saved:
                 self.metrics.delete_one({"_id": doc["_id"]})
         for name, points in saved.items():
-            self.metrics.update_one({"run_id": run_id, "name": name}, {"$set": points}, upsert=True)
+            done = self.metrics.update_one(
+                {"run_id": run_id, "name": name}, {"$set": points}, upsert=True
+            )
+            kept = stored.get(name)
+            self._kept_metrics[name] = kept["_id"] if kept else done.upserted_id
         self.runs.replace_one({"_id": run_id}, self.run_entry)
 
     def log_metrics(
@@ -299,6 +304,13 @@ class TrackingMongoObserver(MongoObserver):
             # adds the metric's id to the run's info the first time
             super().log_metrics({name: self._unsent[name]}, self._info)
             del self._unsent[name]
+        # a resumed run's info is its checkpoint's, which lacks the metrics first sent
+        # after the checkpoint was written; their documents were kept, so Sacred does
+        # not list them again
+        listed = {m["name"] for m in self._info.get("metrics", [])}
+        for name, doc_id in self._kept_metrics.items():
+            if name not in listed:
+                self._info.setdefault("metrics", []).append({"name": name, "id": str(doc_id)})
         self.run_entry["info"] = flatten(self._info)
 
     def _send_models(self, finished: bool) -> None:
