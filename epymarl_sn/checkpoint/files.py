@@ -112,6 +112,12 @@ def write(
     return current
 
 
+def remove(run_dir: Union[str, Path]) -> None:
+    """Remove the run's checkpoints (newest last: a stop midway leaves the newest)."""
+    for name in (PREVIOUS, NAME):
+        shutil.rmtree(Path(run_dir) / name, ignore_errors=True)
+
+
 def problem(path: Union[str, Path]) -> Optional[str]:
     """What is wrong with the checkpoint directory `path`, None if it is whole."""
     path = Path(path)

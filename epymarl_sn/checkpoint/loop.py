@@ -111,8 +111,11 @@ class Checkpointer:
             signal.raise_signal(signum)
 
     def stop(self) -> None:
-        """The loop ended: a later signal stops the run at once."""
+        """The training loop ended: a later signal stops the run at once, and the
+        checkpoints go (a finished run is not resumed; on SMAClite's corridor one holds
+        about 25 MB of buffer)."""
         signals.defer(False)
+        files.remove(self.run_dir)
 
     def write(self, loop: SimpleNamespace, learner: Any, buffer: Any) -> Path:
         runner = self.runner

@@ -210,6 +210,8 @@ def test_a_run_stopped_by_sigterm_and_resumed_logs_what_it_would_have_logged(
     assert "stop_reason" not in record
     assert [r["t_env"] for r in record["resumed"]] == [stopped_at]
     assert record["start_time"] < record["resumed"][0]["time"]  # the stopped run's start kept
+    # a finished run's checkpoints are gone (it is not resumed)
+    assert not list(run_dir.glob("checkpoint*")) and not list(run_dir.glob(".checkpoint*"))
 
     done_work, done_dir = uninterrupted
     expected = points(done_dir)
