@@ -49,3 +49,8 @@ class PlotError(UsageError):
 
 class BoardError(EpymarlSnError):
     """Omniboard or the local MongoDB server behind it cannot be started."""
+
+
+class CheckpointError(EpymarlSnError):
+    """A checkpoint that cannot be written, read or resumed from (damaged, of another
+    config, of a run that cannot go on)."""

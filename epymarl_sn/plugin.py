@@ -1,7 +1,8 @@
 """The plugin protocol, and the one place that touches EPyMARL's registries.
 
 EPyMARL loads plugins through the patch in `patches/epymarl_plugins.patch`, which
-changes only `src/main.py`:
+changes `src/main.py` as below (and `src/run.py`'s loop: the hooks a runner may have for
+checkpoints, `checkpoint.loop`, and whole-or-absent model saves):
 
 1. Before EPyMARL's own modules are imported, main.py calls every entry point of the group
    `epymarl.plugins` (this package declares `sn = epymarl_sn.plugin:register` in
@@ -34,6 +35,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Literal, Optional, TypedDict
 
+from epymarl_sn.checkpoint.config import CheckpointKeys, check_resume_config
 from epymarl_sn.envs.checks import SMACliteOptions, check_sparse_config
 from epymarl_sn.envs.reward import SparseReward
 from epymarl_sn.epymarl_config import check_counts, check_known_keys
@@ -101,6 +103,12 @@ class Registration:
         return getattr(importlib.import_module(module), name)
 
 
+def check_vector_run(config: Mapping[str, Any]) -> None:
+    """The vector runner's keys, and a resumed run's config against its checkpoint."""
+    check_vector_config(config)
+    check_resume_config(config)
+
+
 REGISTRATIONS: "tuple[Registration, ...]" = (
     Registration(
         "modules.critics",
@@ -139,9 +147,10 @@ REGISTRATIONS: "tuple[Registration, ...]" = (
         "vector",
         "epymarl_sn.runners.vector:VectorRunner",
         "the parallel runner's episodes, envs stepped by a few workers in shared memory "
-        "(RWARE's all at once by the batched kernel)",
-        ((VectorKeys, ""),),
-        check_vector_config,
+        "(RWARE's and SMAClite's all at once by the batched kernels), checkpoints at its "
+        "batch boundaries",
+        ((VectorKeys, ""), (CheckpointKeys, "")),
+        check_vector_run,
     ),
 )
 

@@ -126,6 +126,20 @@ CASES = [
         line=r"^error: vector_workers: -1 is not allowed",
     ),
     main_case(
+        "checkpoint_interval",
+        "mappo_sn",
+        *RWARE,
+        "checkpoint_interval=-5",
+        line=r"^error: checkpoint_interval: -5 is not allowed; allowed: an integer >= 0",
+    ),
+    main_case(
+        "resume from no checkpoint",
+        "mappo_sn",
+        *RWARE,
+        env={"EPYMARL_SN_RESUME": "/nonexistent/checkpoint"},
+        line=r"^error: no checkpoint at /nonexistent/checkpoint$",
+    ),
+    main_case(
         "unknown preset",
         "mappo_snn",
         *RWARE,
@@ -758,18 +772,24 @@ def test_sigterm_stops_a_run_in_one_line_interrupted_in_both_stores(training, tm
         assert time.monotonic() - stopped < 30  # seconds, on a loaded 2-core machine
         assert code == 128 + signal.SIGTERM
         assert "Traceback" not in err
-        assert _last_line(err) == "epymarl-sn: run INTERRUPTED: stopped by SIGTERM"
+        # the run wrote a checkpoint at the next batch boundary, then stopped
+        reason = _last_line(err).removeprefix("epymarl-sn: run INTERRUPTED: ")
+        assert re.fullmatch(
+            r"stopped by SIGTERM; checkpoint at t_env \d+ in \S+/checkpoint", reason
+        )
         assert _group_gone(run.proc.pid), "env workers outlived the run"
-        _, info = run.run_json()
-        assert (info["status"], info["stop_reason"]) == ("INTERRUPTED", "stopped by SIGTERM")
+        path, info = run.run_json()
+        assert (info["status"], info["stop_reason"]) == ("INTERRUPTED", reason)
+        assert (path.parent / "checkpoint" / "meta.json").is_file()
         (doc,) = pymongo.MongoClient(server.url).epymarl.runs.find()
-        assert (doc["status"], doc["stop_reason"]) == ("INTERRUPTED", "stopped by SIGTERM")
+        assert (doc["status"], doc["stop_reason"]) == ("INTERRUPTED", reason)
     finally:
         server.stop()
 
 
 def test_ctrl_c_stops_a_run_in_one_line(training):
-    run = training(*tiny_run())
+    # without checkpoints a stop signal stops the run at once
+    run = training(*tiny_run(), "checkpoint_interval=0")
     run.wait_training()
     os.killpg(run.proc.pid, signal.SIGINT)  # a terminal's Ctrl-C reaches the whole group
     code, err = run.finish()

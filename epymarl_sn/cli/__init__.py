@@ -9,10 +9,10 @@ import os
 import sys
 from typing import Optional
 
-from epymarl_sn.cli import board, doctor, plot, runs, setup, sweep
+from epymarl_sn.cli import board, doctor, plot, resume, runs, setup, sweep
 from epymarl_sn.errors import EpymarlSnError
 
-COMMANDS = (setup, doctor, runs, sweep, plot, board)
+COMMANDS = (setup, doctor, runs, resume, sweep, plot, board)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,22 +9,40 @@ from epymarl_sn.errors import SetupError
 from epymarl_sn.install.upstreams import EPYMARL, cached_git_dir, git, plain_tree
 from epymarl_sn.resources import patch_file
 
+# the files the plugin patch changes (a checkout patched by an earlier version of the
+# plugin has only some of them patched: setup patches the rest)
+PATCHED = ("src/main.py", "src/run.py")
+
+
+def _applies(checkout: Union[str, Path], *flags: str) -> bool:
+    proc = subprocess.run(
+        ["git", "apply", "--check", *flags, str(patch_file())],
+        cwd=checkout,
+        capture_output=True,
+        check=False,
+    )
+    return proc.returncode == 0
+
+
+def _file_states(checkout: Union[str, Path]) -> dict[str, str]:
+    """Each patched file -> 'applied', 'applicable' or 'conflict'."""
+    states = {}
+    for name in PATCHED:
+        only = f"--include={name}"
+        if _applies(checkout, "--reverse", only):
+            states[name] = "applied"
+        else:
+            states[name] = "applicable" if _applies(checkout, only) else "conflict"
+    return states
+
 
 def patch_state(checkout: Union[str, Path]) -> str:
-    """'applied', 'applicable' or 'conflict' for the plugin patch in a checkout."""
-
-    def applies(*flags: str) -> bool:
-        proc = subprocess.run(
-            ["git", "apply", "--check", *flags, str(patch_file())],
-            cwd=checkout,
-            capture_output=True,
-            check=False,
-        )
-        return proc.returncode == 0
-
-    if applies("--reverse"):
+    """'applied', 'applicable' (to every file, or to those an earlier version of the
+    plugin's patch left alone) or 'conflict' for the plugin patch in a checkout."""
+    states = set(_file_states(checkout).values())
+    if states == {"applied"}:
         return "applied"
-    return "applicable" if applies() else "conflict"
+    return "conflict" if "conflict" in states else "applicable"
 
 
 def head_commit(checkout: Union[str, Path]) -> Optional[str]:
@@ -68,18 +86,21 @@ def ensure_checkout(target: Union[str, Path], log: Callable[[str], None] = print
             f"{target} is EPyMARL at {head[:12]}, not the pinned {EPYMARL.commit[:12]}; "
             f"run `git -C {target} checkout {EPYMARL.commit}` or choose another directory"
         )
-    state = patch_state(target)
-    if state == "conflict":
+    states = _file_states(target)
+    conflicts = [name for name, state in states.items() if state == "conflict"]
+    if conflicts:
         restore = (
-            f"`git -C {target} checkout src/main.py`"
+            f"`git -C {target} checkout {' '.join(conflicts)}`"
             if (target / ".git").exists()
             else f"EPyMARL's own, from github.com/uoe-agents/epymarl at {EPYMARL.commit[:12]}"
         )
         raise SetupError(
-            f"{target}/src/main.py has changes that conflict with the plugin patch; "
-            f"restore it ({restore}) or give setup a new directory, then run setup again"
+            f"{target}/{' and '.join(conflicts)} has changes that conflict with the plugin "
+            f"patch; restore it ({restore}) or give setup a new directory, then run setup again"
         )
-    if state == "applicable":
-        log(f"applying {patch_file().name}")
-        subprocess.run(["git", "apply", str(patch_file())], cwd=target, check=True)
+    todo = [name for name, state in states.items() if state == "applicable"]
+    if todo:
+        log(f"applying {patch_file().name} to {', '.join(todo)}")
+        includes = [f"--include={name}" for name in todo]
+        subprocess.run(["git", "apply", *includes, str(patch_file())], cwd=target, check=True)
     return target

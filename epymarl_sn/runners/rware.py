@@ -8,6 +8,7 @@ from typing import Any, Optional
 import numpy as np
 
 from epymarl_sn.batched.rware import BatchedRware, obs_kernel, step_kernel
+from epymarl_sn.checkpoint.state import env_random_state, set_env_random_state
 from epymarl_sn.runners.layout import (
     Buffer,
     Layout,
@@ -68,6 +69,15 @@ class RwareSlice:
             a["reward"][envs] = rewards
         a["terminated"][envs] = ended
         return {int(i): {} for i in envs[ended]}  # rware's info dicts are empty
+
+    def random_state(self, _: None) -> dict[str, Any]:
+        """Each env's generator (rware's, which the batched rows draw from too): all
+        else the rows hold is drawn anew when the envs reset."""
+        return {"envs": [env_random_state(env) for env in self.envs], "process": None}
+
+    def set_random_state(self, saved: dict[str, Any]) -> None:
+        for env, generator in zip(self.envs, saved["envs"]):
+            set_env_random_state(env, generator)
 
     def render(self, _: None) -> None:
         raise RuntimeError("the batched RWARE backend does not render; set rware_batched=False")

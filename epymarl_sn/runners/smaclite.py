@@ -7,6 +7,7 @@ from typing import Any, Optional
 import numpy as np
 
 from epymarl_sn.batched.smaclite import BatchedSmaclite
+from epymarl_sn.checkpoint.state import env_random_state, set_env_random_state
 from epymarl_sn.envs.reward import outcome_from_survivors
 from epymarl_sn.runners.layout import array_layout, array_views, layout_bytes
 
@@ -76,6 +77,21 @@ class SmacliteSlice:
             if terminated or truncated:
                 ended[int(e)] = {"battle_won": enemies == 0, **sparse_info}
         return ended
+
+    def random_state(self, _: None) -> dict[str, Any]:
+        """Each env's SMAClite generator (the rows' shuffles draw from it) and the last
+        actions a reset keeps (the state's tail): all else the rows hold is SMAClite's
+        reset, made anew when the envs reset."""
+        return {
+            "envs": [env_random_state(env) for env in self.envs],
+            "process": None,
+            "last_actions": self.batch.last_actions.copy(),
+        }
+
+    def set_random_state(self, saved: dict[str, Any]) -> None:
+        for env, generator in zip(self.envs, saved["envs"]):
+            set_env_random_state(env, generator)
+        self.batch.last_actions[:] = saved["last_actions"]
 
     def render(self, _: None) -> None:
         raise RuntimeError(

@@ -55,6 +55,13 @@ from utils.logging import Logger
 
 from epymarl_sn.batched.rware import unsupported
 from epymarl_sn.batched.smaclite import unsupported as smaclite_unsupported
+from epymarl_sn.checkpoint.loop import Checkpointer
+from epymarl_sn.checkpoint.state import (
+    env_random_state,
+    random_streams,
+    set_env_random_state,
+    set_random_streams,
+)
 from epymarl_sn.runners.config import rware_batched, smaclite_batched, vector_workers
 from epymarl_sn.runners.layout import (
     Buffer,
@@ -83,6 +90,8 @@ class EnvSlice:
         self.envs = [fn() for fn in env_fns]
         self.first = first
         self.arrays: Optional[dict[str, np.ndarray]] = None  # set by `attach`
+        # in a worker process: its global random streams are part of the envs' state
+        self.own_process = False
 
     def handle(self, cmd: str, data: Any) -> Any:
         return getattr(self, cmd)(data)
@@ -119,6 +128,20 @@ class EnvSlice:
                 ended_infos[i] = info
         return ended_infos
 
+    def random_state(self, _: None) -> dict[str, Any]:
+        """Each env's own generator, and a worker process's global streams (an env may
+        draw from them): what a checkpoint holds of the envs between episodes."""
+        return {
+            "envs": [env_random_state(env) for env in self.envs],
+            "process": random_streams() if self.own_process else None,
+        }
+
+    def set_random_state(self, saved: dict[str, Any]) -> None:
+        for env, generator in zip(self.envs, saved["envs"]):
+            set_env_random_state(env, generator)
+        if saved["process"] is not None:
+            set_random_streams(saved["process"])
+
     def render(self, _: None) -> None:
         self.envs[0].render()
 
@@ -133,11 +156,15 @@ class EnvSlice:
 def worker_main(conn: Connection, env_fns: CloudpickleWrapper, first: int, parent_pid: int) -> None:
     """A worker process: build its envs, then answer the runner's commands until `close`
     or until the runner is gone."""
-    # Ctrl-C is the training process's to handle: it closes the workers
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # the stop signals are the training process's to handle (a signal to the whole
+    # process group, as Slurm sends, must not end a worker before the training process
+    # has written its checkpoint): it closes or kills the workers
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1):
+        signal.signal(sig, signal.SIG_IGN)
     _die_with_parent(parent_pid)
     try:
         envs = EnvSlice(env_fns.x, first)
+        envs.own_process = True
         while True:
             cmd, data = conn.recv()
             if cmd == "attach":  # the shared block's descriptor follows the command
@@ -156,13 +183,13 @@ def worker_main(conn: Connection, env_fns: CloudpickleWrapper, first: int, paren
 
 
 def _die_with_parent(parent_pid: int) -> None:
-    # Linux: SIGTERM this process when the process that started it dies, even by SIGKILL
+    # Linux: kill this process when the process that started it dies, even by SIGKILL
     # (multiprocessing's daemon flag only covers a parent that exits normally)
     if sys.platform.startswith("linux"):
         import ctypes
 
         PR_SET_PDEATHSIG = 1
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent_pid:  # it died before the signal was set
         os._exit(1)
 
@@ -297,6 +324,40 @@ class VectorRunner(ParallelRunner):
         self.train_stats: dict[str, Any] = {}
         self.test_stats: dict[str, Any] = {}
         self.log_train_stats_t = -100000
+        self.checkpoints: Optional[Checkpointer] = None
+
+    # -- the patched run_sequential's hooks (checkpoint.loop)
+
+    def resume_loop(self, loop: SimpleNamespace, learner: Any, buffer: Any) -> None:
+        """Before the training loop: start checkpointing; a resumed run's state back."""
+        self.checkpoints = Checkpointer.start(self, loop, learner, buffer)
+
+    def batch_boundary(self, loop: SimpleNamespace, learner: Any, buffer: Any) -> None:
+        """At the top of each iteration of the training loop: a checkpoint when due."""
+        if self.checkpoints is not None:
+            self.checkpoints.boundary(loop, learner, buffer)
+
+    def runner_state(self) -> dict[str, Any]:
+        """What the runner carries from one batch to the next: t_env, the stats not yet
+        logged, when it last logged, and the envs' random state."""
+        return {
+            "t_env": self.t_env,
+            "train_returns": self.train_returns,
+            "test_returns": self.test_returns,
+            "train_stats": self.train_stats,
+            "test_stats": self.test_stats,
+            "log_train_stats_t": self.log_train_stats_t,
+            "envs": self._call_all("random_state", [None] * len(self.conns)),
+        }
+
+    def set_runner_state(self, saved: dict[str, Any]) -> None:
+        self.t_env = saved["t_env"]
+        self.train_returns = saved["train_returns"]
+        self.test_returns = saved["test_returns"]
+        self.train_stats = saved["train_stats"]
+        self.test_stats = saved["test_stats"]
+        self.log_train_stats_t = saved["log_train_stats_t"]
+        self._call_all("set_random_state", saved["envs"])
 
     def _batched_rware(self, env_fns: list[EnvFn]) -> Optional[CommandPipe]:
         """The batched RWARE backend over the batch's envs, where the run is on RWARE and
@@ -405,6 +466,8 @@ class VectorRunner(ParallelRunner):
         self._send(0, "save_replay")
 
     def close_env(self) -> None:
+        if self.checkpoints is not None:  # the training loop is over
+            self.checkpoints.stop()
         if not self.conns:  # closed already
             return
         try:
@@ -413,7 +476,7 @@ class VectorRunner(ParallelRunner):
             for process in self.processes:
                 process.join(CLOSE_TIMEOUT)
                 if process.is_alive():
-                    process.terminate()
+                    process.kill()  # it ignores SIGTERM
                     process.join()
             # the shared block is unmapped when the last reference to it goes
             self.conns, self.processes, self.arrays = [], [], None

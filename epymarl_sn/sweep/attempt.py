@@ -2,7 +2,9 @@
 output in a log file, stopped at a timeout or when the sweep is interrupted, and
 its stored runs never left RUNNING once its process is gone.
 
-`execute` is what both pools run, in a local thread or as a Ray task on any node.
+`execute` is what both pools run, in a local thread or as a Ray task on any node. A
+stopped run of the same command with a checkpoint in that node's file storage goes on
+from it (`sweep.resume.stopped_checkpoint`) rather than start again.
 A watchdog (`guard`) kills the run's process group and marks its stored runs if the
 process running `execute` dies first. While the run goes, `execute` reports the
 env steps EPyMARL logs (`t_env: N / M`) to the sweep's progress bar.
@@ -20,6 +22,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Callable, NamedTuple, Optional, Union
 
+from epymarl_sn.checkpoint.config import RESUME_ENV
+from epymarl_sn.sweep.resume import KILLED, stopped_checkpoint
 from epymarl_sn.tracking.store import settle_runs
 from epymarl_sn.waiting import Deadline
 
@@ -63,7 +67,7 @@ def _kill_group(proc: "subprocess.Popen[bytes]") -> None:
 
 def _ended(code: int) -> str:
     if code < 0:
-        return f"its process was killed by {signal.Signals(-code).name}"
+        return f"{KILLED}{signal.Signals(-code).name}"
     return f"its process exited with code {code} before Sacred recorded the end"
 
 
@@ -160,7 +164,17 @@ def execute(
     deadline = Deadline(timeout)
     why = None
     run_env = {**os.environ, **env}
+    said: list[str] = []
+    checkpoint = stopped_checkpoint(checkout, argv, said.append)
+    if checkpoint is not None:
+        # the same run goes on, from where it stopped (checkpoint.resume)
+        run_env[RESUME_ENV] = str(checkpoint.path)
+        said.append(
+            f"resuming {checkpoint.path.parent} from its checkpoint at t_env {checkpoint.t_env}"
+        )
     with open(log_path, "wb") as log:
+        log.write("".join(f"epymarl-sn sweep: {line}\n" for line in said).encode())
+        log.flush()
         proc = subprocess.Popen(
             [sys.executable, "src/main.py", *argv, f"--comment={comment}"],
             cwd=checkout,

@@ -1,5 +1,6 @@
 """Which runs of a sweep the store already holds as COMPLETED, so that re-running a
-spec after a crash runs only what is missing; and which some process still runs.
+spec after a crash runs only what is missing; which some process still runs; and
+which stopped run an attempt goes on from (`stopped_checkpoint`) rather than start again.
 
 A stored run counts as one of the sweep's runs when its config has every value the
 run would get: the preset's `name`, the env config's `env`, `t_max`, each override
@@ -8,11 +9,13 @@ and the seed. A run made by hand with the same arguments counts too.
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Callable, Optional, Union
 
+from epymarl_sn.checkpoint.files import NAME, PREVIOUS, Checkpoint, latest
+from epymarl_sn.errors import CheckpointError, StoreError
 from epymarl_sn.resources import main_config
 from epymarl_sn.sweep.spec import RunSpec
-from epymarl_sn.tracking.store import Run, open_store, parse_filters
+from epymarl_sn.tracking.store import FileStore, Run, open_store, parse_filters
 from epymarl_sn.values import same
 
 IDENTITY_KEYS = ("name", "env", "t_max")
@@ -66,3 +69,46 @@ def running(runs: Sequence[RunSpec], checkout: Union[str, Path], location: str) 
         for i, hits in _matching(runs, checkout, location, "RUNNING").items()
         if any((s.heartbeat or s.start_time) and s.stale_s() is None for s in hits)
     }
+
+
+# how an attempt settles a run whose process was killed (sweep.attempt): no error of
+# the run's own, which a resumed run would meet again
+KILLED = "its process was killed by "
+
+
+def _stopped(run: Run) -> bool:
+    """Whether a run stopped without finishing and without an error of its own:
+    INTERRUPTED, killed by a signal, or RUNNING with no process left (stale)."""
+    if run.status == "INTERRUPTED" or run.stale_s() is not None:
+        return True
+    return run.status == "FAILED" and (run.stop_reason or "").startswith(KILLED)
+
+
+def stopped_checkpoint(
+    checkout: Union[str, Path], argv: Sequence[str], say: Callable[[str], None]
+) -> Optional[Checkpoint]:
+    """The newest whole checkpoint, in the checkout's file storage, of a stopped run
+    that this command (`src/main.py ARGV`, any `--comment`) started in this checkout;
+    None if there is none. Damaged checkpoints are passed over with a line (`say`)."""
+    checkout = Path(checkout).resolve()
+    root = checkout / "results" / "sacred"
+    if not root.is_dir():
+        return None
+    store = FileStore(root)
+    run_dirs = {p.parent.parent for n in (NAME, PREVIOUS) for p in root.rglob(f"{n}/meta.json")}
+    found: list[Checkpoint] = []
+    for run_dir in sorted(run_dirs):
+        try:
+            if not _stopped(store.run(run_dir.relative_to(root).as_posix())):
+                continue
+            checkpoint = latest(run_dir, say)
+        except (CheckpointError, StoreError) as err:
+            say(f"not resuming {run_dir}: {err}")
+            continue
+        if checkpoint is None:
+            continue
+        meta = checkpoint.meta
+        command = [a for a in meta["argv"][1:] if not a.startswith("--comment")]
+        if command == list(argv) and Path(meta["cwd"]).resolve() == checkout:
+            found.append(checkpoint)
+    return max(found, key=lambda c: c.t_env, default=None)

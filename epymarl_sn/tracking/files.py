@@ -14,6 +14,10 @@
   written; the files written before keep their last complete version.
 - `run_dir(run_id)`: where it writes the run Sacred calls `run_id`, for the
   observers that start after it (Sacred gives an observer no handle on the others).
+- A resumed run (`epymarl-sn resume`, EPYMARL_SN_RESUME) goes on in the stopped run's
+  directory, under its id: status RUNNING again, its start time kept, the resume
+  listed in run.json's `resumed`, its metrics cut back to its checkpoint's points
+  (`checkpoint.metrics`), its output appended to cout.txt.
 """
 
 import errno
@@ -24,11 +28,16 @@ import shutil
 import tempfile
 from contextlib import suppress
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
 from sacred.observers import FileStorageObserver
 from sacred.serializer import flatten
 
+from epymarl_sn.checkpoint.config import resumed
+from epymarl_sn.checkpoint.files import Checkpoint
+from epymarl_sn.checkpoint.metrics import metrics_at_checkpoint
+from epymarl_sn.errors import CheckpointError
 from epymarl_sn.tracking import stop
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -93,15 +102,53 @@ class DurableFileStorageObserver(FileStorageObserver):
         # Sacred starts observers in the training process's main thread
         stop.install()
         atomic_torch_save()
+        self._resume = resumed()
+        before: dict[str, Any] = {}
+        if self._resume is not None:
+            self.dir = self._resumed_dir(self._resume)
+            before = json.loads(Path(self.dir, "run.json").read_text())
+            _id = os.path.relpath(self.dir, self.basedir)
         run_id = super().started_event(
             ex_info, command, host_info, start_time, config, meta_info, _id
         )
+        if self._resume is not None:
+            self._go_on(self._resume, before, start_time)
         _last_started = (run_id, self.dir)
         return run_id
+
+    def _resumed_dir(self, checkpoint: Checkpoint) -> str:
+        run_dir = Path(checkpoint.meta["stores"]["file_storage"])
+        if run_dir.parent.resolve() != Path(self.basedir).resolve():
+            raise CheckpointError(
+                f"cannot resume from {checkpoint.path}: its run is in {run_dir.parent}, "
+                f"this run's file storage is {self.basedir}; resume from the checkout "
+                "that ran it"
+            )
+        return str(run_dir)
+
+    def _make_run_dir(self, _id: Any) -> None:
+        if self._resume is None:
+            super()._make_run_dir(_id)
+        # a resumed run's directory is set already, and exists
+
+    def _go_on(self, checkpoint: Checkpoint, before: dict[str, Any], start_time: datetime) -> None:
+        """The stopped run's record, going on: its start, its artifacts, the resume
+        noted, its metrics as the checkpoint had them."""
+        self.run_entry["start_time"] = before.get("start_time", self.run_entry["start_time"])
+        self.run_entry["artifacts"] = before.get("artifacts", [])
+        self.run_entry["resumed"] = before.get("resumed", []) + [
+            {"time": start_time.isoformat(), "t_env": checkpoint.t_env}
+        ]
+        self.save_json(self.run_entry, "run.json")
+        path = Path(self.dir, "metrics.json")
+        stored = json.loads(path.read_text()) if path.exists() else {}
+        metrics = metrics_at_checkpoint(stored, checkpoint.metrics(), start_time.isoformat())
+        self.save_json(metrics, "metrics.json")
 
     # set by started_event, before any write (Sacred's type allows None)
     dir: str
     run_entry: dict[str, Any]
+    _resume: Optional[Checkpoint] = None
 
     def save_json(self, obj: Any, filename: str) -> None:
         path = os.path.join(self.dir, filename)

@@ -18,6 +18,9 @@ What it changes in Sacred's MongoObserver:
 - The models EPyMARL saves (`save_model=True`) become artifacts of the run.
 - Its run ids are MongoDB's own, taken after the FileStorageObserver has picked
   its directory: ids in a database shared by several machines are no file names.
+- A resumed run (`epymarl-sn resume`) goes on in the stopped run's document (the id
+  its checkpoint names): status RUNNING again, start time, artifacts and output
+  kept, its metrics cut back to the checkpoint's points (`checkpoint.metrics`).
 """
 
 import logging
@@ -34,8 +37,11 @@ from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 from sacred.observers import MongoObserver
 from sacred.serializer import flatten
 
+from epymarl_sn.checkpoint.config import resumed
+from epymarl_sn.checkpoint.files import Checkpoint
+from epymarl_sn.checkpoint.metrics import metrics_at_checkpoint
 from epymarl_sn.console import say
-from epymarl_sn.errors import StoreError
+from epymarl_sn.errors import CheckpointError, StoreError
 from epymarl_sn.tracking import files, mongo, stop
 from epymarl_sn.tracking.saved_models import SavedModels
 from epymarl_sn.waiting import Deadline, wait_until
@@ -97,6 +103,8 @@ class TrackingMongoObserver(MongoObserver):
         self._models: Optional[SavedModels] = None
         self._file_dir: Optional[Path] = None
         self._handed_over = False  # to the background push: this observer writes no more
+        self._earlier_out = ""  # a resumed run's output before it stopped
+        self._kept_metrics: dict[str, Any] = {}  # a resumed run's metric documents: name -> id
 
     def started_event(
         self,
@@ -113,9 +121,61 @@ class TrackingMongoObserver(MongoObserver):
         file_dir = files.run_dir(_id)
         self._file_dir = Path(file_dir) if file_dir else None
         ex_info = {**ex_info, "name": str(config.get("name") or ex_info.get("name"))}
-        return super().started_event(
+        checkpoint = resumed()
+        before = None if checkpoint is None else self._resumed_run(checkpoint)
+        if before is not None:
+            # Sacred's way to go on in an existing document; it updates that dict
+            self.overwrite = dict(before)
+        run_id = super().started_event(
             ex_info, command, host_info, start_time, config, meta_info, _id=None
         )
+        if checkpoint is not None and before is not None:
+            self._go_on(checkpoint, before, start_time)
+        return run_id
+
+    def _resumed_run(self, checkpoint: Checkpoint) -> dict[str, Any]:
+        """The stopped run's document, which the resumed run goes on in."""
+        ids = checkpoint.meta["stores"].get("mongo")
+        where = f"MongoDB at {self.where}, database {self.runs.database.name}"
+        if ids is None:
+            raise CheckpointError(
+                f"cannot resume from {checkpoint.path} into {where}: the stopped run was "
+                "not in MongoDB; resume without SACRED_MONGO_URL, then `epymarl-sn runs push`"
+            )
+        same_db = ids["db"] == self.runs.database.name
+        doc = self.runs.find_one({"_id": ids["id"]}) if same_db else None
+        if doc is None:
+            raise CheckpointError(
+                f"cannot resume from {checkpoint.path}: {where} has no run {ids['id']} "
+                f"(the checkpoint's run is run {ids['id']} of database {ids['db']})"
+            )
+        return doc
+
+    def _go_on(self, checkpoint: Checkpoint, before: dict[str, Any], start_time: datetime) -> None:
+        """The stopped run's document, going on: its start, artifacts and output kept,
+        the resume noted, its metrics as the checkpoint had them."""
+        for key in ("start_time", "artifacts"):
+            if key in before:
+                self.run_entry[key] = before[key]
+        self.run_entry["resumed"] = before.get("resumed", []) + [
+            {"time": start_time, "t_env": checkpoint.t_env}
+        ]
+        for key in ("stop_time", "stop_reason", "fail_trace", "result"):
+            self.run_entry.pop(key, None)
+        self._earlier_out = before.get("captured_out") or ""
+        run_id = self.run_entry["_id"]
+        stored = {doc["name"]: doc for doc in self.metrics.find({"run_id": run_id})}
+        saved = metrics_at_checkpoint(stored, checkpoint.metrics(), start_time)
+        for name, doc in stored.items():
+            if name not in saved:
+                self.metrics.delete_one({"_id": doc["_id"]})
+        for name, points in saved.items():
+            done = self.metrics.update_one(
+                {"run_id": run_id, "name": name}, {"$set": points}, upsert=True
+            )
+            kept = stored.get(name)
+            self._kept_metrics[name] = kept["_id"] if kept else done.upserted_id
+        self.runs.replace_one({"_id": run_id}, self.run_entry)
 
     def log_metrics(
         self, metrics_by_name: dict[str, dict[str, list[Any]]], info: dict[str, Any]
@@ -138,7 +198,7 @@ class TrackingMongoObserver(MongoObserver):
             self._info = info
             self.run_entry.update(
                 info=flatten(info),
-                captured_out=captured_out,
+                captured_out=self._earlier_out + captured_out,
                 heartbeat=beat_time,
                 result=flatten(result),
             )
@@ -244,6 +304,13 @@ class TrackingMongoObserver(MongoObserver):
             # adds the metric's id to the run's info the first time
             super().log_metrics({name: self._unsent[name]}, self._info)
             del self._unsent[name]
+        # a resumed run's info is its checkpoint's, which lacks the metrics first sent
+        # after the checkpoint was written; their documents were kept, so Sacred does
+        # not list them again
+        listed = {m["name"] for m in self._info.get("metrics", [])}
+        for name, doc_id in self._kept_metrics.items():
+            if name not in listed:
+                self._info.setdefault("metrics", []).append({"name": name, "id": str(doc_id)})
         self.run_entry["info"] = flatten(self._info)
 
     def _send_models(self, finished: bool) -> None:

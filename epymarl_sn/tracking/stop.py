@@ -1,7 +1,11 @@
-"""How a training run stops early: on Ctrl-C, SIGTERM or SIGHUP (`kill`, Slurm at a
-job's time limit, `docker stop`, a cancelled Ray task, a closed terminal), or on a
-full disk. Installed by the plugin's FileStorageObserver when the run starts
-(`install`), in the training process only.
+"""How a training run stops early: on Ctrl-C, SIGTERM, SIGHUP or SIGUSR1 (`kill`, Slurm
+at or ahead of a job's time limit, `docker stop`, a cancelled Ray task, a closed
+terminal), or on a full disk. Installed by the plugin's FileStorageObserver when the
+run starts (`install`), in the training process only.
+
+- In the training loop of a run with checkpoints, the first such signal is deferred
+  (`checkpoint.signals`): the run writes a checkpoint at the next batch boundary, then
+  raises the signal again, and stops as below; a second signal stops it at once.
 
 - The signal raises `RunStopped` (a KeyboardInterrupt) in the main thread. Sacred
   records a KeyboardInterrupt's STATUS: INTERRUPTED for a signal, FAILED for a full
@@ -13,7 +17,8 @@ full disk. Installed by the plugin's FileStorageObserver when the run starts
 - Another thread (the observers write from Sacred's heartbeat thread) asks for a stop
   with `request_stop`; the main thread then stops as on a signal.
 - Env workers forked from the training process inherit the handler: there it lets
-  the training process handle Ctrl-C, and exits quietly on SIGTERM.
+  the training process handle Ctrl-C, and exits quietly on the other signals (the
+  `vector` runner's workers ignore them all; the training process kills them).
 """
 
 import _thread
@@ -25,10 +30,10 @@ import threading
 from types import FrameType, TracebackType
 from typing import Optional
 
+from epymarl_sn.checkpoint import signals
 from epymarl_sn.console import say
 
-SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-WORKER_GRACE_S = 5.0  # for an env worker to end when terminated, before SIGKILL
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1)
 RETRY_S = 0.5  # a signal that came while the main thread handled an error comes again
 
 
@@ -91,6 +96,8 @@ def _on_signal(signum: int, frame: Optional[FrameType]) -> None:
         os._exit(128 + signum)
     if _stopping is not None:
         return  # already stopping: its end is being recorded
+    if _pending is None and signals.take(signum):
+        return  # the runner checkpoints at the next batch boundary, then raises it again
     if sys.exc_info()[0] is not None:
         # the main thread is in an except block (Sacred recording a failure, or any
         # other): raising here would cut that short, so the signal comes again shortly
@@ -99,7 +106,9 @@ def _on_signal(signum: int, frame: Optional[FrameType]) -> None:
         retry.start()
         return
     name = signal.Signals(signum).name
-    _stopping = _pending or RunStopped("INTERRUPTED", f"stopped by {name}", 128 + signum)
+    _stopping = _pending or RunStopped(
+        "INTERRUPTED", f"stopped by {name}{signals.note()}", 128 + signum
+    )
     _stop_workers()
     raise _stopping
 
@@ -126,11 +135,10 @@ def _excepthook(
 
 
 def _stop_workers() -> None:
+    # killed: an env worker holds nothing a clean exit would save (a worker of
+    # EPyMARL's parallel runner exits at once on SIGTERM; the vector runner's ignore it)
     children = multiprocessing.active_children()
     for child in children:
-        child.terminate()
+        child.kill()
     for child in children:
-        child.join(WORKER_GRACE_S)
-        if child.is_alive():
-            child.kill()
-            child.join()
+        child.join()

@@ -11,7 +11,7 @@ from epymarl_sn.cli import COMMANDS
 
 from helpers import run_cli
 
-SUBCOMMANDS = ("setup", "doctor", "runs", "sweep", "plot", "board")
+SUBCOMMANDS = ("setup", "doctor", "runs", "resume", "sweep", "plot", "board")
 
 # (id, arguments, exit code, regex of the error line); {tmp} is the test's tmp_path and
 # {epymarl} the session's checkout
@@ -38,6 +38,24 @@ CASES = [
         ("runs", "show"),
         2,
         r"^epymarl-sn runs: error: runs show takes one run id: epymarl-sn runs show ID",
+    ),
+    (
+        "resume without a run",
+        ("resume",),
+        2,
+        r"^epymarl-sn resume: error: the following arguments are required: RUN$",
+    ),
+    (
+        "resume t-max 0",
+        ("resume", "a/b/1", "--t-max", "0"),
+        2,
+        r"^epymarl-sn resume: error: argument --t-max: '0' is not a positive integer$",
+    ),
+    (
+        "resume a run not in the store",
+        ("resume", "a/b/1", "--store", "{tmp}"),
+        2,
+        r"^epymarl-sn resume: error: no run 'a/b/1' in .* \(0 runs there; `epymarl-sn runs` lists",
     ),
     (
         "sweep without a spec",
