@@ -72,10 +72,10 @@ def reloaded(module, make, state):
 
 def lockstep(ours, theirs, make_ours, make_theirs, inputs, loss_of, clip=None):
     """Train both with Adam for STEPS steps on the same inputs, asserting equality after
-    every forward, backward and step, in training mode and (every 10 steps) in eval
-    mode. At ROUND_TRIP_AT each is replaced by a fresh one loaded from a checkpoint: once
-    its own state_dict, once the other one's (the keys are the same). Returns how many
-    steps the gradient clipping scaled."""
+    every forward, backward and step, in training mode, in eval mode (every 10 steps)
+    and of deepcopies (every 50). At ROUND_TRIP_AT each is replaced by a fresh one
+    loaded from a checkpoint: once its own state_dict, once the other one's (the keys
+    are the same). Returns how many steps the gradient clipping scaled."""
     opt_ours = torch.optim.Adam(ours.parameters(), lr=1e-2)
     opt_theirs = torch.optim.Adam(theirs.parameters(), lr=1e-2)
     clipped = 0
@@ -92,6 +92,13 @@ def lockstep(ours, theirs, make_ours, make_theirs, inputs, loss_of, clip=None):
             opt_theirs.load_state_dict(copy.deepcopy(opt_state))
             assert_same_state(ours, theirs)
         x = inputs(step)
+        if step % 50 == 0:  # a deepcopy (EPyMARL's target critic) steps on its own copy
+            copy_ours, copy_theirs = copy.deepcopy(ours), copy.deepcopy(theirs)
+            for _ in range(2):
+                assert torch.equal(copy_ours(x), copy_theirs(x))
+            assert_same_state(copy_ours, copy_theirs)
+            u = next(key for key in ours.state_dict() if key.endswith("._u"))
+            assert not torch.equal(copy_ours.state_dict()[u], ours.state_dict()[u])
         if step % 10 == 0:
             ours.eval(), theirs.eval()
             with torch.no_grad():
