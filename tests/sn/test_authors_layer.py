@@ -97,8 +97,9 @@ def lockstep(ours, theirs, make_ours, make_theirs, inputs, loss_of, clip=None):
             for _ in range(2):
                 assert torch.equal(copy_ours(x), copy_theirs(x))
             assert_same_state(copy_ours, copy_theirs)
-            u = next(key for key in ours.state_dict() if key.endswith("._u"))
-            assert not torch.equal(copy_ours.state_dict()[u], ours.state_dict()[u])
+            copied, own = copy_ours.state_dict(), ours.state_dict()
+            vectors = [key for key in own if key.endswith(("._u", "._v"))]
+            assert vectors and all(copied[k].data_ptr() != own[k].data_ptr() for k in vectors)
         if step % 10 == 0:
             ours.eval(), theirs.eval()
             with torch.no_grad():
