@@ -48,7 +48,11 @@ class SNKeys:
     critic_sn_k: float = knob(
         1.0,
         allowed="a finite number > 0 (the target spectral norm)",
-        help="target spectral norm of each normalised layer (float > 0)",
+        help=(
+            "target spectral norm of each normalised layer (float > 0); with 1.0 (and "
+            "clamp, stop_grad off) a layer is torch's `spectral_norm`, the authors' layer, "
+            "value for value"
+        ),
         valid=_positive_finite,
     )
     critic_sn_clamp: bool = knob(
@@ -63,7 +67,11 @@ class SNKeys:
     critic_sn_power_iterations: int = knob(
         1,
         allowed="an integer >= 1",
-        help="power-iteration steps per training forward (int >= 1)",
+        help=(
+            "power-iteration steps per training forward (int >= 1), as torch's "
+            "`spectral_norm`: u, then v, from a random start (drawn when the critic is "
+            "made) and 15 steps"
+        ),
         valid=integer(1),
     )
     critic_sn_stop_grad: bool = knob(

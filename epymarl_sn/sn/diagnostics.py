@@ -4,7 +4,7 @@ scale k^-1) and the authors' second gradient norm."""
 import torch
 import torch.nn as nn
 
-from epymarl_sn.sn.layer import SNLinear
+from epymarl_sn.sn.layer import SNLinear, raw_weight
 
 
 @torch.no_grad()
@@ -17,7 +17,7 @@ def critic_diagnostics(critic: nn.Module) -> dict[str, float]:
     grad_scale = 1.0
     linears = [m for m in critic.modules() if isinstance(m, nn.Linear)]
     for i, layer in enumerate(linears, start=1):
-        stats[f"critic_sigma_layer{i}"] = torch.linalg.matrix_norm(layer.weight, ord=2).item()
+        stats[f"critic_sigma_layer{i}"] = torch.linalg.matrix_norm(raw_weight(layer), ord=2).item()
         if isinstance(layer, SNLinear):
             grad_scale *= layer.weight_scale().item()
     stats["critic_grad_scale"] = grad_scale
@@ -31,7 +31,7 @@ def clipped_weights_grad_norm(critic: nn.Module) -> float:
     gradients of the critic's layer weights only (no biases; an SN layer's raw weight),
     as the last critic update left them, i.e. after clip_grad_norm_.
     """
-    grads = [m.weight.grad for m in critic.modules() if isinstance(m, nn.Linear)]
+    grads = [raw_weight(m).grad for m in critic.modules() if isinstance(m, nn.Linear)]
     return torch.linalg.vector_norm(
         torch.stack([torch.linalg.vector_norm(g) for g in grads])
     ).item()

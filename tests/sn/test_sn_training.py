@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from epymarl_sn.sn.layer import SNLinear
+from epymarl_sn.sn.layer import SNLinear, raw_weight
 
 from helpers import RWARE_TINY, applied_weight, preset_args, random_batch, top_sigma
 
@@ -46,7 +46,7 @@ def test_stock_ppo_learner_target_critic_and_soft_updates(epymarl_src):
         assert a.u.data_ptr() != b.u.data_ptr() and torch.equal(a.u, b.u)
     # soft updates and Adam see the raw weights and biases, never u and v
     assert {name for name, _ in critic.named_parameters()} == {
-        f"fc{i}.{p}" for i in (1, 2, 3) for p in ("weight", "bias")
+        f"fc{i}.{p}" for i in (1, 2, 3) for p in ("bias", "parametrizations.weight.original")
     }
 
     train(learner, 3)
@@ -67,7 +67,7 @@ def test_hard_target_updates_copy_the_power_iteration_state(epymarl_src):
     learner = make_learner(epymarl_src, "mappo_midsn", target_update_interval_or_tau=2)
     train(learner, 2)
     critic_state, target_state = learner.critic.state_dict(), learner.target_critic.state_dict()
-    assert "fc2.u" in target_state
+    assert "fc2.parametrizations.weight.0._u" in target_state
     assert all(torch.equal(critic_state[k], target_state[k]) for k in critic_state)
 
 
@@ -79,7 +79,9 @@ def test_save_and_load_restore_outputs_and_power_iteration_state(
     train(saved, 3)
     saved.save_models(str(tmp_path))
     state = torch.load(tmp_path / "critic.th")
-    assert {"fc1.u", "fc1.v", "fc3.u", "fc3.v"} <= set(state)
+    assert {f"fc{i}.parametrizations.weight.0.{x}" for i in (1, 3) for x in ("_u", "_v")} <= set(
+        state
+    )
 
     batch = random_batch(saved.args, seed=99)
     expected = [saved.critic(batch) for _ in range(3)]  # training mode: u, v step on
@@ -94,7 +96,7 @@ def test_save_and_load_restore_outputs_and_power_iteration_state(
     # the power-iteration state matters: the weights alone do not give the same outputs
     weights_only = make_learner(epymarl_src, "mappo_fullsn", seed=1, learner=learner_name)
     weights_only.critic.load_state_dict(
-        {k: v for k, v in state.items() if not k.endswith((".u", ".v"))}, strict=False
+        {k: v for k, v in state.items() if not k.endswith(("._u", "._v"))}, strict=False
     )
     assert not torch.allclose(weights_only.critic(batch), expected[0], rtol=1e-6, atol=0)
 
@@ -115,12 +117,14 @@ def test_sn_learner_logs_diagnostics_at_the_learner_log_interval(epymarl_src):
     # (k = 1) the layers apply after the update, sigma their power-iteration estimate
     learner.train(random_batch(learner.args, seed=1), 2000, 0)
     layers = learner.critic.layers
-    sigmas = [top_sigma(layer.weight) for layer in layers]
+    sigmas = [top_sigma(raw_weight(layer)) for layer in layers]
     for i, value in enumerate(sigmas, 1):
         assert stats[f"critic_sigma_layer{i}"][-1][1] == pytest.approx(value, rel=1e-5)
     with torch.no_grad():
         # u^T W v from the buffers (the diagnostics read the layers' own weight_scale)
-        estimates = [torch.dot(layer.u, torch.mv(layer.weight, layer.v)).item() for layer in layers]
+        estimates = [
+            torch.dot(layer.u, torch.mv(raw_weight(layer), layer.v)).item() for layer in layers
+        ]
     assert stats["critic_grad_scale"][-1][1] == pytest.approx(1 / math.prod(estimates), rel=1e-6)
     # the estimates follow the exact sigmas (each <= sigma: u^T W v for unit u, v)
     assert all(0.5 * s < e <= s * (1 + 1e-5) for e, s in zip(estimates, sigmas))
@@ -187,7 +191,8 @@ def test_stock_ppo_learner_saves_and_resumes_from_checkpoint(run_main, tmp_path)
     (token,) = (out / "models").iterdir()
     saved_steps = sorted(int(p.name) for p in token.iterdir())
     state = torch.load(token / str(saved_steps[-1]) / "critic.th")
-    assert {"fc2.u", "fc2.v"} <= set(state) and "fc1.u" not in state
+    assert {"fc2.parametrizations.weight.0._u", "fc2.parametrizations.weight.0._v"} <= set(state)
+    assert "fc1.weight" in state and "fc1.parametrizations.weight.0._u" not in state
 
     resumed = run_main(*sn_paper, f"checkpoint_path={token}", f"t_max={saved_steps[-1] + 1000}")
     assert resumed.proc.returncode == 0, resumed.output[-3000:]
