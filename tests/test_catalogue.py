@@ -8,6 +8,7 @@ The inputs go to the real programs: EPyMARL's patched `src/main.py` and the
 Ctrl-C and SIGKILL, and a run whose results fill a real 20 MB tmpfs.
 """
 
+import fcntl
 import json
 import os
 import re
@@ -428,9 +429,275 @@ CASES = [
     ),
 ]
 
+# kind 1: EPyMARL's own keys that the presets set (epymarl_config.EpymarlKeys, GymmaArgs),
+# and the command's YAML files, checked before training
+CASES += [
+    main_case(
+        f"EPyMARL key {key}={value}",
+        "mappo_sn",
+        *RWARE,
+        f"{key}={value}",
+        line=rf"^error: {re.escape(key)}: {re.escape(shown)} is not allowed; allowed: "
+        rf"{allowed}.*; set e.g. {re.escape(key)}=",
+    )
+    for key, value, shown, allowed in [
+        ("hidden_dim", "0", "0", "an integer >= 1"),
+        ("hidden_dim", "1.5", "1.5", "an integer >= 1"),
+        ("lr", "-1", "-1", "a finite number > 0"),
+        ("lr", "0", "0", "a finite number > 0"),
+        ("seed", "-1", "-1", "an integer from 0 to 2\\*\\*32 - 1"),
+        ("t_max", "0", "0", "an integer >= 1"),
+        ("t_max", "-5", "-5", "an integer >= 1"),
+        ("q_nstep", "0", "0", "an integer >= 1"),
+        ("epochs", "0", "0", "an integer >= 1"),
+        ("batch_size", "0", "0", "an integer >= 1"),
+        ("test_nepisode", "0", "0", "an integer >= 1"),
+        ("test_interval", "0", "0", "an integer >= 1"),
+        ("save_model_interval", "-1", "-1", "an integer >= 1"),
+        ("gamma", "2", "2", "a number from 0 to 1"),
+        ("eps_clip", "0", "0", "a finite number > 0"),
+        ("entropy_coef", "-0.1", "-0.1", "a finite number >= 0"),
+        ("grad_norm_clip", "0", "0", "a finite number > 0"),
+        ("target_update_interval_or_tau", "0", "0", "a number from 0 to 1"),
+        ("use_rnn", "yes", "'yes'", "True or False"),
+        ("standardise_rewards", "1", "1", "True or False"),
+        ("env_args.time_limit", "0", "0", "an integer >= 1"),
+        ("env_args.time_limit", "ten", "'ten'", "an integer >= 1"),
+        ("env_args.pretrained_wrapper", "3", "3", "null or the name of a wrapper"),
+        ("log_interval", "0", "0", "an integer >= 1"),
+        ("learner_log_interval", "0", "0", "an integer >= 1"),
+        ("obs_agent_id", "2", "2", "True or False"),
+        ("common_reward", "maybe", "'maybe'", "True or False"),
+    ]
+]
+CASES += [
+    main_case(
+        "RWARE key not registered",
+        "mappo_sn",
+        "--env-config=gymma",
+        "with",
+        "env_args.key=rware:rware-tiny-3ag-v9",
+        "t_max=100",
+        line=r"^error: env_args.key: 'rware:rware-tiny-3ag-v9' is not a registered gymnasium "
+        r"env; did you mean rware:rware-tiny-3ag-v2\b",
+    ),
+    main_case(
+        "gym key module missing",
+        "mappo_sn",
+        "--env-config=gymma",
+        "with",
+        "env_args.key=nosuchmodule:thing-v0",
+        "t_max=100",
+        line=r"^error: env_args.key: 'nosuchmodule:thing-v0' names the module 'nosuchmodule', "
+        r"which cannot be imported",
+    ),
+    main_case(
+        "gym key missing",
+        "mappo_sn",
+        "--env-config=gymma",
+        "with",
+        "t_max=100",
+        line=r"^error: env_args.key: None is not allowed; allowed: a registered gymnasium env",
+    ),
+    main_case(
+        "alg config YAML error",
+        "broken_alg",
+        *RWARE,
+        line=r"^error: \S+broken_alg.yaml is not valid YAML at line 2, column \d+: ",
+    ),
+    main_case(
+        "alg config a list",
+        "list_alg",
+        *RWARE,
+        line=r"^error: \S+list_alg.yaml holds a YAML list, not a mapping of config keys",
+    ),
+    main_case(
+        "env config YAML error",
+        "mappo_sn",
+        "--env-config=broken_env",
+        "with",
+        "t_max=100",
+        line=r"^error: \S+broken_env.yaml is not valid YAML at line \d+, column \d+: ",
+    ),
+    main_case(
+        "with file YAML error",
+        "mappo_sn",
+        *RWARE,
+        "{world}/broken.yaml",
+        line=r"^error: \S+broken.yaml is not valid YAML at line 2, column \d+: ",
+    ),
+    main_case(
+        "with file a list",
+        "mappo_sn",
+        *RWARE,
+        "{world}/list.yaml",
+        line=r"^error: \S+list.yaml holds a YAML list, not a mapping",
+    ),
+    main_case(
+        "with file missing",
+        "mappo_sn",
+        *RWARE,
+        "{world}/none.yaml",
+        line=r"^error: cannot read the config file \S+none.yaml \(No such file or directory\)",
+    ),
+    main_case(
+        "with a bare word",
+        "mappo_sn",
+        *RWARE,
+        "fast",
+        line=r"^error: with fast: neither KEY=VALUE nor a config file",
+    ),
+    main_case(
+        "with file bad value",
+        "mappo_sn",
+        *RWARE,
+        "{world}/bad_value.yaml",
+        line=r"^error: hidden_dim: 0 is not allowed",
+    ),
+]
+
+# kind 2: sweep specs refused up front (seeds, data_dir, each run's resolved config)
+CASES += [
+    cli_case(
+        f"spec {name}",
+        "sweep",
+        f"{{world}}/{name}.yaml",
+        "--epymarl",
+        "{world}/epymarl",
+        "--dry-run",
+        line=line,
+    )
+    for name, line in [
+        ("negative_seed", r"`seeds` must be a non-empty list of integers from 0 to 2\*\*32 - 1"),
+        ("huge_seed", r"`seeds` must be a non-empty list of integers from 0 to 2\*\*32 - 1"),
+        ("data_file", r"data_dir good.yaml is a file, not a directory"),
+        (
+            "override_unknown",
+            r"run `python src/main.py .*`: hidden_dimm: not a config key of this run; "
+            r"did you mean hidden_dim\b",
+        ),
+        ("override_bad", r"run `python src/main.py .*`: hidden_dim: 0 is not allowed"),
+        ("override_key", r"env_args.key: 'rware:nope-v1' is not a registered gymnasium env"),
+        ("broken_alg", r"broken_alg.yaml is not valid YAML at line 2"),
+        ("t_max_zero", r"`t_max` must be a positive integer"),
+    ]
+]
+CASES += [
+    cli_case(
+        "sweep while another runs",
+        "sweep",
+        "{world}/good.yaml",
+        "--epymarl",
+        "{world}/epymarl",
+        line=r"error: sweep /\S+/other.yaml \(PID \d+, since .*\) is running on \S+epymarl: "
+        r"one sweep at a time on a checkout",
+    ),
+]
+
+# kind 4: readers of a store, given an id no store could hold
+CASES += [
+    cli_case(
+        "runs show a very long id",
+        "runs",
+        "show",
+        "x" * 5000,
+        "--store",
+        "{world}/good",
+        line=r"no run 'x+' in \S+good \(2 runs there",
+    ),
+]
+
+# kind 6: environment variables, checked where they are read, named in the one line
+CASES += [
+    main_case(
+        "final wait not a number, no MongoDB",
+        "mappo_sn",
+        *RWARE,
+        "hidden_dim=0",  # the run got as far as its checks: the plugin was imported
+        env={"EPYMARL_SN_MONGO_FINAL_WAIT_S": "abc"},
+        line=r"^error: hidden_dim: 0 is not allowed",
+    ),
+    main_case(
+        "final wait not a number",
+        "mappo_sn",
+        *RWARE,
+        env={"EPYMARL_SN_MONGO_FINAL_WAIT_S": "abc", "SACRED_MONGO_URL": "mongodb://127.0.0.1:9"},
+        line=r"^error: EPYMARL_SN_MONGO_FINAL_WAIT_S='abc' is not a number of seconds >= 0",
+    ),
+    main_case(
+        "run's database name",
+        "mappo_sn",
+        *RWARE,
+        env={"SACRED_MONGO_DB": "my.db", "SACRED_MONGO_URL": "mongodb://127.0.0.1:9"},
+        line=r"^error: SACRED_MONGO_DB='my.db' is not a MongoDB database name",
+    ),
+    main_case(
+        "run's URL without a scheme",
+        "mappo_sn",
+        *RWARE,
+        env={"SACRED_MONGO_URL": "127.0.0.1:27017"},
+        line=r"^error: SACRED_MONGO_URL is not a valid MongoDB URL",
+    ),
+    cli_case(
+        "runs URL without a scheme",
+        "runs",
+        env={"SACRED_MONGO_URL": "127.0.0.1:27017"},
+        line=r"SACRED_MONGO_URL does not start with mongodb:// or mongodb\+srv://",
+    ),
+    cli_case(
+        "plot URL without a scheme",
+        "plot",
+        "--metric",
+        "return_mean",
+        "--out",
+        "{world}/fig",
+        env={"SACRED_MONGO_URL": "127.0.0.1:27017"},
+        line=r"SACRED_MONGO_URL does not start with mongodb://",
+    ),
+    cli_case(
+        "push URL without a scheme",
+        "runs",
+        "push",
+        "--store",
+        "{world}/good",
+        env={"SACRED_MONGO_URL": "127.0.0.1:27017"},
+        line=r"SACRED_MONGO_URL takes a mongodb:// URL",
+    ),
+    cli_case(
+        "runs database name",
+        "runs",
+        "--store",
+        "mongodb://127.0.0.1:9",
+        env={"SACRED_MONGO_DB": "my.db"},
+        line=r"SACRED_MONGO_DB='my.db' is not a MongoDB database name",
+    ),
+    cli_case(
+        "push database name",
+        "runs",
+        "push",
+        "--store",
+        "{world}/good",
+        "--to",
+        "mongodb://127.0.0.1:9",
+        env={"SACRED_MONGO_DB": "a/b"},
+        line=r"SACRED_MONGO_DB='a/b' is not a MongoDB database name",
+    ),
+    cli_case(
+        "cache under a file",
+        "board",
+        "--store",
+        "{world}/good",
+        env={"EPYMARL_SN_CACHE": "{world}/good.yaml/cache"},
+        line=r"the setup cache \S+good.yaml/cache \(from EPYMARL_SN_CACHE\) cannot be made a "
+        r"directory \(Not a directory\)",
+        code=1,
+    ),
+]
+
 
 def _spec(world, seeds=(1, 2), **extra):
-    return {"configs": ["mappo_sn"], "env_configs": ["gymma"], "seeds": list(seeds), **extra}
+    env = {"env_config": "gymma", "with": {"env_args.key": "rware:rware-tiny-2ag-v2"}}
+    return {"configs": ["mappo_sn"], "env_configs": [env], "seeds": list(seeds), **extra}
 
 
 def _sacred_run(store, config, status="COMPLETED"):
@@ -455,17 +722,40 @@ def _sacred_run(store, config, status="COMPLETED"):
 
 @pytest.fixture(scope="module")
 def world(epymarl_dir, tmp_path_factory):
-    """The files the catalogue's inputs name: a checkout, stores, specs, setup targets."""
+    """The files the catalogue's inputs name: a checkout (with broken configs, and a
+    sweep lock that another sweep holds), stores, specs, setup targets."""
     root = tmp_path_factory.mktemp("catalogue")
     checkout = copy_checkout(epymarl_dir, root / "epymarl")
+    configs = checkout / "src" / "config"
+    (configs / "algs" / "broken_alg.yaml").write_text("lr: [0.1\nhidden_dim: 3\n")
+    (configs / "algs" / "list_alg.yaml").write_text("- lr\n- hidden_dim\n")
+    (configs / "envs" / "broken_env.yaml").write_text("env: gymma\nenv_args: {key: [\n")
+    rware = {"env_config": "gymma", "with": {"env_args.key": "rware:nope-v1"}}
     for name, spec in {
         "good": _spec(root),
         "unknown": {**_spec(root), "configs": ["mappo_nope"]},
         "seeds": {**_spec(root), "seeds": ["one"]},
         "key": {"configs": ["mappo_sn"], "env_configs": ["gymma"], "seed": [1]},
+        "negative_seed": _spec(root, seeds=(1, -1)),
+        "huge_seed": _spec(root, seeds=(2**32,)),
+        "data_file": _spec(root, data_dir="good.yaml"),
+        "override_unknown": _spec(root, **{"with": {"hidden_dimm": 3}}),
+        "override_bad": _spec(root, **{"with": {"hidden_dim": 0}}),
+        "override_key": {**_spec(root), "env_configs": [rware]},
+        "broken_alg": {**_spec(root), "configs": ["broken_alg"]},
+        "t_max_zero": _spec(root, t_max=0),
     }.items():
         (root / f"{name}.yaml").write_text(yaml.safe_dump(spec))
     (root / "broken.yaml").write_text("configs: [mappo_sn\nseeds: [1]\n")
+    (root / "list.yaml").write_text("- 1\n- 2\n")
+    (root / "bad_value.yaml").write_text("hidden_dim: 0\n")
+    # another sweep runs on the checkout: it holds the lock (an flock), which names it
+    lock = checkout / "results" / "sweep.lock"
+    lock.parent.mkdir()
+    held = os.open(lock, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    holder = f"sweep {root}/other.yaml (PID {os.getpid()}, since 2026-01-01 00:00:00)"
+    os.write(held, holder.encode())
     # a store of two good runs, for the plot and runs inputs
     for seed in (1, 2):
         _sacred_run(root / "good", {"name": "mappo_sn", "seed": seed, "env_args": {"key": "k"}})
@@ -473,7 +763,8 @@ def world(epymarl_dir, tmp_path_factory):
     (root / "other" / "notes.txt").write_text("not EPyMARL")
     (root / "foreign" / "src").mkdir(parents=True)
     (root / "foreign" / "src" / "main.py").write_text("print('not EPyMARL')\n")
-    return root, checkout
+    yield root, checkout
+    os.close(held)
 
 
 def _fill(value, root):
@@ -560,8 +851,8 @@ def assert_clean_end(outcome, code, line):
         assert json.loads(run.read_text())["status"] != "RUNNING", run
 
 
-def test_the_catalogue_has_at_least_40_bad_inputs():
-    assert len(CASES) >= 40 and len({c.id for c in CASES}) == len(CASES)
+def test_the_catalogue_has_at_least_100_bad_inputs():
+    assert len(CASES) >= 100 and len({c.id for c in CASES}) == len(CASES)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
