@@ -129,6 +129,8 @@ class DurableFileStorageObserver(FileStorageObserver):
         self._guarded(os.path.join(self.dir, "cout.txt"), super().save_cout)
 
     def interrupted_event(self, interrupt_time: datetime, status: str) -> None:
+        if getattr(self, "run_entry", None) is None:
+            return  # it never started (no run directory): there is nothing to record
         reason = stop.stop_reason()
         if reason:
             self.run_entry["stop_reason"] = reason

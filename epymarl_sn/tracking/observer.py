@@ -230,6 +230,8 @@ class TrackingMongoObserver(MongoObserver):
         self._finish(stop_time=stop_time, result=flatten(result), status="COMPLETED")
 
     def interrupted_event(self, interrupt_time: datetime, status: str) -> None:
+        if getattr(self, "run_entry", None) is None:
+            return  # stopped before it started (the file storage could not start the run)
         reason = stop.stop_reason()  # e.g. stopped by SIGTERM
         self._finish(
             stop_time=interrupt_time, status=status, **({"stop_reason": reason} if reason else {})
