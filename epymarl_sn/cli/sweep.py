@@ -55,6 +55,8 @@ def run_command(args: argparse.Namespace) -> int:
         for i, run in enumerate(plan.runs):
             print(("# COMPLETED: " if i in plan.skipped else "") + run.command())
         return 0
+    if not plan.todo:
+        return _run_locked(plan, args)  # nothing to run, nothing to run twice: no lock
     with sweep_lock(plan):
         plan.skipped = plan.done()  # another sweep may have ended since make_plan
         return _run_locked(plan, args)

@@ -31,6 +31,7 @@ import epymarl_sn
 from epymarl_sn.errors import EpymarlSnError, SpecError
 from epymarl_sn.sweep.resume import completed, completed_runs
 from epymarl_sn.sweep.spec import RunSpec
+from epymarl_sn.tracking.atomic import write_text
 from epymarl_sn.tracking.export import export_compact
 from epymarl_sn.tracking.store import open_store
 
@@ -136,7 +137,7 @@ def save_finished(
             return copied
         where.mkdir(exist_ok=True)
         if not (where / SPEC_FILE).is_file():
-            (where / SPEC_FILE).write_text(spec.read_text())
+            write_text(where / SPEC_FILE, spec.read_text())
         found = completed_runs([runs[i] for i in sorted(wanted)], checkout, location)
         store = open_store(location)
         for j, i in enumerate(sorted(wanted)):
