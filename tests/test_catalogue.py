@@ -5,7 +5,10 @@ with no traceback and nothing left behind (no RUNNING run, no process, no cut fi
 The inputs go to the real programs: EPyMARL's patched `src/main.py` and the
 `epymarl-sn` command line, each in a process group of its own, several at a time
 (they mostly wait on imports). The faults are real too: runs stopped by SIGTERM,
-Ctrl-C and SIGKILL, and a run whose results fill a real 20 MB tmpfs.
+Ctrl-C, SIGKILL and SIGSTOP, a sweep lock another process holds, real tmpfs mounts that
+fill up or turn read-only (at the start or mid-run), FIFOs, a directory closed to the
+user `nobody`, and the repository's own compact data pushed to a real MongoDB-compatible
+server. docs/robustness.md lists the kinds and what each gets.
 """
 
 import fcntl
