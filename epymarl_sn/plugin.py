@@ -29,6 +29,7 @@ node that `epymarl-sn sweep --ray` ran it on.
 
 import importlib
 import logging
+import os
 import sys
 import warnings
 from collections.abc import Mapping
@@ -38,10 +39,12 @@ from typing import TYPE_CHECKING, Any, Callable, Literal, Optional, TypedDict
 from epymarl_sn.checkpoint.config import CheckpointKeys, check_resume_config
 from epymarl_sn.envs.checks import SMACliteOptions, check_sparse_config
 from epymarl_sn.envs.reward import SparseReward
-from epymarl_sn.epymarl_config import check_counts, check_known_keys
+from epymarl_sn.epymarl_config import check_command_files, check_counts, check_known_keys
+from epymarl_sn.errors import ConfigError
 from epymarl_sn.resources import config_dir
 from epymarl_sn.runners.config import VectorKeys, check_vector_config
 from epymarl_sn.sn.config import LearnerKeys, SNKeys, check_learner_config, check_sn_config
+from epymarl_sn.tracking.store import PID_KEY
 
 if TYPE_CHECKING:
     from sacred.observers import MongoObserver
@@ -162,7 +165,13 @@ def _unique(items: "list[Any]") -> "tuple[Any, ...]":
     return tuple(dict.fromkeys(items))
 
 
-# every check before a run: EPyMARL's counts, each component's check (once, though both
+# the checks that need the config only (not what is installed: StarCraft II, SMAClite's
+# RVO2): a sweep runs them on each of its runs' configs before it starts any
+CONFIG_CHECKS: "tuple[ConfigCheck, ...]" = (
+    check_counts,
+    *_unique([r.check for r in REGISTRATIONS if r.check not in (None, check_sparse_config)]),
+)
+# every check before a run: EPyMARL's keys, each component's check (once, though both
 # sparse envs share theirs), an unknown key last (a check of a known key may say more,
 # e.g. the authors' env_args.reward_death)
 CHECKS: "tuple[ConfigCheck, ...]" = (
@@ -204,14 +213,29 @@ def quiet_libraries() -> None:
     )
 
 
+def check_command() -> None:
+    """The config files of the command running EPyMARL's main.py (`--config`,
+    `--env-config`, a file after `with`), checked before main.py and Sacred read
+    them: a syntax error there stops the run with one `error:` line, as a bad value."""
+    main = getattr(sys.modules.get("__main__"), "__file__", None) or ""
+    if os.path.basename(main) != "main.py":
+        return  # loaded by something else than EPyMARL's main.py
+    dirs = [os.path.join(os.path.dirname(os.path.abspath(main)), "config"), str(config_dir())]
+    try:
+        check_command_files(sys.argv, dirs)
+    except ConfigError as err:
+        sys.exit(f"error: {err}")
+
+
 def register() -> Plugin:
     """Add the plugin's components to EPyMARL's registries (REGISTRATIONS) and return
     the rest of the protocol (see the module docstring)."""
     quiet_libraries()
+    check_command()
     # EPyMARL's modules are importable only with its src/ on sys.path, as in main.py;
     # the MongoObserver is imported here too: it loads Sacred, which the `epymarl-sn`
     # commands do not need
-    from sacred import SETTINGS
+    from sacred import SETTINGS, host_info
 
     from epymarl_sn.tracking.files import install_file_storage
     from epymarl_sn.tracking.observer import TrackingMongoObserver
@@ -220,6 +244,9 @@ def register() -> Plugin:
         registry = importlib.import_module(entry.registry).REGISTRY
         registry[entry.key] = entry.load()
     install_file_storage()
+    # the run's process (host.pid): whether a RUNNING run still runs is asked of it,
+    # not only told by its heartbeat's age (tracking.store.Run.stale_s)
+    host_info.host_info_gatherers.setdefault(PID_KEY, os.getpid)
     # a sweep on Ray names the node that ran each run (host.ENV of the stored run)
     if NODE_ENV not in SETTINGS.HOST_INFO.CAPTURED_ENV:
         SETTINGS.HOST_INFO.CAPTURED_ENV.append(NODE_ENV)

@@ -14,6 +14,7 @@ from typing import Any, Optional, Union
 import yaml
 
 from epymarl_sn.errors import ConfigError, SetupError
+from epymarl_sn.values import yaml_error
 
 
 def _package_dir(name: str) -> Path:
@@ -58,7 +59,13 @@ def main_config(checkout: Union[str, Path], env_config: str, config: str) -> dic
             raise ConfigError(f"{subfolder}/{name}.yaml: no such config; known: {known}")
         files.append(path)
     for path in files:
-        _merge(merged, yaml.safe_load(path.read_text()) or {})
+        try:
+            values = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as err:
+            raise ConfigError(yaml_error(path, err)) from None
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path} holds no mapping of config keys (KEY: VALUE lines)")
+        _merge(merged, values)
     return merged
 
 

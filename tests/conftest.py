@@ -33,6 +33,7 @@ ensure_torch(log=lambda msg: print(f"setup: {msg}", file=sys.stderr))
 # the plain helpers (helpers.py) import torch: after ensure_torch
 from helpers import (  # noqa: E402
     BROKEN,
+    SWEEP_TEST_ENV,
     VARIANTS,
     MainResult,
     MongoServer,
@@ -125,13 +126,15 @@ def start_main(epymarl_dir, tmp_path):
 @pytest.fixture(scope="session")
 def tiny_sweep(epymarl_dir, tmp_path_factory):
     """A real sweep, run once per session for the sweep and plot tests: 2 variants x
-    RWARE tiny-2ag x 2 seeds on 2 local workers, plus one variant made to fail by a bad
-    override (a negative learning rate, which torch's Adam rejects)."""
+    RWARE tiny-2ag x 2 seeds on 2 local workers, plus one variant whose runs fail: its
+    env raises when made (tests/sweep/hanging_env.py)."""
     root = tmp_path_factory.mktemp("tiny_sweep")
     checkout = copy_checkout(epymarl_dir, root / "epymarl")
     spec = write_spec(root / "tiny.yaml", tiny_spec(VARIANTS + [BROKEN]))
     good = write_spec(root / "tiny_good.yaml", tiny_spec())
-    proc = run_cli("sweep", spec, "--epymarl", checkout, "--workers", 2, "--retries", 1)
+    proc = run_cli(
+        "sweep", spec, "--epymarl", checkout, "--workers", 2, "--retries", 1, env=SWEEP_TEST_ENV
+    )
     return SweepResult(checkout, spec, good, proc)
 
 

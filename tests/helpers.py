@@ -210,7 +210,24 @@ def start_cli(*args: Any, env: Optional[dict] = None) -> subprocess.Popen:
 VARIANTS = ["mappo_paper", "mappo_sn"]
 SEEDS = [1, 2]
 TASK = RWARE_TINY_KEY
-BROKEN = {"config": "mappo_paper", "with": {"name": "broken", "lr": -0.1}}
+# a variant whose runs fail while training starts: its env (tests/sweep/hanging_env.py,
+# on PYTHONPATH: SWEEP_TEST_ENV) raises when made; a bad config value would be refused
+# before any run, by the sweep's own checks
+FAILING_TASK = "hanging_env:fail-tiny-2ag-v0"
+BROKEN = {
+    "config": "mappo_paper",
+    "with": {
+        "name": "broken",
+        "env_args.key": FAILING_TASK,
+        "runner": "episode",  # made in the training process
+        "batch_size_run": 1,
+    },
+}
+SWEEP_TEST_ENV = {
+    "PYTHONPATH": os.pathsep.join(
+        filter(None, [str(Path(__file__).parent / "sweep"), os.environ.get("PYTHONPATH")])
+    )
+}
 
 
 def tiny_spec(configs: list = VARIANTS, seeds: list = SEEDS, **extra: Any) -> dict:

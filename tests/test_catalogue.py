@@ -5,9 +5,13 @@ with no traceback and nothing left behind (no RUNNING run, no process, no cut fi
 The inputs go to the real programs: EPyMARL's patched `src/main.py` and the
 `epymarl-sn` command line, each in a process group of its own, several at a time
 (they mostly wait on imports). The faults are real too: runs stopped by SIGTERM,
-Ctrl-C and SIGKILL, and a run whose results fill a real 20 MB tmpfs.
+Ctrl-C, SIGKILL and SIGSTOP, a sweep lock another process holds, real tmpfs mounts that
+fill up or turn read-only (at the start or mid-run), FIFOs, a directory closed to the
+user `nobody`, and the repository's own compact data pushed to a real MongoDB-compatible
+server. docs/robustness.md lists the kinds and what each gets.
 """
 
+import fcntl
 import json
 import os
 import re
@@ -15,6 +19,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -428,9 +433,275 @@ CASES = [
     ),
 ]
 
+# kind 1: EPyMARL's own keys that the presets set (epymarl_config.EpymarlKeys, GymmaArgs),
+# and the command's YAML files, checked before training
+CASES += [
+    main_case(
+        f"EPyMARL key {key}={value}",
+        "mappo_sn",
+        *RWARE,
+        f"{key}={value}",
+        line=rf"^error: {re.escape(key)}: {re.escape(shown)} is not allowed; allowed: "
+        rf"{allowed}.*; set e.g. {re.escape(key)}=",
+    )
+    for key, value, shown, allowed in [
+        ("hidden_dim", "0", "0", "an integer >= 1"),
+        ("hidden_dim", "1.5", "1.5", "an integer >= 1"),
+        ("lr", "-1", "-1", "a finite number > 0"),
+        ("lr", "0", "0", "a finite number > 0"),
+        ("seed", "-1", "-1", "an integer from 0 to 2\\*\\*32 - 1"),
+        ("t_max", "0", "0", "an integer >= 1"),
+        ("t_max", "-5", "-5", "an integer >= 1"),
+        ("q_nstep", "0", "0", "an integer >= 1"),
+        ("epochs", "0", "0", "an integer >= 1"),
+        ("batch_size", "0", "0", "an integer >= 1"),
+        ("test_nepisode", "0", "0", "an integer >= 1"),
+        ("test_interval", "0", "0", "an integer >= 1"),
+        ("save_model_interval", "-1", "-1", "an integer >= 1"),
+        ("gamma", "2", "2", "a number from 0 to 1"),
+        ("eps_clip", "0", "0", "a finite number > 0"),
+        ("entropy_coef", "-0.1", "-0.1", "a finite number >= 0"),
+        ("grad_norm_clip", "0", "0", "a finite number > 0"),
+        ("target_update_interval_or_tau", "0", "0", "a number from 0 to 1"),
+        ("use_rnn", "yes", "'yes'", "True or False"),
+        ("standardise_rewards", "1", "1", "True or False"),
+        ("env_args.time_limit", "0", "0", "an integer >= 1"),
+        ("env_args.time_limit", "ten", "'ten'", "an integer >= 1"),
+        ("env_args.pretrained_wrapper", "3", "3", "null or the name of a wrapper"),
+        ("log_interval", "0", "0", "an integer >= 1"),
+        ("learner_log_interval", "0", "0", "an integer >= 1"),
+        ("obs_agent_id", "2", "2", "True or False"),
+        ("common_reward", "maybe", "'maybe'", "True or False"),
+    ]
+]
+CASES += [
+    main_case(
+        "RWARE key not registered",
+        "mappo_sn",
+        "--env-config=gymma",
+        "with",
+        "env_args.key=rware:rware-tiny-3ag-v9",
+        "t_max=100",
+        line=r"^error: env_args.key: 'rware:rware-tiny-3ag-v9' is not a registered gymnasium "
+        r"env; did you mean rware:rware-tiny-3ag-v2\b",
+    ),
+    main_case(
+        "gym key module missing",
+        "mappo_sn",
+        "--env-config=gymma",
+        "with",
+        "env_args.key=nosuchmodule:thing-v0",
+        "t_max=100",
+        line=r"^error: env_args.key: 'nosuchmodule:thing-v0' names the module 'nosuchmodule', "
+        r"which cannot be imported",
+    ),
+    main_case(
+        "gym key missing",
+        "mappo_sn",
+        "--env-config=gymma",
+        "with",
+        "t_max=100",
+        line=r"^error: env_args.key: None is not allowed; allowed: a registered gymnasium env",
+    ),
+    main_case(
+        "alg config YAML error",
+        "broken_alg",
+        *RWARE,
+        line=r"^error: \S+broken_alg.yaml is not valid YAML at line 2, column \d+: ",
+    ),
+    main_case(
+        "alg config a list",
+        "list_alg",
+        *RWARE,
+        line=r"^error: \S+list_alg.yaml holds a YAML list, not a mapping of config keys",
+    ),
+    main_case(
+        "env config YAML error",
+        "mappo_sn",
+        "--env-config=broken_env",
+        "with",
+        "t_max=100",
+        line=r"^error: \S+broken_env.yaml is not valid YAML at line \d+, column \d+: ",
+    ),
+    main_case(
+        "with file YAML error",
+        "mappo_sn",
+        *RWARE,
+        "{world}/broken.yaml",
+        line=r"^error: \S+broken.yaml is not valid YAML at line 2, column \d+: ",
+    ),
+    main_case(
+        "with file a list",
+        "mappo_sn",
+        *RWARE,
+        "{world}/list.yaml",
+        line=r"^error: \S+list.yaml holds a YAML list, not a mapping",
+    ),
+    main_case(
+        "with file missing",
+        "mappo_sn",
+        *RWARE,
+        "{world}/none.yaml",
+        line=r"^error: cannot read the config file \S+none.yaml \(No such file or directory\)",
+    ),
+    main_case(
+        "with a bare word",
+        "mappo_sn",
+        *RWARE,
+        "fast",
+        line=r"^error: with fast: neither KEY=VALUE nor a config file",
+    ),
+    main_case(
+        "with file bad value",
+        "mappo_sn",
+        *RWARE,
+        "{world}/bad_value.yaml",
+        line=r"^error: hidden_dim: 0 is not allowed",
+    ),
+]
+
+# kind 2: sweep specs refused up front (seeds, data_dir, each run's resolved config)
+CASES += [
+    cli_case(
+        f"spec {name}",
+        "sweep",
+        f"{{world}}/{name}.yaml",
+        "--epymarl",
+        "{world}/epymarl",
+        "--dry-run",
+        line=line,
+    )
+    for name, line in [
+        ("negative_seed", r"`seeds` must be a non-empty list of integers from 0 to 2\*\*32 - 1"),
+        ("huge_seed", r"`seeds` must be a non-empty list of integers from 0 to 2\*\*32 - 1"),
+        ("data_file", r"data_dir good.yaml is a file, not a directory"),
+        (
+            "override_unknown",
+            r"run `python src/main.py .*`: hidden_dimm: not a config key of this run; "
+            r"did you mean hidden_dim\b",
+        ),
+        ("override_bad", r"run `python src/main.py .*`: hidden_dim: 0 is not allowed"),
+        ("override_key", r"env_args.key: 'rware:nope-v1' is not a registered gymnasium env"),
+        ("broken_alg", r"broken_alg.yaml is not valid YAML at line 2"),
+        ("t_max_zero", r"`t_max` must be a positive integer"),
+    ]
+]
+CASES += [
+    cli_case(
+        "sweep while another runs",
+        "sweep",
+        "{world}/good.yaml",
+        "--epymarl",
+        "{world}/epymarl",
+        line=r"error: sweep /\S+/other.yaml \(PID \d+, since .*\) is running on \S+epymarl: "
+        r"one sweep at a time on a checkout",
+    ),
+]
+
+# kind 4: readers of a store, given an id no store could hold
+CASES += [
+    cli_case(
+        "runs show a very long id",
+        "runs",
+        "show",
+        "x" * 5000,
+        "--store",
+        "{world}/good",
+        line=r"no run 'x+' in \S+good \(2 runs there",
+    ),
+]
+
+# kind 6: environment variables, checked where they are read, named in the one line
+CASES += [
+    main_case(
+        "final wait not a number, no MongoDB",
+        "mappo_sn",
+        *RWARE,
+        "hidden_dim=0",  # the run got as far as its checks: the plugin was imported
+        env={"EPYMARL_SN_MONGO_FINAL_WAIT_S": "abc"},
+        line=r"^error: hidden_dim: 0 is not allowed",
+    ),
+    main_case(
+        "final wait not a number",
+        "mappo_sn",
+        *RWARE,
+        env={"EPYMARL_SN_MONGO_FINAL_WAIT_S": "abc", "SACRED_MONGO_URL": "mongodb://127.0.0.1:9"},
+        line=r"^error: EPYMARL_SN_MONGO_FINAL_WAIT_S='abc' is not a number of seconds >= 0",
+    ),
+    main_case(
+        "run's database name",
+        "mappo_sn",
+        *RWARE,
+        env={"SACRED_MONGO_DB": "my.db", "SACRED_MONGO_URL": "mongodb://127.0.0.1:9"},
+        line=r"^error: SACRED_MONGO_DB='my.db' is not a MongoDB database name",
+    ),
+    main_case(
+        "run's URL without a scheme",
+        "mappo_sn",
+        *RWARE,
+        env={"SACRED_MONGO_URL": "127.0.0.1:27017"},
+        line=r"^error: SACRED_MONGO_URL is not a valid MongoDB URL",
+    ),
+    cli_case(
+        "runs URL without a scheme",
+        "runs",
+        env={"SACRED_MONGO_URL": "127.0.0.1:27017"},
+        line=r"SACRED_MONGO_URL does not start with mongodb:// or mongodb\+srv://",
+    ),
+    cli_case(
+        "plot URL without a scheme",
+        "plot",
+        "--metric",
+        "return_mean",
+        "--out",
+        "{world}/fig",
+        env={"SACRED_MONGO_URL": "127.0.0.1:27017"},
+        line=r"SACRED_MONGO_URL does not start with mongodb://",
+    ),
+    cli_case(
+        "push URL without a scheme",
+        "runs",
+        "push",
+        "--store",
+        "{world}/good",
+        env={"SACRED_MONGO_URL": "127.0.0.1:27017"},
+        line=r"SACRED_MONGO_URL takes a mongodb:// URL",
+    ),
+    cli_case(
+        "runs database name",
+        "runs",
+        "--store",
+        "mongodb://127.0.0.1:9",
+        env={"SACRED_MONGO_DB": "my.db"},
+        line=r"SACRED_MONGO_DB='my.db' is not a MongoDB database name",
+    ),
+    cli_case(
+        "push database name",
+        "runs",
+        "push",
+        "--store",
+        "{world}/good",
+        "--to",
+        "mongodb://127.0.0.1:9",
+        env={"SACRED_MONGO_DB": "a/b"},
+        line=r"SACRED_MONGO_DB='a/b' is not a MongoDB database name",
+    ),
+    cli_case(
+        "cache under a file",
+        "board",
+        "--store",
+        "{world}/good",
+        env={"EPYMARL_SN_CACHE": "{world}/good.yaml/cache"},
+        line=r"the setup cache \S+good.yaml/cache \(from EPYMARL_SN_CACHE\) cannot be made a "
+        r"directory \(Not a directory\)",
+        code=1,
+    ),
+]
+
 
 def _spec(world, seeds=(1, 2), **extra):
-    return {"configs": ["mappo_sn"], "env_configs": ["gymma"], "seeds": list(seeds), **extra}
+    env = {"env_config": "gymma", "with": {"env_args.key": "rware:rware-tiny-2ag-v2"}}
+    return {"configs": ["mappo_sn"], "env_configs": [env], "seeds": list(seeds), **extra}
 
 
 def _sacred_run(store, config, status="COMPLETED"):
@@ -455,17 +726,40 @@ def _sacred_run(store, config, status="COMPLETED"):
 
 @pytest.fixture(scope="module")
 def world(epymarl_dir, tmp_path_factory):
-    """The files the catalogue's inputs name: a checkout, stores, specs, setup targets."""
+    """The files the catalogue's inputs name: a checkout (with broken configs, and a
+    sweep lock that another sweep holds), stores, specs, setup targets."""
     root = tmp_path_factory.mktemp("catalogue")
     checkout = copy_checkout(epymarl_dir, root / "epymarl")
+    configs = checkout / "src" / "config"
+    (configs / "algs" / "broken_alg.yaml").write_text("lr: [0.1\nhidden_dim: 3\n")
+    (configs / "algs" / "list_alg.yaml").write_text("- lr\n- hidden_dim\n")
+    (configs / "envs" / "broken_env.yaml").write_text("env: gymma\nenv_args: {key: [\n")
+    rware = {"env_config": "gymma", "with": {"env_args.key": "rware:nope-v1"}}
     for name, spec in {
         "good": _spec(root),
         "unknown": {**_spec(root), "configs": ["mappo_nope"]},
         "seeds": {**_spec(root), "seeds": ["one"]},
         "key": {"configs": ["mappo_sn"], "env_configs": ["gymma"], "seed": [1]},
+        "negative_seed": _spec(root, seeds=(1, -1)),
+        "huge_seed": _spec(root, seeds=(2**32,)),
+        "data_file": _spec(root, data_dir="good.yaml"),
+        "override_unknown": _spec(root, **{"with": {"hidden_dimm": 3}}),
+        "override_bad": _spec(root, **{"with": {"hidden_dim": 0}}),
+        "override_key": {**_spec(root), "env_configs": [rware]},
+        "broken_alg": {**_spec(root), "configs": ["broken_alg"]},
+        "t_max_zero": _spec(root, t_max=0),
     }.items():
         (root / f"{name}.yaml").write_text(yaml.safe_dump(spec))
     (root / "broken.yaml").write_text("configs: [mappo_sn\nseeds: [1]\n")
+    (root / "list.yaml").write_text("- 1\n- 2\n")
+    (root / "bad_value.yaml").write_text("hidden_dim: 0\n")
+    # another sweep runs on the checkout: it holds the lock (an flock), which names it
+    lock = checkout / "results" / "sweep.lock"
+    lock.parent.mkdir()
+    held = os.open(lock, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    holder = f"sweep {root}/other.yaml (PID {os.getpid()}, since 2026-01-01 00:00:00)"
+    os.write(held, holder.encode())
     # a store of two good runs, for the plot and runs inputs
     for seed in (1, 2):
         _sacred_run(root / "good", {"name": "mappo_sn", "seed": seed, "env_args": {"key": "k"}})
@@ -473,7 +767,8 @@ def world(epymarl_dir, tmp_path_factory):
     (root / "other" / "notes.txt").write_text("not EPyMARL")
     (root / "foreign" / "src").mkdir(parents=True)
     (root / "foreign" / "src" / "main.py").write_text("print('not EPyMARL')\n")
-    return root, checkout
+    yield root, checkout
+    os.close(held)
 
 
 def _fill(value, root):
@@ -560,8 +855,8 @@ def assert_clean_end(outcome, code, line):
         assert json.loads(run.read_text())["status"] != "RUNNING", run
 
 
-def test_the_catalogue_has_at_least_40_bad_inputs():
-    assert len(CASES) >= 40 and len({c.id for c in CASES}) == len(CASES)
+def test_the_catalogue_has_at_least_100_bad_inputs():
+    assert len(CASES) >= 100 and len({c.id for c in CASES}) == len(CASES)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
@@ -962,3 +1257,330 @@ def test_mark_stale_marks_a_killed_run_in_mongodb(tmp_path):
         assert doc["stop_reason"].startswith(f"no heartbeat since {old:%Y-%m-%d %H:%M:%S} UTC")
     finally:
         server.stop()
+
+
+# ----- sweeps: resume by the whole config -------------------------------------------
+
+
+def test_resume_compares_the_whole_resolved_config(world, tmp_path, epymarl_dir):
+    """Runs stored with an override count as done for the spec that has it, and not for
+    the spec without it, whose runs would differ (hidden_dim: the preset's 64)."""
+    root, _ = world
+    checkout = copy_checkout(epymarl_dir, tmp_path / "epymarl")
+    with_override = tmp_path / "narrow.yaml"
+    with_override.write_text(yaml.safe_dump(_spec(root, **{"with": {"hidden_dim": 32}})))
+    results = checkout / "results" / "sacred"
+    for run in load_spec(with_override, checkout).runs:
+        _sacred_run(results, expected_config(run, checkout))
+    code, out, err = _cli("sweep", with_override, "--epymarl", checkout, "--dry-run")
+    assert code == 0 and "2 already COMPLETED" in out, out + err
+    code, out, err = _cli("sweep", root / "good.yaml", "--epymarl", checkout, "--dry-run")
+    assert code == 0 and "0 already COMPLETED" in out, out + err
+
+
+# ----- stores that are read-only or full: real tmpfs mounts ---------------------------
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """mount(size): a real tmpfs of that size (unmounted at the end); remount(mount,
+    "ro" or "rw") turns it read-only or back."""
+    mounts = []
+
+    def mount(size="20m"):
+        path = tmp_path / f"disk{len(mounts)}"
+        path.mkdir()
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", path], check=True)
+        mounts.append(path)
+        return path
+
+    yield mount
+    for path in mounts:
+        subprocess.run(["umount", "-l", str(path)], check=True)
+
+
+def remount(path, mode):
+    subprocess.run(["mount", "-o", f"remount,{mode}", str(path)], check=True)
+
+
+def fill(disk, leave):
+    """Fill a tmpfs but for `leave` bytes."""
+    free = shutil.disk_usage(disk).free
+    (disk / f"filler{time.monotonic_ns()}").write_bytes(b"\0" * max(free - leave, 0))
+
+
+def _clean_failure(code, out, err, line):
+    """Exit status 1 or 2, no traceback, one error line matching `line`."""
+    lines = [x for x in err.splitlines() if x.strip()]
+    assert code in (1, 2) and lines and re.search(line, lines[-1]), out + err
+    assert len([x for x in lines if "error: " in x]) == 1, err
+
+
+def test_a_read_only_results_directory_stops_a_run_before_it_trains(training, tmpfs):
+    disk = tmpfs()
+    (disk / "results").mkdir()
+    remount(disk, "ro")
+    run = training(*tiny_run(2000), results=disk / "results")
+    code, err = run.finish(timeout_s=300)
+    assert code == 1 and "Traceback" not in err, err[-3000:]
+    assert re.fullmatch(
+        r"epymarl-sn: run FAILED: cannot write \S*results/sacred\S* \(Read-only file system\)",
+        _last_line(err),
+    ), err[-3000:]
+    assert "Beginning training" not in err
+    assert _group_gone(run.proc.pid)
+
+
+def test_a_store_turned_read_only_mid_run_fails_the_run_in_one_line(training, tmpfs):
+    """The run stops FAILED at its next write (exit 1, one line), its files keep their
+    last whole version, and once its process is gone `runs` sees it so, at once."""
+    disk = tmpfs()
+    (disk / "results").mkdir()
+    run = training(*tiny_run(), results=disk / "results")
+    run.wait_training()
+    remount(disk, "ro")
+    code, err = run.finish(timeout_s=120)  # Sacred writes every 10 s
+    assert code == 1 and "Traceback" not in err, err[-3000:]
+    assert re.fullmatch(
+        r"epymarl-sn: run FAILED: cannot write \S+ \(Read-only file system\)",
+        _last_line(err),
+    ), err[-3000:]
+    assert _group_gone(run.proc.pid)
+    remount(disk, "rw")
+    path, info = run.run_json()
+    for f in path.parent.glob("*.json"):
+        json.loads(f.read_text())
+    assert info["status"] == "RUNNING"  # it could not be written: its process says the rest
+    store = disk / "results" / "sacred"
+    code, out, err = _cli("runs", "--store", store)
+    assert code == 0 and "RUNNING (stale: no heartbeat for" in out, out + err
+    code, out, err = _cli("runs", "mark-stale", "--store", store)
+    assert code == 0 and "1 stale run marked INTERRUPTED" in err, out + err
+
+
+def _big_store(root, points=40_000):
+    """One COMPLETED run whose return_mean has many points (a CSV of about 1.5 MB)."""
+    store = root / "big"
+    path = _sacred_run(store, {"name": "mappo_sn", "seed": 1, "env_args": {"key": "k"}})
+    steps = list(range(0, points * 100, 100))
+    metric = {"steps": steps, "values": [s / 7 for s in steps]}
+    (path / "metrics.json").write_text(json.dumps({"return_mean": metric}))
+    return store
+
+
+def test_a_csv_export_on_a_full_disk_leaves_no_file(tmp_path, tmpfs):
+    store = _big_store(tmp_path)
+    disk = tmpfs()
+    fill(disk, 200 * 1024)
+    out = disk / "m.csv"
+    code, stdout, err = _cli(
+        "runs", "--store", store, "--export-csv", out, "--metrics", "return_mean"
+    )
+    _clean_failure(code, stdout, err, rf"no space left on the device writing {out} \(")
+    assert sorted(p.name for p in disk.iterdir() if not p.name.startswith("filler")) == []
+
+
+def test_a_plot_on_a_full_disk_leaves_no_cut_file(tmp_path, tmpfs):
+    store = _big_store(tmp_path, points=200)
+    disk = tmpfs()
+    (disk / "fig").mkdir()
+    fill(disk, 4096)
+    code, out, err = _cli(
+        "plot", "--store", store, "--metric", "return_mean", "--out", disk / "fig", "--reps", "5"
+    )
+    _clean_failure(code, out, err, r"no space left on the device writing \S+/fig/\S+ \(")
+    assert list((disk / "fig").iterdir()) == []  # no figure cut short, no temporary file
+
+
+def _stale_store(store):
+    """A RUNNING run whose heartbeat is an hour old, recorded without a process id."""
+    path = _sacred_run(store, {"name": "mappo_sn", "seed": 1, "env_args": {"key": "k"}})
+    info = json.loads((path / "run.json").read_text())
+    old = (datetime.fromisoformat(info["start_time"]) - timedelta(hours=1)).isoformat()
+    info.update(status="RUNNING", heartbeat=old, stop_time=None)
+    (path / "run.json").write_text(json.dumps(info))
+    return path
+
+
+@pytest.mark.parametrize("fault", ["read-only", "full"])
+def test_mark_stale_on_a_store_it_cannot_write_says_so(tmpfs, fault):
+    disk = tmpfs("1m")
+    path = _stale_store(disk / "sacred")
+    before = (path / "run.json").read_text()
+    if fault == "read-only":
+        remount(disk, "ro")
+        why = r"cannot write \S+/run.json \(Read-only file system\)"
+    else:
+        fill(disk, 0)
+        why = r"no space left on the device writing \S+/run.json"
+    code, out, err = _cli("runs", "mark-stale", "--store", disk / "sacred")
+    _clean_failure(code, out, err, why + r".*; the run keeps its old status")
+    assert (path / "run.json").read_text() == before
+    assert not [p for p in path.iterdir() if p.name.endswith(".tmp")]
+
+
+# ----- readers of odd stores: nothing crashes, nothing blocks -------------------------
+
+
+@pytest.fixture
+def odd_store(tmp_path):
+    """Runs a reader must survive: times with a zone, a run.json that is a FIFO, no
+    start_time, metric values that are text, steps and values of unequal lengths,
+    metrics without timestamps, and a run that diverged to NaN and Infinity."""
+    store = tmp_path / "odd"
+    runs = {
+        name: _sacred_run(store, {"name": "mappo_sn", "seed": seed, "env_args": {"key": "k"}})
+        for seed, name in enumerate(
+            ["good", "zoned", "fifo", "no_start", "text", "lengths", "no_stamps", "diverged"], 1
+        )
+    }
+
+    def edit_run(name, **changes):
+        info = json.loads((runs[name] / "run.json").read_text())
+        info.update(changes)
+        info = {k: v for k, v in info.items() if v is not None}
+        (runs[name] / "run.json").write_text(json.dumps(info))
+
+    def metrics(name, text):
+        (runs[name] / "metrics.json").write_text(text)
+
+    edit_run("zoned", start_time="2026-01-01T10:00:00+02:00", stop_time="2026-01-01T11:00:00Z")
+    (runs["fifo"] / "run.json").unlink()
+    os.mkfifo(runs["fifo"] / "run.json")
+    edit_run("no_start", start_time=None)
+    metrics("text", '{"return_mean": {"steps": [0, 100], "values": ["high", "low"]}}')
+    metrics("lengths", '{"return_mean": {"steps": [0, 100, 200], "values": [0.1, 0.2]}}')
+    metrics("no_stamps", '{"return_mean": {"steps": [0, 100], "values": [0.3, 0.4]}}')
+    metrics("diverged", '{"return_mean": {"steps": [0, 50, 100], "values": [0.5, NaN, Infinity]}}')
+    return store, runs
+
+
+def test_runs_lists_an_odd_store_without_blocking(odd_store):
+    store, runs = odd_store
+    code, out, err = _cli("runs", "--store", store)  # a FIFO read would block for good
+    assert code == 0, err
+    rows = {line.split()[0]: line for line in out.splitlines()[1:]}
+    fifo = rows[runs["fifo"].relative_to(store).as_posix()]
+    assert "DAMAGED (run.json is a FIFO)" in fifo, out
+    assert "8 runs in" in err
+
+
+def test_plot_keeps_a_diverged_run_and_says_so(odd_store, tmp_path):
+    store, runs = odd_store
+    code, out, err = _cli(
+        "plot", "--store", store, "--metric", "return_mean", "--out", tmp_path, "--reps", "5"
+    )
+    assert code == 0, err
+    diverged = runs["diverged"].relative_to(store).as_posix()
+    assert re.search(
+        rf"warning: run {diverged} diverged: its return_mean is NaN or infinite from step 50",
+        err,
+    ), err
+    _warned(err, runs["text"], r"metric left out: return_mean has a value that is not a number")
+    _warned(err, runs["lengths"], r"metric left out: return_mean has 3 steps but 2 values")
+    assert re.search(r"note: 2 of 7 selected runs did not log return_mean", err), err
+
+
+def test_push_takes_an_odd_store_and_leaves_the_damaged_alone(odd_store, tmp_path):
+    store, runs = odd_store
+    server = LocalServer(tmp_path / "mongo", args=["--enable-test-commands"]).start()
+    try:
+        code, out, err = _cli("runs", "push", "--store", store, "--to", server.url)
+        assert code == 0, err
+        # good, zoned, no_stamps, diverged added; fifo, no_start, text, lengths left alone
+        assert "4 runs added" in out and "4 damaged left alone" in out, out + err
+        _warned(err, runs["no_start"], r"run.json has no start_time")
+        db = pymongo.MongoClient(server.url).epymarl
+        zoned = db.runs.find_one({"config.seed": 2})
+        assert zoned["start_time"] == datetime(2026, 1, 1, 8, 0)  # naive UTC, as Sacred's
+        (points,) = db.metrics.find({"run_id": db.runs.find_one({"config.seed": 7})["_id"]})
+        assert points["values"] == [0.3, 0.4]
+        code, out, err = _cli("runs", "push", "--store", store, "--to", server.url)
+        assert "0 runs added" in out and "4 already there" in out, out + err
+    finally:
+        server.stop()
+
+
+def test_a_directory_that_cannot_be_read_is_named():
+    """Run as `nobody`, for whom one run directory is closed: one warning names it."""
+    top = Path(tempfile.mkdtemp(prefix="catalogue-unreadable-"))
+    try:
+        top.chmod(0o755)
+        store = top / "sacred"
+        for seed in (1, 2):
+            _sacred_run(store, {"name": "mappo_sn", "seed": seed, "env_args": {"key": "k"}})
+        closed = sorted(store.rglob("run.json"))[1].parent
+        for path in [top, *store.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        closed.chmod(0o700)
+        proc = subprocess.run(
+            ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+            + [sys.executable, "-m", "epymarl_sn", "runs", "--store", str(store)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "HOME": str(top)},
+        )
+        assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+        _warned(proc.stderr, closed, r"cannot read \S+ \(Permission denied\): the runs in it")
+        assert "1 run in" in proc.stderr
+    finally:
+        shutil.rmtree(top)
+
+
+def test_runs_show_a_very_long_id_on_mongodb(tmp_path):
+    server = LocalServer(tmp_path / "mongo", args=["--enable-test-commands"]).start()
+    try:
+        for run_id in ("9" * 40, "x" * 5000):
+            code, out, err = _cli("runs", "show", run_id, "--store", server.url)
+            _clean_failure(code, out, err, r"no run '\w+' in MongoDB .* \(0 runs there")
+    finally:
+        server.stop()
+
+
+def test_the_committed_data_can_be_pushed_for_omniboard(tmp_path):
+    """docs/data/rware_fig2 (compact runs, no timestamps) into MongoDB, as `board
+    --store` feeds its local server; a copy: the committed data is never changed."""
+    data = tmp_path / "rware_fig2"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "docs" / "data" / "rware_fig2", data)
+    count = len(list(data.rglob("run.json")))
+    server = LocalServer(tmp_path / "mongo", args=["--enable-test-commands"]).start()
+    try:
+        code, out, err = _cli("runs", "push", "--store", data, "--to", server.url)
+        assert code == 0 and f"{count} runs added" in out, out + err
+        db = pymongo.MongoClient(server.url).epymarl
+        assert db.runs.count_documents({"status": "COMPLETED"}) == count
+        metric = db.metrics.find_one({"name": "test_return_mean"})
+        assert metric and len(metric["steps"]) == len(metric["values"]) > 10
+        code, out, err = _cli("runs", "push", "--store", data, "--to", server.url)
+        assert f"{count} already there" in out, out + err
+    finally:
+        server.stop()
+
+
+# ----- liveness: asked of the process, not read off the heartbeat's age ---------------
+
+
+def test_a_stopped_run_is_not_called_stale(training):
+    run = training(*tiny_run())
+    run.wait_training()
+    path, info = run.run_json()
+    assert info["host"]["pid"] == run.proc.pid
+    os.killpg(run.proc.pid, signal.SIGSTOP)  # stopped: it beats no more, and still runs
+    try:
+        # stopped for 10 minutes, as far as its heartbeat tells
+        old = datetime.fromisoformat(info["heartbeat"] or info["start_time"]) - timedelta(
+            minutes=10
+        )
+        path.write_text(json.dumps({**json.loads(path.read_text()), "heartbeat": old.isoformat()}))
+        store = run.work / "results" / "sacred"
+        code, out, err = _cli("runs", "--store", store)
+        assert code == 0 and "RUNNING" in out and "stale" not in out, out + err
+        code, out, err = _cli("runs", "mark-stale", "--store", store)
+        assert code == 0 and "0 stale runs marked INTERRUPTED" in err, out + err
+    finally:
+        os.killpg(run.proc.pid, signal.SIGCONT)
+    os.kill(run.proc.pid, signal.SIGTERM)
+    code, err = run.finish()
+    assert code == 128 + signal.SIGTERM, err[-3000:]
+    assert run.run_json()[1]["status"] == "INTERRUPTED"

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from epymarl_sn.envs.reward import SparseReward
+from epymarl_sn.epymarl_config import EpymarlKeys, GymmaArgs
 from epymarl_sn.errors import ConfigError, SpecError
 from epymarl_sn.knobs import key_table, keys, knob, parse, settings
 from epymarl_sn.plugin import REGISTRATIONS, config_schemas
@@ -117,7 +118,7 @@ def test_a_schema_field_that_is_no_knob_is_refused():
 
 
 def test_every_knob_has_a_default_that_it_allows_and_help():
-    for schema, _ in [*RUN_KEYS, (SpecKeys, "")]:
+    for schema, _ in [*RUN_KEYS, (SpecKeys, ""), (EpymarlKeys, ""), (GymmaArgs, "env_args.")]:
         assert settings(schema), f"{schema.__name__} has no knob"
         for s in settings(schema):
             assert s.knob.help and s.knob.allowed
@@ -140,3 +141,23 @@ def test_a_key_whose_block_says_nothing_is_found():
     assert not _commented(["# mine", "a: 1", "", "b: 2", "c: 3"], "c")
     assert _commented(["# why b and c", "b: 2", "c: 3"], "c")
     assert _commented(["b: 2", "c: 3  # the authors' value"], "c")
+
+
+@pytest.mark.parametrize("path", presets("algs"), ids=lambda p: p.stem)
+def test_alg_presets_set_epymarl_keys_to_allowed_values(path):
+    preset = yaml.safe_load(path.read_text())
+    set_here = [s for s in settings(EpymarlKeys) if s.key in preset]
+    assert len(set_here) > 10, f"{path.name}: the schema misses the keys the preset sets"
+    for s in set_here:
+        assert s.knob.valid(preset[s.key]), f"{path.name}: {s.key}={preset[s.key]!r}"
+
+
+def test_epymarl_defaults_are_allowed_by_the_schema(epymarl_dir):
+    """EPyMARL's own default.yaml and gymma.yaml: what a run gets unless it sets a key."""
+    config = epymarl_dir / "src" / "config"
+    default = yaml.safe_load((config / "default.yaml").read_text())
+    gymma = yaml.safe_load((config / "envs" / "gymma.yaml").read_text())
+    for schema, values in ((EpymarlKeys, {**default, **gymma}), (GymmaArgs, gymma["env_args"])):
+        for s in settings(schema):
+            if s.key in values and s.key != "key":  # gymma leaves the key to the user (null)
+                assert s.knob.valid(values[s.key]), f"{s.key}={values[s.key]!r}"

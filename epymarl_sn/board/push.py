@@ -7,8 +7,8 @@ Each run of a Sacred FileStorageObserver tree (run.json, config.json, info.json,
 cout.txt, metrics.json, artifacts and sources) becomes a MongoDB run as Sacred's
 MongoObserver writes it, named by its preset (config `name`), with the models
 EPyMARL saved for it (results/models/) as artifacts. A run MongoDB already has is
-recognised by its host and start time (the same for every observer of a run) and
-completed, never duplicated: missing metric points, artifacts, the final status,
+recognised by its host and start time (the same for every observer of a run), preset
+and seed, and completed, never duplicated: missing metric points, artifacts, the final status,
 output and info. Pushing twice adds nothing. Runs still RUNNING in file storage are
 left alone: their process may still be writing them.
 
@@ -38,7 +38,9 @@ from epymarl_sn.tracking.store import (
     DAMAGED,
     FileStore,
     Filter,
+    parse_time,
     read_json_object,
+    series_problem,
     warn_damaged,
 )
 from epymarl_sn.waiting import Deadline, retry
@@ -57,16 +59,32 @@ class Counts:
     damaged: int = 0  # left alone: a file of the run cannot be read
 
 
-def _mongo_time(text: Optional[str]) -> Optional[datetime]:
-    """An ISO time of file storage -> naive UTC at MongoDB's millisecond precision."""
-    if text is None:
-        return None
-    t = datetime.fromisoformat(text)
-    return t.replace(microsecond=t.microsecond // 1000 * 1000)
+def _mongo_time(text: Any) -> Optional[datetime]:
+    """An ISO time of file storage -> naive UTC at MongoDB's millisecond precision;
+    DamagedRunError if it is not a time."""
+    t = parse_time(text)
+    return t.replace(microsecond=t.microsecond // 1000 * 1000) if t is not None else None
 
 
 def _read_json(path, default):
-    return read_json_object(path) if path.is_file() else default
+    return read_json_object(path) if path.exists() else default
+
+
+def _metrics(data: dict[str, Any]) -> dict[str, dict[str, list[Any]]]:
+    """A run's metrics.json, each metric checked; timestamps are optional (a compact
+    record has none) but, when there, one per step."""
+    for name, metric in data.items():
+        problem = series_problem(name, metric)
+        stamps = metric.get("timestamps") if isinstance(metric, dict) else None
+        if (
+            not problem
+            and stamps is not None
+            and (not isinstance(stamps, list) or len(stamps) != len(metric["steps"]))
+        ):
+            problem = f"{name} has {len(metric['steps'])} steps but not as many timestamps"
+        if problem:
+            raise DamagedRunError(f"metrics.json: {problem}")
+    return data
 
 
 class FileRun:
@@ -77,7 +95,13 @@ class FileRun:
         self.run = read_json_object(path / "run.json")
         self.config = read_json_object(path / "config.json")
         self.info = _read_json(path / "info.json", {})
-        self.metrics = _read_json(path / "metrics.json", {})
+        self.metrics = _metrics(_read_json(path / "metrics.json", {}))
+        # MongoDB knows a run by its host and start time: without one, no copy is safe
+        self.start_time = _mongo_time(self.run.get("start_time"))
+        if self.start_time is None:
+            raise DamagedRunError("run.json has no start_time, by which MongoDB knows a run")
+        for key in ("stop_time", "heartbeat"):
+            _mongo_time(self.run.get(key))  # a time that is no time: damaged, before a write
         cout = path / "cout.txt"
         self.captured_out = cout.read_text(errors="replace") if cout.is_file() else ""
 
@@ -113,7 +137,8 @@ class FileRun:
 
     def _local_start(self) -> datetime:
         # Sacred stamps UTC; EPyMARL names model directories in local time
-        start = datetime.fromisoformat(self.run["start_time"]).replace(tzinfo=timezone.utc)
+        assert self.start_time is not None  # __init__ refused a run without one
+        start = self.start_time.replace(tzinfo=timezone.utc)
         return start.astimezone().replace(tzinfo=None)
 
     def document(self) -> dict[str, Any]:
@@ -125,7 +150,7 @@ class FileRun:
             "format": FORMAT,
             "command": self.run.get("command"),
             "host": self.run.get("host", {}),
-            "start_time": _mongo_time(self.run["start_time"]),
+            "start_time": self.start_time,
             "config": self.config,
             "meta": self.run.get("meta", {}),
             "resources": self.run.get("resources", []),
@@ -152,11 +177,14 @@ class Pusher:
 
     def find(self, run: FileRun) -> Optional[dict[str, Any]]:
         """The MongoDB copy of `run`: same host, same start time (Sacred gives every
-        observer the same one; MongoDB keeps milliseconds)."""
+        observer the same one; MongoDB keeps milliseconds), same preset and seed (two
+        runs a sweep starts at once can share a host and a millisecond)."""
         return self.db.runs.find_one(
             {
                 "host.hostname": run.run.get("host", {}).get("hostname"),
-                "start_time": _mongo_time(run.run["start_time"]),
+                "start_time": run.start_time,
+                "config.name": run.config.get("name"),
+                "config.seed": run.config.get("seed"),
             }
         )
 
@@ -215,13 +243,17 @@ class Pusher:
             return False  # not a prefix: not the same series, leave MongoDB's alone
         if have >= len(series["steps"]):
             return False
+        # a compact record keeps no timestamps: its points go without
+        fields = (
+            ("steps", "values", "timestamps") if "timestamps" in series else ("steps", "values")
+        )
         tail = {
             field: {
                 "$each": [_mongo_time(v) for v in series[field][have:]]
                 if field == "timestamps"
                 else series[field][have:]
             }
-            for field in ("steps", "values", "timestamps")
+            for field in fields
         }
         self.db.metrics.update_one({"run_id": run_id, "name": name}, {"$push": tail}, upsert=True)
         return True
@@ -280,7 +312,7 @@ def push(
 
 def push_when_back(run_dir: Path, within_s: float, retry_s: float = 10.0) -> int:
     """Push one run as soon as MongoDB ($SACRED_MONGO_URL) takes it, for `within_s`."""
-    url, db_name = os.environ["SACRED_MONGO_URL"], os.environ.get("SACRED_MONGO_DB", "epymarl")
+    url, db_name = os.environ["SACRED_MONGO_URL"], mongo.db_name()
 
     def push_once() -> str:
         client = mongo.connect(url)

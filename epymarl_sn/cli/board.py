@@ -39,7 +39,7 @@ def run_command(args: argparse.Namespace) -> int:
         raise BoardError(f"port {args.port} on 127.0.0.1 is taken: choose another with --port")
     node_tools()
     if mongo_url:
-        problem = mongo.ping(mongo_url, os.environ.get("SACRED_MONGO_DB", "epymarl"))
+        problem = mongo.ping(mongo_url, mongo.db_name())
         if problem:
             raise BoardError(problem)
     else:
@@ -53,7 +53,7 @@ def run_command(args: argparse.Namespace) -> int:
             cache_dir() / "board",
             port=args.port,
             mongo_url=mongo_url,
-            db_name=os.environ.get("SACRED_MONGO_DB", "epymarl"),
+            db_name=mongo.db_name(),
             store=store,
             say=lambda m: print(m, flush=True),
         )

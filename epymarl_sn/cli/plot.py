@@ -24,6 +24,7 @@ from epymarl_sn.plot.make import (
     resolve,
     select,
 )
+from epymarl_sn.tracking.atomic import write_failure
 from epymarl_sn.tracking.store import default_location
 
 if TYPE_CHECKING:
@@ -106,7 +107,13 @@ def plot(args: argparse.Namespace) -> "tuple[Figure, list[Row]]":
             args.final_points,
         )
     except OSError as err:
-        raise EpymarlSnError(f"cannot write to {args.out}: {err.strerror}") from None
+        raise EpymarlSnError(write_failure(err.filename or args.out, err)) from None
+    for run, step in made.diverged:
+        print(
+            f"epymarl-sn plot: warning: run {run.id} diverged: its {what.metric} is NaN or "
+            f"infinite from step {step:g} on; drawn up to there",
+            file=sys.stderr,
+        )
     if made.without:
         print(
             f"epymarl-sn plot: note: {len(made.without)} of {len(runs)} selected runs did "

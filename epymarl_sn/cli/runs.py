@@ -11,8 +11,10 @@ from typing import Any, TextIO
 from epymarl_sn.board.push import push
 from epymarl_sn.cli.options import add_store_option
 from epymarl_sn.errors import EpymarlSnError, StoreError, UsageError
+from epymarl_sn.tracking.atomic import write_failure
 from epymarl_sn.tracking.export import COLUMNS, columns, describe, export_csv
 from epymarl_sn.tracking.mongo import checked_url, hosts
+from epymarl_sn.tracking.mongo import db_name as mongo_db_name
 from epymarl_sn.tracking.store import (
     DAMAGED,
     Run,
@@ -102,9 +104,9 @@ def push_command(args: argparse.Namespace) -> int:
         raise UsageError(
             "runs push needs a MongoDB: give --to mongodb://HOST:PORT or set SACRED_MONGO_URL"
         )
-    if not is_mongo_url(url):
-        raise UsageError("--to takes a mongodb:// URL (e.g. mongodb://127.0.0.1:27017)")
     source = "--to" if args.to else "SACRED_MONGO_URL"
+    if not is_mongo_url(url):
+        raise UsageError(f"{source} takes a mongodb:// URL (e.g. mongodb://127.0.0.1:27017)")
     checked_url(url, source)
     store = args.store or os.path.join("results", "sacred")
     if is_mongo_url(store):
@@ -112,7 +114,7 @@ def push_command(args: argparse.Namespace) -> int:
             "runs push reads file storage: give --store a Sacred file-storage "
             "directory (e.g. results/sacred), and the MongoDB URL with --to"
         )
-    db_name = os.environ.get("SACRED_MONGO_DB", "epymarl")
+    db_name = mongo_db_name()
     counts = push(store, url, db_name, parse_filters(args.filters[1:]), source)
     print(
         f"{store} -> MongoDB {hosts(url)}, database {db_name}: "
@@ -175,7 +177,8 @@ def run_command(args: argparse.Namespace) -> int:
             list_runs(runs, keys, sys.stdout)
             print(f"{plural(len(runs), 'run')} in {store}", file=sys.stderr)
     except OSError as err:
-        raise EpymarlSnError(f"cannot write {args.export_csv}: {err.strerror}") from None
+        # written whole or not at all: no file cut mid-row is left
+        raise EpymarlSnError(write_failure(args.export_csv, err)) from None
     return 0
 
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from epymarl_sn.errors import UsageError
-from epymarl_sn.sweep.run import make_plan, run_plan, summary, wait_for_others
+from epymarl_sn.sweep.run import Plan, make_plan, run_plan, summary, sweep_lock, wait_for_others
 
 SWEEP_DESCRIPTION = """\
 Run every (config, env config, seed) of a sweep spec as `python src/main.py ...`
@@ -55,6 +55,14 @@ def run_command(args: argparse.Namespace) -> int:
         for i, run in enumerate(plan.runs):
             print(("# COMPLETED: " if i in plan.skipped else "") + run.command())
         return 0
+    if not plan.todo:
+        return _run_locked(plan, args)  # nothing to run, nothing to run twice: no lock
+    with sweep_lock(plan):
+        plan.skipped = plan.done()  # another sweep may have ended since make_plan
+        return _run_locked(plan, args)
+
+
+def _run_locked(plan: Plan, args: argparse.Namespace) -> int:
     wait_for_others(plan)
     print(
         f"sweep {plan.spec.name}: {len(plan.runs)} runs, {len(plan.skipped)} already "

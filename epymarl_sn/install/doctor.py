@@ -10,7 +10,7 @@ import yaml
 
 from epymarl_sn.envs import starcraft
 from epymarl_sn.envs.installed import RVO2_INSTALL_HINT, rvo2_installed, rvo2_state, smac_flavour
-from epymarl_sn.errors import UsageError
+from epymarl_sn.errors import StoreError, UsageError
 from epymarl_sn.install.checkout import head_commit, patch_state
 from epymarl_sn.install.upstreams import EPYMARL
 from epymarl_sn.resources import available_configs, config_file
@@ -105,7 +105,10 @@ def check_mongo() -> Check:
     url = os.environ.get("SACRED_MONGO_URL")
     if not url:
         return Check("MongoDB", True, "not used (SACRED_MONGO_URL unset): file storage only")
-    problem = mongo.ping(url, os.environ.get("SACRED_MONGO_DB", "epymarl"))
+    try:
+        problem = mongo.ping(url, mongo.db_name())
+    except StoreError as err:
+        problem = str(err)
     if problem:
         return Check(
             "MongoDB",

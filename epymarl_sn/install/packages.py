@@ -33,7 +33,20 @@ def torch_requirement() -> list[str]:
     (the default: PyPI's, a CUDA build on Linux x86_64), `torch==2.13.0`, or the CPU
     build from PyTorch's own index,
     `torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu`."""
-    return shlex.split(os.environ.get("EPYMARL_SN_TORCH", "torch"))
+    text = os.environ.get("EPYMARL_SN_TORCH", "torch")
+    try:
+        args = shlex.split(text)
+    except ValueError as err:
+        args = []
+        why = str(err)
+    else:
+        why = "it names no package"
+    if not args:
+        raise SetupError(
+            f"EPYMARL_SN_TORCH={text!r} is not pip arguments ({why}); "
+            'e.g. EPYMARL_SN_TORCH="torch --index-url https://download.pytorch.org/whl/cpu"'
+        )
+    return args
 
 
 def is_satisfied(requirement: str) -> bool:

@@ -56,8 +56,24 @@ ALL = (EPYMARL, SMAC, SMACLITE, RVO2)
 
 
 def cache_dir() -> Path:
-    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return Path(os.environ.get("EPYMARL_SN_CACHE", default / "epymarl-sn"))
+    """The setup cache: $EPYMARL_SN_CACHE, else $XDG_CACHE_HOME/epymarl-sn, else
+    ~/.cache/epymarl-sn; made if missing. SetupError naming the variable it came from
+    if it cannot be a directory (under a file, read-only, ...)."""
+    for var in ("EPYMARL_SN_CACHE", "XDG_CACHE_HOME"):
+        if os.environ.get(var):
+            source, path = var, Path(os.environ[var])
+            break
+    else:
+        source, path = "HOME", Path.home() / ".cache"
+    path = path if source == "EPYMARL_SN_CACHE" else path / "epymarl-sn"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise SetupError(
+            f"the setup cache {path} (from {source}) cannot be made a directory "
+            f"({err.strerror}); set EPYMARL_SN_CACHE to a directory you can write"
+        ) from None
+    return path
 
 
 def git(*args: str, cwd: Optional[Union[str, Path]] = None) -> str:

@@ -40,6 +40,7 @@ import scipy.stats
 
 from epymarl_sn.errors import PlotError
 from epymarl_sn.plot.panels import Panel, final_values
+from epymarl_sn.tracking.atomic import atomic_open
 
 
 @dataclass(frozen=True)
@@ -359,13 +360,13 @@ def write_csvs(
 ) -> None:
     """Full precision: the differences, and the per-run values (one row per run and
     measure, as a task's thresholds are its own)."""
-    with open(differences_path, "w", newline="") as f:
+    with atomic_open(differences_path, newline="") as f:
         writer = csv.writer(f)
         columns = list(Difference.__dataclass_fields__)
         writer.writerow(columns)
         for d in diffs:
             writer.writerow([getattr(d, c) for c in columns])
-    with open(runs_path, "w", newline="") as f:
+    with atomic_open(runs_path, newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["task", "group", "seed", "run", "measure", "value"])
         for r in rows:

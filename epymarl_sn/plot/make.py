@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Union
 
 from epymarl_sn.errors import PlotError
+from epymarl_sn.tracking.atomic import atomic_open, write_text
 from epymarl_sn.tracking.store import Run, Store, open_store, parse_filters
 
 if TYPE_CHECKING:
@@ -158,6 +159,8 @@ class Made:
     without: list[Run]  # runs that did not log the metric, left out
     tasks: int  # panels drawn
     differences: "list[Difference]" = field(default_factory=list)  # with --claim
+    # (run, first step whose value is NaN or infinite): drawn up to there
+    diverged: "list[tuple[Run, float]]" = field(default_factory=list)
     run_rows: "list[RunRow]" = field(default_factory=list)  # with --claim
 
 
@@ -188,7 +191,7 @@ def make_files(
     from epymarl_sn.plot.panels import build_panels, group_series
     from epymarl_sn.plot.table import final_rows, markdown, write_csv
 
-    grouped, without = group_series(runs, what.metric, group_by, smooth)
+    grouped, without, diverged = group_series(runs, what.metric, group_by, smooth)
     panels = build_panels(grouped, aggregate, reps, seed)
     if claim is not None:  # a bad --baseline or --thresholds before any file
         for panel in panels:
@@ -207,12 +210,18 @@ def make_files(
     written = [out / f"{stem}.png", out / f"{stem}.pdf"]
     for path in written:
         # no creation date in the PDF (PNG has none): the same data, the same bytes
-        fig.savefig(path, dpi=dpi, metadata={"CreationDate": None} if path.suffix == ".pdf" else {})
+        with atomic_open(path, "wb") as f:
+            fig.savefig(
+                f,
+                dpi=dpi,
+                format=path.suffix[1:],
+                metadata={"CreationDate": None} if path.suffix == ".pdf" else {},
+            )
     rows = final_rows(panels, final_points)
-    (out / f"{stem}_final.md").write_text(markdown(rows, what.metric, group_by))
+    write_text(out / f"{stem}_final.md", markdown(rows, what.metric, group_by))
     write_csv(rows, out / f"{stem}_final.csv")
     written += [out / f"{stem}_final.md", out / f"{stem}_final.csv"]
-    made = Made(fig, rows, written, without, len(panels))
+    made = Made(fig, rows, written, without, len(panels), diverged=diverged)
     if claim is not None:
         thresholds = {
             panel.task: claims.task_thresholds(panel, claim.thresholds, final_points)
@@ -223,7 +232,8 @@ def make_files(
             panels, made.run_rows, thresholds, claim.fractions, claim.baseline
         )
         paths = [out / f"{stem}_claim{end}" for end in (".md", ".csv", "_runs.csv")]
-        paths[0].write_text(
+        write_text(
+            paths[0],
             claims.markdown(
                 made.differences,
                 made.run_rows,
@@ -232,7 +242,7 @@ def make_files(
                 what.metric,
                 final_points,
                 smooth,
-            )
+            ),
         )
         claims.write_csvs(made.differences, made.run_rows, paths[1], paths[2])
         made.written += paths

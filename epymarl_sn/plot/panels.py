@@ -3,8 +3,10 @@ grid step: the mean's t-interval, or the IQM's bootstrap one) and its runs' own
 curves on the task's common grid (see aggregate.py); optionally each run smoothed
 first by a rolling mean. A run's final value is its mean over the grid's last points."""
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
@@ -18,7 +20,7 @@ from epymarl_sn.plot.aggregate import (
     rolling_mean,
     t_interval,
 )
-from epymarl_sn.tracking.store import Run
+from epymarl_sn.tracking.store import Run, Series
 from epymarl_sn.values import task_name
 
 # {task: {group label: [(each run, its (steps, values))]}}
@@ -68,12 +70,21 @@ def task_of(run: Run) -> str:
     return task_name(run.config.get("env_args") or {}, run.config.get("env", "?"))
 
 
+def diverged_at(series: Series) -> Optional[float]:
+    """The first step whose value is NaN or infinite (the run diverged), or None."""
+    for step, value in zip(series.steps, series.values):
+        if value is not None and not math.isfinite(value):
+            return float(step)
+    return None
+
+
 def group_series(
     runs: Sequence[Run], metric: str, group_by: str, smooth: int = 1
-) -> tuple[Grouped, list[Run]]:
+) -> tuple[Grouped, list[Run], list[tuple[Run, float]]]:
     """{task: {group label: [(run, (steps, values))]}} of the runs that logged
-    `metric`, each run's values a rolling mean over its last `smooth` logged points,
-    and the runs that did not log it."""
+    `metric`, each run's values a rolling mean over its last `smooth` logged points
+    (a run that diverged: those before its first NaN or infinite value), the runs
+    that did not log it, and (run, first non-finite step) of those that diverged."""
     if not runs:
         raise PlotError("no run matches the selection")
     missing = object()
@@ -86,15 +97,21 @@ def group_series(
         )
     grouped: Grouped = {}
     without: list[Run] = []
+    diverged: list[tuple[Run, float]] = []
     for run in runs:
         series = run.metrics.get(metric)
+        at = diverged_at(series) if series else None
+        if series and at is not None:
+            diverged.append((run, at))
+            keep = [i for i, s in enumerate(series.steps) if s < at]
+            series = Series([series.steps[i] for i in keep], [series.values[i] for i in keep])
         steps, values = finite_series(series) if series else (np.empty(0), np.empty(0))
         if len(steps):
             task = grouped.setdefault(task_of(run), {})
             task.setdefault(group_label(run, group_by), []).append(
                 (run, (steps, rolling_mean(values, smooth)))
             )
-        else:
+        elif at is None:
             without.append(run)
     if not grouped:
         found = sorted({name for run in runs for name in run.metrics})
@@ -102,7 +119,7 @@ def group_series(
             f"no selected run logged metric '{metric}'; they have: "
             + (", ".join(found) or "no metrics")
         )
-    return grouped, without
+    return grouped, without, diverged
 
 
 def build_panels(grouped: Grouped, aggregate: str, reps: int, seed: int) -> list[Panel]:

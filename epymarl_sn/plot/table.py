@@ -14,6 +14,7 @@ import scipy.stats
 
 from epymarl_sn.plot.aggregate import t_interval
 from epymarl_sn.plot.panels import Panel, final_values
+from epymarl_sn.tracking.atomic import atomic_open
 
 CSV_COLUMNS = (
     "task",
@@ -72,7 +73,7 @@ def final_rows(panels: Sequence[Panel], final_points: int) -> list[Row]:
 
 
 def write_csv(rows: Iterable[Row], path: Union[str, Path]) -> None:
-    with open(path, "w", newline="") as f:
+    with atomic_open(path, newline="") as f:
         writer = csv.writer(f)
         writer.writerow(CSV_COLUMNS)
         for row in rows:

@@ -16,6 +16,7 @@ lacks (a sweep killed between a run's end and its copy) are copied; a copy that
 fails (MongoDB down) is a warning, and the next sweep copies it.
 """
 
+import os
 import re
 import subprocess
 import sys
@@ -30,6 +31,7 @@ import epymarl_sn
 from epymarl_sn.errors import EpymarlSnError, SpecError
 from epymarl_sn.sweep.resume import completed, completed_runs
 from epymarl_sn.sweep.spec import RunSpec
+from epymarl_sn.tracking.atomic import write_text
 from epymarl_sn.tracking.export import export_compact
 from epymarl_sn.tracking.store import open_store
 
@@ -60,11 +62,19 @@ def data_location(data_dir: Path, spec: Path) -> Path:
     another directory would otherwise begin a second, empty copy and rerun every
     run), and a spec.yaml already there is this spec (comments aside)."""
     where = data_dir if data_dir.is_absolute() else Path.cwd() / data_dir
+    if where.exists() and not where.is_dir():
+        raise SpecError(f"data_dir {data_dir} is a file, not a directory; give a directory path")
     if not where.parent.is_dir():
         raise SpecError(
             f"data_dir {data_dir}: there is no directory {where.parent}; start the sweep "
             "in the directory data_dir is relative to (the repository's root for "
             "docs/data/...), or create it"
+        )
+    writable = where if where.is_dir() else where.parent
+    if not os.access(writable, os.W_OK):
+        raise SpecError(
+            f"data_dir {data_dir}: {writable} cannot be written (no write permission or a "
+            "read-only file system); give a data_dir you can write"
         )
     saved = where / SPEC_FILE
     if saved.is_file() and yaml.safe_load(saved.read_text()) != yaml.safe_load(spec.read_text()):
@@ -127,7 +137,7 @@ def save_finished(
             return copied
         where.mkdir(exist_ok=True)
         if not (where / SPEC_FILE).is_file():
-            (where / SPEC_FILE).write_text(spec.read_text())
+            write_text(where / SPEC_FILE, spec.read_text())
         found = completed_runs([runs[i] for i in sorted(wanted)], checkout, location)
         store = open_store(location)
         for j, i in enumerate(sorted(wanted)):

@@ -3,8 +3,10 @@ spec after a crash runs only what is missing; which some process still runs; and
 which stopped run an attempt goes on from (`stopped_checkpoint`) rather than start again.
 
 A stored run counts as one of the sweep's runs when its config has every value the
-run would get: the preset's `name`, the env config's `env`, `t_max`, each override
-and the seed. A run made by hand with the same arguments counts too.
+run would get: the whole config main.py resolves (default.yaml, the env config, the
+preset, each override and the seed), key by key. A run made by hand with the same
+arguments counts too. A key the stored run lacks is not compared: the run was stored
+before a preset gained that key.
 """
 
 from collections.abc import Sequence
@@ -16,9 +18,7 @@ from epymarl_sn.errors import CheckpointError, StoreError
 from epymarl_sn.resources import main_config
 from epymarl_sn.sweep.spec import RunSpec
 from epymarl_sn.tracking.store import FileStore, Run, open_store, parse_filters
-from epymarl_sn.values import same
-
-IDENTITY_KEYS = ("name", "env", "t_max")
+from epymarl_sn.values import dotted_get, dotted_keys, dotted_set, same
 
 
 def store_name(location: str) -> str:
@@ -27,10 +27,21 @@ def store_name(location: str) -> str:
 
 
 def expected_config(run: RunSpec, checkout: Union[str, Path]) -> dict[str, Any]:
-    """The config values that identify a run, as main.py will store them."""
+    """The whole config of a run (nested), as main.py will resolve and store it."""
     config = main_config(checkout, run.env_config, run.config)
-    values = {k: config[k] for k in IDENTITY_KEYS if k in config}
-    return {**values, **dict(run.overrides), "seed": run.seed}
+    for key, value in run.overrides:
+        dotted_set(config, key, value)
+    config["seed"] = run.seed
+    return config
+
+
+def _same_run(stored: Run, wanted: dict[str, Any], keys: list[str]) -> bool:
+    missing = object()
+    for key in keys:
+        value = stored.get(key, missing) if key != "critic_sn" else stored.config.get(key, missing)
+        if value is not missing and not same(value, dotted_get(wanted, key)):
+            return False
+    return True
 
 
 def _matching(runs, checkout, location, status):
@@ -38,11 +49,11 @@ def _matching(runs, checkout, location, status):
     in start order."""
     # (a directory where no run has been stored yet holds none)
     stored = open_store(location, must_exist=False).runs(parse_filters([f"status={status}"]))
-    missing = object()
     found = {}
     for i, run in enumerate(runs):
         wanted = expected_config(run, checkout)
-        hits = [s for s in stored if all(same(s.get(k, missing), v) for k, v in wanted.items())]
+        keys = list(dotted_keys(wanted))
+        hits = [s for s in stored if _same_run(s, wanted, keys)]
         if hits:
             found[i] = hits
     return found

@@ -3,28 +3,33 @@ in the spec's data_dir), wait for those another process still runs, run the rest
 a pool with retries and a progress bar, copy each finished one to the data_dir, and
 summarise the retries and the failures."""
 
+import fcntl
 import os
 import re
 import sys
 import time
 from collections import Counter, deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, NamedTuple, Optional, Union
 
 from tqdm import tqdm
 
-from epymarl_sn.errors import UsageError
+from epymarl_sn.epymarl_config import did_you_mean
+from epymarl_sn.errors import ConfigError, SpecError, UsageError
 from epymarl_sn.install.checkout import patch_state
-from epymarl_sn.resources import config_dir
+from epymarl_sn.plugin import CONFIG_CHECKS
+from epymarl_sn.resources import config_dir, main_config
 from epymarl_sn.sweep.attempt import AttemptResult, attempt_comment, settle
 from epymarl_sn.sweep.data import code_commit, data_location, held, save_finished
 from epymarl_sn.sweep.pools import LocalPool, RayPool, Report
-from epymarl_sn.sweep.resume import completed, running, store_name
+from epymarl_sn.sweep.resume import completed, expected_config, running, store_name
 from epymarl_sn.sweep.spec import RunSpec, load_spec
 from epymarl_sn.tracking.store import default_location
+from epymarl_sn.values import dotted_keys
 
 
 class Failure(NamedTuple):
@@ -262,11 +267,32 @@ class Plan:
         )
 
 
+def check_runs(spec: Path, runs: Sequence[RunSpec], checkout: Path) -> None:
+    """Each run's config, as main.py will resolve it, passes the plugin's checks of
+    values (CONFIG_CHECKS) and sets only keys the config has: a bad value fails here,
+    in one line, rather than in every attempt of every run."""
+    for run in runs:
+        base = main_config(checkout, run.env_config, run.config)
+        known = sorted(dotted_keys(base))
+        try:
+            for key, _ in run.overrides:
+                if key not in known and not any(k.startswith(key + ".") for k in known):
+                    raise ConfigError(
+                        f"{key}: not a config key of this run{did_you_mean(key, known)}"
+                    )
+            config = expected_config(run, checkout)
+            for check in CONFIG_CHECKS:
+                check(config)
+        except ConfigError as err:
+            raise SpecError(f"sweep spec {spec}: run `{run.command()}`: {err}") from None
+
+
 def make_plan(spec_arg: str, epymarl: Union[str, Path]) -> Plan:
     """Check the spec and the checkout, and find what the store already holds."""
     spec = spec_path(spec_arg)
     checkout = check_checkout(epymarl)
     sweep = load_spec(spec, checkout)
+    check_runs(spec, sweep.runs, checkout)
     location = default_location(checkout / "results" / "sacred")
     plan = Plan(spec, checkout, sweep.runs, set(), location, store_name(location))
     if sweep.data_dir is not None:
@@ -275,6 +301,40 @@ def make_plan(spec_arg: str, epymarl: Union[str, Path]) -> Plan:
         plan.code = code_commit()
     plan.skipped = plan.done()
     return plan
+
+
+LOCK_FILE = Path("results") / "sweep.lock"
+
+
+@contextmanager
+def sweep_lock(plan: Plan) -> Iterator[None]:
+    """One sweep at a time on a checkout: two would each run every run the store
+    lacks, twice over. The lock is an flock on results/sweep.lock, which the kernel
+    releases when its sweep ends, however it ends; the file names its sweep."""
+    path = plan.checkout / LOCK_FILE
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as err:
+        raise UsageError(
+            f"cannot write the sweep lock {path} ({err.strerror}): a sweep needs the "
+            "checkout's results/ writable"
+        ) from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 1000, 0).decode(errors="replace").strip() or "another sweep"
+            raise UsageError(
+                f"{holder} is running on {plan.checkout}: one sweep at a time on a checkout "
+                "(both would run the same runs); wait for it to end or stop it"
+            ) from None
+        started = time.strftime("%Y-%m-%d %H:%M:%S")
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"sweep {plan.spec} (PID {os.getpid()}, since {started})".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
 
 
 def wait_for_others(plan: Plan) -> None:

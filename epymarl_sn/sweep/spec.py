@@ -36,7 +36,7 @@ import yaml
 from epymarl_sn.errors import SpecError
 from epymarl_sn.knobs import Setting, integer, keys, knob, optional, parse, setting
 from epymarl_sn.resources import available_configs, config_file
-from epymarl_sn.values import is_int, task_name
+from epymarl_sn.values import is_int, task_name, yaml_error
 
 KINDS = {"configs": ("config", "algs"), "env_configs": ("env_config", "envs")}
 
@@ -46,7 +46,8 @@ def _non_empty_list(value: Any) -> bool:
 
 
 def _seeds(value: Any) -> bool:
-    return _non_empty_list(value) and all(is_int(s) for s in value)
+    # numpy's seeds: a negative one fails each run twice, deep in numpy
+    return _non_empty_list(value) and all(is_int(s) and 0 <= s < 2**32 for s in value)
 
 
 def _mapping(value: Any) -> bool:
@@ -78,7 +79,7 @@ class SpecKeys:
         example=[{"env_config": "gymma", "with": {"env_args.key": "rware:rware-tiny-2ag-v2"}}],
     )
     seeds: list[int] = knob(
-        allowed="a non-empty list of integers",
+        allowed="a non-empty list of integers from 0 to 2**32 - 1",
         help="the seeds; each (config, env config, seed) is one run",
         valid=_seeds,
         example=[1, 2, 3, 4],
@@ -282,10 +283,7 @@ def load_spec(path: Union[str, Path], checkout: Union[str, Path]) -> Sweep:
     except OSError as err:
         raise SpecError(f"cannot read sweep spec {path}: {err.strerror}") from None
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise SpecError(f"{path} is not valid YAML{where}: {problem}") from None
+        raise SpecError(yaml_error(path, err)) from None
     try:
         return parse_spec(spec, checkout)
     except SpecError as err:

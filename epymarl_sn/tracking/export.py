@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Union
 
 from epymarl_sn.errors import StoreError
+from epymarl_sn.tracking.atomic import atomic_open
 from epymarl_sn.tracking.store import Filter, Run, Store
 from epymarl_sn.values import task_name
 
@@ -42,7 +43,7 @@ def export_csv(
             f"no selected run has metric {', '.join(unknown)}; "
             f"they have: {', '.join(sorted(found)) or 'no metrics'}"
         )
-    with open(path, "w", newline="") as f:
+    with atomic_open(path, newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["run", "status", *keys, "metric", "step", "value"])
         for run in runs:

@@ -9,9 +9,11 @@
   main.py (`FileStorageObserver.create(path)`) build this one; the plugin calls it.
 - The models EPyMARL saves (`th.save(obj, path)`) are written the same way, from
   the start of the run on (`atomic_torch_save`).
-- A full disk (ENOSPC) on any of these writes stops the run: one line naming the
-  path and the free space, status FAILED with that reason where it can still be
-  written; the files written before keep their last complete version.
+- A full disk (ENOSPC), a file system turned read-only or any other failed write of
+  these stops the run: one line naming the path and why (the free space for a full
+  disk), status FAILED with that reason where it can still be written, exit status
+  1; the files written before keep their last complete version. A results directory
+  that cannot be written at the start stops the run the same way before training.
 - `run_dir(run_id)`: where it writes the run Sacred calls `run_id`, for the
   observers that start after it (Sacred gives an observer no handle on the others).
 - A resumed run (`epymarl-sn resume`, EPYMARL_SN_RESUME) goes on in the stopped run's
@@ -20,16 +22,12 @@
   (`checkpoint.metrics`), its output appended to cout.txt.
 """
 
-import errno
 import io
 import json
 import os
-import shutil
-import tempfile
-from contextlib import suppress
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Optional
 
 from sacred.observers import FileStorageObserver
 from sacred.serializer import flatten
@@ -39,49 +37,11 @@ from epymarl_sn.checkpoint.files import Checkpoint
 from epymarl_sn.checkpoint.metrics import metrics_at_checkpoint
 from epymarl_sn.errors import CheckpointError
 from epymarl_sn.tracking import stop
+from epymarl_sn.tracking.atomic import atomic_write, write_failure
 
-PathLike = Union[str, "os.PathLike[str]"]
-# the mode a plain open() gives a new file (mkstemp's is 0600); read once, as
-# os.umask can only be read by setting it
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
 # (the run id Sacred got, the run's directory) of the last DurableFileStorageObserver
 # started in this process
 _last_started: Optional[tuple[Any, str]] = None
-
-
-def atomic_write(path: PathLike, write: Callable[[str], None]) -> None:
-    """`write(tmp_path)` writes the content to a temporary file next to `path`, which
-    then replaces `path` in one step. On any error the temporary file is removed and
-    `path` is left as it was."""
-    path = os.fspath(path)
-    directory, name = os.path.split(path)
-    fd, tmp = tempfile.mkstemp(dir=directory or ".", prefix=f".{name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def disk_full_reason(path: PathLike) -> str:
-    """What a full disk stopped: the path and the space left on its filesystem."""
-    try:
-        free = shutil.disk_usage(os.path.dirname(os.fspath(path)) or ".").free
-        left = f"{free / 2**20:.1f} MiB free" if free >= 2**20 else f"{free} bytes free"
-    except OSError:
-        left = "free space unknown"
-    return f"no space left on the device writing {os.fspath(path)} ({left} there)"
-
-
-def _is_disk_full(err: OSError) -> bool:
-    return err.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 class DurableFileStorageObserver(FileStorageObserver):
@@ -108,9 +68,13 @@ class DurableFileStorageObserver(FileStorageObserver):
             self.dir = self._resumed_dir(self._resume)
             before = json.loads(Path(self.dir, "run.json").read_text())
             _id = os.path.relpath(self.dir, self.basedir)
-        run_id = super().started_event(
-            ex_info, command, host_info, start_time, config, meta_info, _id
-        )
+        try:
+            run_id = super().started_event(
+                ex_info, command, host_info, start_time, config, meta_info, _id
+            )
+        except OSError as err:
+            # no run directory (a read-only or full results directory): nothing recorded
+            raise stop.stop_now("FAILED", write_failure(self.basedir, err)) from None
         if self._resume is not None:
             self._go_on(self._resume, before, start_time)
         _last_started = (run_id, self.dir)
@@ -165,6 +129,8 @@ class DurableFileStorageObserver(FileStorageObserver):
         self._guarded(os.path.join(self.dir, "cout.txt"), super().save_cout)
 
     def interrupted_event(self, interrupt_time: datetime, status: str) -> None:
+        if getattr(self, "run_entry", None) is None:
+            return  # it never started (no run directory): there is nothing to record
         reason = stop.stop_reason()
         if reason:
             self.run_entry["stop_reason"] = reason
@@ -172,14 +138,13 @@ class DurableFileStorageObserver(FileStorageObserver):
 
     @staticmethod
     def _guarded(path: str, write: Callable[[], None]) -> None:
-        """A full disk stops the run (from whichever thread wrote) rather than make
-        Sacred drop this observer, which would then never record the run's end."""
+        """A write that fails (a full disk, a file system turned read-only) stops the
+        run (from whichever thread wrote) rather than make Sacred drop this observer,
+        which would then lose every later metric and never record the run's end."""
         try:
             write()
         except OSError as err:
-            if not _is_disk_full(err):
-                raise
-            stop.request_stop("FAILED", disk_full_reason(path))
+            stop.request_stop("FAILED", write_failure(path, err))
 
 
 def run_dir(run_id: Any) -> Optional[str]:
@@ -225,9 +190,7 @@ def atomic_torch_save() -> None:
         try:
             atomic_write(f, write)
         except OSError as err:
-            if not _is_disk_full(err):
-                raise
-            raise stop.stop_now("FAILED", disk_full_reason(f)) from None
+            raise stop.stop_now("FAILED", write_failure(f, err)) from None
 
     save.atomic = True  # type: ignore[attr-defined]
     torch.save = save

@@ -1,5 +1,7 @@
 """MongoDB connection helpers that never reveal the credentials of a URL."""
 
+import os
+from collections.abc import Mapping
 from typing import Any, NamedTuple, Optional
 
 import pymongo
@@ -7,6 +9,22 @@ from pymongo.errors import OperationFailure, PyMongoError
 from pymongo.uri_parser import parse_uri
 
 from epymarl_sn.errors import StoreError
+
+DB_ENV = "SACRED_MONGO_DB"
+# characters MongoDB refuses in a database name (on any platform)
+_DB_FORBIDDEN = set('/\\. "$*<>:|?\0')
+
+
+def db_name(env: Optional[Mapping[str, str]] = None) -> str:
+    """The database of the runs: $SACRED_MONGO_DB, default `epymarl`; StoreError in
+    one line naming the variable if MongoDB would refuse the name."""
+    name = (os.environ if env is None else env).get(DB_ENV, "epymarl")
+    if not name or len(name.encode()) >= 64 or _DB_FORBIDDEN & set(name):
+        raise StoreError(
+            f"{DB_ENV}={name!r} is not a MongoDB database name (1 to 63 bytes, none of "
+            '/\\. "$*<>:|?); e.g. SACRED_MONGO_DB=epymarl, or unset it'
+        )
+    return name
 
 
 def hosts(url: str) -> str:

@@ -24,6 +24,7 @@ What it changes in Sacred's MongoObserver:
 """
 
 import logging
+import math
 import os
 import subprocess
 import sys
@@ -76,8 +77,27 @@ def connect_checked(url: str, db_name: str) -> "tuple[str, MongoClient[dict[str,
     return where, client
 
 
+FINAL_WAIT_ENV = "EPYMARL_SN_MONGO_FINAL_WAIT_S"
+
+
+def final_wait_s() -> float:
+    """$EPYMARL_SN_MONGO_FINAL_WAIT_S (default 120); StoreError naming it if it is not
+    a number of seconds. Read when an observer is made: a run without MongoDB never
+    reads it."""
+    text = os.environ.get(FINAL_WAIT_ENV, "120")
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        raise StoreError(
+            f"{FINAL_WAIT_ENV}={text!r} is not a number of seconds >= 0; "
+            f"e.g. {FINAL_WAIT_ENV}=120, or unset it"
+        )
+    return value
+
+
 class TrackingMongoObserver(MongoObserver):
-    final_wait_s = float(os.environ.get("EPYMARL_SN_MONGO_FINAL_WAIT_S", "120"))
     retry_interval_s = 5.0
     # set by started_event, before any other event (Sacred's type allows None)
     run_entry: dict[str, Any]
@@ -87,6 +107,8 @@ class TrackingMongoObserver(MongoObserver):
         # server check into the run's output
         logging.getLogger("pymongo").setLevel(logging.WARNING)
         try:
+            self.final_wait_s = final_wait_s()
+            mongo.db_name({mongo.DB_ENV: db_name})  # main.py's is $SACRED_MONGO_DB
             self.where, client = connect_checked(url, db_name)
         except StoreError as err:
             # main.py builds its observers before Sacred's run, where nothing reports
@@ -208,6 +230,8 @@ class TrackingMongoObserver(MongoObserver):
         self._finish(stop_time=stop_time, result=flatten(result), status="COMPLETED")
 
     def interrupted_event(self, interrupt_time: datetime, status: str) -> None:
+        if getattr(self, "run_entry", None) is None:
+            return  # stopped before it started (the file storage could not start the run)
         reason = stop.stop_reason()  # e.g. stopped by SIGTERM
         self._finish(
             stop_time=interrupt_time, status=status, **({"stop_reason": reason} if reason else {})

@@ -39,9 +39,11 @@
 """
 
 import json
+import math
 import os
-import tempfile
-from collections.abc import Iterable, Sequence
+import platform
+import stat
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import partial
@@ -51,14 +53,18 @@ from typing import Any, Callable, NamedTuple, Optional, Protocol, Union
 from epymarl_sn.console import say
 from epymarl_sn.errors import DamagedRunError, StoreError
 from epymarl_sn.sn.config import critic_sn_of
-from epymarl_sn.tracking.mongo import connect, hosts
-from epymarl_sn.values import same_as_text
+from epymarl_sn.tracking.atomic import write_failure, write_text
+from epymarl_sn.tracking.mongo import connect, db_name, hosts
+from epymarl_sn.values import is_number, same_as_text
 
 MONGO_SCHEMES = ("mongodb://", "mongodb+srv://")
 MISSING = object()
 DAMAGED = "DAMAGED"  # the status `runs` lists for a run whose files cannot be read
-# Sacred beats every 10 s: a RUNNING run silent for longer than this has no process
+# Sacred beats every 10 s: a RUNNING run silent for longer than this has no process,
+# unless its process, asked on its own host, is still there (stopped, or swapping)
 STALE_AFTER_S = 60
+# the run's process id in Sacred's host info (the plugin registers it)
+PID_KEY = "pid"
 
 
 class Series(NamedTuple):
@@ -77,6 +83,7 @@ class Run:
     stop_reason: Optional[str] = None
     where: str = ""  # where the run's files are: its directory, or its host and checkout
     problem: Optional[str] = None  # what is wrong with a DAMAGED run
+    host: dict[str, Any] = field(default_factory=dict)  # Sacred's host info (hostname, pid)
     _load_metrics: Callable[[], dict[str, Series]] = field(default=dict, repr=False, compare=False)
     _metrics: Optional[dict[str, Series]] = field(default=None, repr=False, compare=False)
 
@@ -87,14 +94,27 @@ class Run:
         return self._metrics
 
     def stale_s(self, now: Optional[datetime] = None) -> Optional[float]:
-        """Seconds since a RUNNING run's last heartbeat (or start) when that is more
-        than STALE_AFTER_S: no process writes it any more. None otherwise."""
+        """Seconds since a RUNNING run's last heartbeat (or start) when no process
+        runs it any more, None otherwise. On the host that runs it, its process says
+        (a process stopped by SIGSTOP beats no more, and still runs); elsewhere, a
+        heartbeat older than STALE_AFTER_S."""
         last = self.heartbeat or self.start_time
         if self.status != "RUNNING" or last is None:
             return None
         now = now or datetime.now(timezone.utc).replace(tzinfo=None)  # naive UTC, as Sacred
-        age = (now - last).total_seconds()
+        age = max((now - last).total_seconds(), 0.0)
+        alive = self.process_alive()
+        if alive is not None:
+            return None if alive else age
         return age if age > STALE_AFTER_S else None
+
+    def process_alive(self) -> Optional[bool]:
+        """Whether the run's process still exists: None when that cannot be asked here
+        (another host, or a run recorded without its pid)."""
+        pid = self.host.get(PID_KEY)
+        if not isinstance(pid, int) or self.host.get("hostname") != platform.node():
+            return None
+        return process_exists(pid, self.start_time)
 
     def get(self, key: str, default: Any = None) -> Any:
         """A dotted config key (`env_args.map_name`); `status` is the run's status;
@@ -109,6 +129,31 @@ class Run:
                 return default
             value = value[part]
         return value
+
+
+def process_exists(pid: int, started: Optional[datetime]) -> bool:
+    """Whether process `pid` exists, is no zombie, and began before `started` (naive
+    UTC) or about then: a later one got the pid of a process that ended."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # another user's: it exists
+    except (OverflowError, ValueError):
+        return False
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        if fields[0] in ("Z", "X"):
+            return False
+        with open("/proc/stat") as f:
+            boot = next(float(x.split()[1]) for x in f if x.startswith("btime"))
+        began = boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return True  # no /proc (macOS): the pid exists
+    if started is None:
+        return True
+    return began <= started.replace(tzinfo=timezone.utc).timestamp() + 5
 
 
 @dataclass(frozen=True)
@@ -143,7 +188,14 @@ RESULTS_DIR = os.path.join("results", "sacred")  # EPyMARL's file storage, from 
 def default_location(results_dir: Union[str, Path] = RESULTS_DIR) -> str:
     """Where runs go: MongoDB when SACRED_MONGO_URL is set (the patched main.py adds
     a MongoObserver then), else the file storage in `results_dir`."""
-    return os.environ.get("SACRED_MONGO_URL") or str(results_dir)
+    url = os.environ.get("SACRED_MONGO_URL")
+    if url and not is_mongo_url(url):
+        # never shown: it may hold a password
+        raise StoreError(
+            "SACRED_MONGO_URL does not start with mongodb:// or mongodb+srv://; "
+            "expected mongodb://[user:password@]host[:port], or unset it for file storage"
+        )
+    return url or str(results_dir)
 
 
 class Store(Protocol):
@@ -184,7 +236,7 @@ def open_store(location: Union[str, Path], must_exist: bool = True) -> Store:
     """The store at `location`; a directory that is not there is StoreError, or with
     `must_exist=False` a store with no runs (nothing has been stored there yet)."""
     if is_mongo_url(location):
-        return MongoStore(str(location), os.environ.get("SACRED_MONGO_DB", "epymarl"))
+        return MongoStore(str(location), db_name())
     return FileStore(location, must_exist)
 
 
@@ -195,13 +247,22 @@ def _no_run(run_id: str, store: object, count: int) -> StoreError:
     )
 
 
-def _parse_time(value: Any) -> Optional[datetime]:
-    """A run's time as stored (ISO text in file storage, datetime in MongoDB, or None)
-    -> datetime; DamagedRunError if it is neither."""
-    if value is None or isinstance(value, datetime):
+def utc_naive(value: datetime) -> datetime:
+    """A time as Sacred writes it: naive UTC (a time with a zone is converted)."""
+    if value.tzinfo is None:
         return value
+    return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def parse_time(value: Any) -> Optional[datetime]:
+    """A run's time as stored (ISO text in file storage, datetime in MongoDB, or None)
+    -> naive UTC datetime; DamagedRunError if it is neither."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return utc_naive(value)
     try:
-        return datetime.fromisoformat(value)
+        return utc_naive(datetime.fromisoformat(value))
     except (TypeError, ValueError):
         raise DamagedRunError(f"its time {value!r} is not an ISO time") from None
 
@@ -220,6 +281,11 @@ def read_json_object(path: Path) -> dict[str, Any]:
     """A run file of file storage that must hold a JSON object; DamagedRunError
     saying what is wrong with it otherwise."""
     try:
+        mode = os.stat(path).st_mode
+        if not stat.S_ISREG(mode):
+            # a FIFO would block the reader for good, a directory cannot be read
+            kind = "a FIFO" if stat.S_ISFIFO(mode) else "not a regular file"
+            raise DamagedRunError(f"{path.name} is {kind}")
         data = path.read_bytes()
     except FileNotFoundError:
         raise DamagedRunError(f"{path.name} is missing") from None
@@ -242,6 +308,38 @@ def read_json_object(path: Path) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise DamagedRunError(f"{path.name} holds a JSON {type(value).__name__}, not an object")
     return value
+
+
+def series_problem(name: str, metric: Any) -> Optional[str]:
+    """What is wrong with a stored metric ({"steps": [...], "values": [...]}), or None.
+    Values may be NaN or infinite (a diverged run), or null (not logged)."""
+    if not isinstance(metric, dict):
+        return f"{name} is not a mapping of steps and values"
+    steps, values = metric.get("steps"), metric.get("values")
+    if not isinstance(steps, list) or not isinstance(values, list):
+        return f"{name} lacks its steps or values lists"
+    if len(steps) != len(values):
+        return f"{name} has {len(steps)} steps but {len(values)} values"
+    bad = next((v for v in steps if not is_number(v) or not math.isfinite(v)), None)
+    if bad is not None:
+        return f"{name} has a step that is not a number ({bad!r})"
+    bad = next((v for v in values if v is not None and not is_number(v)), None)
+    if bad is not None:
+        return f"{name} has a value that is not a number ({bad!r})"
+    return None
+
+
+def checked_metrics(where: object, data: dict[str, Any]) -> dict[str, Series]:
+    """The metrics of a run that are well formed; each other one is left out with one
+    warning naming the run and what is wrong with it."""
+    kept = {}
+    for name, metric in data.items():
+        problem = series_problem(name, metric)
+        if problem:
+            say(f"run {where}: metric left out: {problem}")
+        else:
+            kept[name] = Series(metric["steps"], metric["values"])
+    return kept
 
 
 def _select(runs, filters):
@@ -270,16 +368,43 @@ class FileStore:
 
     def run(self, run_id: str) -> Run:
         path = self.root / run_id
-        if not (path / "run.json").is_file() or not (path / "config.json").is_file():
+        try:
+            there = (path / "run.json").is_file() and (path / "config.json").is_file()
+        except OSError:  # a name too long for a path, ...: no run of that id
+            there = False
+        if not there:
             raise _no_run(run_id, self, len(self.runs()))
         return self._read(path, run_id)
+
+    def run_files(self) -> Iterator[Path]:
+        """Every run.json under the root, in name order; a directory that cannot be
+        read gets one warning, not silence (its runs would be missing unsaid)."""
+        if not self.root.is_dir():
+            return iter([])  # nothing stored yet (must_exist=False)
+        seen = set()
+
+        def unreadable(err: OSError) -> None:
+            if str(err.filename) not in _warned:
+                _warned.add(str(err.filename))
+                say(f"cannot read {err.filename} ({err.strerror}): the runs in it are left out")
+
+        found = []
+        for top, dirs, names in os.walk(self.root, onerror=unreadable, followlinks=True):
+            real = os.path.realpath(top)
+            if real in seen:  # a link back up the tree
+                dirs[:] = []
+                continue
+            seen.add(real)
+            dirs.sort()
+            if "run.json" in names or "run.json" in dirs:
+                found.append(Path(top) / "run.json")
+        return iter(sorted(found))
 
     def runs(self, filters: Sequence[Filter] = (), damaged: bool = False) -> list[Run]:
         """The runs matching `filters`; damaged ones skipped with a warning, or with
         `damaged`, listed as DAMAGED."""
         runs = []
-        # (rglob finds nothing under a root that is not there)
-        for p in sorted(self.root.rglob("run.json")):
+        for p in self.run_files():
             run_id = p.parent.relative_to(self.root).as_posix()
             try:
                 runs.append(self._read(p.parent, run_id))
@@ -296,11 +421,12 @@ class FileStore:
             id=run_id,
             status=info.get("status"),
             config=read_json_object(path / "config.json"),
-            start_time=_parse_time(info.get("start_time")),
-            stop_time=_parse_time(info.get("stop_time")),
-            heartbeat=_parse_time(info.get("heartbeat")),
+            start_time=parse_time(info.get("start_time")),
+            stop_time=parse_time(info.get("stop_time")),
+            heartbeat=parse_time(info.get("heartbeat")),
             stop_reason=_stop_reason(info),
             where=str(path.resolve()),
+            host=_host(info),
             _load_metrics=lambda: self._metrics(path),
         )
 
@@ -339,15 +465,14 @@ class FileStore:
 
     @staticmethod
     def _metrics(path: Path) -> dict[str, Series]:
-        if not (path / "metrics.json").is_file():
+        if not (path / "metrics.json").exists():
             return {}
         try:
             data = read_json_object(path / "metrics.json")
-            return {name: Series(m["steps"], m["values"]) for name, m in data.items()}
-        except (DamagedRunError, KeyError, TypeError) as err:
-            what = err if isinstance(err, DamagedRunError) else "metrics.json lacks steps/values"
-            say(f"run {path} has damaged metrics, read as none: {what}")
+        except DamagedRunError as err:
+            say(f"run {path} has damaged metrics, read as none: {err}")
             return {}
+        return checked_metrics(path, data)
 
 
 class MongoStore:
@@ -373,8 +498,10 @@ class MongoStore:
         return f"MongoDB {self.where}, database {self.db_name}"
 
     def run(self, run_id: str) -> Run:
-        # Sacred's MongoObserver numbers runs; text ids are kept for other writers
-        found = self._find({"_id": int(run_id) if run_id.isdigit() else run_id})
+        # Sacred's MongoObserver numbers runs (MongoDB's ints have 8 bytes); text ids
+        # are kept for other writers
+        number = run_id.isdigit() and len(run_id) < 19
+        found = self._find({"_id": int(run_id) if number else run_id})
         if not found:
             raise _no_run(run_id, self, len(self._find({})))
         return found[0]
@@ -398,6 +525,7 @@ class MongoStore:
             "stop_reason": 1,
             "fail_trace": 1,
             "host.hostname": 1,
+            f"host.{PID_KEY}": 1,
             "experiment.base_dir": 1,
         }
         try:
@@ -412,11 +540,12 @@ class MongoStore:
                 id=d["_id"],
                 status=d.get("status"),
                 config=d.get("config", {}),
-                start_time=d.get("start_time"),
-                stop_time=d.get("stop_time"),
-                heartbeat=d.get("heartbeat"),
+                start_time=_mongo_time(d, "start_time"),
+                stop_time=_mongo_time(d, "stop_time"),
+                heartbeat=_mongo_time(d, "heartbeat"),
                 stop_reason=_stop_reason(d),
                 where=_mongo_where(d),
+                host=_host(d),
                 _load_metrics=partial(self._metrics, d["_id"]),
             )
             for d in docs
@@ -430,7 +559,9 @@ class MongoStore:
                 f"cannot read metrics from MongoDB at {self.where} "
                 f"({type(err).__name__}): is it running?"
             ) from None
-        return {m["name"]: Series(m.get("steps", []), m.get("values", [])) for m in docs}
+        return checked_metrics(
+            f"{run_id} of {self}", {m.get("name", "?"): m for m in docs if isinstance(m, dict)}
+        )
 
     def sacred_info(self, run: Run, keys: Sequence[str]) -> dict[str, Any]:
         try:
@@ -468,6 +599,19 @@ class MongoStore:
 
     def close(self) -> None:
         self.client.close()
+
+
+def _host(info: dict[str, Any]) -> dict[str, Any]:
+    host = info.get("host")
+    return host if isinstance(host, dict) else {}
+
+
+def _mongo_time(doc: dict[str, Any], key: str) -> Optional[datetime]:
+    """A time of a MongoDB run; one that is not a time reads as none."""
+    try:
+        return parse_time(doc.get(key))
+    except DamagedRunError:
+        return None
 
 
 def _stop_reason(info: dict[str, Any]) -> Optional[str]:
@@ -515,10 +659,12 @@ def settle_runs(
 
 
 def _rewrite(path: Path, info: dict[str, Any]) -> None:
-    # replaced in one step: a reader never sees half a file
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False) as tmp:
-        json.dump(info, tmp, indent=2)
-    os.replace(tmp.name, path)
+    """Replace a run.json in one step (a reader never sees half a file); StoreError
+    in one line if it cannot be written (a read-only or full store)."""
+    try:
+        write_text(path, json.dumps(info, indent=2))
+    except OSError as err:
+        raise StoreError(f"{write_failure(path, err)}; the run keeps its old status") from None
 
 
 def age_text(seconds: float) -> str:

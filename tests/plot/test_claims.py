@@ -27,7 +27,9 @@ def run_plot(*argv):
 
 
 def a_real_config(sweep):
-    path = next((sweep.checkout / "results" / "sacred" / "mappo_paper").rglob("config.json"))
+    # a run of the sweep's task (its broken variant's runs are mappo_paper's too)
+    runs = sweep.checkout / "results" / "sacred" / "mappo_paper" / sweep.task
+    path = next(runs.rglob("config.json"))
     return json.loads(path.read_text())
 
 
