@@ -102,8 +102,9 @@ def test_shipped_sweep_specs_hold_the_spec_keys(path):
 
 
 def test_the_schemas_are_read_from_every_registration():
-    # a registration that forgets its schemas or its check fails here, not in a run
-    assert len(RUN_KEYS) == 5 and len(ENV_COMPONENTS) == 2 and len(ALG_COMPONENTS) == 3
+    # a registration that forgets its schemas or its check fails here, not in a run:
+    # SNKeys, LearnerKeys, SparseReward, SMACliteOptions, VectorKeys, CheckpointKeys
+    assert len(RUN_KEYS) == 6 and len(ENV_COMPONENTS) == 2 and len(ALG_COMPONENTS) == 3
     assert all(r.schemas and r.check for r in REGISTRATIONS)
 
 
