@@ -136,13 +136,14 @@ def stop_mid_run(
     env: "dict[str, str] | None" = None,
     extra: "tuple[str, ...]" = (),
     args: "tuple[str, ...]" = ARGS,
+    max_delay_s: float = 1.5,
 ) -> "tuple[Path, str]":
-    """Start the run, SIGTERM it at a random moment after `after` is logged; -> its
-    run directory and the stop reason it records."""
+    """Start the run, SIGTERM it at a random moment (up to max_delay_s) after `after` is
+    logged; -> its run directory and the stop reason it records."""
     main = Main(work, *args, *extra, env=env)
     try:
         main.wait_for(after)
-        time.sleep(rng.uniform(0.0, 1.5))
+        time.sleep(rng.uniform(0.0, max_delay_s))
         os.kill(main.proc.pid, signal.SIGTERM)  # as `kill`, `scancel` or Slurm's time limit
         assert main.finish() == 128 + signal.SIGTERM, main.output()[-3000:]
     finally:
@@ -270,7 +271,11 @@ def test_a_changed_config_is_refused_in_one_line_and_t_max_changes_when_asked(un
 def test_a_damaged_checkpoint_is_refused_in_one_line_and_the_previous_one_used(
     uninterrupted, work, tmp_path
 ):
-    run_dir, _ = stop_mid_run(work, "checkpoints: t_env 2000 written", random.Random())
+    # soon after the checkpoint at 2000: the run must still be in its loop (a faster one
+    # may end the 2000 steps left within a second)
+    run_dir, _ = stop_mid_run(
+        work, "checkpoints: t_env 2000 written", random.Random(), max_delay_s=0.2
+    )
     run_id = str(run_dir.relative_to(work / "results" / "sacred"))
     newest, previous = run_dir / "checkpoint", run_dir / "checkpoint.prev"
     assert files.problem(newest) is None and files.problem(previous) is None
@@ -501,11 +506,16 @@ SMACLITE = (
 )
 
 
-def test_a_smaclite_run_stopped_and_resumed_logs_what_it_would_have_logged(epymarl_dir, tmp_path):
-    """SMAClite's battles in worker processes: the envs' generators and the workers'
-    streams go on as they would have."""
+@pytest.mark.parametrize("batched", [False, True])
+def test_a_smaclite_run_stopped_and_resumed_logs_what_it_would_have_logged(
+    epymarl_dir, tmp_path, batched
+):
+    """SMAClite's battles in worker processes (the envs' generators and the workers'
+    streams go on as they would have), or on the batched backend (its games' generators
+    and the last actions a reset keeps)."""
+    args = (*SMACLITE, f"smaclite_batched={batched}")
     done_work = copy_checkout(epymarl_dir, tmp_path / "uninterrupted")
-    main = Main(done_work, *SMACLITE)
+    main = Main(done_work, *args)
     try:
         assert main.finish(timeout_s=600) == 0, main.output()[-3000:]
     finally:
@@ -514,7 +524,9 @@ def test_a_smaclite_run_stopped_and_resumed_logs_what_it_would_have_logged(epyma
 
     work = copy_checkout(epymarl_dir, tmp_path / "stopped")
     seed = random.randrange(1 << 30)
-    run_dir, _ = stop_mid_run(work, "checkpoints: t_env 4", random.Random(seed), args=SMACLITE)
+    run_dir, _ = stop_mid_run(
+        work, "checkpoints: t_env 4", random.Random(seed), args=args, max_delay_s=0.2
+    )
     proc = resume(work, str(run_dir.relative_to(work / "results" / "sacred")))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert load(run_dir, "run.json")["status"] == "COMPLETED"
