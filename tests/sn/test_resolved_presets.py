@@ -43,12 +43,15 @@ def fake_sc2(tmp_path):
 
 def resolved(run_main, tmp_path, alg, env, env_vars=None):
     out = tmp_path / f"{alg}_{env}.json"
+    # gymma needs its env's key (checked before any command, save_config included)
+    key = ["env_args.key=rware:rware-tiny-2ag-v2"] if env == "gymma" else []
     result = run_main(
         f"--config={alg}",
         f"--env-config={env}",
         "save_config",
         "with",
         f"config_filename={out}",
+        *key,
         env=env_vars,
     )
     assert result.proc.returncode == 0, result.output[-3000:]
