@@ -57,6 +57,8 @@ def unsupported(game: Any) -> Optional[str]:
                 return f"{stats.name}'s attack hits an area, which the kernels do not hold yet"
     if game.n_agents + game.n_enemies >= 81:
         return "its KD-trees would have more than one leaf"
+    if blas_dot_fma() is None:
+        return "this machine's BLAS dot product is neither plain nor fused"
     return None
 
 
