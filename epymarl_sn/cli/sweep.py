@@ -5,8 +5,6 @@ failed ones, with a progress bar and a summary of the failures."""
 import argparse
 import signal
 import sys
-from types import FrameType
-from typing import NoReturn, Optional
 
 from epymarl_sn.errors import UsageError
 from epymarl_sn.sweep.run import make_plan, run_plan, summary, wait_for_others
@@ -31,10 +29,6 @@ A spec (keys other than these are an error):
 
 `with` overrides are Sacred's dotted config keys; later ones win: t_max, the
 spec's, the env config's, the config's."""
-
-
-def interrupted(signum: int, frame: Optional[FrameType]) -> NoReturn:
-    raise KeyboardInterrupt
 
 
 def check_flags(args: argparse.Namespace) -> None:
@@ -71,9 +65,11 @@ def run_command(args: argparse.Namespace) -> int:
     if not plan.todo:
         print(summary(plan.runs, {}, plan.skipped, plan.spec, plan.store, "nothing to run"))
         return 0
-    # `kill`, `scancel` and the Slurm recipe's time-limit trap stop the sweep as Ctrl-C
-    # does: each run stops at its next checkpoint, to be resumed by the same sweep
-    signal.signal(signal.SIGTERM, interrupted)
+    # Ctrl-C, also when a script started the sweep in the background (which ignores
+    # SIGINT there): the Slurm recipe's time-limit trap stops it so, and each run stops
+    # at its next checkpoint, to be resumed by the same sweep. (Not SIGTERM: a Ray
+    # driver's own handler takes that one and ends the process at once.)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         result = run_plan(plan, args.workers, args.ray, args.retries, args.timeout)
     except KeyboardInterrupt:
