@@ -260,7 +260,7 @@ def test_the_slurm_recipe_runs_a_sweep_on_ray_into_mongodb(slurm, mongo_url, epy
 
 
 # a tiny RWARE run of the batched backend that checkpoints every other batch
-T_MAX = 20000  # long enough (about 10 s) to be stopped mid-run
+T_MAX = 60000  # long enough (about 40 s here) to be stopped mid-run
 RUN_WITH = {
     "env_args.key": "rware:rware-tiny-2ag-v2",
     "env_args.time_limit": 50,  # 10 envs x 50 steps: 500 env steps a batch
