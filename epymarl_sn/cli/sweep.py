@@ -66,9 +66,9 @@ def run_command(args: argparse.Namespace) -> int:
         print(summary(plan.runs, {}, plan.skipped, plan.spec, plan.store, "nothing to run"))
         return 0
     # Ctrl-C, also when a script started the sweep in the background (which ignores
-    # SIGINT there): the Slurm recipe's time-limit trap stops it so, and each run stops
-    # at its next checkpoint, to be resumed by the same sweep. (Not SIGTERM: a Ray
-    # driver's own handler takes that one and ends the process at once.)
+    # SIGINT there): the Slurm recipe's time-limit trap stops it so, and the sweep
+    # starts no more runs and waits for its runs. (Not SIGTERM: a Ray driver's own
+    # handler takes that one and ends the process at once.)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         result = run_plan(plan, args.workers, args.ray, args.retries, args.timeout)
