@@ -3,6 +3,7 @@ workers or a Ray cluster, skipping those already COMPLETED in the store, retryin
 failed ones, with a progress bar and a summary of the failures."""
 
 import argparse
+import signal
 import sys
 
 from epymarl_sn.errors import UsageError
@@ -72,6 +73,11 @@ def _run_locked(plan: Plan, args: argparse.Namespace) -> int:
     if not plan.todo:
         print(summary(plan.runs, {}, plan.skipped, plan.spec, plan.store, "nothing to run"))
         return 0
+    # Ctrl-C, also when a script started the sweep in the background (which ignores
+    # SIGINT there): the Slurm recipe's time-limit trap stops it so, and the sweep
+    # starts no more runs and waits for its runs. (Not SIGTERM: a Ray driver's own
+    # handler takes that one and ends the process at once.)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         result = run_plan(plan, args.workers, args.ray, args.retries, args.timeout)
     except KeyboardInterrupt:

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple, Optional
 
 from epymarl_sn.errors import PoolError
 from epymarl_sn.plugin import NODE_ENV
-from epymarl_sn.sweep.attempt import AttemptResult, execute
+from epymarl_sn.sweep.attempt import GRACE_S, AttemptResult, execute
 
 # set in the environment of `ray start` on a node whose checkout is elsewhere than
 # the driver's --epymarl path
@@ -176,9 +176,12 @@ class RayPool:
         return self._ray.get(self._progress.snapshot.remote())
 
     def interrupt(self) -> None:
-        """Cancel the tasks: each stops its run, which Sacred records."""
+        """Cancel the tasks: each stops its run, which Sacred records, and waits for
+        it (a run with checkpoints writes one first); wait for them before the driver
+        goes, since Ray ends a gone driver's tasks (and a task's end, its run)."""
         for ref in self._refs:
             self._ray.cancel(ref)
+        self._ray.wait(self._refs, num_returns=len(self._refs), timeout=GRACE_S + 30)
 
     def close(self) -> None:
         self._ray.shutdown()
