@@ -47,8 +47,9 @@ def attempt_comment(label: str) -> str:
 
 
 def _stop(proc: "subprocess.Popen[bytes]") -> None:
-    """SIGINT, so that Sacred records the run; then the whole process group."""
-    proc.send_signal(signal.SIGINT)
+    """SIGTERM, so that the run checkpoints and Sacred records it (not SIGINT: a run
+    started by a Ray worker inherits SIGINT ignored); then the whole process group."""
+    proc.send_signal(signal.SIGTERM)
     try:
         proc.wait(timeout=GRACE_S)
     except subprocess.TimeoutExpired:
@@ -81,7 +82,7 @@ def settle(
 ) -> list[str]:
     """Stored runs of this attempt never stay RUNNING: mark them in the checkout's
     file storage and in MongoDB when `env` has SACRED_MONGO_URL (`replace_reason`: the
-    sweep stopped the run, with a SIGINT that the run recorded as its reason). -> lines
+    sweep stopped the run, with a SIGTERM that the run recorded as its reason). -> lines
     for the output tail, one per store that could not be reached."""
     stores = [str(Path(checkout) / "results" / "sacred")]  # always written, as main.py does
     if env.get("SACRED_MONGO_URL"):
@@ -211,7 +212,7 @@ def execute(
         except BrokenPipeError:
             pass  # the watchdog was killed: nothing left for it to do anyway
     code = proc.returncode
-    stopped_here = why is not None  # with a SIGINT, which the run records as its reason
+    stopped_here = why is not None  # with a SIGTERM, which the run records as its reason
     if why is None and code != 0:
         why = _ended(code)
     notes = settle(

@@ -464,6 +464,67 @@ def test_a_killed_sweep_resumes_its_run_from_the_checkpoint(uninterrupted, work,
     assert points(run_dir) == points(uninterrupted[1])
 
 
+def progress(log: str) -> int:
+    """The last `t_env: N / T` a run's log has (EPyMARL's line at each test), or 0."""
+    return max((int(n) for n in re.findall(r"t_env: (\d+) / ", log)), default=0)
+
+
+@pytest.mark.parametrize(
+    "pool", [("--workers", "1"), ("--ray", "--workers", "1")], ids=["local", "ray"]
+)
+def test_a_sweep_stopped_by_ctrl_c_checkpoints_its_run_where_it_stands(work, tmp_path, pool):
+    """Ctrl-C to a sweep stops its run at a checkpoint written then (there is no
+    periodic one), also under Ray, whose workers start runs with SIGINT ignored; the
+    same sweep started again resumes the run to COMPLETED."""
+    spec = {
+        "configs": ["mappo_midsn"],
+        "env_configs": [
+            {
+                "env_config": "gymma",
+                "with": {"env_args.key": "rware:rware-tiny-2ag-v2", "env_args.time_limit": 50},
+            }
+        ],
+        "seeds": [5],
+        "t_max": 20000,
+        "with": {"test_interval": 1000, "test_nepisode": 10, "checkpoint_interval": 10**9},
+    }
+    path = tmp_path / "stop.yaml"
+    path.write_text(json.dumps(spec))  # YAML reads JSON
+    sweep = [sys.executable, "-m", "epymarl_sn", "sweep", str(path), "--epymarl", str(work)]
+    first = subprocess.Popen(
+        [*sweep, *pool],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=cli_env(),
+        start_new_session=True,
+    )
+    logs = work / "results" / "sweep_logs"
+    try:
+        deadline = time.monotonic() + 300
+        while max([0, *(progress(p.read_text()) for p in logs.rglob("*.log"))]) < 1000:
+            assert first.poll() is None and time.monotonic() < deadline, "no progress"
+            time.sleep(0.1)
+        first.send_signal(signal.SIGINT)
+        first.wait(timeout=300)
+    finally:
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGKILL)
+            first.wait()
+    (run_dir,) = run_dirs(work)
+    assert load(run_dir, "run.json")["status"] == "INTERRUPTED"
+    stopped_at = files.read(run_dir / "checkpoint").t_env
+    assert 1000 <= stopped_at < 20000
+
+    again = subprocess.run(
+        [*sweep, "--workers", "1"], capture_output=True, text=True, timeout=600, env=cli_env()
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert run_dirs(work) == [run_dir], "the same run, not a second one"
+    record = load(run_dir, "run.json")
+    assert record["status"] == "COMPLETED"
+    assert [r["t_env"] for r in record["resumed"]] == [stopped_at]
+
+
 def test_a_run_in_mongodb_too_goes_on_in_the_same_document(uninterrupted, work, mongo_server):
     env = {"SACRED_MONGO_URL": mongo_server.url}
     run_dir, reason = stop_mid_run(work, "checkpoints: t_env 1000 written", random.Random(), env)
