@@ -372,11 +372,9 @@ def test_model_saves_are_whole_or_absent_when_killed_at_a_random_moment(work):
         ], step
 
 
-def test_a_killed_sweep_resumes_its_run_from_the_checkpoint(uninterrupted, work, tmp_path):
-    """The sweep's driver is SIGKILLed mid-run (its watchdog stops the run); the same
-    sweep started again resumes the run from its checkpoint: one run in the store,
-    COMPLETED, with the numbers of the run never stopped."""
-    spec = {
+def sweep_spec(t_max: int, overrides: dict) -> dict:
+    """A sweep spec of the one run ARGS describes: mappo_midsn on tiny RWARE, seed 5."""
+    return {
         "configs": ["mappo_midsn"],
         "env_configs": [
             {
@@ -385,8 +383,18 @@ def test_a_killed_sweep_resumes_its_run_from_the_checkpoint(uninterrupted, work,
             }
         ],
         "seeds": [5],
-        "t_max": T_MAX,
-        "with": {  # ARGS's, typed
+        "t_max": t_max,
+        "with": overrides,
+    }
+
+
+def test_a_killed_sweep_resumes_its_run_from_the_checkpoint(uninterrupted, work, tmp_path):
+    """The sweep's driver is SIGKILLed mid-run (its watchdog stops the run); the same
+    sweep started again resumes the run from its checkpoint: one run in the store,
+    COMPLETED, with the numbers of the run never stopped."""
+    spec = sweep_spec(
+        T_MAX,
+        {  # ARGS's, typed
             "test_interval": 1000,
             "log_interval": 1000,
             "runner_log_interval": 1000,
@@ -396,7 +404,7 @@ def test_a_killed_sweep_resumes_its_run_from_the_checkpoint(uninterrupted, work,
             "save_model": True,
             "save_model_interval": 1000,
         },
-    }
+    )
     path = tmp_path / "resume.yaml"
     path.write_text(json.dumps(spec))  # YAML reads JSON
     sacred = work / "results" / "sacred"
@@ -476,18 +484,9 @@ def test_a_sweep_stopped_by_ctrl_c_checkpoints_its_run_where_it_stands(work, tmp
     """Ctrl-C to a sweep stops its run at a checkpoint written then (there is no
     periodic one), also under Ray, whose workers start runs with SIGINT ignored; the
     same sweep started again resumes the run to COMPLETED."""
-    spec = {
-        "configs": ["mappo_midsn"],
-        "env_configs": [
-            {
-                "env_config": "gymma",
-                "with": {"env_args.key": "rware:rware-tiny-2ag-v2", "env_args.time_limit": 50},
-            }
-        ],
-        "seeds": [5],
-        "t_max": 20000,
-        "with": {"test_interval": 1000, "test_nepisode": 10, "checkpoint_interval": 10**9},
-    }
+    spec = sweep_spec(
+        20000, {"test_interval": 1000, "test_nepisode": 10, "checkpoint_interval": 10**9}
+    )
     path = tmp_path / "stop.yaml"
     path.write_text(json.dumps(spec))  # YAML reads JSON
     sweep = [sys.executable, "-m", "epymarl_sn", "sweep", str(path), "--epymarl", str(work)]
