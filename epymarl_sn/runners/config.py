@@ -11,8 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from epymarl_sn.errors import ConfigError
-from epymarl_sn.knobs import Setting, boolean, integer, knob, optional, parse, refusal, setting
+from epymarl_sn.knobs import boolean, integer, knob, optional, parse, refused, setting
 from epymarl_sn.values import is_int
 
 
@@ -75,10 +74,6 @@ class VectorKeys:
     )
 
 
-def _refuse(s: Setting, value: Any, allowed: str = "") -> ConfigError:
-    return ConfigError(refusal(s.key, value, allowed or s.knob.allowed, s.example))
-
-
 def _workers_allowed(config: Mapping[str, Any]) -> str:
     """vector_workers' allowed values in this config: its batch_size_run, the cores here."""
     envs = config.get("batch_size_run")
@@ -92,16 +87,14 @@ def _workers_allowed(config: Mapping[str, Any]) -> str:
 def vector_keys(config: Mapping[str, Any]) -> VectorKeys:
     """The runner's keys of a config dict (missing ones take their defaults); ConfigError
     with one line if bad."""
-
-    def refuse(s: Setting, value: Any) -> ConfigError:
-        allowed = _workers_allowed(config) if s.key == "vector_workers" else ""
-        return _refuse(s, value, allowed)
-
-    keys = parse(VectorKeys, config, refuse)
+    allowed = {"vector_workers": _workers_allowed(config)}
+    keys = parse(VectorKeys, config, allowed=allowed)
     envs: Any = config.get("batch_size_run")
     workers = keys.vector_workers
     if workers is not None and is_int(envs) and workers > envs:
-        raise refuse(setting(VectorKeys, "vector_workers"), workers)
+        raise refused(
+            setting(VectorKeys, "vector_workers"), workers, allowed=allowed["vector_workers"]
+        )
     return keys
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Union
 
 from epymarl_sn.errors import ConfigError
-from epymarl_sn.knobs import Setting, boolean, defaults, integer, keys, knob, parse, refusal
+from epymarl_sn.knobs import boolean, defaults, integer, keys, knob, parse
 from epymarl_sn.values import is_int, is_number
 
 LAYER_CHOICES = ("full", "mid", "last", "none")
@@ -38,6 +38,7 @@ class SNKeys:
             "`none` in `runs`, `plot` and `board`"
         ),
         valid=_layer_choice,
+        wrong="is not a layer choice",
     )
     critic_layers: int = knob(
         3,
@@ -119,11 +120,6 @@ class SNSettings:
     stop_grad: bool
 
 
-def _refuse(s: Setting, value: Any) -> ConfigError:
-    wrong = "is not a layer choice" if s.key == "critic_sn" else "is not allowed"
-    return ConfigError(refusal(s.key, value, s.knob.allowed, s.example, wrong))
-
-
 def _normalised(choice: Any, layers: int) -> tuple[int, ...]:
     """The 1-based indices that `critic_sn` selects in a critic of `layers` layers."""
     if choice == "full":
@@ -165,7 +161,7 @@ def sn_settings(config: Mapping[str, Any]) -> SNSettings:
     per process for the same values; ConfigError if bad."""
     memo = repr([config.get(key, default) for key, default in DEFAULTS.items()])
     if memo not in _parsed:
-        values = parse(SNKeys, config, _refuse)
+        values = parse(SNKeys, config)
         _parsed[memo] = SNSettings(
             layers=values.critic_layers,
             normalised=_normalised(values.critic_sn, values.critic_layers),
@@ -185,7 +181,7 @@ def check_sn_config(config: Mapping[str, Any]) -> None:
 
 def fused_gru(config: Mapping[str, Any]) -> bool:
     """`fused_gru` of a config dict (LearnerKeys' default when missing); ConfigError if bad."""
-    value = parse(LearnerKeys, config, _refuse).fused_gru
+    value = parse(LearnerKeys, config).fused_gru
     # the agent whose GRUCell an nn.GRU can replace: EPyMARL's rnn agent on basic_mac
     actor = {"mac": "basic_mac", "agent": "rnn", "use_rnn": True}
     for key, needed in actor.items():
