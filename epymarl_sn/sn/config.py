@@ -8,6 +8,7 @@ from typing import Any, Union
 
 from epymarl_sn.errors import ConfigError
 from epymarl_sn.knobs import boolean, defaults, integer, keys, knob, parse
+from epymarl_sn.sn.saved import check_saved_critic
 from epymarl_sn.values import is_int, is_number
 
 LAYER_CHOICES = ("full", "mid", "last", "none")
@@ -174,9 +175,11 @@ def sn_settings(config: Mapping[str, Any]) -> SNSettings:
 
 
 def check_sn_config(config: Mapping[str, Any]) -> None:
-    """Config check (see config_checks): the SN keys, where the run uses or sets them."""
+    """Config check (see config_checks): the SN keys, where the run uses or sets them;
+    the critic that `checkpoint_path` loads, where it was saved by the old SN layer."""
     if config.get("critic_type") == "cv_critic_sn" or any(key in config for key in DEFAULTS):
         sn_settings(config)
+    check_saved_critic(config)
 
 
 def fused_gru(config: Mapping[str, Any]) -> bool:
