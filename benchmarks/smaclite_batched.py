@@ -67,7 +67,7 @@ def batched(map_name: str, n_envs: int, steps: int, seed: int) -> float:
         ended = envs.step(everyone)
         for e in ended:
             envs.batch.reset_env(e)
-            envs._observe(np.array([e]))
+            envs.observe(np.array([e]))
     return (steps // n_envs) * n_envs / (time.perf_counter() - start)
 
 

@@ -30,6 +30,7 @@ class Knob:
     valid: Callable[[Any], bool]  # whether a value is allowed (on its own)
     example: Any = MISSING  # the value an error suggests; the default when MISSING
     key: str = ""  # the config key, where it is not the field's name
+    wrong: str = "is not allowed"  # what an error says of a value not allowed
 
 
 @dataclass(frozen=True)
@@ -54,11 +55,12 @@ def knob(
     valid: Callable[[Any], bool],
     example: Any = MISSING,
     key: str = "",
+    wrong: str = "is not allowed",
 ) -> Any:
     """A schema field: `default` (none: the key must be given) and its knob."""
     return field(
         default=default,
-        metadata={_KNOB: Knob(allowed, help, valid, example, key)},
+        metadata={_KNOB: Knob(allowed, help, valid, example, key, wrong)},
     )
 
 
@@ -91,14 +93,16 @@ def keys(schema: type) -> tuple[str, ...]:
 Schema = TypeVar("Schema")
 
 
-def refused(s: Setting, value: Any, prefix: str = "") -> ConfigError:
-    """A run config's one-line error for a value of `s` that its knob does not allow,
-    naming a quoted or boolean value's type where the default's differs (`'50' (str)`)."""
-    wrong = "is not allowed"
+def refused(s: Setting, value: Any, prefix: str = "", allowed: str = "") -> ConfigError:
+    """A run config's one-line error for a value of `s` that is not allowed (`allowed`:
+    the allowed values in this config, where they depend on its other keys; else the
+    knob's), naming a quoted or boolean value's type where the default's differs
+    (`'50' (str)`)."""
+    wrong = s.knob.wrong
     quoted_or_flag = isinstance(value, (str, bool)) and s.default not in (None, MISSING)
     if quoted_or_flag and type(value) is not type(s.default):
         wrong = f"({type(value).__name__}) {wrong}"
-    return ConfigError(refusal(prefix + s.key, value, s.knob.allowed, s.example, wrong))
+    return ConfigError(refusal(prefix + s.key, value, allowed or s.knob.allowed, s.example, wrong))
 
 
 def parse(
@@ -107,18 +111,22 @@ def parse(
     refuse: Optional[Callable[[Setting, Any], Exception]] = None,
     *,
     prefix: str = "",
+    allowed: Optional[Mapping[str, str]] = None,
 ) -> "Schema":
     """The schema's keys of `config` as an instance of the schema (a missing key takes
     its default). The first value its knob does not allow raises the one-line
-    ConfigError of `refused` (its key named with `prefix`, e.g. `env_args.`), or
-    refuse(setting, value) where the input is not a run's config (a sweep spec).
+    ConfigError of `refused` (its key named with `prefix`, e.g. `env_args.`; `allowed`:
+    key -> the allowed values in words where they depend on the config's other keys),
+    or refuse(setting, value) where the input is not a run's config (a sweep spec).
     Checks between keys are the component's, after this."""
     values = {}
     for s in settings(schema):
         value = config.get(s.key, s.default)
         if value is MISSING or not s.knob.valid(value):
             value = None if value is MISSING else value
-            raise refused(s, value, prefix) if refuse is None else refuse(s, value)
+            if refuse is not None:
+                raise refuse(s, value)
+            raise refused(s, value, prefix, (allowed or {}).get(s.key, ""))
         values[s.name] = value
     return schema(**values)
 

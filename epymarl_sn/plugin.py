@@ -36,7 +36,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Literal, Optional, TypedDict
 
-from epymarl_sn.checkpoint.config import CheckpointKeys, check_resume_config
+from epymarl_sn.checkpoint.config import CheckpointKeys, check_resume_config, resumed_from
 from epymarl_sn.envs.checks import SMACliteOptions, check_sparse_config
 from epymarl_sn.envs.reward import SparseReward
 from epymarl_sn.epymarl_config import check_command_files, check_counts, check_known_keys
@@ -44,6 +44,7 @@ from epymarl_sn.errors import ConfigError
 from epymarl_sn.resources import config_dir
 from epymarl_sn.runners.config import VectorKeys, check_vector_config
 from epymarl_sn.sn.config import LearnerKeys, SNKeys, check_learner_config, check_sn_config
+from epymarl_sn.sn.saved import CHANGE, refuse_old_layers
 from epymarl_sn.tracking.store import PID_KEY
 
 if TYPE_CHECKING:
@@ -107,9 +108,22 @@ class Registration:
 
 
 def check_vector_run(config: Mapping[str, Any]) -> None:
-    """The vector runner's keys, and a resumed run's config against its checkpoint."""
+    """The vector runner's keys, and a resumed run's config against its checkpoint and
+    the checkpoint's networks against the SN layer this version builds."""
     check_vector_config(config)
     check_resume_config(config)
+    path = resumed_from()
+    if path is not None:
+        from epymarl_sn.checkpoint.state import saved_networks  # torch: a resumed run only
+
+        for name, state in saved_networks(path).items():
+            refuse_old_layers(
+                state,
+                f"cannot resume from {path}: its {name}",
+                f"checkpoints written by epymarl-sn since commit {CHANGE}",
+                "run it again from the start, or resume it with the epymarl-sn that wrote it "
+                f"(before commit {CHANGE})",
+            )
 
 
 REGISTRATIONS: "tuple[Registration, ...]" = (

@@ -46,6 +46,23 @@ def applied_weight(layer: torch.nn.Linear) -> torch.Tensor:
 N_AGENTS, N_ACTIONS, STATE_DIM, OBS_DIM, EPISODE_LEN = 2, 5, 30, 15, 12
 
 
+def old_sn_layout(state: dict) -> dict:
+    """A critic's state_dict as the SN layer before torch's parametrization saved it: an
+    SN layer's raw weight as `<layer>.weight`, its u and v as `<layer>.u`, `<layer>.v`."""
+    names = {
+        ".parametrizations.weight.original": ".weight",
+        ".parametrizations.weight.0._u": ".u",
+        ".parametrizations.weight.0._v": ".v",
+    }
+    renamed = {}
+    for key, value in state.items():
+        for new, old in names.items():
+            if key.endswith(new):
+                key = key[: -len(new)] + old
+        renamed[key] = value
+    return renamed
+
+
 def preset_args(src: Path, preset: str, **overrides: Any) -> SimpleNamespace:
     """The args EPyMARL's run() would build from default.yaml, gymma.yaml and a preset,
     for N_AGENTS agents with N_ACTIONS actions."""

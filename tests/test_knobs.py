@@ -16,6 +16,8 @@ from epymarl_sn.errors import ConfigError, SpecError
 from epymarl_sn.knobs import key_table, keys, knob, parse, settings
 from epymarl_sn.plugin import REGISTRATIONS, config_schemas
 from epymarl_sn.resources import config_dir
+from epymarl_sn.runners.config import VectorKeys, vector_keys
+from epymarl_sn.sn.config import SNKeys
 from epymarl_sn.sweep.spec import SpecKeys
 
 # the README's table of a run's keys: (schema, prefix of its keys in a run's config)
@@ -92,6 +94,21 @@ def test_a_preset_value_outside_the_schema_is_found():
     bad = {**preset["env_args"], "reward_scale_rate": "50"}
     with pytest.raises(ConfigError, match="^reward_scale_rate: '50' \\(str\\) is not allowed"):
         parse(SparseReward, bad)
+
+
+def test_parse_says_what_the_knob_says_and_what_this_config_allows():
+    # the knob's own word for a value it refuses, and the one-line form with its fix
+    with pytest.raises(ConfigError) as err:
+        parse(SNKeys, {"critic_sn": "middle"})
+    assert str(err.value) == (
+        "critic_sn: 'middle' is not a layer choice; allowed: full, mid, last, none or a "
+        "list of 1-based layer indices like [2, 3]; set e.g. critic_sn=mid"
+    )
+    # allowed values that depend on the config's other keys replace the knob's words
+    with pytest.raises(ConfigError, match=r"^vector_workers: -1 is not allowed; allowed: 0 to 4;"):
+        parse(VectorKeys, {"vector_workers": -1}, allowed={"vector_workers": "0 to 4"})
+    with pytest.raises(ConfigError, match=r"^vector_workers: 5 .* to batch_size_run \(4\), or"):
+        vector_keys({"vector_workers": 5, "batch_size_run": 4})
 
 
 @pytest.mark.parametrize("path", presets("sweeps"), ids=lambda p: p.stem)

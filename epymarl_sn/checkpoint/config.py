@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 from epymarl_sn.checkpoint.files import Checkpoint, read
 from epymarl_sn.errors import CheckpointError, ConfigError
-from epymarl_sn.knobs import Setting, integer, knob, parse, refusal
+from epymarl_sn.knobs import integer, knob, parse
 
 RESUME_ENV = "EPYMARL_SN_RESUME"  # the checkpoint directory a resumed run starts from
 T_MAX_ENV = "EPYMARL_SN_RESUME_T_MAX"  # the t_max a resumed run may change to
@@ -43,13 +43,9 @@ class CheckpointKeys:
     )
 
 
-def _refuse(s: Setting, value: Any) -> ConfigError:
-    return ConfigError(refusal(s.key, value, s.knob.allowed, s.example))
-
-
 def checkpoint_interval(config: Mapping[str, Any]) -> int:
     """Env steps between checkpoints (0: none); ConfigError in one line if bad."""
-    return parse(CheckpointKeys, config, _refuse).checkpoint_interval
+    return parse(CheckpointKeys, config).checkpoint_interval
 
 
 def resumed_from() -> Optional[Path]:

@@ -16,12 +16,14 @@ Sacred's run info) stays valid.
 
 import random
 from collections.abc import Mapping
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Optional
 
 import numpy as np
 import torch as th
 
+from epymarl_sn.checkpoint import files
 from epymarl_sn.errors import CheckpointError
 
 # attributes that are the run's set-up, not its state: rebuilt the same way by a new process
@@ -96,6 +98,13 @@ def learner_state(learner: Any) -> dict[str, tuple[str, Any]]:
                 f"({type(value).__name__}) is not known to the checkpoint"
             )
     return state
+
+
+def saved_networks(path: Path) -> dict[str, dict[str, Any]]:
+    """The learner's torch modules (name -> state_dict) in the checkpoint at `path`,
+    read memory-mapped: the rest of its state (the buffer) is not read into memory."""
+    whole = th.load(path / files.STATE, map_location="cpu", weights_only=False, mmap=True)
+    return {name: saved for name, (kind, saved) in whole["learner"].items() if kind == "module"}
 
 
 def set_learner_state(learner: Any, state: Mapping[str, tuple[str, Any]]) -> None:

@@ -11,8 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from epymarl_sn.errors import ConfigError
-from epymarl_sn.knobs import Setting, boolean, integer, knob, optional, parse, refusal, setting
+from epymarl_sn.knobs import boolean, defaults, integer, knob, optional, parse, refused, setting
 from epymarl_sn.values import is_int
 
 
@@ -75,10 +74,6 @@ class VectorKeys:
     )
 
 
-def _refuse(s: Setting, value: Any, allowed: str = "") -> ConfigError:
-    return ConfigError(refusal(s.key, value, allowed or s.knob.allowed, s.example))
-
-
 def _workers_allowed(config: Mapping[str, Any]) -> str:
     """vector_workers' allowed values in this config: its batch_size_run, the cores here."""
     envs = config.get("batch_size_run")
@@ -89,42 +84,38 @@ def _workers_allowed(config: Mapping[str, Any]) -> str:
     )
 
 
+# parsed keys by the reprs of their values and batch_size_run (repr tells True from 1):
+# the keys the config check parses are the very object the runner gets
+_parsed: dict[str, VectorKeys] = {}
+
+
 def vector_keys(config: Mapping[str, Any]) -> VectorKeys:
-    """The runner's keys of a config dict (missing ones take their defaults); ConfigError
-    with one line if bad."""
-
-    def refuse(s: Setting, value: Any) -> ConfigError:
-        allowed = _workers_allowed(config) if s.key == "vector_workers" else ""
-        return _refuse(s, value, allowed)
-
-    keys = parse(VectorKeys, config, refuse)
-    envs: Any = config.get("batch_size_run")
-    workers = keys.vector_workers
-    if workers is not None and is_int(envs) and workers > envs:
-        raise refuse(setting(VectorKeys, "vector_workers"), workers)
-    return keys
-
-
-def vector_workers(config: Mapping[str, Any]) -> int:
-    """How many worker processes step the envs: `vector_workers`, or when it is unset
-    (or null) one per core but never more than the batch's envs; 0 = no workers."""
-    workers = vector_keys(config).vector_workers
-    if workers is None:
-        return min(available_cores(), config["batch_size_run"])
-    return workers
+    """The runner's keys of a config dict (missing ones take their defaults), parsed
+    once per process for the same values; ConfigError with one line if bad."""
+    values = [config.get(key, default) for key, default in defaults(VectorKeys).items()]
+    memo = repr([*values, config.get("batch_size_run")])
+    if memo not in _parsed:
+        allowed = {"vector_workers": _workers_allowed(config)}
+        parsed = parse(VectorKeys, config, allowed=allowed)
+        envs: Any = config.get("batch_size_run")
+        workers = parsed.vector_workers
+        if workers is not None and is_int(envs) and workers > envs:
+            raise refused(
+                setting(VectorKeys, "vector_workers"), workers, allowed=allowed["vector_workers"]
+            )
+        _parsed[memo] = parsed
+    return _parsed[memo]
 
 
-def rware_batched(config: Mapping[str, Any]) -> bool:
-    """Whether the vector runner may step RWARE envs with the batched backend."""
-    return vector_keys(config).rware_batched
-
-
-def smaclite_batched(config: Mapping[str, Any]) -> bool:
-    """Whether the vector runner may step SMAClite envs with the batched backend."""
-    return vector_keys(config).smaclite_batched
+def worker_count(vector: VectorKeys, envs: int) -> int:
+    """How many worker processes step a batch of `envs` envs: `vector_workers`, or when
+    it is null one per core but never more than the envs; 0 = no workers."""
+    if vector.vector_workers is None:
+        return min(available_cores(), envs)
+    return vector.vector_workers
 
 
 def check_vector_config(config: Mapping[str, Any]) -> None:
-    """`vector_workers`: null or an integer from 0 to batch_size_run; `rware_batched`:
-    a boolean."""
+    """`vector_workers`: null or an integer from 0 to batch_size_run; `rware_batched`,
+    `smaclite_batched`: booleans."""
     vector_keys(config)

@@ -1,60 +1,38 @@
 """The vector runner's RWARE envs on the batched backend (`batched.rware`): all of a
-batch's envs in the training process, behind the same send/recv as a worker's pipe,
-writing into the runner's arrays what `runners.vector.EnvSlice` writes for rware's own
-envs."""
+batch's envs in the training process, behind the same send/recv as a worker's pipe
+(`runners.slices.BatchedSlice`), writing into the runner's arrays what
+`runners.vector.EnvSlice` writes for rware's own envs."""
 
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
 from epymarl_sn.batched.rware import BatchedRware, obs_kernel, step_kernel
-from epymarl_sn.checkpoint.state import env_random_state, set_env_random_state
-from epymarl_sn.runners.layout import (
-    Buffer,
-    Layout,
-    array_layout,
-    array_views,
-    layout_bytes,
-    observe,
-)
+from epymarl_sn.runners.layout import array_layout, layout_bytes, observe
+from epymarl_sn.runners.slices import BatchedSlice
 
 
-class RwareSlice:
+class RwareSlice(BatchedSlice):
     """Every env of the batch; `envs` are EPyMARL GymmaWrappers around rware envs that
     `batched.rware.unsupported` accepted."""
 
+    simulator = "RWARE"
+    key = "rware_batched"
+
     def __init__(self, envs: list[Any], common_reward: bool, reward_scalarisation: str):
-        self.envs = envs
+        super().__init__(envs)
         self.batch = BatchedRware(envs, common_reward, reward_scalarisation)
         self.common_reward = common_reward
         self.mean_reward = reward_scalarisation == "mean"
-        self.arrays: Optional[dict[str, np.ndarray]] = None
-        self.reply: Optional[tuple[str, Any]] = None
-
-    def send(self, obj: tuple[str, Any]) -> None:
-        cmd, data = obj
-        self.reply = ("ok", getattr(self, cmd)(data))
-
-    def recv(self) -> Optional[tuple[str, Any]]:
-        return self.reply
-
-    def get_env_info(self, _: None) -> dict[str, Any]:
-        return self.envs[0].get_env_info()
-
-    def attach(self, data: tuple[Buffer, Layout]) -> None:
-        buffer, layout = data
-        self.arrays = array_views(buffer, layout)
 
     def reset(self, _: None) -> None:
-        a = self.arrays
-        assert a is not None, "the runner attaches its arrays first"
+        a = self.attached()
         for i, env in enumerate(self.envs):
             self.batch.reset_env(i)
             observe(a, i, env)
 
     def step(self, indices: list[int]) -> dict[int, dict[str, Any]]:
-        a = self.arrays
-        assert a is not None, "the runner attaches its arrays first"
+        a = self.attached()
         envs = np.asarray(indices, dtype=np.int64)
         ended = self.batch.step(envs, a["actions"])
         obs = self.batch.obs[envs]
@@ -70,24 +48,8 @@ class RwareSlice:
         a["terminated"][envs] = ended
         return {int(i): {} for i in envs[ended]}  # rware's info dicts are empty
 
-    def random_state(self, _: None) -> dict[str, Any]:
-        """Each env's generator (rware's, which the batched rows draw from too): all
-        else the rows hold is drawn anew when the envs reset."""
-        return {"envs": [env_random_state(env) for env in self.envs], "process": None}
-
-    def set_random_state(self, saved: dict[str, Any]) -> None:
-        for env, generator in zip(self.envs, saved["envs"]):
-            set_env_random_state(env, generator)
-
-    def render(self, _: None) -> None:
-        raise RuntimeError("the batched RWARE backend does not render; set rware_batched=False")
-
-    def save_replay(self, _: None) -> None:
-        self.envs[0].save_replay()
-
-    def close(self, _: None) -> None:
-        for env in self.envs:
-            env.close()
+    # random_state: each env's generator (rware's, which the batched rows draw from
+    # too) is all a checkpoint needs: all else the rows hold is drawn anew at reset
 
 
 def compile_kernels() -> dict[str, int]:

@@ -1,45 +1,34 @@
 """The vector runner's SMAClite envs on the batched backend (`batched.smaclite`): all of
-a batch's envs in the training process, behind the same send/recv as a worker's pipe,
-writing into the runner's arrays what EnvSlice writes for SMAClite's own envs."""
+a batch's envs in the training process, behind the same send/recv as a worker's pipe
+(`runners.slices.BatchedSlice`), writing into the runner's arrays what EnvSlice writes
+for SMAClite's own envs."""
 
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
 from epymarl_sn.batched.smaclite import BatchedSmaclite
-from epymarl_sn.checkpoint.state import env_random_state, set_env_random_state
 from epymarl_sn.envs.reward import outcome_from_survivors
-from epymarl_sn.runners.layout import array_layout, array_views, layout_bytes
+from epymarl_sn.runners.layout import array_layout, layout_bytes
+from epymarl_sn.runners.slices import BatchedSlice
 
 
-class SmacliteSlice:
+class SmacliteSlice(BatchedSlice):
     """Every env of the batch; `envs` are the plugin's SparseSMACliteWrappers around
     SMAClite games that `batched.smaclite.unsupported` accepted."""
 
+    simulator = "SMAClite"
+    key = "smaclite_batched"
+
     def __init__(self, envs: list[Any]):
-        self.envs = envs
+        super().__init__(envs)
         self.batch = BatchedSmaclite(envs)
         self.state_size = envs[0].get_state_size()
-        self.arrays: Optional[dict[str, np.ndarray]] = None
-        self.reply: Optional[tuple[str, Any]] = None
 
-    def send(self, obj: tuple[str, Any]) -> None:
-        cmd, data = obj
-        self.reply = ("ok", getattr(self, cmd)(data))
-
-    def recv(self) -> Optional[tuple[str, Any]]:
-        return self.reply
-
-    def get_env_info(self, _: None) -> dict[str, Any]:
-        return self.envs[0].get_env_info()
-
-    def attach(self, data: tuple[Any, Any]) -> None:
-        buffer, layout = data
-        self.arrays = array_views(buffer, layout)
-
-    def _observe(self, envs: np.ndarray) -> None:
-        a = self.arrays
-        assert a is not None, "the runner attaches its arrays first"
+    def observe(self, envs: np.ndarray) -> None:
+        """The rows `envs` of the backend's observations, available actions and state
+        into the runner's arrays."""
+        a = self.attached()
         b = self.batch
         a["obs"][envs] = b.obs_out[envs]
         a["avail_actions"][envs] = b.avail_out[envs]
@@ -53,15 +42,14 @@ class SmacliteSlice:
     def reset(self, _: None) -> None:
         for i in range(len(self.envs)):
             self.batch.reset_env(i)
-        self._observe(np.arange(len(self.envs)))
+        self.observe(np.arange(len(self.envs)))
 
     def step(self, indices: list[int]) -> dict[int, dict[str, Any]]:
-        a = self.arrays
-        assert a is not None, "the runner attaches its arrays first"
+        a = self.attached()
         envs = np.asarray(indices, dtype=np.int64)
         b = self.batch
         b.step(envs, a["actions"])
-        self._observe(envs)
+        self.observe(envs)
         ended: dict[int, dict[str, Any]] = {}
         for e in envs:
             env = self.envs[e]
@@ -82,28 +70,11 @@ class SmacliteSlice:
         """Each env's SMAClite generator (the rows' shuffles draw from it) and the last
         actions a reset keeps (the state's tail): all else the rows hold is SMAClite's
         reset, made anew when the envs reset."""
-        return {
-            "envs": [env_random_state(env) for env in self.envs],
-            "process": None,
-            "last_actions": self.batch.last_actions.copy(),
-        }
+        return {**super().random_state(None), "last_actions": self.batch.last_actions.copy()}
 
     def set_random_state(self, saved: dict[str, Any]) -> None:
-        for env, generator in zip(self.envs, saved["envs"]):
-            set_env_random_state(env, generator)
+        super().set_random_state(saved)
         self.batch.last_actions[:] = saved["last_actions"]
-
-    def render(self, _: None) -> None:
-        raise RuntimeError(
-            "the batched SMAClite backend does not render; set smaclite_batched=False"
-        )
-
-    def save_replay(self, _: None) -> None:
-        self.envs[0].save_replay()
-
-    def close(self, _: None) -> None:
-        for env in self.envs:
-            env.close()
 
 
 def compile_kernels() -> dict[str, int]:
@@ -125,8 +96,7 @@ def compile_kernels() -> dict[str, int]:
     layout = array_layout(1, env.get_env_info(), common_reward=True)
     envs.attach((bytearray(layout_bytes(layout)), layout))
     envs.reset(None)
-    assert envs.arrays is not None
-    envs.arrays["actions"][0] = 1  # stop: always available to a unit alive
+    envs.attached()["actions"][0] = 1  # stop: always available to a unit alive
     envs.step([0])
     envs.close(None)
     kernels: dict[str, Any] = {

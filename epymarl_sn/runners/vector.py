@@ -21,6 +21,8 @@ Config keys (besides EPyMARL's `batch_size_run`, the number of envs):
     rware_batched: True    # RWARE envs: all stepped at once in the training process by
                            # the batched backend (batched.rware, runners.rware), same
                            # episodes; where it cannot apply, one log line says why
+    smaclite_batched: True # smaclite_sparse envs likewise (batched.smaclite,
+                           # runners.smaclite); runners.backend decides which applies
 
 `vector_workers` is an integer from 0 to batch_size_run, checked before the run starts.
 Sacred accepts `with vector_workers=N` only for a config that has the key (as the plugin's presets
@@ -42,7 +44,7 @@ from multiprocessing import Pipe, Process
 from multiprocessing.connection import Connection
 from multiprocessing.reduction import recv_handle, send_handle
 from types import SimpleNamespace
-from typing import Any, Callable, Optional, Protocol, Union, cast
+from typing import Any, Optional, Protocol, Union
 
 import numpy as np
 import torch as th
@@ -53,59 +55,36 @@ from runners.parallel_runner import CloudpickleWrapper, ParallelRunner
 from torch.distributions import Distribution
 from utils.logging import Logger
 
-from epymarl_sn.batched.rware import unsupported
-from epymarl_sn.batched.smaclite import unsupported as smaclite_unsupported
 from epymarl_sn.checkpoint.loop import Checkpointer
-from epymarl_sn.checkpoint.state import (
-    env_random_state,
-    random_streams,
-    set_env_random_state,
-    set_random_streams,
-)
-from epymarl_sn.runners.config import rware_batched, smaclite_batched, vector_workers
+from epymarl_sn.checkpoint.state import random_streams, set_random_streams
+from epymarl_sn.runners.backend import stepping
+from epymarl_sn.runners.config import vector_keys, worker_count
 from epymarl_sn.runners.layout import (
-    Buffer,
-    Layout,
     array_layout,
     array_views,
     layout_bytes,
     observe,
     shared_memory_fd,
 )
-from epymarl_sn.runners.rware import RwareSlice
-from epymarl_sn.runners.smaclite import SmacliteSlice
+from epymarl_sn.runners.slices import EnvFn, Slice
 
 # seconds a worker gets to close its envs before it is terminated
 CLOSE_TIMEOUT = 30
 
-EnvFn = Callable[[], Any]  # makes one of EPyMARL's envs
 
-
-class EnvSlice:
+class EnvSlice(Slice):
     """Envs `first`, `first + 1`, ... of the batch; commands come from the runner (a pipe
     in a worker process, a direct call with `vector_workers: 0`). Each env is driven
     exactly as the parallel runner's `env_worker` drives it, in the same call order."""
 
     def __init__(self, env_fns: Sequence[EnvFn], first: int):
-        self.envs = [fn() for fn in env_fns]
+        super().__init__([fn() for fn in env_fns])
         self.first = first
-        self.arrays: Optional[dict[str, np.ndarray]] = None  # set by `attach`
         # in a worker process: its global random streams are part of the envs' state
         self.own_process = False
 
-    def handle(self, cmd: str, data: Any) -> Any:
-        return getattr(self, cmd)(data)
-
-    def get_env_info(self, _: None) -> dict[str, Any]:
-        return self.envs[0].get_env_info()
-
-    def attach(self, data: tuple[Buffer, Layout]) -> None:
-        buffer, layout = data
-        self.arrays = array_views(buffer, layout)
-
     def reset(self, _: None) -> None:
-        a = self.arrays
-        assert a is not None, "the runner attaches the shared arrays first"
+        a = self.attached()
         for i, env in enumerate(self.envs, self.first):
             env.reset()
             observe(a, i, env)
@@ -113,8 +92,7 @@ class EnvSlice:
     def step(self, indices: list[int]) -> dict[int, dict[str, Any]]:
         """Step the envs `indices` with the actions in the shared array; returns the
         info dicts of those whose episode ended, the only per-step data piped back."""
-        a = self.arrays
-        assert a is not None, "the runner attaches the shared arrays first"
+        a = self.attached()
         ended_infos = {}
         for i in indices:
             env = self.envs[i - self.first]
@@ -130,27 +108,19 @@ class EnvSlice:
 
     def random_state(self, _: None) -> dict[str, Any]:
         """Each env's own generator, and a worker process's global streams (an env may
-        draw from them): what a checkpoint holds of the envs between episodes."""
-        return {
-            "envs": [env_random_state(env) for env in self.envs],
-            "process": random_streams() if self.own_process else None,
-        }
+        draw from them)."""
+        saved = super().random_state(None)
+        if self.own_process:
+            saved["process"] = random_streams()
+        return saved
 
     def set_random_state(self, saved: dict[str, Any]) -> None:
-        for env, generator in zip(self.envs, saved["envs"]):
-            set_env_random_state(env, generator)
+        super().set_random_state(saved)
         if saved["process"] is not None:
             set_random_streams(saved["process"])
 
     def render(self, _: None) -> None:
         self.envs[0].render()
-
-    def save_replay(self, _: None) -> None:
-        self.envs[0].save_replay()
-
-    def close(self, _: None) -> None:
-        for env in self.envs:
-            env.close()
 
 
 def worker_main(conn: Connection, env_fns: CloudpickleWrapper, first: int, parent_pid: int) -> None:
@@ -200,20 +170,6 @@ class CommandPipe(Protocol):
     def send(self, obj: Any) -> None: ...
 
     def recv(self) -> Any: ...
-
-
-class LocalSlice:
-    """`vector_workers: 0`: all envs in the training process, behind a pipe's send/recv."""
-
-    def __init__(self, env_fns: Sequence[EnvFn]):
-        self.envs = EnvSlice(env_fns, 0)
-        self.reply: Optional[tuple[str, Any]] = None
-
-    def send(self, obj: tuple[str, Any]) -> None:
-        self.reply = ("ok", self.envs.handle(*obj))
-
-    def recv(self) -> Optional[tuple[str, Any]]:
-        return self.reply
 
 
 def write_step(
@@ -281,18 +237,17 @@ class VectorRunner(ParallelRunner):
             env_arg["reward_scalarisation"] = self.args.reward_scalarisation
             env_fns.append(partial(env_fn, **env_arg))
 
-        n_workers = vector_workers(vars(self.args))
+        vector = vector_keys(vars(self.args))
+        how = stepping(self.args, vector, env_fns)
+        if how.why is not None:
+            self.logger.console_logger.info(how.why)
         self.processes: list[Process] = []
         pipes: list[Connection] = []  # to the worker processes (none with 0 workers)
         self.conns: list[CommandPipe]
-        batched = self._batched_rware(env_fns) or self._batched_smaclite(env_fns)
-        if batched is not None:
-            n_workers = 0
+        n_workers = 0 if how.batched is not None else worker_count(vector, self.batch_size)
+        if n_workers == 0:  # every env in the training process
             self.slices = [(0, self.batch_size)]
-            self.conns = [batched]
-        elif n_workers == 0:
-            self.slices = [(0, self.batch_size)]
-            self.conns = [LocalSlice(env_fns)]
+            self.conns = [how.batched if how.batched is not None else EnvSlice(env_fns, 0)]
         else:
             pipes = self._start_workers(env_fns, n_workers)
             self.conns = list(pipes)
@@ -358,65 +313,6 @@ class VectorRunner(ParallelRunner):
         self.test_stats = saved["test_stats"]
         self.log_train_stats_t = saved["log_train_stats_t"]
         self._call_all("set_random_state", saved["envs"])
-
-    def _batched_rware(self, env_fns: list[EnvFn]) -> Optional[CommandPipe]:
-        """The batched RWARE backend over the batch's envs, where the run is on RWARE and
-        `rware_batched` is on; where it cannot apply, one log line says why."""
-        key = str(self.args.env_args.get("key", ""))
-        if not rware_batched(vars(self.args)) or self.args.env != "gymma" or "rware" not in key:
-            return None
-        log = self.logger.console_logger.info
-        reason = "render is on" if self.args.render else None
-        if reason is None:
-            envs = [fn() for fn in env_fns]
-            reason = unsupported(envs[0])
-            if reason is None:
-                log(
-                    f"vector runner: {key}'s {self.batch_size} envs stepped together in the "
-                    "training process (batched RWARE backend; rware_batched=False turns it off)"
-                )
-                return RwareSlice(envs, self.args.common_reward, self.args.reward_scalarisation)
-            for env in envs:
-                env.close()
-        log(
-            f"vector runner: rware's own envs for {key}: the batched backend does not apply "
-            f"({reason})"
-        )
-        return None
-
-    def _batched_smaclite(self, env_fns: list[EnvFn]) -> Optional[CommandPipe]:
-        """The batched SMAClite backend over the batch's envs, where the run is on
-        `smaclite_sparse` and `smaclite_batched` is on; where it cannot apply, one log
-        line says why. It reproduces SMAClite's numpy collision avoidance, so its envs
-        are made with `use_cpp_rvo2: False` unless the run asked for True."""
-        if self.args.env != "smaclite_sparse" or not smaclite_batched(vars(self.args)):
-            return None
-        log = self.logger.console_logger.info
-        map_name = self.args.env_args.get("map_name")
-        reason = None
-        if self.args.render:
-            reason = "render is on"
-        elif self.args.env_args.get("use_cpp_rvo2", "auto") is True:
-            reason = "use_cpp_rvo2=True asks for SMAClite's C++ collision avoidance"
-        if reason is None:
-            # env_fns are partials of the registry's function: override one env_arg
-            envs = [cast(Any, fn)(use_cpp_rvo2=False) for fn in env_fns]
-            reason = smaclite_unsupported(envs[0].env.unwrapped)
-            if reason is None:
-                log(
-                    f"vector runner: SMAClite {map_name}'s {self.batch_size} envs stepped "
-                    "together in the training process (batched SMAClite backend, SMAClite's "
-                    "numpy collision avoidance value for value; smaclite_batched=False turns "
-                    "it off)"
-                )
-                return SmacliteSlice(envs)
-            for env in envs:
-                env.close()
-        log(
-            f"vector runner: SMAClite's own envs for {map_name}: the batched backend does not "
-            f"apply ({reason})"
-        )
-        return None
 
     def _start_workers(self, env_fns: list[EnvFn], n_workers: int) -> list[Connection]:
         """Start the worker processes (`self.processes`); returns the pipes to them."""

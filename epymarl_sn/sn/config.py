@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import Any, Union
 
 from epymarl_sn.errors import ConfigError
-from epymarl_sn.knobs import Setting, boolean, defaults, integer, keys, knob, parse, refusal
+from epymarl_sn.knobs import boolean, defaults, integer, keys, knob, parse
+from epymarl_sn.sn.saved import check_saved_critic
 from epymarl_sn.values import is_int, is_number
 
 LAYER_CHOICES = ("full", "mid", "last", "none")
@@ -38,6 +39,7 @@ class SNKeys:
             "`none` in `runs`, `plot` and `board`"
         ),
         valid=_layer_choice,
+        wrong="is not a layer choice",
     )
     critic_layers: int = knob(
         3,
@@ -119,11 +121,6 @@ class SNSettings:
     stop_grad: bool
 
 
-def _refuse(s: Setting, value: Any) -> ConfigError:
-    wrong = "is not a layer choice" if s.key == "critic_sn" else "is not allowed"
-    return ConfigError(refusal(s.key, value, s.knob.allowed, s.example, wrong))
-
-
 def _normalised(choice: Any, layers: int) -> tuple[int, ...]:
     """The 1-based indices that `critic_sn` selects in a critic of `layers` layers."""
     if choice == "full":
@@ -165,7 +162,7 @@ def sn_settings(config: Mapping[str, Any]) -> SNSettings:
     per process for the same values; ConfigError if bad."""
     memo = repr([config.get(key, default) for key, default in DEFAULTS.items()])
     if memo not in _parsed:
-        values = parse(SNKeys, config, _refuse)
+        values = parse(SNKeys, config)
         _parsed[memo] = SNSettings(
             layers=values.critic_layers,
             normalised=_normalised(values.critic_sn, values.critic_layers),
@@ -178,14 +175,16 @@ def sn_settings(config: Mapping[str, Any]) -> SNSettings:
 
 
 def check_sn_config(config: Mapping[str, Any]) -> None:
-    """Config check (see config_checks): the SN keys, where the run uses or sets them."""
+    """Config check (see config_checks): the SN keys, where the run uses or sets them;
+    the critic that `checkpoint_path` loads, where it was saved by the old SN layer."""
     if config.get("critic_type") == "cv_critic_sn" or any(key in config for key in DEFAULTS):
         sn_settings(config)
+    check_saved_critic(config)
 
 
 def fused_gru(config: Mapping[str, Any]) -> bool:
     """`fused_gru` of a config dict (LearnerKeys' default when missing); ConfigError if bad."""
-    value = parse(LearnerKeys, config, _refuse).fused_gru
+    value = parse(LearnerKeys, config).fused_gru
     # the agent whose GRUCell an nn.GRU can replace: EPyMARL's rnn agent on basic_mac
     actor = {"mac": "basic_mac", "agent": "rnn", "use_rnn": True}
     for key, needed in actor.items():

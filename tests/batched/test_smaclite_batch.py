@@ -81,7 +81,7 @@ class Lockstep:
             self.on_reset(game)
             self.slice.batch.load(e, game)
             self.slice.batch._observe(np.array([e]))
-            self.slice._observe(np.array([e]))
+            self.slice.observe(np.array([e]))
         self.compare(e)
 
     def compare_all(self):
@@ -137,7 +137,7 @@ class Lockstep:
                 self.time_outs += truncated and not terminated
                 env.reset()
                 self.slice.batch.reset_env(e)
-                self.slice._observe(np.array([e]))
+                self.slice.observe(np.array([e]))
                 self.after_reset(e)
             else:
                 assert e not in ended

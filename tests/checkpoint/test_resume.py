@@ -6,6 +6,7 @@ checkpoint and EPyMARL's model saves are whole or absent under a SIGKILL at a ra
 moment; a changed config, a damaged checkpoint and a finished run are refused in one
 line."""
 
+import hashlib
 import json
 import os
 import random
@@ -23,7 +24,7 @@ import torch
 
 from epymarl_sn.checkpoint import files
 
-from helpers import cli_env, copy_checkout
+from helpers import cli_env, copy_checkout, old_sn_layout
 
 T_MAX = 4000
 ARGS = (
@@ -326,6 +327,37 @@ WRITER = textwrap.dedent(
         print(i, flush=True)
     """
 )
+
+
+def test_a_checkpoint_of_the_old_sn_layer_is_refused_in_one_line(work):
+    run_dir, _ = stop_mid_run(work, "checkpoints: t_env 1000 written", random.Random())
+    run_id = str(run_dir.relative_to(work / "results" / "sacred"))
+    checkpoint = run_dir / "checkpoint"
+    state_file = checkpoint / files.STATE
+    # its critics as the SN layer before torch's parametrization saved them, and the
+    # checkpoint whole, as the plugin wrote it then (its checksum in meta.json)
+    whole = torch.load(state_file, weights_only=False)
+    for name in ("critic", "target_critic"):
+        kind, state = whole["learner"][name]
+        whole["learner"][name] = (kind, old_sn_layout(state))
+        assert {"fc2.weight", "fc2.u", "fc2.v"} <= set(whole["learner"][name][1])
+    torch.save(whole, state_file)
+    meta = load(checkpoint, files.META)
+    meta["sha256"][files.STATE] = hashlib.sha256(state_file.read_bytes()).hexdigest()
+    (checkpoint / files.META).write_text(json.dumps(meta))
+    assert files.problem(checkpoint) is None
+
+    proc = resume(work, run_id)
+    assert proc.returncode != 0, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"error: cannot resume from {checkpoint}: its critic was saved by an older SN layer "
+        "(fc2.weight, fc2.u, fc2.v: SNLinear before commit 92e6459, which made it torch's "
+        "spectral-norm parametrization, fc2.parametrizations.weight.original, ...); "
+        "allowed: checkpoints written by epymarl-sn since commit 92e6459; run it again from "
+        "the start, or resume it with the epymarl-sn that wrote it (before commit 92e6459)"
+    )
+    assert load(run_dir, "run.json")["status"] == "INTERRUPTED"
 
 
 def test_a_checkpoint_killed_at_a_random_moment_of_writing_is_the_old_or_the_new_one(tmp_path):

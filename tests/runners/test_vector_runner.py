@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from epymarl_sn.runners.config import available_cores, check_vector_config
+from epymarl_sn.runners.config import available_cores, check_vector_config, vector_keys
 
 from helpers import LOG_EVERY_1000, RECORDER, RWARE_TINY_ENV
 
@@ -296,3 +296,20 @@ def test_rware_batched_check_rejects(value):
 @pytest.mark.parametrize("value", [True, False])
 def test_rware_batched_check_accepts(value):
     check_vector_config({"rware_batched": value, "batch_size_run": 4})
+
+
+def test_the_keys_are_parsed_once_per_values_and_typed_values_never_merged():
+    # the config check's parse is the very object the runner reads
+    config = {"vector_workers": 2, "batch_size_run": 4, "rware_batched": False}
+    assert vector_keys(config) is vector_keys(dict(config))
+    assert vector_keys(config).vector_workers == 2 and vector_keys(config).rware_batched is False
+    # 0 == False to Python: a memo keyed by the values would pass 0
+    with pytest.raises(ValueError, match="^rware_batched: 0 is not allowed"):
+        vector_keys({**config, "rware_batched": 0})
+    # null is not left out: it is no boolean
+    assert vector_keys({"batch_size_run": 4}).rware_batched is True
+    with pytest.raises(ValueError, match="^rware_batched: None is not allowed"):
+        vector_keys({"batch_size_run": 4, "rware_batched": None})
+    # another batch size is another check (vector_workers at most batch_size_run)
+    with pytest.raises(ValueError, match=r"^vector_workers: 2 .* to batch_size_run \(1\)"):
+        vector_keys({**config, "batch_size_run": 1})

@@ -2,13 +2,21 @@
 
 import logging
 import math
+import shutil
 
 import pytest
 import torch
 
 from epymarl_sn.sn.layer import SNLinear, raw_weight
 
-from helpers import RWARE_TINY, applied_weight, preset_args, random_batch, top_sigma
+from helpers import (
+    RWARE_TINY,
+    applied_weight,
+    old_sn_layout,
+    preset_args,
+    random_batch,
+    top_sigma,
+)
 
 
 def make_learner(src, preset, seed=0, **overrides):
@@ -200,6 +208,40 @@ def test_stock_ppo_learner_saves_and_resumes_from_checkpoint(run_main, tmp_path)
     run = resumed.runs[-1]
     assert run.run["status"] == "COMPLETED"
     assert min(metric(run, "critic_grad_norm")[0]) > saved_steps[-1]
+
+
+def test_a_model_saved_by_the_old_sn_layer_is_refused_in_one_line(run_main, tmp_path):
+    out = tmp_path / "out"
+    sn_paper = ("--config=mappo_sn", *RWARE_TINY, f"local_results_path={out}")
+    first = run_main(*sn_paper, "save_model=True", "save_model_interval=1000")
+    assert first.proc.returncode == 0, first.output[-3000:]
+    (token,) = (out / "models").iterdir()
+    old = shutil.copytree(token, tmp_path / "old")
+    steps = sorted(int(p.name) for p in old.iterdir())
+    for step in steps:
+        critic = old / str(step) / "critic.th"
+        state = old_sn_layout(torch.load(critic))
+        assert {"fc2.weight", "fc2.u", "fc2.v"} <= set(state), "mappo_sn normalises fc2"
+        torch.save(state, critic)
+
+    for load_step in (0, steps[0]):  # the last save, and one that load_step picks
+        refused = run_main(*sn_paper, f"checkpoint_path={old}", f"load_step={load_step}")
+        assert refused.proc.returncode != 0, refused.output[-3000:]
+        assert "Traceback" not in refused.output and "Beginning training" not in refused.output
+        critic = old / str(steps[-1] if load_step == 0 else load_step) / "critic.th"
+        assert refused.proc.stderr.strip().splitlines()[-1] == (
+            f"error: checkpoint_path: {critic} was saved by an older SN layer (fc2.weight, "
+            "fc2.u, fc2.v: SNLinear before commit 92e6459, which made it torch's "
+            "spectral-norm parametrization, fc2.parametrizations.weight.original, ...); "
+            "allowed: models saved by epymarl-sn since commit 92e6459; train the model "
+            "again, or load it with the epymarl-sn that saved it (before commit 92e6459)"
+        )
+        assert len(refused.runs) == 1, "no run started"
+
+    # the same weights as this version saved them load (and evaluate)
+    loaded = run_main(*sn_paper, f"checkpoint_path={token}", "evaluate=True")
+    assert loaded.proc.returncode == 0, loaded.output[-3000:]
+    assert f"Loading model from {token / str(steps[-1])}" in loaded.output
 
 
 @pytest.mark.parametrize(
