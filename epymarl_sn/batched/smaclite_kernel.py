@@ -197,7 +197,12 @@ N_STI = 9
 # us
 RAD, RADSQ, SPEED, MAXHP, MAXSH, ARMOR, ATTACKS, MAXCD, ARANGE, SCAN = range(10)
 REGEN, HASREGEN, ORAD, ORADSQ, FAC, FID = range(10, 16)
-N_US = 16
+# the unit's plane (PLANE_*), the planes it can target (bit 1 << plane), its kamikaze
+# radius (0: none), whether its attack is a laser (the laser's hits are found by SMAClite's
+# own numpy code, between calls of `unit_steps`)
+PLANE, VALID, KAMI, LASER = range(16, 20)
+N_US = 20
+PLANE_GROUND, PLANE_AIR, PLANE_COLOSSUS = 0, 1, 2
 
 
 @njit(cache=True, error_model="numpy")
@@ -221,9 +226,16 @@ def _move_pref(st, sti, us, e, u, tx, ty, t32, dot_fma):
 
 
 @njit(cache=True, error_model="numpy")
+def _can_target(us, u, t):
+    """t's plane is in u's valid targets."""
+    return (int(us[u, VALID]) >> int(us[t, PLANE])) & 1 == 1
+
+
+@njit(cache=True, error_model="numpy")
 def _attack_pref(st, sti, us, e, u, t, dot_fma):
-    """AttackUnitCommand(t).prepare_velocity (every unit here targets the ground)."""
-    if not _within_attack_range(st, us, e, u, t):
+    """AttackUnitCommand(t).prepare_velocity: a target out of range, or on a plane the
+    unit cannot attack (a zergling's colossus), is walked to."""
+    if not _within_attack_range(st, us, e, u, t) or not _can_target(us, u, t):
         return _move_pref(st, sti, us, e, u, st[e, t, PX], st[e, t, PY], True, dot_fma)
     sti[e, u, ATK] = 1
     return 0.0, 0.0, False
@@ -260,16 +272,52 @@ def _take_damage(st, us, e, t, amount):
 
 
 @njit(cache=True, error_model="numpy")
-def _attack_execute(st, sti, us, dmg, e, u, t):
-    """AttackUnitCommand(t).execute (the move's execute does nothing)."""
-    if sti[e, u, ATK] == 0:
-        return
-    sti[e, u, ATK] = 0
-    if st[e, u, CD] > 0:
-        return
-    st[e, u, CD] = us[u, MAXCD]
+def _deal_damage(st, us, dmg, e, u, t):
     for _ in range(int(us[u, ATTACKS])):
         _take_damage(st, us, e, t, dmg[u, t])
+
+
+@njit(cache=True, error_model="numpy")
+def apply_hits(st, us, dmg, e, u, hits):
+    """u's laser hits the units `hits` (found by SMAClite's own targeter)."""
+    for t in hits:
+        _deal_damage(st, us, dmg, e, u, t)
+
+
+@njit(cache=True, error_model="numpy")
+def _kamikaze(st, us, dmg, pos0, e, u, opp, n_opp, nb_slot, nb_dist, max_radius):
+    """KamikazeTargeter.target: the unit dies and hits every unit of the other side the
+    tree (built at the world step's start: `pos0`, the units then alive) finds within its
+    radius and max_radius, where point_inside_circle (the positions now) agrees."""
+    st[e, u, HP] = 0
+    n = tree_query(
+        pos0, e, opp, n_opp, st[e, u, PX], st[e, u, PY], us[u, KAMI] + max_radius, nb_slot, nb_dist, 0
+    )
+    for k in range(n):
+        t = nb_slot[k]
+        if inside_circle(
+            st[e, t, PX], st[e, t, PY], st[e, u, PX], st[e, u, PY], us[u, KAMI] + us[t, RAD]
+        ):
+            _deal_damage(st, us, dmg, e, u, t)
+
+
+@njit(cache=True, error_model="numpy")
+def _attack_execute(st, sti, us, dmg, pos0, e, u, t, opp, n_opp, nb_slot, nb_dist, max_radius):
+    """AttackUnitCommand(t).execute (the move's execute does nothing). True where a
+    laser fires: its hits are for the caller."""
+    if sti[e, u, ATK] == 0:
+        return False
+    sti[e, u, ATK] = 0
+    if st[e, u, CD] > 0:
+        return False
+    st[e, u, CD] = us[u, MAXCD]
+    if us[u, LASER]:
+        return True
+    if us[u, KAMI] > 0:
+        _kamikaze(st, us, dmg, pos0, e, u, opp, n_opp, nb_slot, nb_dist, max_radius)
+    else:
+        _deal_damage(st, us, dmg, e, u, t)
+    return False
 
 
 # ---------------------------------------------------------------------------------------
@@ -628,7 +676,8 @@ def _new_velocity(st, sti, us, obs, e, u, nb_slot, nb_dist, n_nb, lines, new_lin
     prx, pry, pr32 = st[e, u, PFX], st[e, u, PFY], sti[e, u, PF32] > 0
     if (prx == 0 and pry == 0) or st[e, u, HP] == 0:
         return prx, pry, pr32
-    n_obst = _obstacle_lines(st, sti, us, obs, e, u, lines, dot_fma)
+    # units off the ground (a colossus) walk over the terrain's obstacles
+    n_obst = _obstacle_lines(st, sti, us, obs, e, u, lines, dot_fma) if us[u, PLANE] == 0 else 0
     n = n_obst
     ux, uy = st[e, u, PX], st[e, u, PY]
     vx, vy, v32 = st[e, u, VX], st[e, u, VY], sti[e, u, V32] > 0
@@ -713,26 +762,26 @@ def _live_in(sti, e, slots, pts):
 
 
 @njit(cache=True, error_model="numpy")
-def world_steps(
+def world_prepare(
     st,
     sti,
     us,
-    dmg,
     obs,
     pot_slot,
     pot_dist,
+    pos0,
     envs,
-    perms,
     agent_slots,
     enemy_slots,
     attack_point,
     max_radius,
     dot_fma,
 ):
-    """One SMAClite world step (`__world_step`) of each env in `envs`; `perms[i]` is the
-    permutation env envs[i]'s generator drew for its shuffle of the units alive. Units
-    are in SMAClite's overall id order; agent_slots[i] is agent i's unit, enemy_slots[j]
-    enemy j's."""
+    """The first half of SMAClite's world step (`__world_step`) of each env in `envs`:
+    targets cleaned up and picked, preferred and new velocities; `pos0` keeps the
+    positions the KD-trees hold (they are rebuilt at a world step's end). Units are in
+    SMAClite's overall id order; agent_slots[i] is agent i's unit, enemy_slots[j] enemy
+    j's. `unit_steps` does the rest."""
     n_units = st.shape[1]
     pts = np.empty(n_units, np.int64)
     allies = np.empty(n_units, np.int64)
@@ -740,7 +789,6 @@ def world_steps(
     nb_dist = np.empty(n_units)
     lines = np.empty((4 * obs.shape[0] + n_units, 6))
     new_lines = np.empty_like(lines)
-    order = np.empty(n_units, np.int64)
     for i in range(envs.shape[0]):
         e = envs[i]
         # clean_up_target
@@ -787,7 +835,7 @@ def world_steps(
             for k in range(n_allies):
                 u = allies[k]
                 t = sti[e, u, TGT]
-                if t >= 0:
+                if t >= 0 and _can_target(us, t, u):
                     n = sti[e, t, POTN]
                     pot_slot[e, t, n] = u
                     pot_dist[e, t, n] = 2e9
@@ -819,36 +867,79 @@ def world_steps(
             st[e, u, PFX] = x
             st[e, u, PFY] = y
             sti[e, u, PF32] = f32
-        # compute_new_velocities: neighbours from the tree of all units alive
+        for u in range(n_units):
+            pos0[e, u, 0] = st[e, u, PX]
+            pos0[e, u, 1] = st[e, u, PY]
+        # compute_new_velocities: neighbours from the tree of the units alive on the
+        # unit's own plane (one tree per plane, its units in id order)
+        for plane in range(3):
+            n_plane = 0
+            for u in range(n_units):
+                if sti[e, u, LIVE] and us[u, PLANE] == plane:
+                    pts[n_plane] = u
+                    n_plane += 1
+            for k in range(n_plane):
+                u = pts[k]
+                n_nb = tree_query(
+                    st,
+                    e,
+                    pts,
+                    n_plane,
+                    st[e, u, PX],
+                    st[e, u, PY],
+                    max_radius + us[u, RAD],
+                    nb_slot,
+                    nb_dist,
+                    0,
+                )
+                x, y, f32 = _new_velocity(
+                    st, sti, us, obs, e, u, nb_slot, nb_dist, n_nb, lines, new_lines, dot_fma
+                )
+                st[e, u, NVX] = x
+                st[e, u, NVY] = y
+                sti[e, u, NV32] = f32
+
+
+@njit(cache=True, error_model="numpy")
+def unit_steps(
+    st, sti, us, dmg, pos0, envs, perms, start, fired, agent_slots, enemy_slots, max_radius
+):
+    """The second half of the world step of each env envs[i]: the game steps of its units
+    alive, in the shuffled order (`perms[i]`, the permutation its generator drew), from
+    position start[i] on, then `__update_deaths`. Where a laser fires, env i stops there:
+    fired[i] = (position, unit, target), for the caller to find the hits and resume at
+    the next position; else fired[i, 0] = -1."""
+    n_units = st.shape[1]
+    pts = np.empty(n_units, np.int64)
+    allies = np.empty(n_units, np.int64)
+    enemies = np.empty(n_units, np.int64)
+    nb_slot = np.empty(n_units, np.int64)
+    nb_dist = np.empty(n_units)
+    for i in range(envs.shape[0]):
+        e = envs[i]
+        fired[i, 0] = -1
+        # alive at the world step's start: deaths are marked at its end
         n_live = _live_of(sti, e, 0, n_units, pts)
-        for k in range(n_live):
-            u = pts[k]
-            n_nb = tree_query(
-                st,
-                e,
-                pts,
-                n_live,
-                st[e, u, PX],
-                st[e, u, PY],
-                max_radius + us[u, RAD],
-                nb_slot,
-                nb_dist,
-                0,
-            )
-            x, y, f32 = _new_velocity(
-                st, sti, us, obs, e, u, nb_slot, nb_dist, n_nb, lines, new_lines, dot_fma
-            )
-            st[e, u, NVX] = x
-            st[e, u, NVY] = y
-            sti[e, u, NV32] = f32
-        # the units' game steps, in the shuffled order
-        for k in range(n_live):
-            order[k] = pts[k]
-        for k in range(n_live):
-            u = order[perms[i, k]]
+        n_allies = _live_in(sti, e, agent_slots, allies)
+        n_enemies = _live_in(sti, e, enemy_slots, enemies)
+        for k in range(start[i], n_live):
+            u = pts[perms[i, k]]
             if st[e, u, HP] == 0:
                 continue
-            _game_step(st, sti, us, dmg, e, u)
+            if us[u, FAC] == 0:
+                opp, n_opp = enemies, n_enemies
+            else:
+                opp, n_opp = allies, n_allies
+            t = _game_step(
+                st, sti, us, dmg, pos0, e, u, opp, n_opp, nb_slot, nb_dist, max_radius
+            )
+            if t >= 0:
+                fired[i, 0] = k
+                fired[i, 1] = u
+                fired[i, 2] = t
+                break
+        if fired[i, 0] >= 0:
+            continue
         # __update_deaths
         for k in range(n_live):
             u = pts[k]
@@ -857,7 +948,8 @@ def world_steps(
 
 
 @njit(cache=True, error_model="numpy")
-def _game_step(st, sti, us, dmg, e, u):
+def _game_step(st, sti, us, dmg, pos0, e, u, opp, n_opp, nb_slot, nb_dist, max_radius):
+    """Unit.game_step; returns the target where its laser fires, else -1."""
     vx, vy, v32 = st[e, u, NVX], st[e, u, NVY], sti[e, u, NV32]
     st[e, u, VX] = vx
     st[e, u, VY] = vy
@@ -874,14 +966,18 @@ def _game_step(st, sti, us, dmg, e, u):
     if us[u, HASREGEN] and st[e, u, HP] < us[u, MAXHP]:
         st[e, u, HP] = min(st[e, u, HP] + us[u, REGEN], us[u, MAXHP])
     c = sti[e, u, CMD]
+    t = -1
     if c == ATTACK:
-        _attack_execute(st, sti, us, dmg, e, u, sti[e, u, CTGT])
+        t = sti[e, u, CTGT]
     elif c == ATTACK_MOVE:
         t = sti[e, u, TGT]
-        if t >= 0:
-            _attack_execute(st, sti, us, dmg, e, u, t)
     elif c == STOP:
         sti[e, u, TGT] = -1
+    if t >= 0 and _attack_execute(
+        st, sti, us, dmg, pos0, e, u, t, opp, n_opp, nb_slot, nb_dist, max_radius
+    ):
+        return t
+    return -1
 
 
 @njit(cache=True, error_model="numpy")

@@ -19,14 +19,13 @@ SUPPORTED = (
     "3s_vs_5z",
     "2s_vs_1sc",
     "corridor",
+    "bane_vs_bane",
+    "2c_vs_64zg",
 )
-# healers and air units (MMM, MMM2), kamikaze attacks (bane_vs_bane), laser attacks and
-# the colossus plane (2c_vs_64zg)
+# healers and air units (MMM, MMM2)
 UNSUPPORTED = {
     "MMM": "MEDIVAC heals",
     "MMM2": "MEDIVAC heals",
-    "bane_vs_bane": "BANELING's attack hits an area",
-    "2c_vs_64zg": "COLOSSUS's attack hits an area",
 }
 
 
