@@ -333,9 +333,13 @@ class BatchedSmaclite:
             # the other side all died before this world step: its tree still holds them
             # (SMAClite rebuilds no empty tree), and a dead unit takes no damage
             return
-        neighbours = [_Shape(st[s, k.PX], st[s, k.PY], self.us[s, k.RADSQ], s) for s in self.hit_slot[:n]]
+        neighbours = [
+            _Shape(st[s, k.PX], st[s, k.PY], self.us[s, k.RADSQ], s) for s in self.hit_slot[:n]
+        ]
         origin = _Shape(st[u, k.PX], st[u, k.PY], 0.0, u)
-        targeter.target(origin, _Shape(st[t, k.PX], st[t, k.PY], 0.0, t), neighbour_finder=_Found(neighbours))
+        targeter.target(
+            origin, _Shape(st[t, k.PX], st[t, k.PY], 0.0, t), neighbour_finder=_Found(neighbours)
+        )
         k.apply_hits(self.st, self.us, self.dmg, e, u, np.array(origin.hits, np.int64))
 
     def _observe(self, envs: np.ndarray) -> None:

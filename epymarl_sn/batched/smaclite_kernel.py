@@ -291,7 +291,16 @@ def _kamikaze(st, us, dmg, pos0, e, u, opp, n_opp, nb_slot, nb_dist, max_radius)
     radius and max_radius, where point_inside_circle (the positions now) agrees."""
     st[e, u, HP] = 0
     n = tree_query(
-        pos0, e, opp, n_opp, st[e, u, PX], st[e, u, PY], us[u, KAMI] + max_radius, nb_slot, nb_dist, 0
+        pos0,
+        e,
+        opp,
+        n_opp,
+        st[e, u, PX],
+        st[e, u, PY],
+        us[u, KAMI] + max_radius,
+        nb_slot,
+        nb_dist,
+        0,
     )
     for k in range(n):
         t = nb_slot[k]
@@ -930,9 +939,7 @@ def unit_steps(
                 opp, n_opp = enemies, n_enemies
             else:
                 opp, n_opp = allies, n_allies
-            t = _game_step(
-                st, sti, us, dmg, pos0, e, u, opp, n_opp, nb_slot, nb_dist, max_radius
-            )
+            t = _game_step(st, sti, us, dmg, pos0, e, u, opp, n_opp, nb_slot, nb_dist, max_radius)
             if t >= 0:
                 fired[i, 0] = k
                 fired[i, 1] = u
