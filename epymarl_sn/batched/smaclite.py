@@ -302,8 +302,8 @@ class BatchedSmaclite:
                     self.max_radius,
                 )
                 again = fired[:, 0] >= 0
-                for i in np.flatnonzero(again):
-                    self._laser(int(todo[i]), int(fired[i, 1]), int(fired[i, 2]))
+                for j in np.flatnonzero(again):
+                    self._laser(int(todo[j]), int(fired[j, 1]), int(fired[j, 2]))
                 todo, todo_perms, start = todo[again], todo_perms[again], fired[again, 0] + 1
         self.elapsed[envs] += 1
         self._observe(envs)

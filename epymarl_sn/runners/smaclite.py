@@ -109,8 +109,8 @@ class SmacliteSlice:
 def compile_kernels() -> dict[str, int]:
     """Compile the batched SMAClite backend's numba kernels, or load them from numba's
     cache, as a run's first step would: one 2s3z env reset and stepped, and the laser's
-    kernels called (EPyMARL's `envs` must be importable). Returns each kernel's count of signatures loaded from the
-    cache."""
+    kernels called (EPyMARL's `envs` must be importable). Returns each kernel's count of
+    signatures loaded from the cache."""
     from epymarl_sn.batched import smaclite_kernel
     from epymarl_sn.envs.factories import smaclite_sparse_fn
 
