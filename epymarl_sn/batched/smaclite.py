@@ -7,8 +7,8 @@ read into the arrays. The per-world-step shuffle of the units is drawn from each
 own generator (`Generator.shuffle` of a list, as SMAClite does), so every env's random
 stream stays SMAClite's. A laser (the colossus') fires between two kernel calls: its hits
 are found by SMAClite's own targeter, given the tree's neighbours, so its float32 numpy
-trigonometry and BLAS product are NumPy's. Where a map needs what the kernels do not hold
-(healers, air units), `unsupported` says so and the run keeps SMAClite's own envs.
+trigonometry and BLAS product are NumPy's. Where a map needs what the kernels do not hold,
+`unsupported` says so and the run keeps SMAClite's own envs.
 """
 
 from typing import Any, Optional
@@ -41,6 +41,7 @@ def unsupported(game: Any) -> Optional[str]:
     """Why the batched backend cannot step this SMAClite env (`env.unwrapped`), or None."""
     from smaclite.env.rvo2.velocity_updater import NumpyVelocityUpdater
     from smaclite.env.units.targeters.targeter import (
+        HealTargeter,
         KamikazeTargeter,
         LaserBeamTargeter,
         StandardTargeter,
@@ -50,33 +51,49 @@ def unsupported(game: Any) -> Optional[str]:
 
     if not isinstance(game.velocity_updater, NumpyVelocityUpdater):
         return "it reproduces SMAClite's numpy collision avoidance, and use_cpp_rvo2 is True"
-    planes: dict[str, set[Any]] = {}
+    sides: dict[str, list[Any]] = {"ALLY": [], "ENEMY": []}
     for group in game.map_info.groups:
         for unit_type, _ in group.units:
             stats = unit_type.stats
-            if stats.combat_type != CombatType.DAMAGE:
-                return f"{stats.name} heals, which the kernels do not hold yet"
-            if stats.plane == Plane.AIR:
-                return f"{stats.name} flies, which the kernels do not hold yet"
-            if stats.energy:
-                return f"{stats.name} has energy, which the kernels do not hold yet"
             targeter = type(TARGETER_CACHE[stats.name])
-            if targeter not in (StandardTargeter, KamikazeTargeter, LaserBeamTargeter):
+            if targeter not in (
+                StandardTargeter,
+                KamikazeTargeter,
+                LaserBeamTargeter,
+                HealTargeter,
+            ):
                 return f"{stats.name}'s {targeter.__name__} is not one the kernels hold"
-            planes.setdefault(group.faction.value, set()).add(stats.plane)
-    # the targeting trees of a side with units on two planes are concatenated in the
-    # order of a set of planes (by their names' hashes, which differ between processes)
-    for faction, faction_planes in planes.items():
-        if len(faction_planes) > 1:
-            return f"the {faction.lower()} side has units on two planes"
-    # the enemies' attack-move query keeps only the enemies that can target an ally's plane
-    for group in game.map_info.groups:
-        if group.faction.value != "ENEMY":
-            continue
-        for unit_type, _ in group.units:
-            for plane in planes.get("ALLY", set()):
-                if plane not in unit_type.stats.valid_targets and plane != Plane.COLOSSUS:
-                    return f"{unit_type.stats.name} cannot target the allies' plane"
+            if (stats.combat_type == CombatType.HEALING) != (targeter is HealTargeter):
+                return f"{stats.name} heals with another targeter than SMAClite's healer's"
+            sides[group.faction.value].append(stats)
+    # a neighbour finder answers plane by plane, in the order of a set of planes (by
+    # their names' hashes: it differs between processes); the kernels hold the maps where
+    # that order cannot matter:
+    for side, units in sides.items():
+        other = sides["ENEMY" if side == "ALLY" else "ALLY"]
+        other_planes = {u.plane for u in other}
+        # a damage dealer's target is the least (priority, distance): units on two planes
+        # never tie where each plane holds one combat type
+        by_type: dict[Any, set[Any]] = {}
+        for u in units:
+            by_type.setdefault(u.combat_type, set()).add(u.plane)
+        if any(len(p) > 1 for p in by_type.values()):
+            return f"the {side.lower()} side has units of one combat type on two planes"
+        for u in units:
+            # a healer's target is the least health: its own side's targetable planes
+            # must be one
+            reach = {
+                p for p in {v.plane for v in units} if p in u.valid_targets or p == Plane.COLOSSUS
+            }
+            if u.combat_type == CombatType.HEALING and len(reach) > 1:
+                return f"{u.name} heals units on two planes"
+            # an area attack's neighbours (their order goes into the laser's float32 product)
+            if (
+                type(TARGETER_CACHE[u.name]) is not StandardTargeter
+                and u.combat_type == CombatType.DAMAGE
+                and len(other_planes) > 1
+            ):
+                return f"{u.name}'s attack hits an area over two planes"
     if game.n_agents + game.n_enemies >= 81:
         return "its KD-trees would have more than one leaf"
     if blas_dot_fma() is None:
@@ -127,6 +144,8 @@ class BatchedSmaclite:
             us[i, k.VALID] = sum(1 << PLANES.index(p.value) for p in u.valid_targets)
             us[i, k.KAMI] = u.targeter.radius if _kamikaze(u) else 0.0
             us[i, k.LASER] = _laser(u)
+            us[i, k.HEAL] = u.combat_type.value == "HEALING"
+            us[i, k.MAXEN] = u.max_energy
         self.us = us
         # each unit's targeter (SMAClite's own), for the lasers
         self.targeters = [u.targeter for u in units]
@@ -167,9 +186,13 @@ class BatchedSmaclite:
         b = len(envs)
         self.st = np.zeros((b, self.n_units, k.N_ST))
         self.sti = np.zeros((b, self.n_units, k.N_STI), np.int64)
-        n_pot = 2 * self.n_agents
+        # a query's answers (one side's units) and the allies' appended targets
+        n_pot = self.n_units + self.n_agents
         self.pot_slot = np.zeros((b, self.n_units, n_pot), np.int64)
         self.pot_dist = np.zeros((b, self.n_units, n_pot))
+        self.prio_slot = np.zeros((b, self.n_units, self.n_agents), np.int64)
+        self.prio_dist = np.zeros((b, self.n_units, self.n_agents))
+        self.healer = np.array([u.combat_type.value == "HEALING" for u in units])
         # the positions the KD-trees were built from: those at the world step's start
         self.pos0 = np.zeros((b, self.n_units, 2))
         self.hit_slot = np.zeros(self.n_units, np.int64)
@@ -217,6 +240,7 @@ class BatchedSmaclite:
             sti[slot, k.V32] = u.velocity.dtype == np.float32
             st[slot, k.HP], st[slot, k.SH] = u.hp, u.shield
             st[slot, k.CD], st[slot, k.SCD] = u.cooldown, u.shield_cooldown
+            st[slot, k.EN], st[slot, k.HEALAV] = u.energy, u.healing_available
             sti[slot, k.LIVE] = 1
             sti[slot, k.TGT] = -1 if u.target is None else u.target.id
             sti[slot, k.ATK] = u.attacking
@@ -260,8 +284,10 @@ class BatchedSmaclite:
                     st[e, slot, k.CPX] = st[e, slot, k.PX] + dx * 2
                     st[e, slot, k.CPY] = st[e, slot, k.PY] + dy * 2
                 else:
+                    # a healer's target is an ally
+                    targets = self.agent_slots if self.healer[slot] else self.enemy_slots
                     sti[e, slot, k.CMD] = k.ATTACK
-                    sti[e, slot, k.CTGT] = self.enemy_slots[action - 6]
+                    sti[e, slot, k.CTGT] = targets[action - 6]
         perms = np.zeros((len(envs), self.n_units), np.int64)
         for _ in range(STEP_MUL):
             for i, e in enumerate(envs):
@@ -275,6 +301,8 @@ class BatchedSmaclite:
                 self.obs,
                 self.pot_slot,
                 self.pot_dist,
+                self.prio_slot,
+                self.prio_dist,
                 self.pos0,
                 envs,
                 self.agent_slots,

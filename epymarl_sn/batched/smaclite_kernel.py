@@ -189,11 +189,13 @@ def tree_query(pos, e, pts, npts, qx, qy, r, out_slot, out_dist, n):
 
 # st
 PX, PY, VX, VY, NVX, NVY, PFX, PFY, HP, SH, CD, SCD, CPX, CPY = range(14)
-N_ST = 14
+EN, HEALAV = 14, 15  # energy, healing_available (a healer's)
+N_ST = 16
 # sti: in SMAClite's dicts; velocity, next and preferred velocity held as float32;
-# command, its target unit, the unit's target, attacking, count of potential targets
-LIVE, V32, NV32, PF32, CMD, CTGT, TGT, ATK, POTN = range(9)
-N_STI = 9
+# command, its target unit, the unit's target, attacking, count of potential targets,
+# the target at the world step's start (prev_target), count of priority targets
+LIVE, V32, NV32, PF32, CMD, CTGT, TGT, ATK, POTN, PREV, PRION = range(11)
+N_STI = 11
 # us
 RAD, RADSQ, SPEED, MAXHP, MAXSH, ARMOR, ATTACKS, MAXCD, ARANGE, SCAN = range(10)
 REGEN, HASREGEN, ORAD, ORADSQ, FAC, FID = range(10, 16)
@@ -201,7 +203,8 @@ REGEN, HASREGEN, ORAD, ORADSQ, FAC, FID = range(10, 16)
 # radius (0: none), whether its attack is a laser (the laser's hits are found by SMAClite's
 # own numpy code, between calls of `unit_steps`)
 PLANE, VALID, KAMI, LASER = range(16, 20)
-N_US = 20
+HEAL, MAXEN = 20, 21  # a healer (combat priority 0), its maximum energy
+N_US = 22
 PLANE_GROUND, PLANE_AIR, PLANE_COLOSSUS = 0, 1, 2
 
 
@@ -212,11 +215,18 @@ def _within_attack_range(st, us, e, u, t):
 
 
 @njit(cache=True, error_model="numpy")
-def _move_pref(st, sti, us, e, u, tx, ty, t32, dot_fma):
-    """MoveCommand(target).prepare_velocity: the preferred velocity towards (tx, ty)."""
-    speed = us[u, SPEED]
-    if speed == 0:
+def _move_pref(st, sti, us, pot_slot, e, u, tx, ty, t32, dot_fma):
+    """MoveCommand(target).prepare_velocity: the preferred velocity towards (tx, ty); a
+    healer goes no faster than the slowest of its potential targets."""
+    if us[u, SPEED] == 0:
         return 0.0, 0.0, False
+    speed = us[u, SPEED]
+    if us[u, HEAL]:
+        for k in range(sti[e, u, POTN]):
+            if k == 0:
+                speed = us[pot_slot[e, u, k], SPEED]
+            else:
+                speed = min(speed, us[pot_slot[e, u, k], SPEED])
     dx, dy, d32 = _sub(tx, ty, t32, st[e, u, PX], st[e, u, PY], True)
     distance = _norm(dx, dy, d32, dot_fma)
     if distance == 0:
@@ -232,29 +242,91 @@ def _can_target(us, u, t):
 
 
 @njit(cache=True, error_model="numpy")
-def _attack_pref(st, sti, us, e, u, t, dot_fma):
+def _attack_pref(st, sti, us, pot_slot, e, u, t, dot_fma):
     """AttackUnitCommand(t).prepare_velocity: a target out of range, or on a plane the
-    unit cannot attack (a zergling's colossus), is walked to."""
+    unit cannot attack (a marauder's medivac), is walked to."""
     if not _within_attack_range(st, us, e, u, t) or not _can_target(us, u, t):
-        return _move_pref(st, sti, us, e, u, st[e, t, PX], st[e, t, PY], True, dot_fma)
+        return _move_pref(st, sti, us, pot_slot, e, u, st[e, t, PX], st[e, t, PY], True, dot_fma)
     sti[e, u, ATK] = 1
     return 0.0, 0.0, False
 
 
 @njit(cache=True, error_model="numpy")
-def _pick_target(st, sti, us, pot_slot, pot_dist, e, u):
-    """AttackMoveCommand.__pick_target_damage over the unit's potential targets: the
-    first with the least (priority, distance); every unit here is a damage dealer."""
+def _pick_target(st, sti, us, pot_slot, pot_dist, n_pot, e, u):
+    """AttackMoveCommand.__pick_target_damage over the unit's first n_pot potential (or
+    priority) targets: the first with the least (priority, distance), a healer's
+    priority 0 before a damage dealer's 1."""
     best = -1
+    best_p = 0.0
     best_d = 0.0
-    for k in range(sti[e, u, POTN]):
+    for k in range(n_pot):
         v = pot_slot[e, u, k]
         d = pot_dist[e, u, k]
         candidate = st[e, v, HP] > 0 and (d < us[u, SCAN] + us[v, RAD] or sti[e, v, TGT] == u)
-        if candidate and (best < 0 or d < best_d):
+        p = 1.0 - us[v, HEAL]
+        if candidate and (best < 0 or p < best_p or (p == best_p and d < best_d)):
             best = v
+            best_p = p
             best_d = d
     return best
+
+
+@njit(cache=True, error_model="numpy")
+def _pick_heal(st, sti, us, pot_slot, pot_dist, e, u):
+    """AttackMoveCommand.__pick_target_healing: the first potential target with the least
+    health, alive, in scan range, hurt or with a target."""
+    best = -1
+    for k in range(sti[e, u, POTN]):
+        v = pot_slot[e, u, k]
+        d = pot_dist[e, u, k]
+        if not (st[e, v, HP] > 0 and d < us[u, SCAN] + us[v, RAD]):
+            continue
+        if not (st[e, v, HP] < us[v, MAXHP] or sti[e, v, TGT] >= 0):
+            continue
+        if best < 0 or st[e, v, HP] < st[e, best, HP]:
+            best = v
+    return best
+
+
+@njit(cache=True, error_model="numpy")
+def _heal(st, sti, us, e, u, t):
+    """Unit.heal: 9 hp a second, 3 hp per energy, drawn one energy at a time."""
+    if (sti[e, u, PREV] != sti[e, u, TGT] and st[e, u, EN] < 5) or st[e, t, HP] == us[t, MAXHP]:
+        sti[e, u, TGT] = -1
+        return
+    missing = us[t, MAXHP] - st[e, t, HP]
+    desired = min(missing, 9 / 16)
+    if st[e, u, HEALAV] < desired:
+        spent = min(1.0, st[e, u, EN])
+        st[e, u, EN] -= spent
+        st[e, u, HEALAV] += spent * 3
+    amount = min(desired, st[e, u, HEALAV])
+    st[e, u, HEALAV] -= amount
+    st[e, t, HP] += amount
+
+
+@njit(cache=True, error_model="numpy")
+def _query_side(st, sti, us, e, side, mask, qx, qy, r, out_slot, out_dist, n, buf):
+    """A neighbour finder's query_radius over one side (`side`: its slots in id order):
+    each plane's tree (the side's units alive on it, in id order) whose bit is in mask,
+    answers appended plane by plane."""
+    for plane in range(3):
+        if not (mask >> plane) & 1:
+            continue
+        n_plane = 0
+        for v in side:
+            if sti[e, v, LIVE] and us[v, PLANE] == plane:
+                buf[n_plane] = v
+                n_plane += 1
+        n = tree_query(st, e, buf, n_plane, qx, qy, r, out_slot, out_dist, n)
+    return n
+
+
+@njit(cache=True, error_model="numpy")
+def _targeting_mask(us, u):
+    """The planes a targeting query of u's keeps (targetting_mode): those it can target,
+    and the colossus'."""
+    return int(us[u, VALID]) | (1 << PLANE_COLOSSUS)
 
 
 @njit(cache=True, error_model="numpy")
@@ -322,7 +394,9 @@ def _attack_execute(st, sti, us, dmg, pos0, e, u, t, opp, n_opp, nb_slot, nb_dis
     st[e, u, CD] = us[u, MAXCD]
     if us[u, LASER]:
         return True
-    if us[u, KAMI] > 0:
+    if us[u, HEAL]:
+        _heal(st, sti, us, e, u, t)
+    elif us[u, KAMI] > 0:
         _kamikaze(st, us, dmg, pos0, e, u, opp, n_opp, nb_slot, nb_dist, max_radius)
     else:
         _deal_damage(st, us, dmg, e, u, t)
@@ -685,7 +759,7 @@ def _new_velocity(st, sti, us, obs, e, u, nb_slot, nb_dist, n_nb, lines, new_lin
     prx, pry, pr32 = st[e, u, PFX], st[e, u, PFY], sti[e, u, PF32] > 0
     if (prx == 0 and pry == 0) or st[e, u, HP] == 0:
         return prx, pry, pr32
-    # units off the ground (a colossus) walk over the terrain's obstacles
+    # units off the ground (a medivac) fly over the terrain's obstacles
     n_obst = _obstacle_lines(st, sti, us, obs, e, u, lines, dot_fma) if us[u, PLANE] == 0 else 0
     n = n_obst
     ux, uy = st[e, u, PX], st[e, u, PY]
@@ -778,6 +852,8 @@ def world_prepare(
     obs,
     pot_slot,
     pot_dist,
+    prio_slot,
+    prio_dist,
     pos0,
     envs,
     agent_slots,
@@ -805,6 +881,8 @@ def world_prepare(
             if not sti[e, u, LIVE]:
                 continue
             sti[e, u, POTN] = 0
+            sti[e, u, PRION] = 0
+            sti[e, u, PREV] = sti[e, u, TGT]
             c = sti[e, u, CMD]
             if c == ATTACK:
                 t = sti[e, u, CTGT]
@@ -821,24 +899,27 @@ def world_prepare(
                     sti[e, u, TGT] = -1
             else:
                 sti[e, u, TGT] = -1
-        # attack-moving enemies without a target look for allies in scan range
+        # attack-moving enemies (damage dealers) without a target look for allies in scan
+        # range, on the planes they can target
         n_allies = _live_in(sti, e, agent_slots, allies)
         any_moving = False
         for u in enemy_slots:
-            if sti[e, u, LIVE] and sti[e, u, TGT] < 0:
+            if sti[e, u, LIVE] and not us[u, HEAL] and sti[e, u, TGT] < 0:
                 any_moving = True
-                r = us[u, SCAN] + max_radius
-                sti[e, u, POTN] = tree_query(
+                sti[e, u, POTN] = _query_side(
                     st,
+                    sti,
+                    us,
                     e,
-                    allies,
-                    n_allies,
+                    agent_slots,
+                    _targeting_mask(us, u),
                     st[e, u, PX],
                     st[e, u, PY],
-                    r,
+                    us[u, SCAN] + max_radius,
                     pot_slot[e, u],
                     pot_dist[e, u],
                     0,
+                    pts,
                 )
         if any_moving:
             for k in range(n_allies):
@@ -849,28 +930,88 @@ def world_prepare(
                     pot_slot[e, t, n] = u
                     pot_dist[e, t, n] = 2e9
                     sti[e, t, POTN] = n + 1
+        # heal-moving enemies without a target look for their own side's units (their
+        # potential targets are these, whatever was appended above)
+        for u in enemy_slots:
+            if sti[e, u, LIVE] and us[u, HEAL] and sti[e, u, TGT] < 0:
+                sti[e, u, POTN] = _query_side(
+                    st,
+                    sti,
+                    us,
+                    e,
+                    enemy_slots,
+                    _targeting_mask(us, u),
+                    st[e, u, PX],
+                    st[e, u, PY],
+                    us[u, SCAN] + max_radius,
+                    pot_slot[e, u],
+                    pot_dist[e, u],
+                    0,
+                    pts,
+                )
+        # while an ally healer lives, enemies whose target is no healer look for
+        # priority targets
+        ally_healer = False
+        for k in range(n_allies):
+            if us[allies[k], HEAL]:
+                ally_healer = True
+        if ally_healer:
+            for u in enemy_slots:
+                t = sti[e, u, TGT]
+                if sti[e, u, LIVE] and not us[u, HEAL] and t >= 0 and not us[t, HEAL]:
+                    sti[e, u, PRION] = _query_side(
+                        st,
+                        sti,
+                        us,
+                        e,
+                        agent_slots,
+                        _targeting_mask(us, u),
+                        st[e, u, PX],
+                        st[e, u, PY],
+                        us[u, SCAN] + max_radius,
+                        prio_slot[e, u],
+                        prio_dist[e, u],
+                        0,
+                        pts,
+                    )
         # prepare_velocity
         for u in range(n_units):
             if not sti[e, u, LIVE]:
                 continue
             c = sti[e, u, CMD]
             if c == ATTACK:
-                x, y, f32 = _attack_pref(st, sti, us, e, u, sti[e, u, CTGT], dot_fma)
+                x, y, f32 = _attack_pref(st, sti, us, pot_slot, e, u, sti[e, u, CTGT], dot_fma)
             elif c == MOVE:
                 x, y, f32 = _move_pref(
-                    st, sti, us, e, u, st[e, u, CPX], st[e, u, CPY], False, dot_fma
+                    st, sti, us, pot_slot, e, u, st[e, u, CPX], st[e, u, CPY], False, dot_fma
                 )
             elif c == ATTACK_MOVE:
                 if sti[e, u, TGT] < 0:
-                    t = _pick_target(st, sti, us, pot_slot, pot_dist, e, u)
+                    if us[u, HEAL]:
+                        t = _pick_heal(st, sti, us, pot_slot, pot_dist, e, u)
+                    else:
+                        t = _pick_target(st, sti, us, pot_slot, pot_dist, sti[e, u, POTN], e, u)
+                    if t >= 0:
+                        sti[e, u, TGT] = t
+                elif not us[u, HEAL] and sti[e, u, PRION] > 0:
+                    t = _pick_target(st, sti, us, prio_slot, prio_dist, sti[e, u, PRION], e, u)
                     if t >= 0:
                         sti[e, u, TGT] = t
                 if sti[e, u, TGT] < 0:
                     x, y, f32 = _move_pref(
-                        st, sti, us, e, u, attack_point[0], attack_point[1], False, dot_fma
+                        st,
+                        sti,
+                        us,
+                        pot_slot,
+                        e,
+                        u,
+                        attack_point[0],
+                        attack_point[1],
+                        False,
+                        dot_fma,
                     )
                 else:
-                    x, y, f32 = _attack_pref(st, sti, us, e, u, sti[e, u, TGT], dot_fma)
+                    x, y, f32 = _attack_pref(st, sti, us, pot_slot, e, u, sti[e, u, TGT], dot_fma)
             else:
                 x, y, f32 = 0.0, 0.0, False
             st[e, u, PFX] = x
@@ -970,6 +1111,8 @@ def _game_step(st, sti, us, dmg, pos0, e, u, opp, n_opp, nb_slot, nb_dist, max_r
         st[e, u, SCD] = max(st[e, u, SCD] - GAME_TICK_TIME, 0.0)
     if st[e, u, SCD] == 0 and st[e, u, SH] < us[u, MAXSH]:
         st[e, u, SH] = min(st[e, u, SH] + 2 / 16, us[u, MAXSH])
+    if st[e, u, EN] < us[u, MAXEN]:
+        st[e, u, EN] = min(st[e, u, EN] + 0.5625 / 16, us[u, MAXEN])
     if us[u, HASREGEN] and st[e, u, HP] < us[u, MAXHP]:
         st[e, u, HP] = min(st[e, u, HP] + us[u, REGEN], us[u, MAXHP])
     c = sti[e, u, CMD]
@@ -1048,6 +1191,7 @@ def observe(
     enemies = np.empty(n_enemies, np.int64)
     vis_slot = np.empty(n_units, np.int64)
     vis_dist = np.empty(n_units)
+    buf = np.empty(n_units, np.int64)
     avail = np.empty(avail_out.shape[2])
     for i in range(envs.shape[0]):
         e = envs[i]
@@ -1061,30 +1205,65 @@ def observe(
             if not sti[e, u, LIVE]:
                 avail_out[i, a, 0] = 1
                 continue
-            # get_avail_actions: every enemy alive, by point_inside_circle
+            # get_avail_actions: every enemy alive (a healer's: every ally alive but the
+            # healers), by point_inside_circle
+            healer = us[u, HEAL] > 0
             avail_out[i, a, 1] = 1
             for d in range(4):
                 avail_out[i, a, 2 + d] = _can_move(st, e, u, d, terrain, map_w, map_h)
-            for k in range(n_en):
-                t = enemies[k]
+            n_tg = n_al if healer else n_en
+            for k in range(n_tg):
+                t = allies[k] if healer else enemies[k]
+                if t == u or (healer and us[t, HEAL]):
+                    continue
                 if st[e, t, HP] > 0 and inside_circle(
                     st[e, t, PX], st[e, t, PY], st[e, u, PX], st[e, u, PY], AGENT_TARGET_RANGE
                 ):
                     avail_out[i, a, 6 + int(us[t, FID])] = 1
-            # get_obs: the enemies and allies the agent sees (tree distances)
+            # get_obs: the enemies and allies the agent sees (tree distances, each plane's
+            # tree on its own); "can target" by those distances, of the enemies seen (a
+            # healer's: of the allies seen, read at the enemies' ids, as SMAClite does)
             o = obs_out[i, a]
             ox, oy = st[e, u, PX], st[e, u, PY]
-            n_ve = tree_query(
-                st, e, enemies, n_en, ox, oy, AGENT_SIGHT_RANGE, vis_slot, vis_dist, 0
+            n_va = _query_side(
+                st,
+                sti,
+                us,
+                e,
+                agent_slots,
+                7,
+                ox,
+                oy,
+                AGENT_SIGHT_RANGE,
+                vis_slot,
+                vis_dist,
+                0,
+                buf,
+            )
+            n_ve = _query_side(
+                st,
+                sti,
+                us,
+                e,
+                enemy_slots,
+                7,
+                ox,
+                oy,
+                AGENT_SIGHT_RANGE,
+                vis_slot,
+                vis_dist,
+                n_va,
+                buf,
             )
             avail[:] = 0
-            for k in range(n_ve):
+            lo, hi = (0, n_va) if healer else (n_va, n_ve)
+            for k in range(lo, hi):
                 t = vis_slot[k]
-                if st[e, t, HP] > 0:
+                if t != u and st[e, t, HP] > 0:
                     avail[6 + int(us[t, FID])] = vis_dist[k] <= AGENT_TARGET_RANGE
             for d in range(4):
                 o[d] = avail_out[i, a, 2 + d]
-            for k in range(n_ve):
+            for k in range(n_va, n_ve):
                 t = vis_slot[k]
                 if st[e, t, HP] == 0:
                     continue
@@ -1093,7 +1272,6 @@ def observe(
                     st[e], us, o, 4 + j * efs, t, vis_dist[k], ox, oy, enemy_shields, avail[6 + j]
                 )
                 _type_features(o, base, t, utype, n_types)
-            n_va = tree_query(st, e, allies, n_al, ox, oy, AGENT_SIGHT_RANGE, vis_slot, vis_dist, 0)
             for k in range(n_va):
                 t = vis_slot[k]
                 if t == u or st[e, t, HP] == 0:
@@ -1114,7 +1292,10 @@ def observe(
             u = allies[k]
             base = int(us[u, FID]) * asf
             s[base] = st[e, u, HP] / us[u, MAXHP]
-            s[base + 1] = st[e, u, CD] / us[u, MAXCD]
+            if us[u, HEAL]:
+                s[base + 1] = st[e, u, EN] / us[u, MAXEN]
+            else:
+                s[base + 1] = st[e, u, CD] / us[u, MAXCD]
             s[base + 2] = (st[e, u, PX] - cx) / map_w
             s[base + 3] = (st[e, u, PY] - cy) / map_h
             base += 4
