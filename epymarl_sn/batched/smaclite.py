@@ -3,8 +3,9 @@ process, stepped by the numba kernels of `smaclite_kernel`, reproducing SMAClite
 numpy collision avoidance (`use_cpp_rvo2: False`) value for value.
 
 Resets go through the real SMAClite env (placement draws nothing), whose units are then
-read into the arrays. The per-world-step shuffle of the units is drawn from each env's
-own generator (`Generator.shuffle` of a list, as SMAClite does), so every env's random
+read into the arrays. The per-world-step shuffle of the units is drawn in the kernels
+from each env's own generator (its PCG64 state, read before a step and written back
+after it), as SMAClite's `Generator.shuffle` of a list draws it, so every env's random
 stream stays SMAClite's. A laser (the colossus') fires between two kernel calls: its hits
 are found by SMAClite's own targeter, given the tree's neighbours, so its float32 numpy
 trigonometry and BLAS product are NumPy's. Where a map needs what the kernels do not hold,
@@ -35,6 +36,29 @@ def blas_dot_fma() -> Optional[bool]:
 
 
 PLANES = ("GROUND", "AIR", "COLOSSUS")  # smaclite's Plane values, as the kernels number them
+
+
+def pcg64_row(state: dict[str, Any]) -> np.ndarray:
+    """A PCG64 generator's state as the kernels' row of uint64 (`smaclite_kernel.shuffles`)."""
+    s, inc = state["state"]["state"], state["state"]["inc"]
+    m64 = (1 << 64) - 1
+    return np.array(
+        [s >> 64, s & m64, inc >> 64, inc & m64, state["has_uint32"], state["uinteger"]],
+        np.uint64,
+    )
+
+
+def pcg64_state(row: np.ndarray) -> dict[str, Any]:
+    """The PCG64 state of a kernels' row (`pcg64_row`'s inverse)."""
+    return {
+        "bit_generator": "PCG64",
+        "state": {
+            "state": (int(row[0]) << 64) | int(row[1]),
+            "inc": (int(row[2]) << 64) | int(row[3]),
+        },
+        "has_uint32": int(row[4]),
+        "uinteger": int(row[5]),
+    }
 
 
 def unsupported(game: Any) -> Optional[str]:
@@ -94,6 +118,8 @@ def unsupported(game: Any) -> Optional[str]:
                 and len(other_planes) > 1
             ):
                 return f"{u.name}'s attack hits an area over two planes"
+    if type(game._np_random.bit_generator).__name__ != "PCG64":
+        return "its generator is not a PCG64, whose shuffle the kernels draw"
     if game.n_agents + game.n_enemies >= 81:
         return "its KD-trees would have more than one leaf"
     if blas_dot_fma() is None:
@@ -289,11 +315,10 @@ class BatchedSmaclite:
                     sti[e, slot, k.CMD] = k.ATTACK
                     sti[e, slot, k.CTGT] = targets[action - 6]
         perms = np.zeros((len(envs), self.n_units), np.int64)
+        generators = [self.games[e]._np_random.bit_generator for e in envs]
+        rngs = np.array([pcg64_row(g.state) for g in generators], np.uint64)
         for _ in range(STEP_MUL):
-            for i, e in enumerate(envs):
-                order = list(range(int(sti[e, :, k.LIVE].sum())))
-                self.games[e]._np_random.shuffle(order)
-                perms[i, : len(order)] = order
+            k.shuffles(sti, envs, rngs, perms)
             k.world_prepare(
                 st,
                 sti,
@@ -333,6 +358,8 @@ class BatchedSmaclite:
                 for j in np.flatnonzero(again):
                     self._laser(int(todo[j]), int(fired[j, 1]), int(fired[j, 2]))
                 todo, todo_perms, start = todo[again], todo_perms[again], fired[again, 0] + 1
+        for g, row in zip(generators, rngs):
+            g.state = pcg64_state(row)
         self.elapsed[envs] += 1
         self._observe(envs)
 

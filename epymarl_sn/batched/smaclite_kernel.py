@@ -184,6 +184,83 @@ def tree_query(pos, e, pts, npts, qx, qy, r, out_slot, out_dist, n):
 
 
 # ---------------------------------------------------------------------------------------
+# SMAClite's shuffle of its units at each world step: `Generator.shuffle` of a list, on
+# each env's PCG64 (numpy's untyped path: for i from n - 1 down to 1, swap i with
+# random_interval(i), a masked draw of next_uint32, which hands out each 64-bit output's
+# low half, then keeps its high half for the next call). A generator is a row of uint64:
+# state high, state low, increment high, increment low, has_uint32, uinteger.
+PCG_MULT_HI = np.uint64(2549297995355413924)  # PCG's default 128-bit multiplier
+PCG_MULT_LO = np.uint64(4865540595714422341)
+
+
+@njit(cache=True)
+def _mulhi64(a, b):
+    """The high 64 bits of a * b."""
+    m32 = np.uint64(0xFFFFFFFF)
+    s32 = np.uint64(32)
+    a_lo, a_hi = a & m32, a >> s32
+    b_lo, b_hi = b & m32, b >> s32
+    lh = a_lo * b_hi
+    hl = a_hi * b_lo
+    mid = ((a_lo * b_lo) >> s32) + (lh & m32) + (hl & m32)
+    return a_hi * b_hi + (lh >> s32) + (hl >> s32) + (mid >> s32)
+
+
+@njit(cache=True)
+def _pcg64_next64(rng):
+    """pcg_setseq_128_xsl_rr_64_random_r: advance the 128-bit state, then output."""
+    sh, sl = rng[0], rng[1]
+    lo = sl * PCG_MULT_LO
+    hi = sh * PCG_MULT_LO + sl * PCG_MULT_HI + _mulhi64(sl, PCG_MULT_LO)
+    lo2 = lo + rng[3]
+    hi = hi + rng[2] + (np.uint64(1) if lo2 < lo else np.uint64(0))
+    rng[0] = hi
+    rng[1] = lo2
+    v = hi ^ lo2
+    r = hi >> np.uint64(58)
+    return (v >> r) | (v << ((np.uint64(64) - r) & np.uint64(63)))
+
+
+@njit(cache=True)
+def _pcg64_next32(rng):
+    if rng[4]:
+        rng[4] = 0
+        return rng[5]
+    n = _pcg64_next64(rng)
+    rng[4] = 1
+    rng[5] = n >> np.uint64(32)
+    return n & np.uint64(0xFFFFFFFF)
+
+
+@njit(cache=True)
+def _random_interval(rng, mx):
+    if mx == 0:
+        return 0
+    mask = np.uint64(mx)
+    for s in (1, 2, 4, 8, 16, 32):
+        mask |= mask >> np.uint64(s)
+    while True:
+        v = _pcg64_next32(rng) & mask
+        if v <= np.uint64(mx):
+            return np.int64(v)
+
+
+@njit(cache=True)
+def shuffles(sti, envs, rngs, perms):
+    """perms[i]: the order env envs[i]'s generator (rngs[i]) gives its units alive, as
+    SMAClite's shuffle of them."""
+    for i in range(envs.shape[0]):
+        n = 0
+        for u in range(sti.shape[1]):
+            n += sti[envs[i], u, LIVE]
+        for k in range(n):
+            perms[i, k] = k
+        for k in range(n - 1, 0, -1):
+            j = _random_interval(rngs[i], k)
+            perms[i, k], perms[i, j] = perms[i, j], perms[i, k]
+
+
+# ---------------------------------------------------------------------------------------
 # the batch's arrays: st[e, u, *] (float64) and sti[e, u, *] (int64) per env e and unit u
 # (units by SMAClite's overall id: the order they were placed), us[u, *] the units' stats
 

@@ -135,6 +135,7 @@ def compile_kernels() -> dict[str, int]:
     smaclite_kernel.tree_query(b.pos0, 0, pts, len(pts), 0.0, 0.0, 1.0, b.hit_slot, b.hit_dist, 0)
     envs.close(None)
     kernels: dict[str, Any] = {
+        "shuffles": smaclite_kernel.shuffles,
         "world_prepare": smaclite_kernel.world_prepare,
         "unit_steps": smaclite_kernel.unit_steps,
         "observe": smaclite_kernel.observe,

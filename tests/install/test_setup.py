@@ -115,7 +115,10 @@ def test_non_epymarl_directory_is_refused(tmp_path):
     "backend, kernels",
     [
         ("RWARE", {"step_kernel", "obs_kernel"}),
-        ("SMAClite", {"world_prepare", "unit_steps", "observe", "apply_hits", "tree_query"}),
+        (
+            "SMAClite",
+            {"shuffles", "world_prepare", "unit_steps", "observe", "apply_hits", "tree_query"},
+        ),
     ],
 )
 def test_setup_leaves_the_batched_kernels_in_numbas_cache(epymarl_dir, backend, kernels):
