@@ -3,11 +3,13 @@ process, stepped by the numba kernels of `smaclite_kernel`, reproducing SMAClite
 numpy collision avoidance (`use_cpp_rvo2: False`) value for value.
 
 Resets go through the real SMAClite env (placement draws nothing), whose units are then
-read into the arrays. The per-world-step shuffle of the units is drawn from each env's
-own generator (`Generator.shuffle` of a list, as SMAClite does), so every env's random
-stream stays SMAClite's. Where a map needs what the kernels do not hold (healers,
-air units, kamikaze and laser attacks), `unsupported` says so and the run keeps
-SMAClite's own envs.
+read into the arrays. The per-world-step shuffle of the units is drawn in the kernels
+from each env's own generator (its PCG64 state, read before a step and written back
+after it), as SMAClite's `Generator.shuffle` of a list draws it, so every env's random
+stream stays SMAClite's. A laser (the colossus') fires between two kernel calls: its hits
+are found by SMAClite's own targeter, given the tree's neighbours, so its float32 numpy
+trigonometry and BLAS product are NumPy's. Where a map needs what the kernels do not hold,
+`unsupported` says so and the run keeps SMAClite's own envs.
 """
 
 from typing import Any, Optional
@@ -33,28 +35,91 @@ def blas_dot_fma() -> Optional[bool]:
     return None
 
 
+PLANES = ("GROUND", "AIR", "COLOSSUS")  # smaclite's Plane values, as the kernels number them
+
+
+def pcg64_row(state: dict[str, Any]) -> np.ndarray:
+    """A PCG64 generator's state as the kernels' row of uint64 (`smaclite_kernel.shuffles`)."""
+    s, inc = state["state"]["state"], state["state"]["inc"]
+    m64 = (1 << 64) - 1
+    return np.array(
+        [s >> 64, s & m64, inc >> 64, inc & m64, state["has_uint32"], state["uinteger"]],
+        np.uint64,
+    )
+
+
+def pcg64_state(row: np.ndarray) -> dict[str, Any]:
+    """The PCG64 state of a kernels' row (`pcg64_row`'s inverse)."""
+    return {
+        "bit_generator": "PCG64",
+        "state": {
+            "state": (int(row[0]) << 64) | int(row[1]),
+            "inc": (int(row[2]) << 64) | int(row[3]),
+        },
+        "has_uint32": int(row[4]),
+        "uinteger": int(row[5]),
+    }
+
+
 def unsupported(game: Any) -> Optional[str]:
     """Why the batched backend cannot step this SMAClite env (`env.unwrapped`), or None."""
     from smaclite.env.rvo2.velocity_updater import NumpyVelocityUpdater
-    from smaclite.env.units.targeters.targeter import StandardTargeter
-    from smaclite.env.units.unit_type import CombatType
+    from smaclite.env.units.targeters.targeter import (
+        HealTargeter,
+        KamikazeTargeter,
+        LaserBeamTargeter,
+        StandardTargeter,
+    )
+    from smaclite.env.units.unit_type import TARGETER_CACHE, CombatType
     from smaclite.env.util.plane import Plane
 
     if not isinstance(game.velocity_updater, NumpyVelocityUpdater):
         return "it reproduces SMAClite's numpy collision avoidance, and use_cpp_rvo2 is True"
+    sides: dict[str, list[Any]] = {"ALLY": [], "ENEMY": []}
     for group in game.map_info.groups:
         for unit_type, _ in group.units:
             stats = unit_type.stats
-            if stats.combat_type != CombatType.DAMAGE:
-                return f"{stats.name} heals, which the kernels do not hold yet"
-            if stats.plane != Plane.GROUND:
-                return f"{stats.name} is not a ground unit, which the kernels do not hold yet"
-            if stats.energy:
-                return f"{stats.name} has energy, which the kernels do not hold yet"
-            from smaclite.env.units.unit_type import TARGETER_CACHE
-
-            if type(TARGETER_CACHE[stats.name]) is not StandardTargeter:
-                return f"{stats.name}'s attack hits an area, which the kernels do not hold yet"
+            targeter = type(TARGETER_CACHE[stats.name])
+            if targeter not in (
+                StandardTargeter,
+                KamikazeTargeter,
+                LaserBeamTargeter,
+                HealTargeter,
+            ):
+                return f"{stats.name}'s {targeter.__name__} is not one the kernels hold"
+            if (stats.combat_type == CombatType.HEALING) != (targeter is HealTargeter):
+                return f"{stats.name} heals with another targeter than SMAClite's healer's"
+            sides[group.faction.value].append(stats)
+    # a neighbour finder answers plane by plane, in the order of a set of planes (by
+    # their names' hashes: it differs between processes); the kernels hold the maps where
+    # that order cannot matter:
+    for side, units in sides.items():
+        other = sides["ENEMY" if side == "ALLY" else "ALLY"]
+        other_planes = {u.plane for u in other}
+        # a damage dealer's target is the least (priority, distance): units on two planes
+        # never tie where each plane holds one combat type
+        by_type: dict[Any, set[Any]] = {}
+        for u in units:
+            by_type.setdefault(u.combat_type, set()).add(u.plane)
+        if any(len(p) > 1 for p in by_type.values()):
+            return f"the {side.lower()} side has units of one combat type on two planes"
+        for u in units:
+            # a healer's target is the least health: its own side's targetable planes
+            # must be one
+            reach = {
+                p for p in {v.plane for v in units} if p in u.valid_targets or p == Plane.COLOSSUS
+            }
+            if u.combat_type == CombatType.HEALING and len(reach) > 1:
+                return f"{u.name} heals units on two planes"
+            # an area attack's neighbours (their order goes into the laser's float32 product)
+            if (
+                type(TARGETER_CACHE[u.name]) is not StandardTargeter
+                and u.combat_type == CombatType.DAMAGE
+                and len(other_planes) > 1
+            ):
+                return f"{u.name}'s attack hits an area over two planes"
+    if type(game._np_random.bit_generator).__name__ != "PCG64":
+        return "its generator is not a PCG64, whose shuffle the kernels draw"
     if game.n_agents + game.n_enemies >= 81:
         return "its KD-trees would have more than one leaf"
     if blas_dot_fma() is None:
@@ -101,7 +166,15 @@ class BatchedSmaclite:
             us[i, k.ORADSQ] = orad**2
             us[i, k.FAC] = 0 if u.faction.value == "ALLY" else 1
             us[i, k.FID] = u.id_in_faction
+            us[i, k.PLANE] = PLANES.index(u.plane.value)
+            us[i, k.VALID] = sum(1 << PLANES.index(p.value) for p in u.valid_targets)
+            us[i, k.KAMI] = u.targeter.radius if _kamikaze(u) else 0.0
+            us[i, k.LASER] = _laser(u)
+            us[i, k.HEAL] = u.combat_type.value == "HEALING"
+            us[i, k.MAXEN] = u.max_energy
         self.us = us
+        # each unit's targeter (SMAClite's own), for the lasers
+        self.targeters = [u.targeter for u in units]
         self.dmg = np.zeros((self.n_units, self.n_units))
         for i, u in enumerate(units):
             for j, v in enumerate(units):
@@ -139,9 +212,17 @@ class BatchedSmaclite:
         b = len(envs)
         self.st = np.zeros((b, self.n_units, k.N_ST))
         self.sti = np.zeros((b, self.n_units, k.N_STI), np.int64)
-        n_pot = 2 * self.n_agents
+        # a query's answers (one side's units) and the allies' appended targets
+        n_pot = self.n_units + self.n_agents
         self.pot_slot = np.zeros((b, self.n_units, n_pot), np.int64)
         self.pot_dist = np.zeros((b, self.n_units, n_pot))
+        self.prio_slot = np.zeros((b, self.n_units, self.n_agents), np.int64)
+        self.prio_dist = np.zeros((b, self.n_units, self.n_agents))
+        self.healer = np.array([u.combat_type.value == "HEALING" for u in units])
+        # the positions the KD-trees were built from: those at the world step's start
+        self.pos0 = np.zeros((b, self.n_units, 2))
+        self.hit_slot = np.zeros(self.n_units, np.int64)
+        self.hit_dist = np.zeros(self.n_units)
         # SMAClite's last_actions: zeros until the first step, and a reset keeps them
         self.last_actions = np.zeros((b, self.n_agents * self.n_actions), np.float32)
         self.elapsed = np.zeros(b, np.int64)
@@ -185,6 +266,7 @@ class BatchedSmaclite:
             sti[slot, k.V32] = u.velocity.dtype == np.float32
             st[slot, k.HP], st[slot, k.SH] = u.hp, u.shield
             st[slot, k.CD], st[slot, k.SCD] = u.cooldown, u.shield_cooldown
+            st[slot, k.EN], st[slot, k.HEALAV] = u.energy, u.healing_available
             sti[slot, k.LIVE] = 1
             sti[slot, k.TGT] = -1 if u.target is None else u.target.id
             sti[slot, k.ATK] = u.attacking
@@ -228,32 +310,92 @@ class BatchedSmaclite:
                     st[e, slot, k.CPX] = st[e, slot, k.PX] + dx * 2
                     st[e, slot, k.CPY] = st[e, slot, k.PY] + dy * 2
                 else:
+                    # a healer's target is an ally
+                    targets = self.agent_slots if self.healer[slot] else self.enemy_slots
                     sti[e, slot, k.CMD] = k.ATTACK
-                    sti[e, slot, k.CTGT] = self.enemy_slots[action - 6]
+                    sti[e, slot, k.CTGT] = targets[action - 6]
         perms = np.zeros((len(envs), self.n_units), np.int64)
+        generators = [self.games[e]._np_random.bit_generator for e in envs]
+        rngs = np.array([pcg64_row(g.state) for g in generators], np.uint64)
         for _ in range(STEP_MUL):
-            for i, e in enumerate(envs):
-                order = list(range(int(sti[e, :, k.LIVE].sum())))
-                self.games[e]._np_random.shuffle(order)
-                perms[i, : len(order)] = order
-            k.world_steps(
+            k.shuffles(sti, envs, rngs, perms)
+            k.world_prepare(
                 st,
                 sti,
                 self.us,
-                self.dmg,
                 self.obs,
                 self.pot_slot,
                 self.pot_dist,
+                self.prio_slot,
+                self.prio_dist,
+                self.pos0,
                 envs,
-                perms,
                 self.agent_slots,
                 self.enemy_slots,
                 self.attack_point,
                 self.max_radius,
                 self.dot_fma,
             )
+            todo, todo_perms = envs, perms
+            start = np.zeros(len(envs), np.int64)
+            while len(todo):
+                fired = np.zeros((len(todo), 3), np.int64)
+                k.unit_steps(
+                    st,
+                    sti,
+                    self.us,
+                    self.dmg,
+                    self.pos0,
+                    todo,
+                    todo_perms,
+                    start,
+                    fired,
+                    self.agent_slots,
+                    self.enemy_slots,
+                    self.max_radius,
+                )
+                again = fired[:, 0] >= 0
+                for j in np.flatnonzero(again):
+                    self._laser(int(todo[j]), int(fired[j, 1]), int(fired[j, 2]))
+                todo, todo_perms, start = todo[again], todo_perms[again], fired[again, 0] + 1
+        for g, row in zip(generators, rngs):
+            g.state = pcg64_state(row)
         self.elapsed[envs] += 1
         self._observe(envs)
+
+    def _laser(self, e: int, u: int, t: int) -> None:
+        """Unit u's laser fired at t in env e: SMAClite's LaserBeamTargeter finds the units
+        it hits among the tree's neighbours of t (the other side's units alive at the
+        world step's start, within the laser's reach of t now, in the tree's order), and
+        the kernels deal the damage."""
+        st, sti = self.st[e], self.sti[e]
+        opp = self.enemy_slots if self.us[u, k.FAC] == 0 else self.agent_slots
+        pts = opp[sti[opp, k.LIVE] > 0]
+        targeter = self.targeters[u]
+        n = k.tree_query(
+            self.pos0,
+            e,
+            pts,
+            len(pts),
+            st[t, k.PX],
+            st[t, k.PY],
+            float(targeter.radius),
+            self.hit_slot,
+            self.hit_dist,
+            0,
+        )
+        if n == 0:
+            # the other side all died before this world step: its tree still holds them
+            # (SMAClite rebuilds no empty tree), and a dead unit takes no damage
+            return
+        neighbours = [
+            _Shape(st[s, k.PX], st[s, k.PY], self.us[s, k.RADSQ], s) for s in self.hit_slot[:n]
+        ]
+        origin = _Shape(st[u, k.PX], st[u, k.PY], 0.0, u)
+        targeter.target(
+            origin, _Shape(st[t, k.PX], st[t, k.PY], 0.0, t), neighbour_finder=_Found(neighbours)
+        )
+        k.apply_hits(self.st, self.us, self.dmg, e, u, np.array(origin.hits, np.int64))
 
     def _observe(self, envs: np.ndarray) -> None:
         obs = np.zeros((len(envs),) + self.obs_out.shape[1:], np.float32)
@@ -285,3 +427,41 @@ class BatchedSmaclite:
         """(allies alive, enemies alive) in env e."""
         live = self.sti[e, :, k.LIVE]
         return int(live[self.agent_slots].sum()), int(live[self.enemy_slots].sum())
+
+
+def _kamikaze(unit: Any) -> bool:
+    from smaclite.env.units.targeters.targeter import KamikazeTargeter
+
+    return isinstance(unit.targeter, KamikazeTargeter)
+
+
+def _laser(unit: Any) -> bool:
+    from smaclite.env.units.targeters.targeter import LaserBeamTargeter
+
+    return isinstance(unit.targeter, LaserBeamTargeter)
+
+
+class _Shape:
+    """What SMAClite's LaserBeamTargeter reads of a unit (its float32 position, squared
+    radius), and, as the origin, the units it deals damage to."""
+
+    def __init__(self, x: float, y: float, radius_sq: float, slot: int):
+        self.pos = np.array([x, y], np.float32)
+        self.radius_sq = radius_sq
+        self.slot = slot
+        self.hits: list[int] = []
+
+    def deal_damage(self, target: "_Shape") -> float:
+        self.hits.append(target.slot)
+        return 0.0
+
+
+class _Found:
+    """A neighbour finder whose one query's answer is known (the tree's, from the
+    kernels' emulation of sklearn's)."""
+
+    def __init__(self, neighbours: list[_Shape]):
+        self.neighbours = neighbours
+
+    def query_radius(self, units: list[Any], radius: float) -> list[list[_Shape]]:  # noqa: ARG002
+        return [self.neighbours]

@@ -184,20 +184,105 @@ def tree_query(pos, e, pts, npts, qx, qy, r, out_slot, out_dist, n):
 
 
 # ---------------------------------------------------------------------------------------
+# SMAClite's shuffle of its units at each world step: `Generator.shuffle` of a list, on
+# each env's PCG64 (numpy's untyped path: for i from n - 1 down to 1, swap i with
+# random_interval(i), a masked draw of next_uint32, which hands out each 64-bit output's
+# low half, then keeps its high half for the next call). A generator is a row of uint64:
+# state high, state low, increment high, increment low, has_uint32, uinteger.
+PCG_MULT_HI = np.uint64(2549297995355413924)  # PCG's default 128-bit multiplier
+PCG_MULT_LO = np.uint64(4865540595714422341)
+
+
+@njit(cache=True)
+def _mulhi64(a, b):
+    """The high 64 bits of a * b."""
+    m32 = np.uint64(0xFFFFFFFF)
+    s32 = np.uint64(32)
+    a_lo, a_hi = a & m32, a >> s32
+    b_lo, b_hi = b & m32, b >> s32
+    lh = a_lo * b_hi
+    hl = a_hi * b_lo
+    mid = ((a_lo * b_lo) >> s32) + (lh & m32) + (hl & m32)
+    return a_hi * b_hi + (lh >> s32) + (hl >> s32) + (mid >> s32)
+
+
+@njit(cache=True)
+def _pcg64_next64(rng):
+    """pcg_setseq_128_xsl_rr_64_random_r: advance the 128-bit state, then output."""
+    sh, sl = rng[0], rng[1]
+    lo = sl * PCG_MULT_LO
+    hi = sh * PCG_MULT_LO + sl * PCG_MULT_HI + _mulhi64(sl, PCG_MULT_LO)
+    lo2 = lo + rng[3]
+    hi = hi + rng[2] + (np.uint64(1) if lo2 < lo else np.uint64(0))
+    rng[0] = hi
+    rng[1] = lo2
+    v = hi ^ lo2
+    r = hi >> np.uint64(58)
+    return (v >> r) | (v << ((np.uint64(64) - r) & np.uint64(63)))
+
+
+@njit(cache=True)
+def _pcg64_next32(rng):
+    if rng[4]:
+        rng[4] = 0
+        return rng[5]
+    n = _pcg64_next64(rng)
+    rng[4] = 1
+    rng[5] = n >> np.uint64(32)
+    return n & np.uint64(0xFFFFFFFF)
+
+
+@njit(cache=True)
+def _random_interval(rng, mx):
+    if mx == 0:
+        return 0
+    mask = np.uint64(mx)
+    for s in (1, 2, 4, 8, 16, 32):
+        mask |= mask >> np.uint64(s)
+    while True:
+        v = _pcg64_next32(rng) & mask
+        if v <= np.uint64(mx):
+            return np.int64(v)
+
+
+@njit(cache=True)
+def shuffles(sti, envs, rngs, perms):
+    """perms[i]: the order env envs[i]'s generator (rngs[i]) gives its units alive, as
+    SMAClite's shuffle of them."""
+    for i in range(envs.shape[0]):
+        n = 0
+        for u in range(sti.shape[1]):
+            n += sti[envs[i], u, LIVE]
+        for k in range(n):
+            perms[i, k] = k
+        for k in range(n - 1, 0, -1):
+            j = _random_interval(rngs[i], k)
+            perms[i, k], perms[i, j] = perms[i, j], perms[i, k]
+
+
+# ---------------------------------------------------------------------------------------
 # the batch's arrays: st[e, u, *] (float64) and sti[e, u, *] (int64) per env e and unit u
 # (units by SMAClite's overall id: the order they were placed), us[u, *] the units' stats
 
 # st
 PX, PY, VX, VY, NVX, NVY, PFX, PFY, HP, SH, CD, SCD, CPX, CPY = range(14)
-N_ST = 14
+EN, HEALAV = 14, 15  # energy, healing_available (a healer's)
+N_ST = 16
 # sti: in SMAClite's dicts; velocity, next and preferred velocity held as float32;
-# command, its target unit, the unit's target, attacking, count of potential targets
-LIVE, V32, NV32, PF32, CMD, CTGT, TGT, ATK, POTN = range(9)
-N_STI = 9
+# command, its target unit, the unit's target, attacking, count of potential targets,
+# the target at the world step's start (prev_target), count of priority targets
+LIVE, V32, NV32, PF32, CMD, CTGT, TGT, ATK, POTN, PREV, PRION = range(11)
+N_STI = 11
 # us
 RAD, RADSQ, SPEED, MAXHP, MAXSH, ARMOR, ATTACKS, MAXCD, ARANGE, SCAN = range(10)
 REGEN, HASREGEN, ORAD, ORADSQ, FAC, FID = range(10, 16)
-N_US = 16
+# the unit's plane (PLANE_*), the planes it can target (bit 1 << plane), its kamikaze
+# radius (0: none), whether its attack is a laser (the laser's hits are found by SMAClite's
+# own numpy code, between calls of `unit_steps`)
+PLANE, VALID, KAMI, LASER = range(16, 20)
+HEAL, MAXEN = 20, 21  # a healer (combat priority 0), its maximum energy
+N_US = 22
+PLANE_GROUND, PLANE_AIR, PLANE_COLOSSUS = 0, 1, 2
 
 
 @njit(cache=True, error_model="numpy")
@@ -207,11 +292,18 @@ def _within_attack_range(st, us, e, u, t):
 
 
 @njit(cache=True, error_model="numpy")
-def _move_pref(st, sti, us, e, u, tx, ty, t32, dot_fma):
-    """MoveCommand(target).prepare_velocity: the preferred velocity towards (tx, ty)."""
-    speed = us[u, SPEED]
-    if speed == 0:
+def _move_pref(st, sti, us, pot_slot, e, u, tx, ty, t32, dot_fma):
+    """MoveCommand(target).prepare_velocity: the preferred velocity towards (tx, ty); a
+    healer goes no faster than the slowest of its potential targets."""
+    if us[u, SPEED] == 0:
         return 0.0, 0.0, False
+    speed = us[u, SPEED]
+    if us[u, HEAL]:
+        for k in range(sti[e, u, POTN]):
+            if k == 0:
+                speed = us[pot_slot[e, u, k], SPEED]
+            else:
+                speed = min(speed, us[pot_slot[e, u, k], SPEED])
     dx, dy, d32 = _sub(tx, ty, t32, st[e, u, PX], st[e, u, PY], True)
     distance = _norm(dx, dy, d32, dot_fma)
     if distance == 0:
@@ -221,28 +313,97 @@ def _move_pref(st, sti, us, e, u, tx, ty, t32, dot_fma):
 
 
 @njit(cache=True, error_model="numpy")
-def _attack_pref(st, sti, us, e, u, t, dot_fma):
-    """AttackUnitCommand(t).prepare_velocity (every unit here targets the ground)."""
-    if not _within_attack_range(st, us, e, u, t):
-        return _move_pref(st, sti, us, e, u, st[e, t, PX], st[e, t, PY], True, dot_fma)
+def _can_target(us, u, t):
+    """t's plane is in u's valid targets."""
+    return (int(us[u, VALID]) >> int(us[t, PLANE])) & 1 == 1
+
+
+@njit(cache=True, error_model="numpy")
+def _attack_pref(st, sti, us, pot_slot, e, u, t, dot_fma):
+    """AttackUnitCommand(t).prepare_velocity: a target out of range, or on a plane the
+    unit cannot attack (a marauder's medivac), is walked to."""
+    if not _within_attack_range(st, us, e, u, t) or not _can_target(us, u, t):
+        return _move_pref(st, sti, us, pot_slot, e, u, st[e, t, PX], st[e, t, PY], True, dot_fma)
     sti[e, u, ATK] = 1
     return 0.0, 0.0, False
 
 
 @njit(cache=True, error_model="numpy")
-def _pick_target(st, sti, us, pot_slot, pot_dist, e, u):
-    """AttackMoveCommand.__pick_target_damage over the unit's potential targets: the
-    first with the least (priority, distance); every unit here is a damage dealer."""
+def _pick_target(st, sti, us, pot_slot, pot_dist, n_pot, e, u):
+    """AttackMoveCommand.__pick_target_damage over the unit's first n_pot potential (or
+    priority) targets: the first with the least (priority, distance), a healer's
+    priority 0 before a damage dealer's 1."""
     best = -1
+    best_p = 0.0
     best_d = 0.0
-    for k in range(sti[e, u, POTN]):
+    for k in range(n_pot):
         v = pot_slot[e, u, k]
         d = pot_dist[e, u, k]
         candidate = st[e, v, HP] > 0 and (d < us[u, SCAN] + us[v, RAD] or sti[e, v, TGT] == u)
-        if candidate and (best < 0 or d < best_d):
+        p = 1.0 - us[v, HEAL]
+        if candidate and (best < 0 or p < best_p or (p == best_p and d < best_d)):
             best = v
+            best_p = p
             best_d = d
     return best
+
+
+@njit(cache=True, error_model="numpy")
+def _pick_heal(st, sti, us, pot_slot, pot_dist, e, u):
+    """AttackMoveCommand.__pick_target_healing: the first potential target with the least
+    health, alive, in scan range, hurt or with a target."""
+    best = -1
+    for k in range(sti[e, u, POTN]):
+        v = pot_slot[e, u, k]
+        d = pot_dist[e, u, k]
+        if not (st[e, v, HP] > 0 and d < us[u, SCAN] + us[v, RAD]):
+            continue
+        if not (st[e, v, HP] < us[v, MAXHP] or sti[e, v, TGT] >= 0):
+            continue
+        if best < 0 or st[e, v, HP] < st[e, best, HP]:
+            best = v
+    return best
+
+
+@njit(cache=True, error_model="numpy")
+def _heal(st, sti, us, e, u, t):
+    """Unit.heal: 9 hp a second, 3 hp per energy, drawn one energy at a time."""
+    if (sti[e, u, PREV] != sti[e, u, TGT] and st[e, u, EN] < 5) or st[e, t, HP] == us[t, MAXHP]:
+        sti[e, u, TGT] = -1
+        return
+    missing = us[t, MAXHP] - st[e, t, HP]
+    desired = min(missing, 9 / 16)
+    if st[e, u, HEALAV] < desired:
+        spent = min(1.0, st[e, u, EN])
+        st[e, u, EN] -= spent
+        st[e, u, HEALAV] += spent * 3
+    amount = min(desired, st[e, u, HEALAV])
+    st[e, u, HEALAV] -= amount
+    st[e, t, HP] += amount
+
+
+@njit(cache=True, error_model="numpy")
+def _query_side(st, sti, us, e, side, mask, qx, qy, r, out_slot, out_dist, n, buf):
+    """A neighbour finder's query_radius over one side (`side`: its slots in id order):
+    each plane's tree (the side's units alive on it, in id order) whose bit is in mask,
+    answers appended plane by plane."""
+    for plane in range(3):
+        if not (mask >> plane) & 1:
+            continue
+        n_plane = 0
+        for v in side:
+            if sti[e, v, LIVE] and us[v, PLANE] == plane:
+                buf[n_plane] = v
+                n_plane += 1
+        n = tree_query(st, e, buf, n_plane, qx, qy, r, out_slot, out_dist, n)
+    return n
+
+
+@njit(cache=True, error_model="numpy")
+def _targeting_mask(us, u):
+    """The planes a targeting query of u's keeps (targetting_mode): those it can target,
+    and the colossus'."""
+    return int(us[u, VALID]) | (1 << PLANE_COLOSSUS)
 
 
 @njit(cache=True, error_model="numpy")
@@ -260,16 +421,63 @@ def _take_damage(st, us, e, t, amount):
 
 
 @njit(cache=True, error_model="numpy")
-def _attack_execute(st, sti, us, dmg, e, u, t):
-    """AttackUnitCommand(t).execute (the move's execute does nothing)."""
-    if sti[e, u, ATK] == 0:
-        return
-    sti[e, u, ATK] = 0
-    if st[e, u, CD] > 0:
-        return
-    st[e, u, CD] = us[u, MAXCD]
+def _deal_damage(st, us, dmg, e, u, t):
     for _ in range(int(us[u, ATTACKS])):
         _take_damage(st, us, e, t, dmg[u, t])
+
+
+@njit(cache=True, error_model="numpy")
+def apply_hits(st, us, dmg, e, u, hits):
+    """u's laser hits the units `hits` (found by SMAClite's own targeter)."""
+    for t in hits:
+        _deal_damage(st, us, dmg, e, u, t)
+
+
+@njit(cache=True, error_model="numpy")
+def _kamikaze(st, us, dmg, pos0, e, u, opp, n_opp, nb_slot, nb_dist, max_radius):
+    """KamikazeTargeter.target: the unit dies and hits every unit of the other side the
+    tree (built at the world step's start: `pos0`, the units then alive) finds within its
+    radius and max_radius, where point_inside_circle (the positions now) agrees."""
+    st[e, u, HP] = 0
+    n = tree_query(
+        pos0,
+        e,
+        opp,
+        n_opp,
+        st[e, u, PX],
+        st[e, u, PY],
+        us[u, KAMI] + max_radius,
+        nb_slot,
+        nb_dist,
+        0,
+    )
+    for k in range(n):
+        t = nb_slot[k]
+        if inside_circle(
+            st[e, t, PX], st[e, t, PY], st[e, u, PX], st[e, u, PY], us[u, KAMI] + us[t, RAD]
+        ):
+            _deal_damage(st, us, dmg, e, u, t)
+
+
+@njit(cache=True, error_model="numpy")
+def _attack_execute(st, sti, us, dmg, pos0, e, u, t, opp, n_opp, nb_slot, nb_dist, max_radius):
+    """AttackUnitCommand(t).execute (the move's execute does nothing). True where a
+    laser fires: its hits are for the caller."""
+    if sti[e, u, ATK] == 0:
+        return False
+    sti[e, u, ATK] = 0
+    if st[e, u, CD] > 0:
+        return False
+    st[e, u, CD] = us[u, MAXCD]
+    if us[u, LASER]:
+        return True
+    if us[u, HEAL]:
+        _heal(st, sti, us, e, u, t)
+    elif us[u, KAMI] > 0:
+        _kamikaze(st, us, dmg, pos0, e, u, opp, n_opp, nb_slot, nb_dist, max_radius)
+    else:
+        _deal_damage(st, us, dmg, e, u, t)
+    return False
 
 
 # ---------------------------------------------------------------------------------------
@@ -628,7 +836,8 @@ def _new_velocity(st, sti, us, obs, e, u, nb_slot, nb_dist, n_nb, lines, new_lin
     prx, pry, pr32 = st[e, u, PFX], st[e, u, PFY], sti[e, u, PF32] > 0
     if (prx == 0 and pry == 0) or st[e, u, HP] == 0:
         return prx, pry, pr32
-    n_obst = _obstacle_lines(st, sti, us, obs, e, u, lines, dot_fma)
+    # units off the ground (a medivac) fly over the terrain's obstacles
+    n_obst = _obstacle_lines(st, sti, us, obs, e, u, lines, dot_fma) if us[u, PLANE] == 0 else 0
     n = n_obst
     ux, uy = st[e, u, PX], st[e, u, PY]
     vx, vy, v32 = st[e, u, VX], st[e, u, VY], sti[e, u, V32] > 0
@@ -713,26 +922,28 @@ def _live_in(sti, e, slots, pts):
 
 
 @njit(cache=True, error_model="numpy")
-def world_steps(
+def world_prepare(
     st,
     sti,
     us,
-    dmg,
     obs,
     pot_slot,
     pot_dist,
+    prio_slot,
+    prio_dist,
+    pos0,
     envs,
-    perms,
     agent_slots,
     enemy_slots,
     attack_point,
     max_radius,
     dot_fma,
 ):
-    """One SMAClite world step (`__world_step`) of each env in `envs`; `perms[i]` is the
-    permutation env envs[i]'s generator drew for its shuffle of the units alive. Units
-    are in SMAClite's overall id order; agent_slots[i] is agent i's unit, enemy_slots[j]
-    enemy j's."""
+    """The first half of SMAClite's world step (`__world_step`) of each env in `envs`:
+    targets cleaned up and picked, preferred and new velocities; `pos0` keeps the
+    positions the KD-trees hold (they are rebuilt at a world step's end). Units are in
+    SMAClite's overall id order; agent_slots[i] is agent i's unit, enemy_slots[j] enemy
+    j's. `unit_steps` does the rest."""
     n_units = st.shape[1]
     pts = np.empty(n_units, np.int64)
     allies = np.empty(n_units, np.int64)
@@ -740,7 +951,6 @@ def world_steps(
     nb_dist = np.empty(n_units)
     lines = np.empty((4 * obs.shape[0] + n_units, 6))
     new_lines = np.empty_like(lines)
-    order = np.empty(n_units, np.int64)
     for i in range(envs.shape[0]):
         e = envs[i]
         # clean_up_target
@@ -748,6 +958,8 @@ def world_steps(
             if not sti[e, u, LIVE]:
                 continue
             sti[e, u, POTN] = 0
+            sti[e, u, PRION] = 0
+            sti[e, u, PREV] = sti[e, u, TGT]
             c = sti[e, u, CMD]
             if c == ATTACK:
                 t = sti[e, u, CTGT]
@@ -764,91 +976,195 @@ def world_steps(
                     sti[e, u, TGT] = -1
             else:
                 sti[e, u, TGT] = -1
-        # attack-moving enemies without a target look for allies in scan range
+        # attack-moving enemies (damage dealers) without a target look for allies in scan
+        # range, on the planes they can target
         n_allies = _live_in(sti, e, agent_slots, allies)
         any_moving = False
         for u in enemy_slots:
-            if sti[e, u, LIVE] and sti[e, u, TGT] < 0:
+            if sti[e, u, LIVE] and not us[u, HEAL] and sti[e, u, TGT] < 0:
                 any_moving = True
-                r = us[u, SCAN] + max_radius
-                sti[e, u, POTN] = tree_query(
+                sti[e, u, POTN] = _query_side(
                     st,
+                    sti,
+                    us,
                     e,
-                    allies,
-                    n_allies,
+                    agent_slots,
+                    _targeting_mask(us, u),
                     st[e, u, PX],
                     st[e, u, PY],
-                    r,
+                    us[u, SCAN] + max_radius,
                     pot_slot[e, u],
                     pot_dist[e, u],
                     0,
+                    pts,
                 )
         if any_moving:
             for k in range(n_allies):
                 u = allies[k]
                 t = sti[e, u, TGT]
-                if t >= 0:
+                if t >= 0 and _can_target(us, t, u):
                     n = sti[e, t, POTN]
                     pot_slot[e, t, n] = u
                     pot_dist[e, t, n] = 2e9
                     sti[e, t, POTN] = n + 1
+        # heal-moving enemies without a target look for their own side's units (their
+        # potential targets are these, whatever was appended above)
+        for u in enemy_slots:
+            if sti[e, u, LIVE] and us[u, HEAL] and sti[e, u, TGT] < 0:
+                sti[e, u, POTN] = _query_side(
+                    st,
+                    sti,
+                    us,
+                    e,
+                    enemy_slots,
+                    _targeting_mask(us, u),
+                    st[e, u, PX],
+                    st[e, u, PY],
+                    us[u, SCAN] + max_radius,
+                    pot_slot[e, u],
+                    pot_dist[e, u],
+                    0,
+                    pts,
+                )
+        # while an ally healer lives, enemies whose target is no healer look for
+        # priority targets
+        ally_healer = False
+        for k in range(n_allies):
+            if us[allies[k], HEAL]:
+                ally_healer = True
+        if ally_healer:
+            for u in enemy_slots:
+                t = sti[e, u, TGT]
+                if sti[e, u, LIVE] and not us[u, HEAL] and t >= 0 and not us[t, HEAL]:
+                    sti[e, u, PRION] = _query_side(
+                        st,
+                        sti,
+                        us,
+                        e,
+                        agent_slots,
+                        _targeting_mask(us, u),
+                        st[e, u, PX],
+                        st[e, u, PY],
+                        us[u, SCAN] + max_radius,
+                        prio_slot[e, u],
+                        prio_dist[e, u],
+                        0,
+                        pts,
+                    )
         # prepare_velocity
         for u in range(n_units):
             if not sti[e, u, LIVE]:
                 continue
             c = sti[e, u, CMD]
             if c == ATTACK:
-                x, y, f32 = _attack_pref(st, sti, us, e, u, sti[e, u, CTGT], dot_fma)
+                x, y, f32 = _attack_pref(st, sti, us, pot_slot, e, u, sti[e, u, CTGT], dot_fma)
             elif c == MOVE:
                 x, y, f32 = _move_pref(
-                    st, sti, us, e, u, st[e, u, CPX], st[e, u, CPY], False, dot_fma
+                    st, sti, us, pot_slot, e, u, st[e, u, CPX], st[e, u, CPY], False, dot_fma
                 )
             elif c == ATTACK_MOVE:
                 if sti[e, u, TGT] < 0:
-                    t = _pick_target(st, sti, us, pot_slot, pot_dist, e, u)
+                    if us[u, HEAL]:
+                        t = _pick_heal(st, sti, us, pot_slot, pot_dist, e, u)
+                    else:
+                        t = _pick_target(st, sti, us, pot_slot, pot_dist, sti[e, u, POTN], e, u)
+                    if t >= 0:
+                        sti[e, u, TGT] = t
+                elif not us[u, HEAL] and sti[e, u, PRION] > 0:
+                    t = _pick_target(st, sti, us, prio_slot, prio_dist, sti[e, u, PRION], e, u)
                     if t >= 0:
                         sti[e, u, TGT] = t
                 if sti[e, u, TGT] < 0:
                     x, y, f32 = _move_pref(
-                        st, sti, us, e, u, attack_point[0], attack_point[1], False, dot_fma
+                        st,
+                        sti,
+                        us,
+                        pot_slot,
+                        e,
+                        u,
+                        attack_point[0],
+                        attack_point[1],
+                        False,
+                        dot_fma,
                     )
                 else:
-                    x, y, f32 = _attack_pref(st, sti, us, e, u, sti[e, u, TGT], dot_fma)
+                    x, y, f32 = _attack_pref(st, sti, us, pot_slot, e, u, sti[e, u, TGT], dot_fma)
             else:
                 x, y, f32 = 0.0, 0.0, False
             st[e, u, PFX] = x
             st[e, u, PFY] = y
             sti[e, u, PF32] = f32
-        # compute_new_velocities: neighbours from the tree of all units alive
+        for u in range(n_units):
+            pos0[e, u, 0] = st[e, u, PX]
+            pos0[e, u, 1] = st[e, u, PY]
+        # compute_new_velocities: neighbours from the tree of the units alive on the
+        # unit's own plane (one tree per plane, its units in id order)
+        for plane in range(3):
+            n_plane = 0
+            for u in range(n_units):
+                if sti[e, u, LIVE] and us[u, PLANE] == plane:
+                    pts[n_plane] = u
+                    n_plane += 1
+            for k in range(n_plane):
+                u = pts[k]
+                n_nb = tree_query(
+                    st,
+                    e,
+                    pts,
+                    n_plane,
+                    st[e, u, PX],
+                    st[e, u, PY],
+                    max_radius + us[u, RAD],
+                    nb_slot,
+                    nb_dist,
+                    0,
+                )
+                x, y, f32 = _new_velocity(
+                    st, sti, us, obs, e, u, nb_slot, nb_dist, n_nb, lines, new_lines, dot_fma
+                )
+                st[e, u, NVX] = x
+                st[e, u, NVY] = y
+                sti[e, u, NV32] = f32
+
+
+@njit(cache=True, error_model="numpy")
+def unit_steps(
+    st, sti, us, dmg, pos0, envs, perms, start, fired, agent_slots, enemy_slots, max_radius
+):
+    """The second half of the world step of each env envs[i]: the game steps of its units
+    alive, in the shuffled order (`perms[i]`, the permutation its generator drew), from
+    position start[i] on, then `__update_deaths`. Where a laser fires, env i stops there:
+    fired[i] = (position, unit, target), for the caller to find the hits and resume at
+    the next position; else fired[i, 0] = -1."""
+    n_units = st.shape[1]
+    pts = np.empty(n_units, np.int64)
+    allies = np.empty(n_units, np.int64)
+    enemies = np.empty(n_units, np.int64)
+    nb_slot = np.empty(n_units, np.int64)
+    nb_dist = np.empty(n_units)
+    for i in range(envs.shape[0]):
+        e = envs[i]
+        fired[i, 0] = -1
+        # alive at the world step's start: deaths are marked at its end
         n_live = _live_of(sti, e, 0, n_units, pts)
-        for k in range(n_live):
-            u = pts[k]
-            n_nb = tree_query(
-                st,
-                e,
-                pts,
-                n_live,
-                st[e, u, PX],
-                st[e, u, PY],
-                max_radius + us[u, RAD],
-                nb_slot,
-                nb_dist,
-                0,
-            )
-            x, y, f32 = _new_velocity(
-                st, sti, us, obs, e, u, nb_slot, nb_dist, n_nb, lines, new_lines, dot_fma
-            )
-            st[e, u, NVX] = x
-            st[e, u, NVY] = y
-            sti[e, u, NV32] = f32
-        # the units' game steps, in the shuffled order
-        for k in range(n_live):
-            order[k] = pts[k]
-        for k in range(n_live):
-            u = order[perms[i, k]]
+        n_allies = _live_in(sti, e, agent_slots, allies)
+        n_enemies = _live_in(sti, e, enemy_slots, enemies)
+        for k in range(start[i], n_live):
+            u = pts[perms[i, k]]
             if st[e, u, HP] == 0:
                 continue
-            _game_step(st, sti, us, dmg, e, u)
+            if us[u, FAC] == 0:
+                opp, n_opp = enemies, n_enemies
+            else:
+                opp, n_opp = allies, n_allies
+            t = _game_step(st, sti, us, dmg, pos0, e, u, opp, n_opp, nb_slot, nb_dist, max_radius)
+            if t >= 0:
+                fired[i, 0] = k
+                fired[i, 1] = u
+                fired[i, 2] = t
+                break
+        if fired[i, 0] >= 0:
+            continue
         # __update_deaths
         for k in range(n_live):
             u = pts[k]
@@ -857,7 +1173,8 @@ def world_steps(
 
 
 @njit(cache=True, error_model="numpy")
-def _game_step(st, sti, us, dmg, e, u):
+def _game_step(st, sti, us, dmg, pos0, e, u, opp, n_opp, nb_slot, nb_dist, max_radius):
+    """Unit.game_step; returns the target where its laser fires, else -1."""
     vx, vy, v32 = st[e, u, NVX], st[e, u, NVY], sti[e, u, NV32]
     st[e, u, VX] = vx
     st[e, u, VY] = vy
@@ -871,17 +1188,23 @@ def _game_step(st, sti, us, dmg, e, u):
         st[e, u, SCD] = max(st[e, u, SCD] - GAME_TICK_TIME, 0.0)
     if st[e, u, SCD] == 0 and st[e, u, SH] < us[u, MAXSH]:
         st[e, u, SH] = min(st[e, u, SH] + 2 / 16, us[u, MAXSH])
+    if st[e, u, EN] < us[u, MAXEN]:
+        st[e, u, EN] = min(st[e, u, EN] + 0.5625 / 16, us[u, MAXEN])
     if us[u, HASREGEN] and st[e, u, HP] < us[u, MAXHP]:
         st[e, u, HP] = min(st[e, u, HP] + us[u, REGEN], us[u, MAXHP])
     c = sti[e, u, CMD]
+    t = -1
     if c == ATTACK:
-        _attack_execute(st, sti, us, dmg, e, u, sti[e, u, CTGT])
+        t = sti[e, u, CTGT]
     elif c == ATTACK_MOVE:
         t = sti[e, u, TGT]
-        if t >= 0:
-            _attack_execute(st, sti, us, dmg, e, u, t)
     elif c == STOP:
         sti[e, u, TGT] = -1
+    if t >= 0 and _attack_execute(
+        st, sti, us, dmg, pos0, e, u, t, opp, n_opp, nb_slot, nb_dist, max_radius
+    ):
+        return t
+    return -1
 
 
 @njit(cache=True, error_model="numpy")
@@ -945,6 +1268,7 @@ def observe(
     enemies = np.empty(n_enemies, np.int64)
     vis_slot = np.empty(n_units, np.int64)
     vis_dist = np.empty(n_units)
+    buf = np.empty(n_units, np.int64)
     avail = np.empty(avail_out.shape[2])
     for i in range(envs.shape[0]):
         e = envs[i]
@@ -958,30 +1282,65 @@ def observe(
             if not sti[e, u, LIVE]:
                 avail_out[i, a, 0] = 1
                 continue
-            # get_avail_actions: every enemy alive, by point_inside_circle
+            # get_avail_actions: every enemy alive (a healer's: every ally alive but the
+            # healers), by point_inside_circle
+            healer = us[u, HEAL] > 0
             avail_out[i, a, 1] = 1
             for d in range(4):
                 avail_out[i, a, 2 + d] = _can_move(st, e, u, d, terrain, map_w, map_h)
-            for k in range(n_en):
-                t = enemies[k]
+            n_tg = n_al if healer else n_en
+            for k in range(n_tg):
+                t = allies[k] if healer else enemies[k]
+                if t == u or (healer and us[t, HEAL]):
+                    continue
                 if st[e, t, HP] > 0 and inside_circle(
                     st[e, t, PX], st[e, t, PY], st[e, u, PX], st[e, u, PY], AGENT_TARGET_RANGE
                 ):
                     avail_out[i, a, 6 + int(us[t, FID])] = 1
-            # get_obs: the enemies and allies the agent sees (tree distances)
+            # get_obs: the enemies and allies the agent sees (tree distances, each plane's
+            # tree on its own); "can target" by those distances, of the enemies seen (a
+            # healer's: of the allies seen, read at the enemies' ids, as SMAClite does)
             o = obs_out[i, a]
             ox, oy = st[e, u, PX], st[e, u, PY]
-            n_ve = tree_query(
-                st, e, enemies, n_en, ox, oy, AGENT_SIGHT_RANGE, vis_slot, vis_dist, 0
+            n_va = _query_side(
+                st,
+                sti,
+                us,
+                e,
+                agent_slots,
+                7,
+                ox,
+                oy,
+                AGENT_SIGHT_RANGE,
+                vis_slot,
+                vis_dist,
+                0,
+                buf,
+            )
+            n_ve = _query_side(
+                st,
+                sti,
+                us,
+                e,
+                enemy_slots,
+                7,
+                ox,
+                oy,
+                AGENT_SIGHT_RANGE,
+                vis_slot,
+                vis_dist,
+                n_va,
+                buf,
             )
             avail[:] = 0
-            for k in range(n_ve):
+            lo, hi = (0, n_va) if healer else (n_va, n_ve)
+            for k in range(lo, hi):
                 t = vis_slot[k]
-                if st[e, t, HP] > 0:
+                if t != u and st[e, t, HP] > 0:
                     avail[6 + int(us[t, FID])] = vis_dist[k] <= AGENT_TARGET_RANGE
             for d in range(4):
                 o[d] = avail_out[i, a, 2 + d]
-            for k in range(n_ve):
+            for k in range(n_va, n_ve):
                 t = vis_slot[k]
                 if st[e, t, HP] == 0:
                     continue
@@ -990,7 +1349,6 @@ def observe(
                     st[e], us, o, 4 + j * efs, t, vis_dist[k], ox, oy, enemy_shields, avail[6 + j]
                 )
                 _type_features(o, base, t, utype, n_types)
-            n_va = tree_query(st, e, allies, n_al, ox, oy, AGENT_SIGHT_RANGE, vis_slot, vis_dist, 0)
             for k in range(n_va):
                 t = vis_slot[k]
                 if t == u or st[e, t, HP] == 0:
@@ -1011,7 +1369,10 @@ def observe(
             u = allies[k]
             base = int(us[u, FID]) * asf
             s[base] = st[e, u, HP] / us[u, MAXHP]
-            s[base + 1] = st[e, u, CD] / us[u, MAXCD]
+            if us[u, HEAL]:
+                s[base + 1] = st[e, u, EN] / us[u, MAXEN]
+            else:
+                s[base + 1] = st[e, u, CD] / us[u, MAXCD]
             s[base + 2] = (st[e, u, PX] - cx) / map_w
             s[base + 3] = (st[e, u, PY] - cy) / map_h
             base += 4

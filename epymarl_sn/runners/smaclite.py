@@ -79,9 +79,9 @@ class SmacliteSlice(BatchedSlice):
 
 def compile_kernels() -> dict[str, int]:
     """Compile the batched SMAClite backend's numba kernels, or load them from numba's
-    cache, as a run's first step would: one 2s3z env reset and stepped (EPyMARL's `envs`
-    must be importable). Returns each kernel's count of signatures loaded from the
-    cache."""
+    cache, as a run's first step would: one 2s3z env reset and stepped, and the laser's
+    kernels called (EPyMARL's `envs` must be importable). Returns each kernel's count of
+    signatures loaded from the cache."""
     from epymarl_sn.batched import smaclite_kernel
     from epymarl_sn.envs.factories import smaclite_sparse_fn
 
@@ -98,9 +98,18 @@ def compile_kernels() -> dict[str, int]:
     envs.reset(None)
     envs.attached()["actions"][0] = 1  # stop: always available to a unit alive
     envs.step([0])
+    # what a laser (2c_vs_64zg's colossus) calls from Python, with the types it passes
+    b = envs.batch
+    smaclite_kernel.apply_hits(b.st, b.us, b.dmg, 0, 0, np.zeros(0, np.int64))
+    pts = b.enemy_slots[b.sti[0, b.enemy_slots, smaclite_kernel.LIVE] > 0]
+    smaclite_kernel.tree_query(b.pos0, 0, pts, len(pts), 0.0, 0.0, 1.0, b.hit_slot, b.hit_dist, 0)
     envs.close(None)
     kernels: dict[str, Any] = {
-        "world_steps": smaclite_kernel.world_steps,
+        "shuffles": smaclite_kernel.shuffles,
+        "world_prepare": smaclite_kernel.world_prepare,
+        "unit_steps": smaclite_kernel.unit_steps,
         "observe": smaclite_kernel.observe,
+        "apply_hits": smaclite_kernel.apply_hits,
+        "tree_query": smaclite_kernel.tree_query,
     }
     return {name: sum(k.stats.cache_hits.values()) for name, k in kernels.items()}

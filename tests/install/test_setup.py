@@ -113,7 +113,13 @@ def test_non_epymarl_directory_is_refused(tmp_path):
 
 @pytest.mark.parametrize(
     "backend, kernels",
-    [("RWARE", {"step_kernel", "obs_kernel"}), ("SMAClite", {"world_steps", "observe"})],
+    [
+        ("RWARE", {"step_kernel", "obs_kernel"}),
+        (
+            "SMAClite",
+            {"shuffles", "world_prepare", "unit_steps", "observe", "apply_hits", "tree_query"},
+        ),
+    ],
 )
 def test_setup_leaves_the_batched_kernels_in_numbas_cache(epymarl_dir, backend, kernels):
     """A run's first batched step loads the kernels that setup compiled: every kernel is

@@ -111,6 +111,16 @@ def smaclite_runs(record_main):
     }
 
 
+@pytest.fixture(scope="module")
+def smaclite_medivac_runs(record_main):
+    """MMM2: medivacs that heal and fly (an agent's heals are its actions)."""
+    args = [a.replace("=2s3z", "=MMM2") for a in SMACLITE]
+    return {
+        runner: record_main(*args, *extra)
+        for runner, extra in (("parallel", ["runner=parallel"]), ("batched", []))
+    }
+
+
 def assert_same_batches(expected, actual):
     assert len(actual.batches) == len(expected.batches)
     for i, (want, got) in enumerate(zip(expected.batches, actual.batches)):
@@ -214,6 +224,14 @@ def test_smaclite_sparse_episodes_and_stats_are_the_parallel_runners(smaclite_ru
         )
         assert {f"{prefix}{k}" for k in names} <= vector.metrics.keys()
     assert metric_values(vector) == metric_values(parallel)
+
+
+def test_smaclite_medivac_runs_are_the_parallel_runners(smaclite_medivac_runs):
+    parallel, batched = smaclite_medivac_runs["parallel"], smaclite_medivac_runs["batched"]
+    assert batched.output.count("batched SMAClite backend") == 1
+    assert_same_batches(parallel, batched)
+    assert batched.run["status"] == "COMPLETED"
+    assert metric_values(batched) == metric_values(parallel)
 
 
 def test_smaclite_runs_say_once_which_envs_step(smaclite_runs):
