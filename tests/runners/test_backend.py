@@ -112,13 +112,12 @@ def test_smaclite_runs_take_the_batched_backend_unless_off_or_it_cannot_apply(re
         "vector runner: SMAClite's own envs for 2s3z: the batched backend does not apply "
         "(use_cpp_rvo2=True asks for SMAClite's C++ collision avoidance)"
     )
+    # healers and a second plane (the medivac): batched too
     healers = run_args("smaclite_sparse", map_name="MMM")
     how = stepping(healers, VectorKeys(), env_fns(registry, healers))
-    assert how.batched is None
-    assert how.why == (
-        "vector runner: SMAClite's own envs for MMM: the batched backend does not apply "
-        "(medivac heals, which the kernels do not hold yet)"
-    )
+    assert how.batched is not None
+    assert how.why.startswith("vector runner: SMAClite MMM's 2 envs stepped together")
+    how.batched.close(None)
 
 
 def test_other_envs_have_no_batched_backend():
