@@ -111,16 +111,6 @@ def smaclite_runs(record_main):
     }
 
 
-@pytest.fixture(scope="module")
-def smaclite_medivac_runs(record_main):
-    """MMM2: medivacs that heal and fly (an agent's heals are its actions)."""
-    args = [a.replace("=2s3z", "=MMM2") for a in SMACLITE]
-    return {
-        runner: record_main(*args, *extra)
-        for runner, extra in (("parallel", ["runner=parallel"]), ("batched", []))
-    }
-
-
 def assert_same_batches(expected, actual):
     assert len(actual.batches) == len(expected.batches)
     for i, (want, got) in enumerate(zip(expected.batches, actual.batches)):
@@ -226,8 +216,29 @@ def test_smaclite_sparse_episodes_and_stats_are_the_parallel_runners(smaclite_ru
     assert metric_values(vector) == metric_values(parallel)
 
 
-def test_smaclite_medivac_runs_are_the_parallel_runners(smaclite_medivac_runs):
-    parallel, batched = smaclite_medivac_runs["parallel"], smaclite_medivac_runs["batched"]
+# SMAClite's other 11 maps (2s3z is smaclite_runs'): medivacs that heal and fly (MMM,
+# MMM2), banelings' area attack (bane_vs_bane), the colossus' laser (2c_vs_64zg), terrain
+# (corridor), many units (27m_vs_30m)
+OTHER_MAPS = [
+    "3s5z",
+    "3s5z_vs_3s6z",
+    "10m_vs_11m",
+    "27m_vs_30m",
+    "3s_vs_5z",
+    "2s_vs_1sc",
+    "corridor",
+    "MMM",
+    "MMM2",
+    "bane_vs_bane",
+    "2c_vs_64zg",
+]
+
+
+@pytest.mark.parametrize("map_name", OTHER_MAPS)
+def test_every_smaclite_maps_batched_run_is_the_parallel_runners(record_main, map_name):
+    args = [a.replace("=2s3z", f"={map_name}") for a in SMACLITE]
+    parallel = record_main(*args, "runner=parallel")
+    batched = record_main(*args)
     assert batched.output.count("batched SMAClite backend") == 1
     assert_same_batches(parallel, batched)
     assert batched.run["status"] == "COMPLETED"
