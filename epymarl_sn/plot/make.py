@@ -50,7 +50,10 @@ PRESETS = {
     ),
     "fig3": Preset("test_battle_won_mean", "test win rate", "Fig. 3: {env} (sparse reward)"),
     "fig4": Preset(
-        "dead_enemies_mean", "dead enemies per episode", "Fig. 4: {env} (sparse reward)"
+        "dead_enemies_mean",
+        "dead enemies per episode",
+        "Fig. 4: {env} (sparse reward)",
+        alternatives={"test_dead_enemies_mean": "dead enemies per test episode (greedy)"},
     ),
     # the paper does not say which of the authors' two critic gradient norms Fig. 5 shows
     "fig5": Preset(

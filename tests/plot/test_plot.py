@@ -5,6 +5,7 @@ metric series (metrics.json, not run_store)."""
 import csv
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -306,3 +307,24 @@ def test_plot_command_line_end_to_end(tiny_sweep, tmp_path):
     assert (tmp_path / "fig2.png").stat().st_size > 0
     assert (tmp_path / "fig2.pdf").stat().st_size > 0
     assert "4 runs from" in proc.stderr and ", 1 task -> " in proc.stderr
+
+
+def test_fig4_plots_the_enemies_killed_in_test_episodes_on_request(tmp_path):
+    """docs/smac_fig3.md's Fig. 4 measure, on the committed SMAClite calibration runs:
+    each map's final value is its run's last five test points."""
+    store = Path(__file__).resolve().parents[2] / "docs" / "data" / "smac_calibration"
+    fig, _ = run_plot(
+        "--store", store, "--preset", "fig4", "--metric", "test_dead_enemies_mean",
+        "--final-points", "5", "--out", tmp_path,
+    )  # fmt: skip
+    labels = {ax.get_ylabel() for ax in fig.axes if ax.get_visible()}
+    assert "dead enemies per test episode (greedy)" in labels
+    with open(tmp_path / "fig4_test_dead_enemies_mean_final.csv") as f:
+        final = {row["task"]: float(row["mean"]) for row in csv.DictReader(f)}
+    runs = sorted(store.glob("0*"))
+    assert len(runs) == len(final) == 3
+    for run in runs:
+        task = json.loads((run / "config.json").read_text())["env_args"]["map_name"]
+        points = json.loads((run / "metrics.json").read_text())["test_dead_enemies_mean"]
+        # the task's grid sits within a step of its test points: the same five values
+        assert final[task] == pytest.approx(np.mean(points["values"][-5:]), abs=0.01)
