@@ -1,6 +1,7 @@
 """Speed of the batched SMAClite backend against SMAClite's own envs, the env alone.
 
-    python benchmarks/smaclite_batched.py [--maps ...] [--envs 10] [--steps 200] [--rounds 3]
+    python benchmarks/smaclite_batched.py [--maps ...] [--envs 10] [--steps 200]
+        [--rounds 3] [--seed 0]
 
 Run from an EPyMARL checkout's src/ (the plugin's smaclite_sparse wrappers need it).
 Each round times, back to back, SMAClite's own env with its C++ collision avoidance
@@ -80,14 +81,18 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--batched-steps", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=3)
+    # round r plays seed SEED + r (SMAClite's C++ path raises in its laser targeter on
+    # 2c_vs_64zg's seed 0: a colossus shot whose radius query finds no unit)
+    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     batched(args.maps[0], 2, 20, 0)  # numba's cache, loaded once
     print("map | round | C++ own env steps/s | numpy own env | batched | batched / C++")
     for map_name in args.maps:
         for r in range(args.rounds):
-            cpp = own_env(map_name, True, args.steps, r)
-            numpy_ = own_env(map_name, False, args.steps // 4, r)
-            fast = batched(map_name, args.envs, args.batched_steps, r)
+            seed = args.seed + r
+            cpp = own_env(map_name, True, args.steps, seed)
+            numpy_ = own_env(map_name, False, args.steps // 4, seed)
+            fast = batched(map_name, args.envs, args.batched_steps, seed)
             ratio = fast / cpp
             print(f"{map_name} | {r + 1} | {cpp:.0f} | {numpy_:.0f} | {fast:.0f} | {ratio:.1f}x")
 
