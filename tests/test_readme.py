@@ -11,6 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 BENCHMARKS = (ROOT / "docs" / "benchmarks.md").read_text()
 FIG2 = (ROOT / "docs" / "rware_fig2.md").read_text()
+SMAC = (ROOT / "docs" / "smac_fig3.md").read_text()
 
 T_MAX = 40_050_000  # the authors' t_max, which the presets and the cost section use
 TESTS = (100, 100_000)  # the presets' test_nepisode, test_interval
@@ -88,14 +89,17 @@ def test_the_quick_starts_times_are_the_measured_ones():
         assert f"{seconds} s" in main or f"| {seconds} |" in main, seconds
 
 
-def test_the_results_are_the_fig2_pages():
+def test_the_results_are_the_results_pages():
     results = section(README, "## Results so far")
-    # each difference and its interval, as the Fig. 2 page has them on one line
+    # each difference and its interval, as the Fig. 2 or the SMAC page has them on a line
     claims = re.findall(r"([+-]\d+\.\d+M?)[^\[\n]*(\[[^\]]+\])", results.replace("\n", " "))
-    assert len(claims) == 4
+    assert len(claims) == 5
     for value, interval in claims:
-        assert re.search(rf"{re.escape(value)}\D[^\n]*{re.escape(interval)}", FIG2), value
+        line = rf"{re.escape(value)}\D[^\n]*{re.escape(interval)}"
+        assert re.search(line, FIG2) or re.search(line, SMAC), value
     assert "tiny-2ag 8 of 8 runs" in FIG2
+    assert "6 of 12 comparison runs" in results and "6 of the comparison's 12 runs" in SMAC
+    assert len(list((ROOT / "docs" / "data" / "smac_fig3").glob("*/metrics.json"))) >= 6
 
 
 def cpu_per_million_steps():
