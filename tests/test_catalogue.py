@@ -32,6 +32,7 @@ import yaml
 from sacred import Experiment
 from sacred.observers import FileStorageObserver
 
+import epymarl_sn
 from epymarl_sn.board.local_server import LocalServer
 from epymarl_sn.sweep.resume import expected_config
 from epymarl_sn.sweep.spec import load_spec
@@ -1510,7 +1511,13 @@ def test_a_directory_that_cannot_be_read_is_named():
         for seed in (1, 2):
             _sacred_run(store, {"name": "mappo_sn", "seed": seed, "env_args": {"key": "k"}})
         closed = sorted(store.rglob("run.json"))[1].parent
-        for path in [top, *store.rglob("*")]:
+        # nobody imports a copy of the package: the checkout may sit in a directory
+        # only its owner can enter (a clone into `mktemp -d`)
+        package = Path(epymarl_sn.__file__).parent
+        shutil.copytree(
+            package, top / "src" / "epymarl_sn", ignore=shutil.ignore_patterns("__pycache__")
+        )
+        for path in [top, *top.rglob("*")]:
             path.chmod(0o755 if path.is_dir() else 0o644)
         closed.chmod(0o700)
         proc = subprocess.run(
@@ -1519,7 +1526,8 @@ def test_a_directory_that_cannot_be_read_is_named():
             capture_output=True,
             text=True,
             timeout=300,
-            env={**os.environ, "HOME": str(top)},
+            cwd=top,
+            env={**os.environ, "HOME": str(top), "PYTHONPATH": str(top / "src")},
         )
         assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
         _warned(proc.stderr, closed, r"cannot read \S+ \(Permission denied\): the runs in it")
