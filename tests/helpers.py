@@ -114,6 +114,22 @@ RECORDER = Path(__file__).parent / "runners" / "record_episodes.py"
 
 # A few thousand steps of RWARE tiny-2ag with logging often enough to see metrics.
 RWARE_TINY_KEY = "rware:rware-tiny-2ag-v2"
+# SMAClite's 12 maps; tests/batched/test_smaclite_batch.py checks them against SMAClite's
+# own MapPreset (smaclite is installed by the epymarl_dir fixture, after collection)
+SMACLITE_MAPS = (
+    "2s3z",
+    "3s5z",
+    "3s5z_vs_3s6z",
+    "10m_vs_11m",
+    "27m_vs_30m",
+    "3s_vs_5z",
+    "2s_vs_1sc",
+    "corridor",
+    "bane_vs_bane",
+    "2c_vs_64zg",
+    "MMM",
+    "MMM2",
+)
 RWARE_TINY_ENV = (
     "--env-config=gymma",
     "with",

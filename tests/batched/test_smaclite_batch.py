@@ -10,20 +10,8 @@ import sys
 import numpy as np
 import pytest
 
-SUPPORTED = (
-    "2s3z",
-    "3s5z",
-    "3s5z_vs_3s6z",
-    "10m_vs_11m",
-    "27m_vs_30m",
-    "3s_vs_5z",
-    "2s_vs_1sc",
-    "corridor",
-    "bane_vs_bane",
-    "2c_vs_64zg",
-    "MMM",
-    "MMM2",
-)
+from helpers import SMACLITE_MAPS
+
 # 2c_vs_64zg's battles under random play are long: cut short here
 RANDOM_PLAY_ARGS = {"2c_vs_64zg": {"time_limit": 30}}
 
@@ -37,6 +25,12 @@ def smaclite_sparse(epymarl_dir):
 
     register()
     return REGISTRY["smaclite_sparse"]
+
+
+def test_the_maps_are_smaclites_own(smaclite_sparse):
+    from smaclite.env.maps.map import MapPreset
+
+    assert sorted(SMACLITE_MAPS) == sorted(m.value.name for m in MapPreset)
 
 
 def make_envs(env_fn, map_name, n, **env_args):
@@ -168,7 +162,7 @@ def focus_fire(env, avail):
     raise AssertionError("no action available")
 
 
-@pytest.mark.parametrize("map_name", SUPPORTED)
+@pytest.mark.parametrize("map_name", SMACLITE_MAPS)
 def test_random_play(smaclite_sparse, map_name):
     run = Lockstep(smaclite_sparse, map_name, **RANDOM_PLAY_ARGS.get(map_name, {}))
     policy = random_policy(1)

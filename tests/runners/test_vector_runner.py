@@ -15,11 +15,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from smaclite.env.maps.map import MapPreset
 
 from epymarl_sn.runners.config import available_cores, check_vector_config, vector_keys
 
-from helpers import LOG_EVERY_1000, RECORDER, RWARE_TINY_ENV
+from helpers import LOG_EVERY_1000, RECORDER, RWARE_TINY_ENV, SMACLITE_MAPS
 
 COMMON = ("--config=mappo_paper",)
 SMALL_BATCH = ("batch_size_run=4", "buffer_size=4", "batch_size=4")
@@ -217,11 +216,10 @@ def test_smaclite_sparse_episodes_and_stats_are_the_parallel_runners(smaclite_ru
     assert metric_values(vector) == metric_values(parallel)
 
 
-# SMAClite's other 11 maps (2s3z is smaclite_runs'), from SMAClite's own list: medivacs
+# SMAClite's other 11 maps (2s3z is smaclite_runs'): medivacs
 # that heal and fly (MMM, MMM2), banelings' area attack (bane_vs_bane), the colossus'
 # laser (2c_vs_64zg), terrain (corridor), many units (27m_vs_30m)
-OTHER_MAPS = [m.value.name for m in MapPreset if m.value.name != "2s3z"]
-assert len(OTHER_MAPS) == 11
+OTHER_MAPS = [m for m in SMACLITE_MAPS if m != "2s3z"]
 
 
 @pytest.mark.parametrize("map_name", OTHER_MAPS)
