@@ -52,6 +52,13 @@ def _count(help: str, example: int) -> Any:
     return knob(allowed="an integer >= 1", help=help, valid=integer(1), example=example)
 
 
+def _positive_real(help: str, example: float, what: str) -> Any:
+    """A finite number > 0; `what` says what it is to EPyMARL."""
+    return knob(
+        allowed=f"a finite number > 0 ({what})", help=help, valid=_positive, example=example
+    )
+
+
 def _flag(help: str) -> Any:
     return knob(allowed="True or False", help=help, valid=boolean, example=True)
 
@@ -80,24 +87,11 @@ class EpymarlKeys:
     runner_log_interval: int = _count("env steps between runner logs", 10000)
     learner_log_interval: int = _count("env steps between learner logs", 10000)
     save_model_interval: int = _count("env steps between saved models", 50000)
-    lr: float = knob(
-        allowed="a finite number > 0 (Adam's learning rate)",
-        help="the learning rate",
-        valid=_positive,
-        example=0.0005,
+    lr: float = _positive_real("the learning rate", 0.0005, what="Adam's learning rate")
+    grad_norm_clip: float = _positive_real(
+        "gradient clipping", 10, what="the gradients' largest L2 norm"
     )
-    grad_norm_clip: float = knob(
-        allowed="a finite number > 0 (the gradients' largest L2 norm)",
-        help="gradient clipping",
-        valid=_positive,
-        example=10,
-    )
-    eps_clip: float = knob(
-        allowed="a finite number > 0 (PPO's clipping range)",
-        help="PPO's ratio clip",
-        valid=_positive,
-        example=0.2,
-    )
+    eps_clip: float = _positive_real("PPO's ratio clip", 0.2, what="PPO's clipping range")
     entropy_coef: float = knob(
         allowed="a finite number >= 0",
         help="weight of the policy's entropy bonus",

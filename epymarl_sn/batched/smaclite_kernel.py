@@ -69,6 +69,12 @@ def _inner(ax, ay, a32, bx, by, b32, dot_fma):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
+def _inner_self(x, y, dot_fma):
+    """`_inner` of a float64 vector with itself: its squared length."""
+    return _inner(x, y, False, x, y, False, dot_fma)[0]
+
+
+@njit(cache=True, inline="always", error_model="numpy")
 def _norm(x, y, v32, dot_fma):
     sq, s32 = _inner(x, y, v32, x, y, v32, dot_fma)
     if s32:
@@ -407,6 +413,15 @@ def _targeting_mask(us, u):
 
 
 @njit(cache=True, error_model="numpy")
+def _scan_query(st, sti, us, e, u, side, max_radius, slot, dist, buf):
+    """u's targeting query of `side` within its scan range (+ max_radius), answers into
+    slot[e, u] and dist[e, u] from 0; their count."""
+    qx, qy, r = st[e, u, PX], st[e, u, PY], us[u, SCAN] + max_radius
+    mask = _targeting_mask(us, u)
+    return _query_side(st, sti, us, e, side, mask, qx, qy, r, slot[e, u], dist[e, u], 0, buf)
+
+
+@njit(cache=True, error_model="numpy")
 def _take_damage(st, us, e, t, amount):
     if st[e, t, HP] == 0:
         return
@@ -690,15 +705,7 @@ def _obstacle_lines(st, sti, us, obs, e, u, lines, dot_fma):
             ovx, ovy = o2x - o1x, o2y - o1y
             ip, _ = _inner(-r1x, -r1y, False, ovx, ovy, False, dot_fma)
             s = ip / (ovx * ovx + ovy * ovy)
-            dist_sq_line, _ = _inner(
-                -r1x - s * ovx,
-                -r1y - s * ovy,
-                False,
-                -r1x - s * ovx,
-                -r1y - s * ovy,
-                False,
-                dot_fma,
-            )
+            dist_sq_line = _inner_self(-r1x - s * ovx, -r1y - s * ovy, dot_fma)
             if s < 0 and dist_sq_1 < radius_sq:
                 dx, dy, _ = _normalize(-r1y, r1x, False, dot_fma)
                 _set_line(lines, n, dx, dy, 0, 0.0, 0.0, 0)
@@ -775,39 +782,15 @@ def _obstacle_lines(st, sti, us, obs, e, u, lines, dot_fma):
             if t < 0 or t > 1 or same:
                 dsc = INF
             else:
-                dsc, _ = _inner(
-                    vx - (lcx + t * cvx),
-                    vy - (lcy + t * cvy),
-                    False,
-                    vx - (lcx + t * cvx),
-                    vy - (lcy + t * cvy),
-                    False,
-                    dot_fma,
-                )
+                dsc = _inner_self(vx - (lcx + t * cvx), vy - (lcy + t * cvy), dot_fma)
             if t_left < 0:
                 dsl = INF
             else:
-                dsl, _ = _inner(
-                    vx - (lcx + t_left * llx),
-                    vy - (lcy + t_left * lly),
-                    False,
-                    vx - (lcx + t_left * llx),
-                    vy - (lcy + t_left * lly),
-                    False,
-                    dot_fma,
-                )
+                dsl = _inner_self(vx - (lcx + t_left * llx), vy - (lcy + t_left * lly), dot_fma)
             if t_right < 0:
                 dsr = INF
             else:
-                dsr, _ = _inner(
-                    vx - (rcx + t_right * rlx),
-                    vy - (rcy + t_right * rly),
-                    False,
-                    vx - (rcx + t_right * rlx),
-                    vy - (rcy + t_right * rly),
-                    False,
-                    dot_fma,
-                )
+                dsr = _inner_self(vx - (rcx + t_right * rlx), vy - (rcy + t_right * rly), dot_fma)
             # SMAClite's point here is cutoff + radius * np.array(-dir[1], dir[0]): a 0-d
             # array (dir[0] is read as its dtype), the same offset added to x and y
             if dsc <= dsl and dsc <= dsr:
@@ -983,20 +966,8 @@ def world_prepare(
         for u in enemy_slots:
             if sti[e, u, LIVE] and not us[u, HEAL] and sti[e, u, TGT] < 0:
                 any_moving = True
-                sti[e, u, POTN] = _query_side(
-                    st,
-                    sti,
-                    us,
-                    e,
-                    agent_slots,
-                    _targeting_mask(us, u),
-                    st[e, u, PX],
-                    st[e, u, PY],
-                    us[u, SCAN] + max_radius,
-                    pot_slot[e, u],
-                    pot_dist[e, u],
-                    0,
-                    pts,
+                sti[e, u, POTN] = _scan_query(
+                    st, sti, us, e, u, agent_slots, max_radius, pot_slot, pot_dist, pts
                 )
         if any_moving:
             for k in range(n_allies):
@@ -1011,20 +982,8 @@ def world_prepare(
         # potential targets are these, whatever was appended above)
         for u in enemy_slots:
             if sti[e, u, LIVE] and us[u, HEAL] and sti[e, u, TGT] < 0:
-                sti[e, u, POTN] = _query_side(
-                    st,
-                    sti,
-                    us,
-                    e,
-                    enemy_slots,
-                    _targeting_mask(us, u),
-                    st[e, u, PX],
-                    st[e, u, PY],
-                    us[u, SCAN] + max_radius,
-                    pot_slot[e, u],
-                    pot_dist[e, u],
-                    0,
-                    pts,
+                sti[e, u, POTN] = _scan_query(
+                    st, sti, us, e, u, enemy_slots, max_radius, pot_slot, pot_dist, pts
                 )
         # while an ally healer lives, enemies whose target is no healer look for
         # priority targets
@@ -1036,20 +995,8 @@ def world_prepare(
             for u in enemy_slots:
                 t = sti[e, u, TGT]
                 if sti[e, u, LIVE] and not us[u, HEAL] and t >= 0 and not us[t, HEAL]:
-                    sti[e, u, PRION] = _query_side(
-                        st,
-                        sti,
-                        us,
-                        e,
-                        agent_slots,
-                        _targeting_mask(us, u),
-                        st[e, u, PX],
-                        st[e, u, PY],
-                        us[u, SCAN] + max_radius,
-                        prio_slot[e, u],
-                        prio_dist[e, u],
-                        0,
-                        pts,
+                    sti[e, u, PRION] = _scan_query(
+                        st, sti, us, e, u, agent_slots, max_radius, prio_slot, prio_dist, pts
                     )
         # prepare_velocity
         for u in range(n_units):

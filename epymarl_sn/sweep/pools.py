@@ -30,6 +30,18 @@ class Report(NamedTuple):
     t_max: Optional[int]  # None until the run has logged it
 
 
+class Attempt(NamedTuple):
+    """One attempt at a run, as a pool is handed it: `execute`'s first arguments, in
+    its order."""
+
+    argv: list[str]
+    checkout: str
+    env: dict[str, str]
+    log: str
+    timeout: Optional[float]
+    comment: str
+
+
 class Progress:
     """What each running attempt reported last: comment -> Report.
     A plain object for local workers; a Ray actor on a cluster."""
@@ -55,19 +67,9 @@ class LocalPool:
         self._stop = threading.Event()
         self._progress = Progress()
 
-    def submit(
-        self,
-        argv: list[str],
-        checkout: str,
-        env: dict[str, str],
-        log: str,
-        timeout: Optional[float],
-        comment: str,
-    ) -> "Future[AttemptResult]":
-        report = partial(self._progress.report, comment, None)
-        return self._executor.submit(
-            execute, argv, checkout, env, log, timeout, comment, stop=self._stop, report=report
-        )
+    def submit(self, attempt: Attempt) -> "Future[AttemptResult]":
+        report = partial(self._progress.report, attempt.comment, None)
+        return self._executor.submit(execute, *attempt, stop=self._stop, report=report)
 
     def progress(self) -> dict[str, Report]:
         return self._progress.snapshot()
@@ -96,28 +98,21 @@ def check_reachable(address: str, timeout_s: float = 5) -> None:
         ) from None
 
 
-def run_on_node(
-    argv: list[str],
-    checkout: str,
-    env: dict[str, str],
-    log: str,
-    timeout: Optional[float],
-    comment: str,
-    progress: Any,
-) -> AttemptResult:
+def run_on_node(attempt: Attempt, progress: Any) -> AttemptResult:
     """`execute` as a Ray task: in the node's own checkout when its `ray start` had
     EPYMARL_SN_CHECKOUT, with the node's id in the run's environment (stored by
     Sacred) and in the reports to the driver's progress actor."""
     import ray
 
     node = ray.get_runtime_context().get_node_id()
-    checkout = os.environ.get(CHECKOUT_ENV) or checkout
+    checkout = os.environ.get(CHECKOUT_ENV) or attempt.checkout
 
     def report(t_env: int, t_max: Optional[int]) -> None:
-        progress.report.remote(comment, node, t_env, t_max)
+        progress.report.remote(attempt.comment, node, t_env, t_max)
 
     report(0, None)  # the driver learns where the attempt runs
-    return execute(argv, checkout, {**env, NODE_ENV: node}, log, timeout, comment, report=report)
+    here = attempt._replace(checkout=checkout, env={**attempt.env, NODE_ENV: node})
+    return execute(*here, report=report)
 
 
 class RayPool:
@@ -159,16 +154,8 @@ class RayPool:
         ).remote()
         self._refs: list[Any] = []  # Ray ObjectRefs
 
-    def submit(
-        self,
-        argv: list[str],
-        checkout: str,
-        env: dict[str, str],
-        log: str,
-        timeout: Optional[float],
-        comment: str,
-    ) -> "Future[AttemptResult]":
-        ref = self._execute.remote(argv, checkout, env, log, timeout, comment, self._progress)
+    def submit(self, attempt: Attempt) -> "Future[AttemptResult]":
+        ref = self._execute.remote(attempt, self._progress)
         self._refs.append(ref)
         return ref.future()
 

@@ -25,7 +25,7 @@ from epymarl_sn.plugin import CONFIG_CHECKS
 from epymarl_sn.resources import config_dir, main_config
 from epymarl_sn.sweep.attempt import AttemptResult, attempt_comment, settle
 from epymarl_sn.sweep.data import code_commit, data_location, held, save_finished
-from epymarl_sn.sweep.pools import LocalPool, RayPool, Report
+from epymarl_sn.sweep.pools import Attempt, LocalPool, RayPool, Report
 from epymarl_sn.sweep.resume import completed, expected_config, running, store_name
 from epymarl_sn.sweep.spec import RunSpec, load_spec
 from epymarl_sn.tracking.store import default_location
@@ -172,9 +172,10 @@ def run_all(
                 i = pending.popleft()
                 run, run_log = jobs[i]
                 comment = attempt_comment(f"{run_log.parent.name}/{run_log.stem}")
-                future = pool.submit(
+                attempt = Attempt(
                     run.argv(), str(checkout), mongo_env(), str(run_log), timeout, comment
                 )
+                future = pool.submit(attempt)
                 in_flight[future] = (i, comment)
             finished, _ = wait(in_flight, timeout=PROGRESS_S, return_when=FIRST_COMPLETED)
             progress = pool.progress()

@@ -26,48 +26,39 @@ def atomic_write(path: PathLike, write: Callable[[str], None]) -> None:
     """`write(tmp_path)` writes the content to a temporary file next to `path`, which
     then replaces `path` in one step. On any error the temporary file is removed and
     `path` is left as it was."""
-    path = os.fspath(path)
-    directory, name = os.path.split(path)
-    fd, tmp = tempfile.mkstemp(dir=directory or ".", prefix=f".{name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        os.chmod(tmp, 0o666 & ~_UMASK)
+    with _replacing(os.fspath(path)) as tmp:
         write(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as err:
-        with suppress(OSError):
-            os.unlink(tmp)
-        _name(err, tmp, path)
-        raise
-
-
-def _name(err: BaseException, tmp: str, path: str) -> None:
-    """A failed write names the file asked for, not its temporary file."""
-    if isinstance(err, OSError) and err.filename in (None, tmp):
-        err.filename = path
 
 
 @contextmanager
 def atomic_open(path: PathLike, mode: str = "w", **kwargs: Any) -> Iterator[IO[Any]]:
     """`with atomic_open(path) as f:` writes `path` whole when the block ends without
     an error, and leaves it as it was otherwise."""
-    path = os.fspath(path)
+    with _replacing(os.fspath(path)) as tmp, open(tmp, mode, **kwargs) as f:
+        yield f
+        f.flush()
+        os.fsync(f.fileno())
+
+
+@contextmanager
+def _replacing(path: str) -> Iterator[str]:
+    """A new temporary file next to `path`, with a plain open()'s mode, which replaces
+    `path` when the block ends without an error and is removed otherwise; a failed
+    write names the file asked for, not its temporary file."""
     directory, name = os.path.split(path)
     fd, tmp = tempfile.mkstemp(dir=directory or ".", prefix=f".{name}.", suffix=".tmp")
     os.close(fd)
     try:
         os.chmod(tmp, 0o666 & ~_UMASK)
-        with open(tmp, mode, **kwargs) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
+        yield tmp
         os.replace(tmp, path)
     except BaseException as err:
         with suppress(OSError):
             os.unlink(tmp)
-        _name(err, tmp, path)
+        if isinstance(err, OSError) and err.filename in (None, tmp):
+            err.filename = path
         raise
 
 
