@@ -1,0 +1,61 @@
+"""The largest value each run logged of one metric, and each variant's difference from
+MAPPO's (`mappo_paper`) on it, from a sweep's committed runs alone: the "maximum over
+training" of docs/smac_fig3.md's Fig. 5 measures.
+
+    python benchmarks/peak_table.py docs/data/smac_fig3 critic_grad_norm \
+        > docs/smac_fig3/fig5_peak.md
+
+The raw logged values (no smoothing), per map; the difference with the 95% Welch
+t-interval, its degrees of freedom and the 80%-power MDE of `epymarl-sn plot --claim`.
+Deterministic: the same data gives the same bytes.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from epymarl_sn.plot.claims import welch
+
+BASELINE = "mappo_paper"
+
+
+def peaks(store: Path, metric: str) -> dict[tuple[str, str], list[tuple[int, float]]]:
+    """(map, config) -> [(seed, peak)], in seed order."""
+    found: dict[tuple[str, str], list[tuple[int, float]]] = {}
+    for run_dir in sorted(p for p in store.iterdir() if (p / "metrics.json").is_file()):
+        config = json.loads((run_dir / "config.json").read_text())
+        values = json.loads((run_dir / "metrics.json").read_text())[metric]["values"]
+        key = (config["env_args"]["map_name"], config["name"])
+        found.setdefault(key, []).append((config["seed"], max(values)))
+    return {k: sorted(v) for k, v in sorted(found.items())}
+
+
+def main() -> None:
+    store, metric = Path(sys.argv[1]), sys.argv[2]
+    runs = peaks(store, metric)
+    print(f"Largest `{metric}` each run logged (raw, not smoothed), per seed:\n")
+    print("| map | config | runs | peaks by seed | mean |")
+    print("|---|---|---:|---|---:|")
+    for (map_name, name), rows in runs.items():
+        values = ", ".join(f"{seed}: {peak:.3g}" for seed, peak in rows)
+        mean = np.mean([p for _, p in rows])
+        print(f"| {map_name} | {name} | {len(rows)} | {values} | {mean:.3g} |")
+    print(f"\nDifference from {BASELINE} (95% Welch t-interval, Welch df, MDE at 80% power):\n")
+    print("| map | config | difference | 95% CI | Welch df | MDE |")
+    print("|---|---|---:|---|---:|---:|")
+    for (map_name, name), rows in runs.items():
+        base = runs.get((map_name, BASELINE))
+        if name == BASELINE or base is None:
+            continue
+        a, b = np.array([p for _, p in rows]), np.array([p for _, p in base])
+        w = welch(a, b)
+        print(
+            f"| {map_name} | {name} | {a.mean() - b.mean():+.3g} | "
+            f"[{w.low:+.3g}, {w.high:+.3g}] | {w.df:.1f} | {w.mde:.3g} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
