@@ -114,6 +114,20 @@ RECORDER = Path(__file__).parent / "runners" / "record_episodes.py"
 
 # A few thousand steps of RWARE tiny-2ag with logging often enough to see metrics.
 RWARE_TINY_KEY = "rware:rware-tiny-2ag-v2"
+RWARE_TINY_ENV = (
+    "--env-config=gymma",
+    "with",
+    f"env_args.key={RWARE_TINY_KEY}",
+    "env_args.time_limit=100",
+)
+LOG_EVERY_1000 = (
+    "test_interval=1000",
+    "log_interval=1000",
+    "runner_log_interval=1000",
+    "learner_log_interval=1000",
+)
+RWARE_TINY = (*RWARE_TINY_ENV, "t_max=2000", "test_nepisode=10", *LOG_EVERY_1000)
+
 # SMAClite's 12 maps; tests/batched/test_smaclite_batch.py checks them against SMAClite's
 # own MapPreset (smaclite is installed by the epymarl_dir fixture, after collection)
 SMACLITE_MAPS = (
@@ -130,19 +144,6 @@ SMACLITE_MAPS = (
     "MMM",
     "MMM2",
 )
-RWARE_TINY_ENV = (
-    "--env-config=gymma",
-    "with",
-    f"env_args.key={RWARE_TINY_KEY}",
-    "env_args.time_limit=100",
-)
-LOG_EVERY_1000 = (
-    "test_interval=1000",
-    "log_interval=1000",
-    "runner_log_interval=1000",
-    "learner_log_interval=1000",
-)
-RWARE_TINY = (*RWARE_TINY_ENV, "t_max=2000", "test_nepisode=10", *LOG_EVERY_1000)
 
 # The paper's sparse reward (§VI-B) as the presets hold it, scaled as the authors'
 # sc2_sparse.yaml scales it.

@@ -216,9 +216,9 @@ def test_smaclite_sparse_episodes_and_stats_are_the_parallel_runners(smaclite_ru
     assert metric_values(vector) == metric_values(parallel)
 
 
-# SMAClite's other 11 maps (2s3z is smaclite_runs'): medivacs
-# that heal and fly (MMM, MMM2), banelings' area attack (bane_vs_bane), the colossus'
-# laser (2c_vs_64zg), terrain (corridor), many units (27m_vs_30m)
+# SMAClite's other 11 maps (2s3z is smaclite_runs'): medivacs that heal and fly (MMM,
+# MMM2), banelings' area attack (bane_vs_bane), the colossus' laser (2c_vs_64zg), terrain
+# (corridor), many units (27m_vs_30m)
 OTHER_MAPS = [m for m in SMACLITE_MAPS if m != "2s3z"]
 
 
