@@ -7,11 +7,13 @@ training" of docs/smac_fig3.md's Fig. 5 measures.
 
 The raw logged values (no smoothing), per map; the difference with the 95% Welch
 t-interval, its degrees of freedom and the 80%-power MDE of `epymarl-sn plot --claim`.
-Deterministic: the same data gives the same bytes.
+`--after F` takes the largest value logged after the first fraction F of each run's
+steps instead, past the first update's gradient, which is the whole run's largest on
+most SMAClite runs. Deterministic: the same data gives the same bytes.
 """
 
+import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,21 +23,39 @@ from epymarl_sn.plot.claims import welch
 BASELINE = "mappo_paper"
 
 
-def peaks(store: Path, metric: str) -> dict[tuple[str, str], list[tuple[int, float]]]:
-    """(map, config) -> [(seed, peak)], in seed order."""
+def peaks(
+    store: Path, metric: str, after: float = 0.0
+) -> dict[tuple[str, str], list[tuple[int, float]]]:
+    """(map, config) -> [(seed, peak)], in seed order; the peak over the steps past the
+    fraction `after` of the run's t_max."""
     found: dict[tuple[str, str], list[tuple[int, float]]] = {}
     for run_dir in sorted(p for p in store.iterdir() if (p / "metrics.json").is_file()):
         config = json.loads((run_dir / "config.json").read_text())
-        values = json.loads((run_dir / "metrics.json").read_text())[metric]["values"]
+        logged = json.loads((run_dir / "metrics.json").read_text())[metric]
+        start = after * config["t_max"]
+        values = [v for s, v in zip(logged["steps"], logged["values"]) if s > start]
         key = (config["env_args"]["map_name"], config["name"])
         found.setdefault(key, []).append((config["seed"], max(values)))
     return {k: sorted(v) for k, v in sorted(found.items())}
 
 
 def main() -> None:
-    store, metric = Path(sys.argv[1]), sys.argv[2]
-    runs = peaks(store, metric)
-    print(f"Largest `{metric}` each run logged (raw, not smoothed), per seed:\n")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("store", type=Path, help="a sweep's data_dir, e.g. docs/data/smac_fig3")
+    parser.add_argument("metric", help="a logged metric, e.g. critic_grad_norm")
+    parser.add_argument(
+        "--after",
+        type=float,
+        default=0.0,
+        help="skip the first fraction of each run's t_max, in [0, 1) (default 0: the whole run)",
+    )
+    args = parser.parse_args()
+    if not 0.0 <= args.after < 1.0:
+        parser.error(f"--after {args.after}: a fraction in [0, 1) is allowed, e.g. --after 0.1")
+    runs = peaks(args.store, args.metric, args.after)
+    metric = args.metric
+    span = f" after the first {args.after:.0%} of its steps" if args.after else ""
+    print(f"Largest `{metric}` each run logged{span} (raw, not smoothed), per seed:\n")
     print("| map | config | runs | peaks by seed | mean |")
     print("|---|---|---:|---|---:|")
     for (map_name, name), rows in runs.items():
