@@ -109,6 +109,9 @@ def test_the_results_are_the_results_pages():
     runs = len(list((data / "smac_fig3_2s3z").glob("*/metrics.json")))
     assert f"2s3z {runs} of 12 runs" in results
     assert f"2s3z: {runs} of 12 runs" in smac
+    runs = len(list((data / "smac_fig3_corridor").glob("*/metrics.json")))
+    assert f"corridor {runs} of 8 runs" in results
+    assert f"corridor: {runs} of 8 runs" in smac
 
 
 @pytest.mark.parametrize(
@@ -116,6 +119,16 @@ def test_the_results_are_the_results_pages():
     [
         ("calibration_table.py", ["docs/data/smac_calibration"], "smac_calibration/calibration.md"),
         ("peak_table.py", ["docs/data/smac_fig3", "critic_grad_norm"], "smac_fig3/fig5_peak.md"),
+        (
+            "peak_table.py",
+            ["docs/data/smac_fig3_2s3z", "critic_grad_norm"],
+            "smac_fig3_2s3z/fig5_peak.md",
+        ),
+        (
+            "peak_table.py",
+            ["docs/data/smac_fig3_corridor", "critic_grad_norm", "--after", "0.1"],
+            "smac_fig3_corridor/fig5_peak.md",
+        ),
     ],
 )
 def test_the_smac_tables_are_their_scripts_output_on_the_committed_data(script, args, table):
