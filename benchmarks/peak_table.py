@@ -14,11 +14,11 @@ most SMAClite runs. Deterministic: the same data gives the same bytes.
 
 import argparse
 import json
-import math
 from pathlib import Path
 
 import numpy as np
 
+from epymarl_sn.plot.aggregate import number
 from epymarl_sn.plot.claims import welch
 
 BASELINE = "mappo_paper"
@@ -74,14 +74,9 @@ def main() -> None:
         w = welch(a, b)
         print(
             f"| {map_name} | {name} | {a.mean() - b.mean():+.3g} | "
-            f"[{_number(w.low, '+.3g')}, {_number(w.high, '+.3g')}] | "
-            f"{_number(w.df, '.1f')} | {_number(w.mde, '.3g')} |"
+            f"[{number(w.low, '+.3g')}, {number(w.high, '+.3g')}] | "
+            f"{number(w.df, '.1f')} | {number(w.mde, '.3g')} |"
         )
-
-
-def _number(value: float, spec: str) -> str:
-    # as the claim tables say it: no interval with under 2 runs a side or no spread
-    return "n/a" if math.isnan(value) else format(value, spec)
 
 
 if __name__ == "__main__":

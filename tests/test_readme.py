@@ -142,6 +142,33 @@ def test_the_smac_tables_are_their_scripts_output_on_the_committed_data(script, 
     assert made == (ROOT / "docs" / table).read_text()
 
 
+def spec_comments():
+    """{data_dir: the comment lines of the sweep spec that writes it}."""
+    specs = {}
+    for path in (ROOT / "config" / "sweeps").glob("*.yaml"):
+        text = path.read_text()
+        data_dir = re.search(r"^data_dir: (\S+)", text, re.M)
+        if data_dir:
+            specs[data_dir.group(1)] = {
+                line[1:].strip() for line in text.splitlines() if line.startswith("#")
+            }
+    return specs
+
+
+def test_each_pages_commands_for_committed_data_are_its_specs():
+    # a reader who regenerates from the spec's comment gets the page's files
+    specs = spec_comments()
+    found = 0
+    for page in (ROOT / "docs").glob("*.md"):
+        for block in code_blocks(page.read_text()):
+            for line in block:
+                store = re.search(r"(?:--store |benchmarks/\S+\.py )(docs/data/\S+)", line)
+                if store:
+                    found += 1
+                    assert line in specs[store.group(1)], (page.name, line)
+    assert found >= 7
+
+
 def cpu_per_million_steps():
     """CPU seconds per 1M training env steps, as docs/benchmarks.md measured them: the
     presets' batched RWARE path and SMAClite on the vector runner; and RWARE on the

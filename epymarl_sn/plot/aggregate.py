@@ -80,6 +80,12 @@ def iqm(scores: np.ndarray) -> np.ndarray:
     return scipy.stats.trim_mean(scores.reshape(-1, scores.shape[-1]), 0.25, axis=0)
 
 
+def number(value: float, spec: str) -> str:
+    """`value` formatted as the tables print it: n/a where there is none (NaN), e.g. an
+    interval with under 2 runs a side or no spread."""
+    return "n/a" if np.isnan(value) else format(value, spec)
+
+
 def t_interval(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """samples: (runs, points) -> the mean over runs at each point and its 95%
     t-interval (df = runs - 1); NaN bounds with a single run."""

@@ -39,6 +39,7 @@ import numpy as np
 import scipy.stats
 
 from epymarl_sn.errors import PlotError
+from epymarl_sn.plot.aggregate import number
 from epymarl_sn.plot.panels import Panel, final_values
 from epymarl_sn.tracking.atomic import atomic_open
 
@@ -277,9 +278,7 @@ def differences(
 
 
 def _number(value: float, steps: bool) -> str:
-    if math.isnan(value):
-        return "n/a"
-    return f"{value:,.0f}" if steps else f"{value:.4g}"
+    return number(value, ",.0f" if steps else ".4g")
 
 
 def markdown(

@@ -9,10 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
 
-import numpy as np
 import scipy.stats
 
-from epymarl_sn.plot.aggregate import t_interval
+from epymarl_sn.plot.aggregate import number, t_interval
 from epymarl_sn.plot.panels import Panel, final_values
 from epymarl_sn.tracking.atomic import atomic_open
 
@@ -85,10 +84,6 @@ def write_csv(rows: Iterable[Row], path: Union[str, Path]) -> None:
             )
 
 
-def _bound(value: float) -> str:
-    return "n/a" if np.isnan(value) else f"{value:.4g}"
-
-
 def markdown(rows: Iterable[Row], metric: str, group_by: str) -> str:
     lines = [
         f"Final {metric}: each run's mean over the last points of its task's common "
@@ -102,6 +97,6 @@ def markdown(rows: Iterable[Row], metric: str, group_by: str) -> str:
         lines.append(
             f"| {r.task} | {r.group} | {r.runs} | {r.points} | "
             f"{r.from_step:.0f}-{r.step:.0f} | {r.mean:.4g} | "
-            f"[{_bound(r.mean_low)}, {_bound(r.mean_high)}] | {r.df} | {r.iqm:.4g} |"
+            f"[{number(r.mean_low, '.4g')}, {number(r.mean_high, '.4g')}] | {r.df} | {r.iqm:.4g} |"
         )
     return "\n".join(lines) + "\n"
