@@ -24,9 +24,9 @@ def only_run(result, db):
     return result.runs[0], db.runs.find_one()
 
 
-def assert_same_as_file_storage(file_run, db, doc):
+def assert_same_as_file_storage(file_run, db, doc, status="COMPLETED"):
     """The MongoDB copy equals the file-storage copy, every metric point for point."""
-    assert doc["status"] == file_run.run["status"] == "COMPLETED"
+    assert doc["status"] == file_run.run["status"] == status
     assert doc["config"] == file_run.config
     assert doc["captured_out"] == (file_run.path / "cout.txt").read_text()
     metrics = {m["name"]: m for m in db.metrics.find({"run_id": doc["_id"]})}
@@ -87,6 +87,10 @@ def test_training_run_is_stored_in_mongodb_like_in_file_storage(run_main, mongo_
     assert_no_password(result, db)
 
 
+def metric_points(db):
+    return sum(len(m["steps"]) for m in db.metrics.find())
+
+
 def wait_for_metrics(db, proc, timeout=300):
     """Wait until the run has sent its first metrics (a heartbeat, every 10 s)."""
     deadline = time.monotonic() + timeout
@@ -97,27 +101,37 @@ def wait_for_metrics(db, proc, timeout=300):
 
 
 def test_server_killed_mid_run_and_back_20s_later_loses_nothing(start_main, mongo_server):
+    # a t_max no test machine reaches: the outage falls mid-run however fast the
+    # machine, and a stop signal ends the run once MongoDB has taken its writes again
     run = start_main(
         "--config=mappo_sn",
         *RWARE_TINY,
         *SMALL_BATCH,
-        "t_max=6000",
+        "t_max=100000000",
         env={"SACRED_MONGO_URL": mongo_server.url, "SACRED_MONGO_DB": DB},
     )
-    wait_for_metrics(mongo_server.db(DB), run.proc)
+    db = mongo_server.db(DB)
+    wait_for_metrics(db, run.proc)
+    before = metric_points(db)
     mongo_server.kill()
     time.sleep(20)
-    assert run.proc.poll() is None, "the run ended during the outage: make it longer"
+    assert run.proc.poll() is None, run.proc.communicate()
     mongo_server.start()
+    deadline = time.monotonic() + 300
+    while metric_points(db) <= before:
+        assert run.proc.poll() is None, run.proc.communicate()
+        assert time.monotonic() < deadline, "no metric reached MongoDB once it was back"
+        time.sleep(1)
+    run.proc.send_signal(signal.SIGTERM)
     result = run.wait()
 
-    assert result.proc.returncode == 0, result.output[-3000:]
+    assert result.proc.returncode == 128 + signal.SIGTERM, result.output[-3000:]
     where = f"127.0.0.1:{mongo_server.port}"
     assert f"cannot write to MongoDB at {where}" in result.proc.stderr
     assert f"MongoDB at {where} is back" in result.proc.stderr
-    db = mongo_server.db(DB)
+    assert "epymarl-sn: run INTERRUPTED: stopped by SIGTERM" in result.proc.stderr
     file_run, doc = only_run(result, db)
-    assert_same_as_file_storage(file_run, db, doc)
+    assert_same_as_file_storage(file_run, db, doc, status="INTERRUPTED")
 
 
 def test_server_down_until_the_end_then_push_repairs_the_copy(start_main, mongo_server):
