@@ -91,6 +91,17 @@ def test_the_quick_starts_times_are_the_measured_ones():
         assert f"{seconds} s" in main or f"| {seconds} |" in main, seconds
 
 
+# (store in docs/data, its runs' directories, the README's words, page, the page's words)
+RUN_COUNTS = [
+    ("rware_fig2", "*tiny-2ag*", None, "FIG2", "tiny-2ag {} of 8 runs"),
+    ("rware_fig2", "*tiny-4ag*", "tiny-4ag {} of 8 runs", "FIG2", "tiny-4ag {} of 8 runs"),
+    ("rware_fig2", "*small-2ag*", "small-2ag {} of 8 runs", "FIG2", "small-2ag {} of 8 runs"),
+    ("smac_fig3", "*", "{} of 12 comparison runs", "SMAC", "{} of the comparison's 12 runs"),
+    ("smac_fig3_2s3z", "*", "2s3z {} of 12 runs", "SMAC", "2s3z: {} of 12 runs"),
+    ("smac_fig3_corridor", "*", "corridor {} of 8 runs", "SMAC", "corridor: {} of 8 runs"),
+]
+
+
 def test_the_results_are_the_results_pages():
     results = section(README, "## Results so far")
     # each difference and its interval, as the Fig. 2 or the SMAC page has them on a line
@@ -99,19 +110,13 @@ def test_the_results_are_the_results_pages():
     for value, interval in claims:
         line = rf"{re.escape(value)}\D[^\n]*{re.escape(interval)}"
         assert re.search(line, FIG2) or re.search(line, SMAC), value
-    assert "tiny-2ag 8 of 8 runs" in FIG2
     # the run counts, as the committed data has them
-    data = ROOT / "docs" / "data"
-    results, smac = " ".join(results.split()), " ".join(SMAC.split())
-    runs = len(list((data / "smac_fig3").glob("*/metrics.json")))
-    assert f"{runs} of 12 comparison runs" in results
-    assert f"{runs} of the comparison's 12 runs" in smac
-    runs = len(list((data / "smac_fig3_2s3z").glob("*/metrics.json")))
-    assert f"2s3z {runs} of 12 runs" in results
-    assert f"2s3z: {runs} of 12 runs" in smac
-    runs = len(list((data / "smac_fig3_corridor").glob("*/metrics.json")))
-    assert f"corridor {runs} of 8 runs" in results
-    assert f"corridor: {runs} of 8 runs" in smac
+    results, pages = " ".join(results.split()), {"FIG2": FIG2, "SMAC": SMAC}
+    for store, runs_glob, readme_words, page, page_words in RUN_COUNTS:
+        runs = len(list((ROOT / "docs" / "data" / store).glob(f"{runs_glob}/metrics.json")))
+        if readme_words:
+            assert readme_words.format(runs) in results
+        assert page_words.format(runs) in " ".join(pages[page].split())
 
 
 @pytest.mark.parametrize(
