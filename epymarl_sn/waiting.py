@@ -4,13 +4,17 @@
     ready = wait_until(server_answers, deadline, every_s=0.2, give_up=server_died)
     client = retry(connect_once, Deadline(3600), every_s=10, errors=(PyMongoError,))
     stop_process(proc, grace_s=10)                  # SIGTERM, wait, then SIGKILL
+    die_with_parent(parent_pid)                     # in a child: gone with its parent
 
 A small helper rather than a retry library: each caller also needs to give up early
 (a process that died) or to share one deadline across steps, and training code loads
 this module, so it adds no dependency.
 """
 
+import os
+import signal
 import subprocess
+import sys
 import time
 from typing import Callable, Optional, TypeVar
 
@@ -75,3 +79,18 @@ def stop_process(proc: "subprocess.Popen[bytes]", grace_s: float) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Run in a child (a Popen `preexec_fn`, or first thing in a worker): SIGKILL it
+    when `parent_pid`, the process that started it, dies, even by SIGKILL (Linux's
+    parent-death signal). SIGKILL, not SIGTERM: a server's own graceful stop can
+    wedge under load and outlive its owner for good (seen with the local MongoDB
+    server), and what it holds is already safe (the server syncs each commit)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent_pid:  # it died before the signal was set
+        os._exit(1)

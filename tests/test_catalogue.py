@@ -1178,6 +1178,34 @@ time.sleep(600)
 """
 
 
+def running(pid: int) -> bool:
+    """In /proc and not a zombie (a container's PID 1 need not reap orphans)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+def kill_owner_and_wait_for(owner: subprocess.Popen, child_pid: int, what: str) -> None:
+    """SIGKILL `owner`; its child must be gone within 20 s. Whatever outlives the
+    test is killed by its PID, so a failure leaves no orphan behind."""
+    try:
+        os.kill(child_pid, 0)  # it runs
+        owner.kill()
+        owner.wait()
+        deadline = time.monotonic() + 20
+        while running(child_pid):
+            assert time.monotonic() < deadline, f"{what} outlived its owner"
+            time.sleep(0.2)
+    finally:
+        if owner.poll() is None:
+            os.killpg(owner.pid, signal.SIGKILL)
+            owner.wait()
+        if running(child_pid):
+            os.kill(child_pid, signal.SIGKILL)
+
+
 def test_a_local_server_dies_with_its_owner_killed_by_sigkill(tmp_path):
     """`board` SIGKILLed: its local MongoDB goes too (Omniboard is started alike)."""
     owner = subprocess.Popen(
@@ -1186,19 +1214,40 @@ def test_a_local_server_dies_with_its_owner_killed_by_sigkill(tmp_path):
         text=True,
         start_new_session=True,
     )
-    try:
-        server_pid = int(owner.stdout.readline())
-        os.kill(server_pid, 0)  # it runs
-        owner.kill()
-        owner.wait()
-        deadline = time.monotonic() + 20
-        while Path(f"/proc/{server_pid}").exists():
-            assert time.monotonic() < deadline, "the server outlived its owner"
-            time.sleep(0.2)
-    finally:
-        if owner.poll() is None:
-            os.killpg(owner.pid, signal.SIGKILL)
-            owner.wait()
+    kill_owner_and_wait_for(owner, int(owner.stdout.readline()), "the server")
+
+
+DEAF_CHILD_OWNER = """
+import os, subprocess, sys, time
+from functools import partial
+from epymarl_sn.waiting import die_with_parent
+deaf = (
+    "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+    "print(1, flush=True); time.sleep(600)"
+)
+child = subprocess.Popen(
+    [sys.executable, "-c", deaf],
+    stdout=subprocess.PIPE,
+    start_new_session=True,
+    preexec_fn=partial(die_with_parent, os.getpid()),
+)
+child.stdout.readline()  # its SIGTERM is ignored from here on
+print(child.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_child_whose_own_stop_hangs_still_dies_with_its_owner():
+    """The parent-death signal is SIGKILL: a server whose graceful stop wedges under
+    load (as the local MongoDB server's did once) must not outlive a killed `board`.
+    Here the child ignores SIGTERM outright, the worst such stop."""
+    owner = subprocess.Popen(
+        [sys.executable, "-c", DEAF_CHILD_OWNER],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    kill_owner_and_wait_for(owner, int(owner.stdout.readline()), "a child that ignores SIGTERM")
 
 
 def test_a_server_still_holding_the_store_is_named_with_its_pid(tmp_path):

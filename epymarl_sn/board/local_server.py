@@ -10,37 +10,21 @@ import socket
 import subprocess
 import sys
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import pymongo
 from pymongo.errors import PyMongoError
 
 from epymarl_sn.errors import BoardError
-from epymarl_sn.waiting import Deadline, retry, stop_process
+from epymarl_sn.waiting import Deadline, die_with_parent, retry, stop_process
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def die_with_parent() -> Callable[[], None]:
-    """A Popen preexec_fn: the child gets SIGTERM when this process dies, even by
-    SIGKILL (Linux's parent-death signal), so that no server outlives its owner."""
-    parent = os.getpid()
-
-    def preexec() -> None:
-        if sys.platform.startswith("linux"):
-            import ctypes
-
-            PR_SET_PDEATHSIG = 1
-            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-        if os.getppid() != parent:  # it died before the signal was set
-            os._exit(1)
-
-    return preexec
 
 
 def storage_holder(storage: Path) -> Optional[int]:
@@ -124,7 +108,7 @@ class LocalServer:
                 # then stops the server itself, after Omniboard; if `board` dies by any
                 # signal, the server goes too
                 start_new_session=True,
-                preexec_fn=die_with_parent(),
+                preexec_fn=partial(die_with_parent, os.getpid()),
             )
         self.wait_ready(timeout_s)
         return self

@@ -27,6 +27,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Optional
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -34,13 +35,13 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
-from epymarl_sn.board.local_server import LocalServer, die_with_parent
+from epymarl_sn.board.local_server import LocalServer
 from epymarl_sn.board.push import push
 from epymarl_sn.errors import BoardError
 from epymarl_sn.sn.config import critic_sn_of
 from epymarl_sn.tracking import mongo
 from epymarl_sn.values import task_name
-from epymarl_sn.waiting import Deadline, stop_process, wait_until
+from epymarl_sn.waiting import Deadline, die_with_parent, stop_process, wait_until
 
 # Omniboard's server, made to listen on 127.0.0.1 only: its own code calls listen(port)
 LOCALHOST_ONLY = """
@@ -262,7 +263,8 @@ class Omniboard:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=die_with_parent(),  # gone with `board`, however it dies
+                # gone with `board`, however it dies
+                preexec_fn=partial(die_with_parent, os.getpid()),
             )
         proc = self.proc
         if not wait_until(

@@ -35,7 +35,6 @@ processes, EOF on their pipe) and are joined by `close_env`.
 import mmap
 import os
 import signal
-import sys
 import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -67,6 +66,7 @@ from epymarl_sn.runners.layout import (
     shared_memory_fd,
 )
 from epymarl_sn.runners.slices import EnvFn, Slice
+from epymarl_sn.waiting import die_with_parent
 
 # seconds a worker gets to close its envs before it is terminated
 CLOSE_TIMEOUT = 30
@@ -131,7 +131,7 @@ def worker_main(conn: Connection, env_fns: CloudpickleWrapper, first: int, paren
     # has written its checkpoint): it closes or kills the workers
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1):
         signal.signal(sig, signal.SIG_IGN)
-    _die_with_parent(parent_pid)
+    die_with_parent(parent_pid)  # multiprocessing's daemon flag covers only a normal exit
     try:
         envs = EnvSlice(env_fns.x, first)
         envs.own_process = True
@@ -150,18 +150,6 @@ def worker_main(conn: Connection, env_fns: CloudpickleWrapper, first: int, paren
         return
     except Exception:  # noqa: BLE001 - any env error goes to the runner, which raises it
         conn.send(("error", traceback.format_exc()))
-
-
-def _die_with_parent(parent_pid: int) -> None:
-    # Linux: kill this process when the process that started it dies, even by SIGKILL
-    # (multiprocessing's daemon flag only covers a parent that exits normally)
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        PR_SET_PDEATHSIG = 1
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent_pid:  # it died before the signal was set
-        os._exit(1)
 
 
 class CommandPipe(Protocol):
