@@ -14,6 +14,7 @@ README = (ROOT / "README.md").read_text()
 BENCHMARKS = (ROOT / "docs" / "benchmarks.md").read_text()
 FIG2 = (ROOT / "docs" / "rware_fig2.md").read_text()
 SMAC = (ROOT / "docs" / "smac_fig3.md").read_text()
+EP500 = (ROOT / "docs" / "rware_ep500.md").read_text()
 
 T_MAX = 40_050_000  # the authors' t_max, which the presets and the cost section use
 TESTS = (100, 100_000)  # the presets' test_nepisode, test_interval
@@ -96,6 +97,7 @@ RUN_COUNTS = [
     ("rware_fig2", "*tiny-2ag*", None, "FIG2", "tiny-2ag {} of 8 runs"),
     ("rware_fig2", "*tiny-4ag*", "tiny-4ag {} of 8 runs", "FIG2", "tiny-4ag {} of 8 runs"),
     ("rware_fig2", "*small-2ag*", "small-2ag {} of 8 runs", "FIG2", "small-2ag {} of 8 runs"),
+    ("rware_ep500", "*", "500-step episodes {} of 8 runs", "EP500", "{} of 8 runs"),
     ("smac_fig3", "*", "{} of 12 comparison runs", "SMAC", "{} of the comparison's 12 runs"),
     ("smac_fig3_2s3z", "*", "2s3z {} of 12 runs", "SMAC", "2s3z: {} of 12 runs"),
     ("smac_fig3_corridor", "*", "corridor {} of 8 runs", "SMAC", "corridor: {} of 8 runs"),
@@ -112,7 +114,10 @@ def test_the_results_are_the_results_pages():
         assert re.search(line, FIG2) or re.search(line, SMAC), value
     # the run counts, as the committed data has them
     results = " ".join(results.split())
-    pages = {"FIG2": " ".join(FIG2.split()), "SMAC": " ".join(SMAC.split())}
+    pages = {
+        name: " ".join(page.split())
+        for name, page in [("FIG2", FIG2), ("SMAC", SMAC), ("EP500", EP500)]
+    }
     for store, runs_glob, readme_words, page, page_words in RUN_COUNTS:
         runs = len(list((ROOT / "docs" / "data" / store).glob(f"{runs_glob}/metrics.json")))
         if readme_words:

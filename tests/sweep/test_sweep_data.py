@@ -216,6 +216,24 @@ def test_the_shipped_rware_fig2_spec_keeps_its_data_in_docs_data(epymarl_dir):
     ]
 
 
+def test_the_shipped_rware_ep500_spec_runs_500_step_episodes_seed_pair_first(epymarl_dir):
+    proc = sweep_in(REPO, "rware_ep500", "--epymarl", epymarl_dir, "--dry-run")
+    assert proc.returncode == 0, proc.stderr
+    header, *commands = proc.stdout.splitlines()
+    assert header.startswith("# 8 runs in ") and "or kept in docs/data/rware_ep500" in header
+    runs = []
+    for command in commands:
+        argv = shlex.split(command.removeprefix("# COMPLETED: "))
+        # the EPyMARL benchmark's episodes and run length, on tiny-2ag only
+        assert "env_args.time_limit=500" in argv and "t_max=20050000" in argv
+        assert "env_args.key=rware:rware-tiny-2ag-v2" in argv
+        runs.append((argv[2], argv[-1]))
+    # both variants of a seed before the next seed
+    assert runs == [
+        (f"--config={c}", f"seed={s}") for s in (1, 2, 3, 4) for c in ("mappo_paper", "mappo_midsn")
+    ]
+
+
 def test_runs_stored_in_mongodb_are_kept_from_there(mongo_url, epymarl_dir, tmp_path):
     # the runs go to MongoDB (a real server), as on a cluster; the copy is made from it
     env = {"SACRED_MONGO_URL": mongo_url, "SACRED_MONGO_DB": "kept_from_mongo"}
