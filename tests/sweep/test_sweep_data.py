@@ -197,15 +197,20 @@ def test_data_dir_mistakes_are_one_clear_line(kept, tmp_path):
     assert proc.returncode == 0, proc.stderr
 
 
-def test_the_shipped_rware_fig2_spec_keeps_its_data_in_docs_data(epymarl_dir):
-    # from the repository's root, where docs/data is
-    proc = sweep_in(REPO, "rware_fig2", "--epymarl", epymarl_dir, "--dry-run")
+def shipped_plan(spec: str, epymarl_dir) -> tuple[str, list[list[str]]]:
+    """A shipped spec's dry run from the repository's root (where docs/data is): its
+    header line and each run's argv, in the order the runs start."""
+    proc = sweep_in(REPO, spec, "--epymarl", epymarl_dir, "--dry-run")
     assert proc.returncode == 0, proc.stderr
     header, *commands = proc.stdout.splitlines()
+    return header, [shlex.split(c.removeprefix("# COMPLETED: ")) for c in commands]
+
+
+def test_the_shipped_rware_fig2_spec_keeps_its_data_in_docs_data(epymarl_dir):
+    header, runs = shipped_plan("rware_fig2", epymarl_dir)
     assert header.startswith("# 24 runs in ") and "or kept in docs/data/rware_fig2" in header
     tasks = []
-    for command in commands:
-        argv = shlex.split(command.removeprefix("# COMPLETED: "))
+    for argv in runs:
         assert argv[2] in ("--config=mappo_paper", "--config=mappo_midsn")
         # the authors' 100-step episodes, and at least 10M env steps
         assert "env_args.time_limit=100" in argv and "t_max=10050000" in argv
@@ -217,19 +222,14 @@ def test_the_shipped_rware_fig2_spec_keeps_its_data_in_docs_data(epymarl_dir):
 
 
 def test_the_shipped_rware_ep500_spec_runs_500_step_episodes_seed_pair_first(epymarl_dir):
-    proc = sweep_in(REPO, "rware_ep500", "--epymarl", epymarl_dir, "--dry-run")
-    assert proc.returncode == 0, proc.stderr
-    header, *commands = proc.stdout.splitlines()
+    header, runs = shipped_plan("rware_ep500", epymarl_dir)
     assert header.startswith("# 8 runs in ") and "or kept in docs/data/rware_ep500" in header
-    runs = []
-    for command in commands:
-        argv = shlex.split(command.removeprefix("# COMPLETED: "))
+    for argv in runs:
         # the EPyMARL benchmark's episodes and run length, on tiny-2ag only
         assert "env_args.time_limit=500" in argv and "t_max=20050000" in argv
         assert "env_args.key=rware:rware-tiny-2ag-v2" in argv
-        runs.append((argv[2], argv[-1]))
     # both variants of a seed before the next seed
-    assert runs == [
+    assert [(argv[2], argv[-1]) for argv in runs] == [
         (f"--config={c}", f"seed={s}") for s in (1, 2, 3, 4) for c in ("mappo_paper", "mappo_midsn")
     ]
 
