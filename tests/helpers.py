@@ -316,6 +316,16 @@ def wait_until(check: Callable[[], Any], timeout_s: float, what: str) -> Any:
     return found
 
 
+def alive(pid: int) -> bool:
+    """Whether process `pid` still runs: in /proc and not a zombie (a zombie has ended
+    and waits for its parent; a container's PID 1 need not reap orphans)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
 def processes() -> "dict[int, tuple[int, str, Optional[str]]]":
     """{pid: (session id, comm, cwd or None)} of every live process we may read."""
     found = {}

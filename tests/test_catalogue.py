@@ -37,7 +37,7 @@ from epymarl_sn.board.local_server import LocalServer
 from epymarl_sn.sweep.resume import expected_config
 from epymarl_sn.sweep.spec import load_spec
 
-from helpers import RWARE_TINY_ENV, copy_checkout
+from helpers import RWARE_TINY_ENV, alive, copy_checkout
 
 RWARE = ("--env-config=gymma", "with", "env_args.key=rware:rware-tiny-2ag-v2", "t_max=100")
 SMACLITE = ("--env-config=smaclite_sparse", "with", "env_args.map_name=2s3z", "t_max=100")
@@ -1178,15 +1178,6 @@ time.sleep(600)
 """
 
 
-def running(pid: int) -> bool:
-    """In /proc and not a zombie (a container's PID 1 need not reap orphans)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state != "Z"
-
-
 def kill_owner_and_wait_for(owner: subprocess.Popen, child_pid: int, what: str) -> None:
     """SIGKILL `owner`; its child must be gone within 20 s. Whatever outlives the
     test is killed by its PID, so a failure leaves no orphan behind."""
@@ -1195,14 +1186,14 @@ def kill_owner_and_wait_for(owner: subprocess.Popen, child_pid: int, what: str) 
         owner.kill()
         owner.wait()
         deadline = time.monotonic() + 20
-        while running(child_pid):
+        while alive(child_pid):
             assert time.monotonic() < deadline, f"{what} outlived its owner"
             time.sleep(0.2)
     finally:
         if owner.poll() is None:
             os.killpg(owner.pid, signal.SIGKILL)
             owner.wait()
-        if running(child_pid):
+        if alive(child_pid):
             os.kill(child_pid, signal.SIGKILL)
 
 

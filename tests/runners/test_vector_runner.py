@@ -18,7 +18,7 @@ import torch
 
 from epymarl_sn.runners.config import available_cores, check_vector_config, vector_keys
 
-from helpers import LOG_EVERY_1000, RECORDER, RWARE_TINY_ENV, SMACLITE_MAPS
+from helpers import LOG_EVERY_1000, RECORDER, RWARE_TINY_ENV, SMACLITE_MAPS, alive
 
 COMMON = ("--config=mappo_paper",)
 SMALL_BATCH = ("batch_size_run=4", "buffer_size=4", "batch_size=4")
@@ -125,14 +125,6 @@ def metric_values(run):
     return {name: (m["steps"], m["values"]) for name, m in run.metrics.items()}
 
 
-def gone(pid):
-    """No process `pid`, or only its zombie (dead, waiting for its parent to read it)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except FileNotFoundError:
-        return True
-
-
 def test_rware_episodes_are_the_parallel_runners(rware_runs):
     parallel = rware_runs["parallel"]
     # training and test batches, with real data in them
@@ -194,7 +186,7 @@ def test_no_worker_survives_a_run(rware_runs, smaclite_runs):
         for pid in run.env_pids
     ]
     assert pids
-    assert all(gone(pid) for pid in pids)
+    assert not any(alive(pid) for pid in pids)
 
 
 @pytest.mark.parametrize("runner", ["batched", "vector"])
@@ -294,14 +286,14 @@ def test_workers_die_with_a_killed_training_process(checkout_copy):
         assert pids_file.is_file(), "the runner never started"
         time.sleep(2)  # training under way
         pids = json.loads(pids_file.read_text())
-        assert len(pids) == 2 and not any(gone(pid) for pid in pids)
+        assert len(pids) == 2 and all(alive(pid) for pid in pids)
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
     deadline = time.monotonic() + 30
-    while not all(gone(pid) for pid in pids) and time.monotonic() < deadline:
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert all(gone(pid) for pid in pids)
+    assert not any(alive(pid) for pid in pids)
 
 
 @pytest.mark.parametrize("value", [1, "yes", None])

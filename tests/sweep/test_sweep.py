@@ -19,6 +19,7 @@ from epymarl_sn.sweep.spec import RunSpec, sacred_literal
 
 from helpers import (
     FAILING_TASK,
+    alive,
     copy_checkout,
     run_cli,
     run_dirs,
@@ -374,15 +375,6 @@ def test_an_unreachable_ray_cluster_is_one_clear_line(tiny_sweep, tmp_path):
         "(Connection refused): start the cluster (`ray start --head`) or fix the address"
     )
     assert run_dirs(tiny_sweep.checkout) == before
-
-
-def alive(pid):
-    """Whether process `pid` still runs (a zombie has ended: it waits for its parent)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat[stat.rindex(")") + 2] != "Z"
 
 
 def test_a_second_sweep_refuses_then_waits_for_the_run_a_killed_sweep_still_runs(

@@ -15,6 +15,8 @@ from epymarl_sn.tracking import mongo
 from epymarl_sn.tracking.files import DurableFileStorageObserver
 from epymarl_sn.tracking.observer import TrackingMongoObserver
 
+from helpers import alive
+
 PASSWORD = "s3cr3t-Pw"
 STEPS = 60
 
@@ -123,17 +125,9 @@ def test_still_down_at_the_end_says_what_mongodb_lacks_then_pushes_it(
     assert f": completed in MongoDB at {where}" in (tmp_path / "1" / "mongo_push.log").read_text()
     # the process exits once it has pushed
     deadline = time.monotonic() + 10
-    while _alive(pid):
+    while alive(pid):
         assert time.monotonic() < deadline
         time.sleep(0.2)
-
-
-def _alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split()[2] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def test_mongodb_ids_do_not_collide_with_older_file_storage_runs(mongo_server, tmp_path):
