@@ -3,6 +3,7 @@ every number it takes from another page is that page's number (or follows from i
 the arithmetic the README shows)."""
 
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -151,6 +152,30 @@ def test_the_smac_tables_are_their_scripts_output_on_the_committed_data(script, 
         check=True,
     ).stdout
     assert made == (ROOT / "docs" / table).read_text()
+
+
+@pytest.mark.parametrize("store", ["rware_fig2"])
+def test_the_fig2_tables_are_the_specs_plot_commands_on_the_committed_data(store, tmp_path):
+    # every text table the page reads, rewritten from docs/data alone, byte for byte
+    commands = [
+        line.split("epymarl-sn ", 1)[1]
+        for line in spec_comments()[f"docs/data/{store}"]
+        if line.startswith("epymarl-sn plot ")
+    ]
+    assert len(commands) >= 2
+    for command in commands:
+        argv = shlex.split(command.replace(f"--out docs/{store}", f"--out {tmp_path}"))
+        subprocess.run([sys.executable, "-m", "epymarl_sn", *argv], cwd=ROOT, check=True)
+    made = sorted(p.name for p in tmp_path.iterdir() if p.suffix in (".csv", ".md"))
+    committed = sorted(
+        p.name for p in (ROOT / "docs" / store).iterdir() if p.suffix in (".csv", ".md")
+    )
+    assert made == committed
+    # a plain bool: pytest's diff of two long tables takes minutes
+    differ = [
+        n for n in made if (tmp_path / n).read_bytes() != (ROOT / "docs" / store / n).read_bytes()
+    ]
+    assert not differ, f"not the committed data's output: {differ}"
 
 
 def spec_comments():
