@@ -154,7 +154,7 @@ def test_the_smac_tables_are_their_scripts_output_on_the_committed_data(script, 
     assert made == (ROOT / "docs" / table).read_text()
 
 
-@pytest.mark.parametrize("store", ["rware_fig2"])
+@pytest.mark.parametrize("store", ["rware_fig2", "rware_ep500"])
 def test_the_fig2_tables_are_the_specs_plot_commands_on_the_committed_data(store, tmp_path):
     # every text table the page reads, rewritten from docs/data alone, byte for byte
     commands = [
